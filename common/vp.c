@@ -1,0 +1,137 @@
+/* vp.c - error names, error lines, string builder and checked arithmetic (see vp.h). */
+#include "vp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *vp_strerror(int code)
+{
+    switch (code) {
+    case VP_OK: return "success";
+    case VP_EPARSE: return "malformed input";
+    case VP_EINPUT: return "invalid input";
+    case VP_ENOTFOUND: return "unknown name";
+    case VP_ETOOBIG: return "too big";
+    case VP_EPROTO: return "protocol error";
+    case VP_EAGAIN: return "incomplete input";
+    case VP_EAUTH: return "authentication failed";
+    case VP_ESOLVER: return "solver failure";
+    case VP_ENOSPACE: return "does not fit";
+    case VP_EDUP: return "duplicate name";
+    case VP_EOVERFLOW: return "arithmetic overflow";
+    case VP_EUSAGE: return "bad usage";
+    case VP_ESTATE: return "invalid state";
+    default: break;
+    }
+    if (code < 0 && code > -4096) return strerror(-code);
+    return "unknown error";
+}
+
+int vp_errf(vp_err *e, int code, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        e->code = code;
+    }
+    return code;
+}
+
+static int sb_reserve(vp_sb *sb, size_t extra)
+{
+    if (sb->oom) return -1;
+    if (sb->len + extra + 1 <= sb->cap) return 0;
+    size_t cap = sb->cap ? sb->cap : 256;
+    while (cap < sb->len + extra + 1) {
+        if (cap > SIZE_MAX / 2) { sb->oom = 1; return -1; }
+        cap *= 2;
+    }
+    char *p = realloc(sb->buf, cap);
+    if (!p) { sb->oom = 1; return -1; }
+    sb->buf = p;
+    sb->cap = cap;
+    return 0;
+}
+
+void vp_sb_append(vp_sb *sb, const char *s, size_t n)
+{
+    if (sb_reserve(sb, n)) return;
+    memcpy(sb->buf + sb->len, s, n);
+    sb->len += n;
+    sb->buf[sb->len] = '\0';
+}
+
+void vp_sb_vprintf(vp_sb *sb, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0 || sb_reserve(sb, (size_t)n)) return;
+    vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
+    sb->len += (size_t)n;
+}
+
+void vp_sb_printf(vp_sb *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vp_sb_vprintf(sb, fmt, ap);
+    va_end(ap);
+}
+
+int vp_sb_ok(const vp_sb *sb) { return !sb->oom; }
+const char *vp_sb_str(const vp_sb *sb) { return sb->buf ? sb->buf : ""; }
+
+char *vp_sb_steal(vp_sb *sb)
+{
+    char *p = sb->buf;
+    if (!p && !sb->oom) p = calloc(1, 1);
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
+    sb->oom = 0;
+    return p;
+}
+
+void vp_sb_free(vp_sb *sb)
+{
+    free(sb->buf);
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
+    sb->oom = 0;
+}
+
+int vp_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+    if (__builtin_mul_overflow(a, b, out)) return VP_EOVERFLOW;
+    return 0;
+}
+
+int vp_add_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+    if (__builtin_add_overflow(a, b, out)) return VP_EOVERFLOW;
+    return 0;
+}
+
+int vp_muldiv_ceil_u64(uint64_t a, uint64_t num, uint64_t den, uint64_t *out)
+{
+    if (den == 0) return VP_EINPUT;
+    unsigned __int128 p = (unsigned __int128)a * num;
+    unsigned __int128 q = p / den + (p % den != 0);
+    if (q > UINT64_MAX) return VP_EOVERFLOW;
+    *out = (uint64_t)q;
+    return 0;
+}
+
+int vp_muldiv_floor_u64(uint64_t a, uint64_t num, uint64_t den, uint64_t *out)
+{
+    if (den == 0) return VP_EINPUT;
+    unsigned __int128 q = (unsigned __int128)a * num / den;
+    if (q > UINT64_MAX) return VP_EOVERFLOW;
+    *out = (uint64_t)q;
+    return 0;
+}

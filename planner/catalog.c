@@ -1,0 +1,135 @@
+/* catalog.c - the built-in fleet: GPU models and cloud instance types, each figure sourced.
+ *
+ * Memory is what the driver reports as total (nvidia-smi memory.total MiB x 1048576), because that
+ * is what gpu_memory_utilization applies to. Bandwidth is the NVIDIA datasheet figure in GB/s
+ * (decimal). Prices are on-demand Linux $/hour in us-east-1 (AWS) or us-central1 (GCP). They
+ * change: a fleet file overrides the catalog (see README "Fleet files"). The AWS P-family list
+ * prices predate AWS's June 2025 GPU price cut (P4/P5 reduced by up to ~45%); they are kept as
+ * list prices and flagged here, so plans on them overstate $/hour for those types. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner.h"
+
+/* Sources: nvidia-smi memory.total readings collected in public outputs; NVIDIA datasheets. */
+static const plan_gpu_model builtin_gpus[] = {
+    /* A10G (AWS g5): 23028 MiB; 600 GB/s (NVIDIA A10 datasheet; A10G is AWS's variant). */
+    {"A10G", 23028ULL * 1048576ULL, 600},
+    /* L4: 23034 MiB; 300 GB/s (NVIDIA L4 datasheet). */
+    {"L4", 23034ULL * 1048576ULL, 300},
+    /* L40S: 46068 MiB; 864 GB/s (NVIDIA L40S datasheet). */
+    {"L40S", 46068ULL * 1048576ULL, 864},
+    /* A100 SXM4 40GB: 40960 MiB; 1555 GB/s (NVIDIA A100 datasheet). */
+    {"A100-40GB", 40960ULL * 1048576ULL, 1555},
+    /* A100 SXM4 80GB: 81920 MiB; 2039 GB/s (NVIDIA A100 datasheet, SXM). */
+    {"A100-80GB", 81920ULL * 1048576ULL, 2039},
+    /* H100 SXM5 80GB: 81559 MiB; 3350 GB/s (NVIDIA H100 datasheet, SXM). */
+    {"H100-80GB", 81559ULL * 1048576ULL, 3350},
+    /* H200 SXM: 143771 MiB; 4800 GB/s (NVIDIA H200 datasheet). */
+    {"H200", 143771ULL * 1048576ULL, 4800},
+};
+
+/* Names people write for the same GPU. */
+static const struct { const char *alias, *name; } gpu_aliases[] = {
+    {"H100", "H100-80GB"}, {"A100", "A100-80GB"}, {"A100-80G", "A100-80GB"},
+    {"A100-40G", "A100-40GB"}, {"H200-141GB", "H200"}, {"A10", "A10G"},
+};
+
+static const plan_instance builtin_types[] = {
+    /* AWS G5 (A10G), us-east-1 on-demand (AWS EC2 pricing page). */
+    {"g5.xlarge", "A10G", 1, 1.006, -1},
+    {"g5.12xlarge", "A10G", 4, 5.672, -1},
+    {"g5.48xlarge", "A10G", 8, 16.288, -1},
+    /* AWS G6 (L4), us-east-1 on-demand (AWS EC2 pricing page). */
+    {"g6.xlarge", "L4", 1, 0.8048, -1},
+    {"g6.12xlarge", "L4", 4, 4.6016, -1},
+    {"g6.48xlarge", "L4", 8, 13.3504, -1},
+    /* AWS G6e (L40S), us-east-1 on-demand (AWS EC2 pricing page, 2025). */
+    {"g6e.xlarge", "L40S", 1, 1.861, -1},
+    {"g6e.12xlarge", "L40S", 4, 10.493, -1},
+    {"g6e.48xlarge", "L40S", 8, 30.131, -1},
+    /* GCP A2 (A100 40GB), us-central1 on-demand, GPU included (GCP VM pricing page). */
+    {"a2-highgpu-1g", "A100-40GB", 1, 3.6731, -1},
+    {"a2-highgpu-4g", "A100-40GB", 4, 14.6924, -1},
+    /* AWS P4d (A100 40GB): list price before the June 2025 cut (~33% lower since). */
+    {"p4d.24xlarge", "A100-40GB", 8, 32.7726, -1},
+    /* GCP A2 ultra (A100 80GB), us-central1 on-demand (GCP VM pricing page). */
+    {"a2-ultragpu-1g", "A100-80GB", 1, 5.0688, -1},
+    {"a2-ultragpu-4g", "A100-80GB", 4, 20.2752, -1},
+    /* AWS P4de (A100 80GB): list price before the June 2025 cut. */
+    {"p4de.24xlarge", "A100-80GB", 8, 40.9657, -1},
+    /* GCP A3 (H100 80GB), us-central1 on-demand (GCP VM pricing page); 1- and 4-GPU shapes. */
+    {"a3-highgpu-1g", "H100-80GB", 1, 11.0613, -1},
+    {"a3-highgpu-4g", "H100-80GB", 4, 44.2452, -1},
+    /* AWS P5 (H100 80GB): list price before the June 2025 cut (up to ~45% lower since). */
+    {"p5.48xlarge", "H100-80GB", 8, 98.32, -1},
+    /* AWS P5e (H200): not in the reference price table; estimated from P5 list price x 1.1.
+     * Override with a fleet file before relying on H200 costs. */
+    {"p5e.48xlarge", "H200", 8, 108.152, -1},
+};
+
+static const char *canonical_gpu(const char *name)
+{
+    for (size_t i = 0; i < VP_ARRAY_LEN(gpu_aliases); i++)
+        if (!strcmp(name, gpu_aliases[i].alias)) return gpu_aliases[i].name;
+    return name;
+}
+
+plan_fleet *plan_fleet_new_empty(void)
+{
+    plan_fleet *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->gpus = malloc(sizeof builtin_gpus);
+    if (!f->gpus) { free(f); return NULL; }
+    memcpy(f->gpus, builtin_gpus, sizeof builtin_gpus);
+    f->n_gpus = VP_ARRAY_LEN(builtin_gpus);
+    f->util_ppm = 900000;
+    strcpy(f->source, "built-in catalog");
+    return f;
+}
+
+plan_fleet *plan_fleet_builtin(void)
+{
+    plan_fleet *f = plan_fleet_new_empty();
+    if (!f) return NULL;
+    f->types = malloc(sizeof builtin_types);
+    if (!f->types) { plan_fleet_free(f); return NULL; }
+    memcpy(f->types, builtin_types, sizeof builtin_types);
+    f->n_types = VP_ARRAY_LEN(builtin_types);
+    return f;
+}
+
+int plan_fleet_add_node(plan_fleet *f, const plan_inv_node *n)
+{
+    plan_inv_node *a = realloc(f->nodes, (f->n_nodes + 1) * sizeof *a);
+    if (!a) return -12;
+    f->nodes = a;
+    f->nodes[f->n_nodes++] = *n;
+    return 0;
+}
+
+void plan_fleet_free(plan_fleet *f)
+{
+    if (!f) return;
+    free(f->gpus);
+    free(f->types);
+    free(f->nodes);
+    free(f);
+}
+
+const plan_gpu_model *plan_fleet_gpu(const plan_fleet *f, const char *name)
+{
+    for (size_t i = 0; i < f->n_gpus; i++)
+        if (!strcmp(f->gpus[i].name, name)) return &f->gpus[i];
+    const char *c = canonical_gpu(name);
+    for (size_t i = 0; i < f->n_gpus; i++)
+        if (!strcmp(f->gpus[i].name, c)) return &f->gpus[i];
+    return NULL;
+}
+
+uint64_t plan_fleet_usable(const plan_fleet *f, const plan_gpu_model *g)
+{
+    uint64_t u = 0;
+    vp_muldiv_floor_u64(g->memory_bytes, f->util_ppm, 1000000, &u);
+    return u;
+}

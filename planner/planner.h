@@ -1,0 +1,181 @@
+/* planner.h - the planner's public face: manifests, fleets, the resolved packing problem, and the
+ * solvers that turn them into a place_plan.
+ *
+ * Flow: plan_manifest_load + plan_fleet_load (or plan_fleet_builtin) -> plan_problem_build, which
+ * resolves every model's footprint on every node kind it may use (tensor-parallel degree,
+ * pipeline stages, bytes per GPU) -> plan_solve (FFD, MIP, column generation) -> place_plan.
+ * Everything here is pure: files are read only when their path is handed in, time is measured
+ * only as solve_ms. Objects have one owner; functions are safe to call from any thread on
+ * distinct objects. */
+#ifndef PLANNER_H
+#define PLANNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "footprint.h"
+#include "placement.h"
+#include "vp.h"
+
+#define PLAN_MAX_FILE_BYTES (16u << 20) /* manifests and fleets larger than this are refused */
+#define PLAN_MAX_MODELS 4096
+#define PLAN_MAX_REPLICAS 1000000u      /* per model */
+#define PLAN_MAX_GPU_TYPES 8            /* entries in a model's gpu_types allow-list */
+
+/* ---- fleet: GPU models, instance types that may be bought, nodes that exist ---- */
+
+typedef struct plan_gpu_model {
+    char name[PLACE_TYPE_MAX];   /* "H100" */
+    uint64_t memory_bytes;       /* total as the driver reports it */
+    uint32_t bandwidth_gbs;      /* datasheet GB/s (decimal) */
+} plan_gpu_model;
+
+typedef struct plan_instance {
+    char type[PLACE_TYPE_MAX];   /* "p5.48xlarge" */
+    char gpu[PLACE_TYPE_MAX];    /* GPU model name */
+    int n_gpus;
+    double price_per_hour;
+    int max_count;               /* how many may be bought; -1 = no limit */
+} plan_instance;
+
+typedef struct plan_inv_node {
+    char name[PLACE_NAME_MAX];
+    char type[PLACE_TYPE_MAX];   /* instance type, or "custom" */
+    char gpu[PLACE_TYPE_MAX];
+    int n_gpus;
+    double price_per_hour;
+} plan_inv_node;
+
+typedef struct plan_fleet {
+    plan_gpu_model *gpus;   size_t n_gpus;
+    plan_instance *types;   size_t n_types;
+    plan_inv_node *nodes;   size_t n_nodes;
+    uint32_t util_ppm;      /* gpu_memory_utilization in parts per million (900000) */
+    char source[256];       /* "built-in catalog" or the file path */
+} plan_fleet;
+
+/* The built-in catalog: GPUs and common cloud instance types with sources (catalog.c).
+ * Returns NULL when out of memory. Free with plan_fleet_free. */
+plan_fleet *plan_fleet_builtin(void);
+/* Reads a fleet file. Its catalog/nodes replace the built-in ones; built-in GPU model names stay
+ * available and the file may add more. */
+int plan_fleet_load(const char *path, plan_fleet **out, vp_err *e);
+int plan_fleet_parse(const char *buf, size_t len, const char *what, plan_fleet **out, vp_err *e);
+/* A fleet made of exactly these inventory nodes (the controller's registered agents). */
+plan_fleet *plan_fleet_new_empty(void);
+int plan_fleet_add_node(plan_fleet *f, const plan_inv_node *n);
+void plan_fleet_free(plan_fleet *f);
+const plan_gpu_model *plan_fleet_gpu(const plan_fleet *f, const char *name);
+/* physical bytes x gpu_memory_utilization, rounded down. */
+uint64_t plan_fleet_usable(const plan_fleet *f, const plan_gpu_model *g);
+
+/* ---- manifest: the models to place ---- */
+
+typedef struct plan_model {
+    char name[PLACE_NAME_MAX];
+    bool fixed;                  /* memory_bytes given: footprint is exactly that, tp = pp = 1 */
+    uint64_t memory_bytes;
+    plan_arch arch;
+    plan_fp_opts opts;           /* tp/pp 0 = "auto" */
+    uint32_t replicas;
+    char gpu_types[PLAN_MAX_GPU_TYPES][PLACE_TYPE_MAX];
+    size_t n_gpu_types;          /* 0 = any */
+    bool spread;                 /* replicas on distinct nodes */
+    double tpot_ms;              /* 0 = no latency objective */
+    char **worker_cmd;           /* NULL-terminated argv template, or NULL */
+    char hf_config[256];         /* path as resolved, for reports */
+} plan_model;
+
+typedef struct plan_manifest {
+    plan_model *models;
+    size_t n_models;
+    char source[256];
+} plan_manifest;
+
+/* Reads a manifest; hf_config paths are relative to the manifest's directory. */
+int plan_manifest_load(const char *path, plan_manifest **out, vp_err *e);
+/* Parses manifest text; `what` names it in errors; base_dir resolves hf_config (NULL = cwd). */
+int plan_manifest_parse(const char *buf, size_t len, const char *what, const char *base_dir,
+                        plan_manifest **out, vp_err *e);
+void plan_manifest_free(plan_manifest *m);
+
+/* ---- the resolved problem ---- */
+
+/* A kind of node a plan may use: an instance type to buy (count up to max_count) or one
+ * inventory node (max_count 1, inventory = true). */
+typedef struct plan_bintype {
+    char type[PLACE_TYPE_MAX];
+    char inv_name[PLACE_NAME_MAX]; /* inventory node name, "" for purchasable types */
+    bool inventory;
+    int gpu;                       /* index into fleet->gpus */
+    int n_gpus;
+    uint64_t usable_per_gpu;
+    double price_per_hour;
+    int max_count;                 /* -1 = no limit */
+} plan_bintype;
+
+/* How one replica of a model sits on one bin type. */
+typedef struct plan_shape {
+    bool ok;                       /* it fits and is allowed */
+    uint32_t tp, pp;
+    uint64_t stage_bytes[PLAN_MAX_PP]; /* per GPU, for each stage */
+    plan_footprint fp;             /* whole footprint at this tp/pp */
+} plan_shape;
+
+typedef struct plan_group {
+    size_t model;                  /* index into manifest->models */
+    uint32_t replicas;
+    uint32_t pp;                   /* stages (same on every bin type) */
+    plan_shape *shapes;            /* [n_bintypes] */
+    char why_not[PLACE_REASON_MAX];/* when no bin type can take it */
+} plan_group;
+
+typedef struct plan_problem {
+    const plan_manifest *manifest; /* borrowed */
+    const plan_fleet *fleet;       /* borrowed */
+    plan_bintype *bintypes;   size_t n_bintypes;
+    plan_group *groups;       size_t n_groups; /* one per model, manifest order */
+} plan_problem;
+
+/* Resolves footprints for every (model, bin type). Borrows m and f, which must outlive it.
+ * Errors only on bad input (a model whose architecture is insufficient); a model that fits
+ * nowhere is not an error (it ends up unplaced). */
+int plan_problem_build(const plan_manifest *m, const plan_fleet *f, plan_problem **out, vp_err *e);
+void plan_problem_free(plan_problem *p);
+
+/* A node of bin type b, named after it, with empty GPUs. `seq` numbers bought nodes. */
+void plan_node_from_bintype(const plan_problem *p, size_t b, int seq, place_node *out);
+
+/* ---- solving ---- */
+
+typedef enum plan_solver { PLAN_SOLVER_AUTO, PLAN_SOLVER_FFD, PLAN_SOLVER_ILP } plan_solver;
+
+typedef struct plan_options {
+    plan_solver solver;
+    double time_limit_s;           /* for the MIP; default 10 */
+    const char *export_lp;         /* write the MIP to this file (CPLEX LP) when not NULL */
+} plan_options;
+
+void plan_options_default(plan_options *o);
+
+/* Continuous lower bound on cost per hour: each group's bytes priced at the cheapest $/usable
+ * byte among bin types it may use. Never above the optimum. */
+double plan_bound_continuous(const plan_problem *p);
+
+/* First-fit decreasing over heterogeneous node types: inventory first, then buys the node type
+ * with the best price per useful byte. Returns a new plan (caller frees) with cost and bound set. */
+int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e);
+
+/* The front door: runs the requested solver and returns the best plan with bound, gap, status
+ * and solve_ms filled in. */
+int plan_solve(const plan_problem *p, const plan_options *o, place_plan **out, vp_err *e);
+
+/* ---- plan files ---- */
+
+/* Plan JSON exactly as DESIGN.md "The plan". Caller frees the string. */
+char *plan_to_json(const place_plan *p);
+/* Reads a plan written by plan_to_json (for --current and the controller). */
+int plan_from_json(const char *buf, size_t len, const char *what, place_plan **out, vp_err *e);
+
+#endif
