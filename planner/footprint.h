@@ -54,6 +54,16 @@ typedef struct plan_arch {
     uint32_t kv_lora_rank, q_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim;
     plan_dtype torch_dtype;       /* the checkpoint's dtype, bf16 when absent */
     uint32_t max_position;        /* max_position_embeddings, 0 = unknown */
+    /* Layout details plan_arch_count_params needs beyond the fields above. All zero is the llama
+     * layout (2 RMSNorms per layer, gated 3-matrix MLP, no biases), so an arch filled by hand from
+     * a manifest counts like llama. */
+    uint32_t norms_per_layer;     /* hidden-size norms per decoder layer; 0 = 2 (gemma2: 4) */
+    bool norm_bias;               /* LayerNorm with a bias vector (falcon), not RMSNorm */
+    bool mlp_ungated;             /* MLP of 2 matrices, up + down (falcon), not gate/up/down */
+    bool qkv_bias, o_bias, mlp_bias; /* linear biases (qwen2: qkv only; falcon bias=true: all) */
+    bool qk_norm;                 /* per-head RMSNorm on q and k (qwen3): 2 x head_dim / layer */
+    bool router_bias;             /* MoE router score-correction bias per layer (deepseek_v3) */
+    uint32_t mtp_layers;          /* num_nextn_predict_layers: recorded, NOT counted in params */
 } plan_arch;
 
 /* Fills arch from a parsed HF config.json object. `what` names the source in errors
@@ -105,5 +115,14 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
 /* Footprint of a model that gives its measured bytes per replica on one GPU: nothing is added,
  * tp = pp = 1, total = per_gpu = memory_bytes. */
 void plan_footprint_fixed(uint64_t memory_bytes, plan_footprint *out);
+
+/* The terms plan_arch_count_params sums, for pipeline stages: parameters of decoder layer `layer`
+ * (0-based; total with all experts, active with the routed experts of one token), VP_EINPUT when
+ * a field it needs is zero, VP_EOVERFLOW on absurd sizes. */
+int plan_arch_layer_params(const plan_arch *arch, uint32_t layer, uint64_t *total,
+                           uint64_t *active, vp_err *e);
+/* Embedding matrix (vocab x hidden), final norm, and lm_head (0 when tied). Cannot overflow. */
+void plan_arch_edge_params(const plan_arch *arch, uint64_t *embed, uint64_t *final_norm,
+                           uint64_t *lm_head);
 
 #endif

@@ -1,0 +1,72 @@
+/* controller.h - the vrampack control plane: agents' TCP port, durable desired state, reconcile,
+ * node-loss recovery and the HTTP/JSON user API.
+ *
+ * One controller object runs one libuv loop (agent sessions, timers, reconcile) on the thread
+ * that calls ctl_run, one libmicrohttpd thread for the user API, and planner solves on libuv's
+ * thread pool. Desired state (manifest, plan, registered nodes, an event log) lives in SQLite
+ * (WAL) and is committed before any assign that depends on it is sent, so a controller killed at
+ * any point restarts on the same state file without losing or doubling a placement. The library
+ * never prints: every log line goes to the configured callback. */
+#ifndef CONTROLLER_H
+#define CONTROLLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "planner.h"
+#include "vp.h"
+
+enum { CTL_LOG_DEBUG = 0, CTL_LOG_INFO, CTL_LOG_WARN, CTL_LOG_ERROR };
+
+/* Receives one complete log line (no trailing newline): `ts=... level=... msg=... key=value`.
+ * Called from the loop thread and the API thread, never concurrently (the controller serialises
+ * calls). */
+typedef void (*ctl_log_fn)(void *ud, int level, const char *line);
+
+typedef struct ctl_config {
+    char listen_host[256];   /* agents' port; "127.0.0.1" by default */
+    uint16_t listen_port;    /* 0 = ephemeral (the bound port is logged and ctl_ports tells) */
+    char api_host[256];      /* "127.0.0.1" by default; "" disables the API */
+    uint16_t api_port;       /* 0 = ephemeral */
+    char state_path[1024];   /* SQLite file; required */
+    const char *fleet_path;  /* optional fleet file: GPU models, utilisation, catalog */
+    char token[256];         /* shared secret for agents and API; "" = none */
+    uint32_t heartbeat_ms;   /* interval agents are told to use; lost after 3 silent ones */
+    plan_options solve;      /* solver for full plans (submit with nothing to keep) */
+    size_t api_body_limit;   /* largest POST body; bigger is refused with 413 */
+    int log_level;           /* CTL_LOG_*: lines below it are dropped */
+    ctl_log_fn log;          /* may be NULL: no logging */
+    void *log_ud;
+    bool handle_signals;     /* SIGINT/SIGTERM stop the loop (the daemon); off for embedding */
+} ctl_config;
+
+/* Loopback defaults, heartbeat 1000 ms, 16 MiB body limit, solver auto with a 10 s limit. */
+void ctl_config_default(ctl_config *c);
+
+typedef struct ctl ctl;
+
+/* Opens the state file (creating it), loads the desired state, binds both ports and starts the
+ * API thread. On success *out is ready for ctl_run; the caller frees it with ctl_free. Errors:
+ * VP_EINPUT (bad config, unreadable fleet), the SQLite failure as VP_ESTATE with e naming the
+ * file, libuv/MHD bind errors (e names the address). Call from the thread that will run it. */
+int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e);
+
+/* Runs the loop until ctl_stop (or a signal, with handle_signals). Returns 0 after a clean stop.
+ * Same thread as ctl_new. */
+int ctl_run(ctl *c);
+
+/* Asks a running controller to stop; thread-safe (not async-signal-safe). */
+void ctl_stop(ctl *c);
+
+/* Ports actually bound (useful with port 0). Either pointer may be NULL. */
+void ctl_ports(const ctl *c, uint16_t *agent_port, uint16_t *api_port);
+
+/* Stops the API thread, closes connections and the store, frees everything. NULL is fine.
+ * Same thread as ctl_run, after it returned. */
+void ctl_free(ctl *c);
+
+/* Reads a token file: first line, surrounding whitespace stripped, 1..255 bytes. */
+int ctl_token_load(const char *path, char *out, size_t cap, vp_err *e);
+
+#endif

@@ -1,0 +1,314 @@
+/* ctl_internal.h - the controller's internal pieces, shared by its files and white-box tests.
+ *
+ * Threads and ownership: the loop thread (ctl_run) owns every mutable field of struct ctl and is
+ * the only writer. The API thread only reads, and only under ctl->mu; the loop thread takes mu
+ * around each write so a reader never sees a half-updated plan, node or report. Planner solves
+ * run on libuv's pool and see nothing of struct ctl but a snapshot (ctl_solve_req) the loop
+ * built for them. The store (SQLite) is used by the loop thread only. */
+#ifndef CTL_INTERNAL_H
+#define CTL_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "controller.h"
+#include "placement.h"
+#include "planner.h"
+#include "proto.h"
+
+/* ---- logging (log.c) --------------------------------------------------------------------- */
+
+typedef struct ctl_logger {
+    int level;
+    ctl_log_fn fn;
+    void *ud;
+    pthread_mutex_t mu; /* serialises calls to fn */
+} ctl_logger;
+
+/* One line under construction: begin, add key=value pairs, end. Values are quoted (with \" and
+ * \\ escaped, control bytes as \xNN) when they hold a space, quote, '=' or a control byte. */
+typedef struct ctl_logline {
+    vp_sb sb;
+    int level;
+    bool on; /* false when the level is filtered out: the adders do nothing */
+} ctl_logline;
+
+void ctl_logger_init(ctl_logger *lg, int level, ctl_log_fn fn, void *ud);
+void ctl_logger_close(ctl_logger *lg);
+bool ctl_log_begin(const ctl_logger *lg, ctl_logline *l, int level, const char *msg);
+void ctl_log_s(ctl_logline *l, const char *key, const char *val);
+void ctl_log_u(ctl_logline *l, const char *key, uint64_t val);
+void ctl_log_i(ctl_logline *l, const char *key, int64_t val);
+void ctl_log_f(ctl_logline *l, const char *key, double val);
+void ctl_log_end(ctl_logger *lg, ctl_logline *l);
+const char *ctl_level_name(int level);
+/* "debug"|"info"|"warn"|"error" -> CTL_LOG_*; -1 when unknown. */
+int ctl_level_parse(const char *s);
+/* Wall-clock milliseconds since the epoch. */
+uint64_t ctl_wall_ms(void);
+
+/* ---- nodes -------------------------------------------------------------------------------- */
+
+enum { CTL_NODE_READY = 0, CTL_NODE_LOST = 1 };
+
+typedef struct ctl_gpu {
+    uint32_t index;                  /* the agent's GPU index (what assigns name) */
+    char model[PROTO_GPU_MODEL_MAX];
+    char uuid[PROTO_UUID_MAX];
+    uint64_t total_bytes;
+} ctl_gpu;
+
+/* An assign or release sent and not yet confirmed by a report: not re-sent before `at` +
+ * the resend delay, so a slow agent is not flooded while the reconcile stays level-triggered. */
+enum { CTL_SENT_ASSIGN = 1, CTL_SENT_RELEASE = 2 };
+typedef struct ctl_sent {
+    char id[PLACE_ID_MAX];
+    int kind;
+    uint64_t at; /* uv_now */
+} ctl_sent;
+
+struct ctl_session;
+
+typedef struct ctl_node {
+    char name[PLACE_NAME_MAX];
+    int state;                       /* CTL_NODE_* */
+    char version[PROTO_VERSION_STR_MAX];
+    int n_gpus;
+    ctl_gpu gpus[PROTO_MAX_GPUS];    /* sorted by index; plan GPU k is gpus[k] */
+    uint64_t last_hb_wall_ms;        /* wall clock of the last frame (API, store) */
+    uint64_t registered_wall_ms;
+    uint64_t last_seen;              /* uv_now of the last frame: liveness */
+    struct ctl_session *sess;        /* live session, NULL when disconnected */
+    bool reported;                   /* a report arrived on the current session */
+    proto_placement *rep;            /* last full report (owned) */
+    size_t n_rep;
+    ctl_sent *sent;
+    size_t n_sent, cap_sent;
+    size_t *want;                    /* indices into ctl->plan->placements on this node */
+    size_t n_want, cap_want;
+    bool dirty;                      /* row to write at the next flush */
+} ctl_node;
+
+/* Registered nodes by name (open addressing over indices; nodes are never removed). */
+typedef struct ctl_nodes {
+    ctl_node **v;
+    size_t n, cap;
+    int32_t *ht; /* -1 = empty */
+    size_t ht_cap;
+} ctl_nodes;
+
+ctl_node *ctl_nodes_find(const ctl_nodes *ns, const char *name);
+/* Finds or creates (zeroed, state ready). NULL when out of memory. */
+ctl_node *ctl_nodes_get(ctl_nodes *ns, const char *name);
+void ctl_nodes_free(ctl_nodes *ns);
+void ctl_node_free_parts(ctl_node *n);
+/* The report entry with this id, or NULL. */
+const proto_placement *ctl_node_reported(const ctl_node *n, const char *id);
+
+/* ---- store (store.c): SQLite, WAL ------------------------------------------------------- */
+
+typedef struct ctl_store ctl_store;
+
+/* Opens or creates the state file, sets WAL + synchronous=FULL and creates the schema. */
+int ctl_store_open(const char *path, ctl_store **out, vp_err *e);
+void ctl_store_close(ctl_store *s);
+
+/* Everything a restart needs. Loaded nodes have no session; the caller owns all of it. */
+typedef struct ctl_loaded {
+    char *manifest_text;  /* NULL when nothing was ever submitted */
+    place_plan *plan;     /* NULL when nothing was ever submitted */
+    ctl_node **nodes;     /* heap array of heap nodes */
+    size_t n_nodes;
+    uint64_t replans_total;
+} ctl_loaded;
+
+int ctl_store_load(ctl_store *s, ctl_loaded *out, vp_err *e);
+void ctl_loaded_free(ctl_loaded *l);
+
+/* Replaces the desired state in ONE transaction: the manifest (when manifest_text is not NULL;
+ * models table rewritten from it), the plan's nodes and placements (unplaced ones with their
+ * reason), the replans counter and one event row. Nothing changes on failure. */
+int ctl_store_save_desired(ctl_store *s, const char *manifest_text, const place_plan *plan,
+                           uint64_t replans_total, const char *event_kind,
+                           const char *event_detail, vp_err *e);
+
+/* Upserts node rows and appends queued events in one transaction. */
+typedef struct ctl_event {
+    uint64_t ts_ms;
+    char kind[32];
+    char node[PLACE_NAME_MAX];
+    char detail[PLACE_REASON_MAX];
+} ctl_event;
+int ctl_store_flush(ctl_store *s, ctl_node *const *nodes, size_t n_nodes, const ctl_event *ev,
+                    size_t n_ev, vp_err *e);
+
+/* Events, newest last, at most `max` (for tests and inspection). Caller frees *out. */
+int ctl_store_events(ctl_store *s, size_t max, ctl_event **out, size_t *n, vp_err *e);
+
+/* ---- solving (solve.c): pure, runs on the thread pool ------------------------------------ */
+
+/* A ready node as the solver sees it. */
+typedef struct ctl_fleet_node {
+    char name[PLACE_NAME_MAX];
+    int n_gpus;
+    char model[PROTO_GPU_MODEL_MAX]; /* of GPU 0; a node is planned as n_gpus of one model */
+    uint64_t total_bytes;            /* smallest total among its GPUs */
+} ctl_fleet_node;
+
+typedef struct ctl_solve_req {
+    bool submit;                     /* a new manifest: keep only models whose entry is unchanged */
+    const plan_manifest *manifest;   /* desired models (borrowed; NULL = none known) */
+    const char *old_text, *new_text; /* manifests' JSON, for "unchanged" (submit only) */
+    const plan_fleet *fleet_file;    /* borrowed, may be NULL */
+    const ctl_fleet_node *ready;     /* borrowed */
+    size_t n_ready;
+    const char (*lost)[PLACE_NAME_MAX]; /* registered nodes that are lost (borrowed) */
+    size_t n_lost;
+    const place_plan *base;          /* current desired plan (borrowed), NULL = none */
+    plan_options opts;
+} ctl_solve_req;
+
+typedef struct ctl_solve_out {
+    place_plan *plan;                /* caller frees */
+    bool full;                       /* planned from scratch with plan_solve */
+    size_t kept, moved, placed;      /* placements kept, taken off lost nodes, newly placed */
+    double seconds;
+} ctl_solve_out;
+
+/* Computes the next desired plan.
+ *
+ * Policy (DESIGN.md "node silent for N intervals"): placements on lost nodes are taken off,
+ * placements of models that are gone or whose manifest entry changed are dropped, everything
+ * else stays exactly where it is. What is then missing (every replica/stage the manifest asks
+ * for that the plan lacks, plus whatever was unplaced) is placed incrementally: the planner
+ * resolves each model's footprint on each ready node (plan_problem_build over a fleet of those
+ * nodes), and each missing piece goes best-fit onto the GPUs' remaining room, honouring tensor-
+ * parallel groups on one node, gpu_types, spread and pipeline stages on distinct nodes. When
+ * nothing is kept at all (first submit, or every model changed) the whole manifest is planned
+ * from scratch with plan_solve instead. A piece that fits nowhere is listed as unplaced with
+ * the reason. Errors only for input the planner refuses (VP_EINPUT with e) or memory. */
+int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e);
+
+/* The fleet the solver plans on: GPU models and utilisation from fleet_file (or the built-in
+ * ones), each GPU model's memory lowered to the smallest total a ready node reports for it (so a
+ * plan never promises more than an agent has), unknown models added, ready nodes as inventory
+ * at price 1 (so plans use as few nodes as they can), plus fleet_file's catalog and those of its
+ * inventory nodes that are neither registered-lost nor registered under the same name. */
+int ctl_fleet_build(const plan_fleet *fleet_file, const ctl_fleet_node *ready, size_t n_ready,
+                    const char (*lost)[PLACE_NAME_MAX], size_t n_lost, bool with_catalog,
+                    plan_fleet **out, vp_err *e);
+
+/* ---- the controller object (controller.c, server.c, api.c) ----------------------------- */
+
+typedef struct ctl_session {
+    uv_tcp_t tcp;
+    struct ctl *c;
+    struct ctl_session *prev, *next;
+    proto_reader rd;
+    ctl_node *node;   /* after an accepted hello */
+    bool closing;
+    uint64_t opened;  /* uv_now */
+    char peer[64];
+} ctl_session;
+
+/* A POST /v1/manifests waiting for the loop: created by the API thread, which suspends the
+ * HTTP connection; the loop fills status/body under mu and resumes the connection. */
+typedef struct ctl_submit {
+    struct ctl_submit *next;
+    struct MHD_Connection *conn;
+    char *text;
+    size_t len;
+    plan_manifest *manifest; /* parsed by the API thread; the loop takes it over */
+    bool done;
+    unsigned http_status;
+    char *body;              /* response JSON */
+} ctl_submit;
+
+typedef struct ctl_job {
+    uv_work_t work;
+    struct ctl *c;
+    ctl_submit *sub;             /* NULL for a re-plan */
+    ctl_solve_req req;
+    ctl_fleet_node *ready;
+    char (*lost)[PLACE_NAME_MAX];
+    char *old_text;
+    place_plan *base;
+    uint64_t epoch;              /* fleet epoch when the snapshot was taken */
+    int rc;
+    vp_err err;
+    ctl_solve_out out;
+} ctl_job;
+
+struct ctl {
+    ctl_config cfg;
+    ctl_logger log;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t wake;           /* API thread and ctl_stop -> loop */
+    uv_timer_t tick;           /* liveness, reconcile re-sends, re-plan trigger */
+    uv_timer_t flush;          /* batched node rows and events */
+    uv_signal_t sigint, sigterm;
+    bool loop_ok, listener_ok, wake_ok, tick_ok, flush_ok, sig_ok;
+    uint16_t agent_port, api_port;
+    struct MHD_Daemon *mhd;
+    ctl_store *store;
+    plan_fleet *fleet_file;
+    uint32_t util_ppm;
+    uint32_t tick_ms, resend_ms, hello_timeout_ms;
+    uint64_t restart_grace_ms;
+
+    pthread_mutex_t mu;        /* see the top of this file */
+    bool stopping;             /* set under mu; no new submit is queued after it */
+    bool stop_requested;       /* set under mu by ctl_stop */
+    bool wake_closed;          /* under mu: uv_async_send no longer allowed */
+
+    /* desired state */
+    char *manifest_text;
+    plan_manifest *manifest;
+    place_plan *plan;
+
+    ctl_nodes nodes;
+    ctl_session *sessions;     /* all open sessions */
+    size_t n_agents;           /* sessions with an accepted hello */
+
+    ctl_submit *subq, *subq_tail;
+    ctl_job *job;              /* the one solve in flight, or NULL */
+    uint64_t fleet_epoch;      /* bumps when the set of ready nodes changes */
+    uint64_t tried_epoch;      /* fleet epoch of the last re-plan that left something unplaced */
+
+    ctl_event *events;         /* queued for the next flush */
+    size_t n_events, cap_events;
+
+    /* counters (under mu) */
+    uint64_t replans_total, solves_total, heartbeats_total, reports_total, frames_rejected,
+        auth_failures, assigns_sent, releases_sent, sessions_total, nodes_lost_total;
+    double solve_seconds_sum, solve_seconds_last;
+};
+
+/* server.c */
+int ctl_server_start(struct ctl *c, vp_err *e);
+void ctl_server_close(struct ctl *c);
+void ctl_tick(struct ctl *c);
+void ctl_reconcile_node(struct ctl *c, ctl_node *n);
+void ctl_reconcile_all(struct ctl *c);
+void ctl_index_plan(struct ctl *c);
+void ctl_maybe_start_job(struct ctl *c);
+void ctl_event_add(struct ctl *c, const char *kind, const char *node, const char *detail);
+void ctl_flush_soon(struct ctl *c);
+/* Placement state as the API shows it: pending|starting|running|failed|stopped. */
+const char *ctl_placement_state(const struct ctl *c, const place_placement *p,
+                                const proto_placement **rep);
+
+/* api.c */
+int ctl_api_start(struct ctl *c, vp_err *e);
+void ctl_api_stop(struct ctl *c);
+/* Completes a queued submit: status and JSON body (taken over), then resumes the connection. */
+void ctl_submit_finish(struct ctl *c, ctl_submit *s, unsigned status, char *body);
+
+/* JSON helpers shared by api.c and the store. */
+void ctl_json_str(vp_sb *sb, const char *s);
+
+#endif

@@ -1,0 +1,117 @@
+/* nodes.c - the registry of nodes that ever said hello, by name, and small shared helpers.
+ *
+ * Nodes are heap objects that are never removed (a lost node keeps its row and may come back),
+ * so pointers to them stay valid for the controller's life; the hash table maps names to their
+ * index in the vector and only grows. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_internal.h"
+
+static uint32_t hash_name(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+ctl_node *ctl_nodes_find(const ctl_nodes *ns, const char *name)
+{
+    if (!ns->ht_cap) return NULL;
+    size_t mask = ns->ht_cap - 1;
+    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
+        int32_t k = ns->ht[i];
+        if (k < 0) return NULL;
+        if (!strcmp(ns->v[k]->name, name)) return ns->v[k];
+    }
+}
+
+static int rehash(ctl_nodes *ns, size_t cap)
+{
+    int32_t *ht = malloc(cap * sizeof *ht);
+    if (!ht) return -ENOMEM;
+    for (size_t i = 0; i < cap; i++) ht[i] = -1;
+    for (size_t k = 0; k < ns->n; k++) {
+        size_t i = hash_name(ns->v[k]->name) & (cap - 1);
+        while (ht[i] >= 0) i = (i + 1) & (cap - 1);
+        ht[i] = (int32_t)k;
+    }
+    free(ns->ht);
+    ns->ht = ht;
+    ns->ht_cap = cap;
+    return 0;
+}
+
+ctl_node *ctl_nodes_get(ctl_nodes *ns, const char *name)
+{
+    ctl_node *n = ctl_nodes_find(ns, name);
+    if (n) return n;
+    if (strlen(name) >= PLACE_NAME_MAX || ns->n >= INT32_MAX / 2) return NULL;
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 16;
+        ctl_node **v = realloc(ns->v, cap * sizeof *v);
+        if (!v) return NULL;
+        ns->v = v;
+        ns->cap = cap;
+    }
+    /* Keep the table at most half full so probes stay short. */
+    if ((ns->n + 1) * 2 > ns->ht_cap && rehash(ns, ns->ht_cap ? ns->ht_cap * 2 : 64)) return NULL;
+    n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    strcpy(n->name, name);
+    n->state = CTL_NODE_READY;
+    ns->v[ns->n] = n;
+    size_t mask = ns->ht_cap - 1, i = hash_name(name) & mask;
+    while (ns->ht[i] >= 0) i = (i + 1) & mask;
+    ns->ht[i] = (int32_t)ns->n;
+    ns->n++;
+    return n;
+}
+
+void ctl_node_free_parts(ctl_node *n)
+{
+    free(n->rep);
+    free(n->sent);
+    free(n->want);
+    n->rep = NULL;
+    n->sent = NULL;
+    n->want = NULL;
+    n->n_rep = n->n_sent = n->cap_sent = n->n_want = n->cap_want = 0;
+}
+
+void ctl_nodes_free(ctl_nodes *ns)
+{
+    for (size_t i = 0; i < ns->n; i++) {
+        ctl_node_free_parts(ns->v[i]);
+        free(ns->v[i]);
+    }
+    free(ns->v);
+    free(ns->ht);
+    memset(ns, 0, sizeof *ns);
+}
+
+const proto_placement *ctl_node_reported(const ctl_node *n, const char *id)
+{
+    for (size_t i = 0; i < n->n_rep; i++)
+        if (!strcmp(n->rep[i].id, id)) return &n->rep[i];
+    return NULL;
+}
+
+void ctl_json_str(vp_sb *sb, const char *s)
+{
+    vp_sb_append(sb, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': vp_sb_append(sb, "\\\"", 2); break;
+        case '\\': vp_sb_append(sb, "\\\\", 2); break;
+        case '\n': vp_sb_append(sb, "\\n", 2); break;
+        case '\r': vp_sb_append(sb, "\\r", 2); break;
+        case '\t': vp_sb_append(sb, "\\t", 2); break;
+        default:
+            if (*p < 0x20) vp_sb_printf(sb, "\\u%04x", *p);
+            else vp_sb_append(sb, (const char *)p, 1);
+        }
+    }
+    vp_sb_append(sb, "\"", 1);
+}

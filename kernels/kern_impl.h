@@ -1,0 +1,184 @@
+/* kern_impl.h - internals shared by the CPU and CUDA halves of kernels/ (not a public header).
+ *
+ * The inline functions here are compiled by both gcc and nvcc (host and device), so the CPU twin
+ * and the CUDA kernels fill exactly the same bytes and convert numbers exactly the same way: the
+ * pseudo-random generator is counter-based (a value is a pure function of seed and index) and the
+ * fp16/bf16 conversions are bit-exact round-to-nearest-even. The backend entry points (kcpu_*,
+ * kcuda_*) take offsets already bounds-checked by kern_slice.c. */
+#ifndef KERN_IMPL_H
+#define KERN_IMPL_H
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "kern.h"
+
+#ifdef __CUDACC__
+#define KERN_HD static __host__ __device__ __forceinline__
+#else
+#define KERN_HD static inline
+#endif
+
+KERN_HD uint32_t kern_f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+KERN_HD float kern_u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* fp16 -> fp32, exact. Shifting the half's exponent and mantissa into a float's and scaling by
+ * 2^112 re-biases the exponent and normalises subnormals in one multiply. */
+KERN_HD float kern_h2f(uint16_t h)
+{
+    uint32_t em = (uint32_t)(h & 0x7fffu);
+    uint32_t o = kern_f2u(kern_u2f(em << 13) * 0x1p112f);
+    if (em >= 0x7c00u) o |= 0x7f800000u; /* inf, NaN */
+    return kern_u2f(o | ((uint32_t)(h & 0x8000u) << 16));
+}
+
+/* fp32 -> fp16, round to nearest even (after F. Giesen's float_to_half_fast3_rtne). */
+KERN_HD uint16_t kern_f2h(float f)
+{
+    const uint32_t f32infty = 255u << 23;
+    const uint32_t f16max = (127u + 16u) << 23;
+    const uint32_t denorm_magic = ((127u - 15u) + (23u - 10u) + 1u) << 23;
+    uint32_t u = kern_f2u(f);
+    uint32_t sign = u & 0x80000000u;
+    uint16_t o;
+    u ^= sign;
+    if (u >= f16max) {
+        o = (u > f32infty) ? 0x7e00u : 0x7c00u;
+    } else if (u < (113u << 23)) {
+        /* subnormal or zero: let the float adder round the mantissa into place */
+        float t = kern_u2f(u) + kern_u2f(denorm_magic);
+        o = (uint16_t)(kern_f2u(t) - denorm_magic);
+    } else {
+        uint32_t mant_odd = (u >> 13) & 1u;
+        u += (uint32_t)(((int32_t)15 - 127) * (1 << 23)) + 0xfffu;
+        u += mant_odd;
+        o = (uint16_t)(u >> 13);
+    }
+    return (uint16_t)(o | (sign >> 16));
+}
+
+KERN_HD float kern_b2f(uint16_t h)
+{
+    return kern_u2f((uint32_t)h << 16);
+}
+
+KERN_HD uint16_t kern_f2b(float f)
+{
+    uint32_t u = kern_f2u(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+KERN_HD uint64_t kern_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Element i of stream seed, as 64 random bits. */
+KERN_HD uint64_t kern_rand64(uint64_t seed, uint64_t i)
+{
+    return kern_mix64(seed * 0x9e3779b97f4a7c15ull + i + 0x632be59bd9b4e019ull);
+}
+
+/* Uniform in [0, 1) on a 2^-23 grid, so 2u - 1 and 0.5 + u are exact in fp32 and a single
+ * multiply by scale rounds the same way everywhere. */
+KERN_HD float kern_rand_unit(uint64_t seed, uint64_t i)
+{
+    return (float)(kern_rand64(seed, i) >> 41) * 0x1p-23f;
+}
+
+KERN_HD float kern_fill_f32(uint64_t seed, uint64_t i, float scale)
+{
+    return (2.0f * kern_rand_unit(seed, i) - 1.0f) * scale;
+}
+
+KERN_HD float kern_fill_pos(uint64_t seed, uint64_t i, float scale)
+{
+    return (0.5f + kern_rand_unit(seed, i)) * scale;
+}
+
+KERN_HD uint8_t kern_fill_byte(uint64_t seed, uint64_t i)
+{
+    return (uint8_t)(kern_rand64(seed, i >> 3) >> ((i & 7u) * 8u));
+}
+
+/* The token sequence b feeds at position pos. */
+KERN_HD uint32_t kern_token(uint64_t seed, uint32_t b, uint32_t pos, uint32_t vocab)
+{
+    return (uint32_t)(kern_rand64(seed ^ 0x5bd1e995ull, ((uint64_t)b << 32) | pos) % vocab);
+}
+
+/* Size in bytes of one element of a fill kind. */
+KERN_HD uint32_t kern_fill_elem(kern_fill_kind k)
+{
+    return k == KERN_FILL_F32 ? 4u : k == KERN_FILL_BYTES ? 1u : 2u;
+}
+
+/* Offset of (layer-local) KV block b, K (kv = 0) or V (kv = 1), head h, slot t, element 0. */
+KERN_HD uint64_t kern_kv_elem(uint32_t b, uint32_t kv, uint32_t h, uint32_t t, uint32_t kv_heads,
+                              uint32_t head_dim)
+{
+    return ((((uint64_t)b * 2u + kv) * kv_heads + h) * KERN_KV_BLOCK_TOKENS + t) * head_dim;
+}
+
+struct kcuda_ctx;
+
+struct kern_slice {
+    kern_backend backend;
+    uint64_t bytes;
+    uint8_t *host;           /* CPU backend: the slice */
+    struct kcuda_ctx *cuda;  /* CUDA backend */
+    struct timespec t0;      /* CPU timer */
+    char device[128];
+};
+
+/* CPU backend (kern_cpu.c). base is the slice's host address. */
+void kcpu_gemv(uint8_t *base, const kern_gemv_args *a);
+void kcpu_attention(uint8_t *base, const kern_attn_args *a);
+void kcpu_embed(uint8_t *base, const kern_embed_args *a);
+
+/* CUDA backend (kern_cuda.cu, or kern_nocuda.c when the toolkit is absent: every call fails with
+ * VP_ESTATE "cuda backend not built"). C linkage; offsets are bounds-checked by the caller. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+typedef struct kcuda_ctx kcuda_ctx;
+int kcuda_built(void);
+int kcuda_device_count(vp_err *e);
+int kcuda_open(uint64_t bytes, kcuda_ctx **out, char *name, size_t name_len, vp_err *e);
+void kcuda_close(kcuda_ctx *c);
+int kcuda_upload(kcuda_ctx *c, uint64_t off, const void *src, uint64_t n, vp_err *e);
+int kcuda_download(kcuda_ctx *c, uint64_t off, void *dst, uint64_t n, vp_err *e);
+int kcuda_sync(kcuda_ctx *c, vp_err *e);
+int kcuda_fill(kcuda_ctx *c, uint64_t off, kern_fill_kind kind, uint64_t count, uint64_t seed,
+               float scale, vp_err *e);
+int kcuda_gemv(kcuda_ctx *c, const kern_gemv_args *a, vp_err *e);
+int kcuda_attention(kcuda_ctx *c, const kern_attn_args *a, vp_err *e);
+int kcuda_embed(kcuda_ctx *c, const kern_embed_args *a, vp_err *e);
+int kcuda_copy(kcuda_ctx *c, uint64_t dst, uint64_t src, uint64_t n, vp_err *e);
+int kcuda_timer_start(kcuda_ctx *c, vp_err *e);
+int kcuda_timer_stop(kcuda_ctx *c, double *ms, vp_err *e);
+/* Graph capture of a sequence of launches on the slice's stream, then replays of it. */
+int kcuda_capture_begin(kcuda_ctx *c, vp_err *e);
+int kcuda_capture_end(kcuda_ctx *c, vp_err *e);
+int kcuda_replay(kcuda_ctx *c, vp_err *e);
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,557 @@
+/* ffd.c - first-fit decreasing over heterogeneous node types: the fast path and the warm start.
+ *
+ * Items are (model, replica, stage) slices sorted by size, largest first; each goes to the first
+ * open node (inventory first) that has `tp` distinct GPUs with room, choosing among those GPUs by
+ * best fit so large holes stay large. When nothing open fits, a node is bought: for every
+ * instance type that can hold the item we simulate filling an empty node of that type with the
+ * items still to come and buy the one that packs the most lower-bound value per dollar. A final
+ * pass re-buys each node as the cheapest type that still holds everything on it.
+ *
+ * Identical items of a model are contiguous, and a node that refused one of them refuses the next
+ * (nodes only fill up), so a per-(model, stage) cursor skips them: with G distinct models the
+ * search is O(items + G x nodes) rather than O(items x nodes). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "planner.h"
+
+typedef struct item {
+    uint32_t group, replica, stage;
+    double key;
+} item;
+
+typedef struct ffd {
+    const plan_problem *p;
+    place_plan *plan;
+    int *node_bt;            /* bin type of each plan node */
+    uint32_t **node_groups;  /* per node: groups of spread models placed there */
+    size_t *node_ngroups;
+    size_t cap_nodes;
+    int *bought;             /* per bin type: nodes bought so far */
+    size_t *cursor;          /* [group * PLAN_MAX_PP + stage]: first node worth trying */
+    uint64_t *rem;           /* [group * PLAN_MAX_PP + stage]: items still to place */
+    double *lbval;           /* [group * PLAN_MAX_PP + stage]: lower-bound value of one item */
+    uint32_t *order;         /* groups by decreasing key */
+    size_t n_order;
+} ffd;
+
+static int cmp_item(const void *a, const void *b)
+{
+    const item *x = a, *y = b;
+    if (x->key != y->key) return x->key > y->key ? -1 : 1;
+    if (x->group != y->group) return x->group < y->group ? -1 : 1;
+    if (x->replica != y->replica) return x->replica < y->replica ? -1 : 1;
+    return x->stage < y->stage ? -1 : (x->stage > y->stage);
+}
+
+static uint64_t slice_bytes(const plan_shape *s, uint32_t stage)
+{
+    return s->stage_bytes[stage];
+}
+
+/* Picks tp GPUs of node n with room for `bytes`, tightest first. Returns false if fewer. */
+static bool pick_gpus(const place_plan *plan, int n, uint32_t tp, uint64_t bytes, uint8_t *out)
+{
+    const place_node *nd = &plan->nodes[n];
+    uint8_t cand[PLACE_MAX_GPUS];
+    uint64_t room[PLACE_MAX_GPUS];
+    int nc = 0;
+    for (int g = 0; g < nd->n_gpus; g++) {
+        const place_gpu *gp = &nd->gpus[g];
+        if (gp->used_bytes + bytes <= gp->usable_bytes) {
+            /* insertion sort by remaining room, ascending */
+            uint64_t r = gp->usable_bytes - gp->used_bytes;
+            int k = nc++;
+            while (k > 0 && room[k - 1] > r) {
+                room[k] = room[k - 1];
+                cand[k] = cand[k - 1];
+                k--;
+            }
+            room[k] = r;
+            cand[k] = (uint8_t)g;
+        }
+    }
+    if ((uint32_t)nc < tp) return false;
+    memcpy(out, cand, tp);
+    return true;
+}
+
+static bool node_has_group(const ffd *f, size_t n, uint32_t g)
+{
+    for (size_t i = 0; i < f->node_ngroups[n]; i++)
+        if (f->node_groups[n][i] == g) return true;
+    return false;
+}
+
+static int note_group(ffd *f, size_t n, uint32_t g)
+{
+    uint32_t *a = realloc(f->node_groups[n], (f->node_ngroups[n] + 1) * sizeof *a);
+    if (!a) return -ENOMEM;
+    f->node_groups[n] = a;
+    a[f->node_ngroups[n]++] = g;
+    return 0;
+}
+
+static int add_node(ffd *f, size_t b)
+{
+    place_node nd;
+    int seq = f->bought[b]++;
+    plan_node_from_bintype(f->p, b, seq, &nd);
+    if (f->plan->n_nodes == f->cap_nodes) {
+        size_t nc = f->cap_nodes ? f->cap_nodes * 2 : 64;
+        int *bt = realloc(f->node_bt, nc * sizeof *bt);
+        if (bt) f->node_bt = bt;
+        uint32_t **ng = realloc(f->node_groups, nc * sizeof *ng);
+        if (ng) f->node_groups = ng;
+        size_t *nn = realloc(f->node_ngroups, nc * sizeof *nn);
+        if (nn) f->node_ngroups = nn;
+        if (!bt || !ng || !nn) return -ENOMEM;
+        f->cap_nodes = nc;
+    }
+    int idx = place_plan_add_node(f->plan, &nd);
+    if (idx < 0) return idx;
+    f->node_bt[idx] = (int)b;
+    f->node_groups[idx] = NULL;
+    f->node_ngroups[idx] = 0;
+    return idx;
+}
+
+/* Can item (g, stage) go on node n? Fills gpus when it can. */
+static bool fits_node(const ffd *f, size_t n, uint32_t g, uint32_t stage, const int *stage_nodes,
+                      uint8_t *gpus, bool *conflict)
+{
+    const plan_group *gr = &f->p->groups[g];
+    const plan_shape *s = &gr->shapes[f->node_bt[n]];
+    *conflict = false;
+    if (!s->ok) return false;
+    const plan_model *m = &f->p->manifest->models[gr->model];
+    for (uint32_t k = 0; k < stage; k++)
+        if (stage_nodes[k] == (int)n) { *conflict = true; return false; }
+    if (m->spread && node_has_group(f, n, g)) return false;
+    return pick_gpus(f->plan, (int)n, s->tp, slice_bytes(s, stage), gpus);
+}
+
+/* Simulates filling an empty node of bin type b with the items still to place, starting with
+ * group g0 stage s0; returns the lower-bound value it would absorb. */
+static double simulate(const ffd *f, size_t b, uint32_t g0, uint32_t s0)
+{
+    const plan_problem *p = f->p;
+    const plan_bintype *bt = &p->bintypes[b];
+    uint64_t freeb[PLACE_MAX_GPUS];
+    for (int i = 0; i < bt->n_gpus; i++) freeb[i] = bt->usable_per_gpu;
+    double value = 0;
+    bool started = false;
+    for (size_t oi = 0; oi < f->n_order; oi++) {
+        uint32_t g = f->order[oi];
+        if (!started && g != g0) continue;
+        const plan_group *gr = &p->groups[g];
+        const plan_shape *s = &gr->shapes[b];
+        if (!s->ok) { started = true; continue; }
+        const plan_model *m = &p->manifest->models[gr->model];
+        for (uint32_t st = (!started ? s0 : 0); st < gr->pp; st++) {
+            uint64_t cnt = f->rem[g * PLAN_MAX_PP + st];
+            if (!cnt) continue;
+            if (m->spread || gr->pp > 1) cnt = 1;
+            uint64_t bytes = slice_bytes(s, st);
+            if (bytes == 0) continue;
+            /* k replicas of tp slices fit iff sum_g min(k, c_g) >= k * tp. */
+            uint64_t c[PLACE_MAX_GPUS], hi = cnt, lo = 0;
+            for (int i = 0; i < bt->n_gpus; i++) c[i] = freeb[i] / bytes;
+            while (lo < hi) {
+                uint64_t mid = lo + (hi - lo + 1) / 2, sum = 0;
+                for (int i = 0; i < bt->n_gpus; i++) sum += c[i] < mid ? c[i] : mid;
+                if (sum >= mid * s->tp) lo = mid; else hi = mid - 1;
+            }
+            if (!lo) continue;
+            uint64_t slices = lo * s->tp;
+            for (int i = 0; i < bt->n_gpus && slices; i++) {
+                uint64_t take = c[i] < lo ? c[i] : lo;
+                if (take > slices) take = slices;
+                freeb[i] -= take * bytes;
+                slices -= take;
+            }
+            value += (double)lo * f->lbval[g * PLAN_MAX_PP + st];
+        }
+        started = true;
+    }
+    return value;
+}
+
+static int buy_for(ffd *f, uint32_t g, uint32_t stage)
+{
+    const plan_problem *p = f->p;
+    int best = -1;
+    double best_eff = -1;
+    for (size_t b = 0; b < p->n_bintypes; b++) {
+        const plan_bintype *bt = &p->bintypes[b];
+        if (bt->inventory || !p->groups[g].shapes[b].ok) continue;
+        if (bt->max_count >= 0 && f->bought[b] >= bt->max_count) continue;
+        double v = simulate(f, b, g, stage);
+        double eff = v / (bt->price_per_hour + 1e-9);
+        if (eff > best_eff * (1 + 1e-12) ||
+            (best >= 0 && eff >= best_eff * (1 - 1e-12) &&
+             bt->price_per_hour < p->bintypes[best].price_per_hour)) {
+            best_eff = eff;
+            best = (int)b;
+        }
+    }
+    return best;
+}
+
+static void ffd_free(ffd *f)
+{
+    for (size_t n = 0; f->plan && n < f->plan->n_nodes && f->node_groups; n++)
+        free(f->node_groups[n]);
+    free(f->node_groups);
+    free(f->node_ngroups);
+    free(f->node_bt);
+    free(f->bought);
+    free(f->cursor);
+    free(f->rem);
+    free(f->lbval);
+    free(f->order);
+}
+
+/* Placements grouped by node: first[n]..first[n+1] index into idx. Rebuilt after moves. */
+typedef struct by_node {
+    size_t *first, *idx;
+} by_node;
+
+static int by_node_build(const place_plan *plan, by_node *bn)
+{
+    bn->first = calloc(plan->n_nodes + 2, sizeof *bn->first);
+    bn->idx = malloc((plan->n_placements ? plan->n_placements : 1) * sizeof *bn->idx);
+    if (!bn->first || !bn->idx) return -ENOMEM;
+    for (size_t i = 0; i < plan->n_placements; i++) bn->first[plan->placements[i].node + 2]++;
+    for (size_t n = 0; n < plan->n_nodes; n++) bn->first[n + 2] += bn->first[n + 1];
+    for (size_t i = 0; i < plan->n_placements; i++)
+        bn->idx[bn->first[plan->placements[i].node + 1]++] = i;
+    return 0;
+}
+
+static void by_node_free(by_node *bn)
+{
+    free(bn->first);
+    free(bn->idx);
+}
+
+static uint32_t group_of(const plan_problem *p, const char *model)
+{
+    for (uint32_t g = 0; g < p->n_groups; g++)
+        if (!strcmp(p->manifest->models[p->groups[g].model].name, model)) return g;
+    return UINT32_MAX;
+}
+
+/* Re-buys each bought node as the cheapest type that holds everything on it. Items stay
+ * together, so spread and stage rules still hold. */
+static void downsize(ffd *f)
+{
+    const plan_problem *p = f->p;
+    place_plan *plan = f->plan;
+    by_node bn;
+    if (by_node_build(plan, &bn)) { by_node_free(&bn); return; }
+    enum { MAXK = 1024 };
+    uint8_t (*newg)[PLACE_MAX_GPUS] = malloc(MAXK * sizeof *newg);
+    if (!newg) { by_node_free(&bn); return; }
+    for (size_t n = 0; n < plan->n_nodes; n++) {
+        int cur = f->node_bt[n];
+        if (p->bintypes[cur].inventory) continue;
+        size_t *idx = bn.idx + bn.first[n], k = bn.first[n + 1] - bn.first[n];
+        if (!k || k > MAXK) continue;
+        for (size_t b = 0; b < p->n_bintypes; b++) {
+            const plan_bintype *bt = &p->bintypes[b];
+            if (bt->inventory || bt->price_per_hour >= p->bintypes[cur].price_per_hour) continue;
+            if (bt->max_count >= 0 && f->bought[b] >= bt->max_count) continue;
+            uint64_t freeb[PLACE_MAX_GPUS];
+            for (int i = 0; i < bt->n_gpus; i++) freeb[i] = bt->usable_per_gpu;
+            bool ok = true;
+            for (size_t j = 0; j < k && ok; j++) {
+                const place_placement *pl = &plan->placements[idx[j]];
+                uint32_t gi = group_of(p, pl->model);
+                if (gi == UINT32_MAX) { ok = false; break; }
+                const plan_shape *s = &p->groups[gi].shapes[b];
+                uint32_t st = pl->stage < 0 ? 0 : (uint32_t)pl->stage;
+                if (!s->ok || s->tp != (uint32_t)pl->n_gpus ||
+                    s->stage_bytes[st] != pl->bytes_per_gpu) {
+                    ok = false;
+                    break;
+                }
+                /* Best fit: the tightest GPUs that still hold the slice. */
+                int got = 0;
+                while (got < pl->n_gpus) {
+                    int pick = -1;
+                    for (int gg = 0; gg < bt->n_gpus; gg++) {
+                        bool used = false;
+                        for (int t = 0; t < got; t++) used |= newg[j][t] == gg;
+                        if (!used && freeb[gg] >= pl->bytes_per_gpu &&
+                            (pick < 0 || freeb[gg] < freeb[pick]))
+                            pick = gg;
+                    }
+                    if (pick < 0) break;
+                    freeb[pick] -= pl->bytes_per_gpu;
+                    newg[j][got++] = (uint8_t)pick;
+                }
+                if (got < pl->n_gpus) ok = false;
+            }
+            if (!ok) continue;
+            place_node nd;
+            plan_node_from_bintype(p, b, f->bought[b]++, &nd);
+            plan->nodes[n] = nd;
+            f->node_bt[n] = (int)b;
+            for (size_t j = 0; j < k; j++) {
+                place_placement *pl = &plan->placements[idx[j]];
+                memcpy(pl->gpus, newg[j], (size_t)pl->n_gpus);
+                for (int t = 0; t < pl->n_gpus; t++)
+                    plan->nodes[n].gpus[pl->gpus[t]].used_bytes += pl->bytes_per_gpu;
+            }
+            cur = (int)b;
+        }
+    }
+    free(newg);
+    by_node_free(&bn);
+}
+
+/* Tries to empty the emptiest bought nodes into other nodes' free space (no buying), so a tail
+ * of half-filled nodes collapses. Only single-stage placements move; spread is respected. */
+static void consolidate(ffd *f)
+{
+    const plan_problem *p = f->p;
+    place_plan *plan = f->plan;
+    size_t nn = plan->n_nodes;
+    if (nn < 2 || nn > 20000) return;
+    double *fill = calloc(nn, sizeof *fill);
+    size_t *order = malloc(nn * sizeof *order);
+    by_node bn = {0};
+    if (!fill || !order || by_node_build(plan, &bn)) goto out;
+    for (size_t n = 0; n < nn; n++) {
+        order[n] = n;
+        const place_node *nd = &plan->nodes[n];
+        double used = 0, cap = 0;
+        for (int g = 0; g < nd->n_gpus; g++) {
+            used += (double)nd->gpus[g].used_bytes;
+            cap += (double)nd->gpus[g].usable_bytes;
+        }
+        fill[n] = cap > 0 ? used / cap : 1;
+    }
+    /* emptiest first (insertion sort is fine for the sizes allowed above? use qsort-like) */
+    for (size_t i = 1; i < nn; i++) {
+        size_t x = order[i], j = i;
+        while (j > 0 && fill[order[j - 1]] > fill[x]) { order[j] = order[j - 1]; j--; }
+        order[j] = x;
+        if (i > 4096) break; /* only the emptiest few thousand are worth trying */
+    }
+    bool *gone = calloc(nn, 1);
+    if (!gone) goto out;
+    size_t tries = nn < 512 ? nn : 512;
+    for (size_t oi = 0; oi < tries; oi++) {
+        size_t n = order[oi];
+        if (p->bintypes[f->node_bt[n]].inventory || gone[n]) continue;
+        if (fill[n] > 0.75) break;
+        size_t k = bn.first[n + 1] - bn.first[n];
+        if (!k || k > 64) continue;
+        /* Plan the moves; commit only when every placement found a home. */
+        int dest[64];
+        uint8_t dg[64][PLACE_MAX_GPUS];
+        bool ok = true;
+        size_t j;
+        for (j = 0; j < k && ok; j++) {
+            const place_placement *pl = &plan->placements[bn.idx[bn.first[n] + j]];
+            uint32_t gi = group_of(p, pl->model);
+            const plan_model *m = gi == UINT32_MAX ? NULL : &p->manifest->models[p->groups[gi].model];
+            if (!m || pl->stage >= 0) { ok = false; break; }
+            dest[j] = -1;
+            for (size_t t = 0; t < nn && dest[j] < 0; t++) {
+                if (t == n || gone[t]) continue;
+                const plan_shape *s = &p->groups[gi].shapes[f->node_bt[t]];
+                if (!s->ok || s->stage_bytes[0] != pl->bytes_per_gpu) continue;
+                if (m->spread) {
+                    bool clash = false;
+                    for (size_t q = bn.first[t]; q < bn.first[t + 1] && !clash; q++)
+                        clash = !strcmp(plan->placements[bn.idx[q]].model, pl->model);
+                    for (size_t q = 0; q < j && !clash; q++)
+                        clash = dest[q] == (int)t &&
+                                !strcmp(plan->placements[bn.idx[bn.first[n] + q]].model, pl->model);
+                    if (clash) continue;
+                }
+                if (pick_gpus(plan, (int)t, s->tp, pl->bytes_per_gpu, dg[j])) {
+                    dest[j] = (int)t;
+                    for (uint32_t g = 0; g < s->tp; g++)
+                        plan->nodes[t].gpus[dg[j][g]].used_bytes += pl->bytes_per_gpu;
+                }
+            }
+            if (dest[j] < 0) ok = false;
+        }
+        /* Undo the tentative reservations, then commit if everything fit. */
+        for (size_t q = 0; q < j; q++) {
+            if (dest[q] < 0) continue;
+            const place_placement *pl = &plan->placements[bn.idx[bn.first[n] + q]];
+            for (int g = 0; g < pl->n_gpus; g++)
+                plan->nodes[dest[q]].gpus[dg[q][g]].used_bytes -= pl->bytes_per_gpu;
+        }
+        if (!ok) continue;
+        for (size_t q = 0; q < k; q++) {
+            place_placement *pl = &plan->placements[bn.idx[bn.first[n] + q]];
+            for (int g = 0; g < pl->n_gpus; g++)
+                plan->nodes[n].gpus[pl->gpus[g]].used_bytes -= pl->bytes_per_gpu;
+            pl->node = dest[q];
+            memcpy(pl->gpus, dg[q], (size_t)pl->n_gpus);
+            for (int g = 0; g < pl->n_gpus; g++)
+                plan->nodes[dest[q]].gpus[pl->gpus[g]].used_bytes += pl->bytes_per_gpu;
+        }
+        gone[n] = true;
+        by_node_free(&bn);
+        if (by_node_build(plan, &bn)) break;
+    }
+    free(gone);
+out:
+    by_node_free(&bn);
+    free(fill);
+    free(order);
+}
+
+int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ffd f = {.p = p};
+    item *items = NULL;
+    int rc = 0;
+    f.plan = place_plan_new();
+    size_t ng = p->n_groups ? p->n_groups : 1, nb = p->n_bintypes ? p->n_bintypes : 1;
+    f.bought = calloc(nb, sizeof *f.bought);
+    f.cursor = calloc(ng * PLAN_MAX_PP, sizeof *f.cursor);
+    f.rem = calloc(ng * PLAN_MAX_PP, sizeof *f.rem);
+    f.lbval = calloc(ng * PLAN_MAX_PP, sizeof *f.lbval);
+    f.order = calloc(ng, sizeof *f.order);
+    if (!f.plan || !f.bought || !f.cursor || !f.rem || !f.lbval || !f.order) goto oom;
+    snprintf(f.plan->solver, sizeof f.plan->solver, "ffd");
+    snprintf(f.plan->status, sizeof f.plan->status, "heuristic");
+
+    /* Inventory nodes are open from the start. */
+    for (size_t b = 0; b < p->n_bintypes; b++)
+        if (p->bintypes[b].inventory && add_node(&f, b) < 0) goto oom;
+
+    /* Items, keys and per-item lower-bound values. */
+    size_t n_items = 0;
+    for (size_t g = 0; g < p->n_groups; g++) n_items += (size_t)p->groups[g].replicas * p->groups[g].pp;
+    items = malloc((n_items ? n_items : 1) * sizeof *items);
+    if (!items) goto oom;
+    size_t ni = 0;
+    double *gkey = calloc(ng, sizeof *gkey);
+    if (!gkey) goto oom;
+    for (uint32_t g = 0; g < p->n_groups; g++) {
+        const plan_group *gr = &p->groups[g];
+        double key = -1;
+        for (uint32_t st = 0; st < gr->pp; st++) {
+            double best = -1;
+            for (size_t b = 0; b < p->n_bintypes; b++) {
+                const plan_shape *s = &gr->shapes[b];
+                const plan_bintype *bt = &p->bintypes[b];
+                if (!s->ok) continue;
+                double bytes = (double)s->stage_bytes[st] * s->tp;
+                double v = bytes * bt->price_per_hour / ((double)bt->usable_per_gpu * bt->n_gpus);
+                if (best < 0 || v < best) best = v;
+                double frac = bytes / ((double)bt->usable_per_gpu * bt->n_gpus);
+                if (frac > key) key = frac;
+            }
+            f.lbval[g * PLAN_MAX_PP + st] = best < 0 ? 0 : best;
+            f.rem[g * PLAN_MAX_PP + st] = gr->replicas;
+        }
+        gkey[g] = key;
+        for (uint32_t r = 0; r < gr->replicas; r++)
+            for (uint32_t st = 0; st < gr->pp; st++)
+                items[ni++] = (item){g, r, st, gkey[g]};
+    }
+    qsort(items, ni, sizeof *items, cmp_item);
+    for (size_t i = 0; i < ni; i++)
+        if (i == 0 || items[i].group != items[i - 1].group) f.order[f.n_order++] = items[i].group;
+    free(gkey);
+
+    int stage_nodes[PLAN_MAX_PP];
+    int stage_pl[PLAN_MAX_PP];
+    for (size_t i = 0; i < ni; i++) {
+        const item *it = &items[i];
+        const plan_group *gr = &p->groups[it->group];
+        const plan_model *m = &p->manifest->models[gr->model];
+        size_t ck = (size_t)it->group * PLAN_MAX_PP + it->stage;
+        f.rem[ck]--;
+        if (it->stage == 0)
+            for (int k = 0; k < PLAN_MAX_PP; k++) stage_nodes[k] = stage_pl[k] = -1;
+        if (gr->why_not[0]) {
+            if (it->stage == 0 && place_plan_add_unplaced(f.plan, m->name, it->replica, gr->why_not))
+                goto oom;
+            continue;
+        }
+        if (it->stage > 0 && stage_nodes[it->stage - 1] < 0) continue; /* replica abandoned */
+        uint8_t gpus[PLACE_MAX_GPUS];
+        int node = -1;
+        for (size_t n = f.cursor[ck]; n < f.plan->n_nodes; n++) {
+            bool conflict;
+            if (fits_node(&f, n, it->group, it->stage, stage_nodes, gpus, &conflict)) {
+                node = (int)n;
+                break;
+            }
+            if (n == f.cursor[ck] && !conflict && gr->pp == 1) f.cursor[ck] = n + 1;
+        }
+        if (node < 0) {
+            int b = buy_for(&f, it->group, it->stage);
+            if (b >= 0) {
+                node = add_node(&f, (size_t)b);
+                if (node < 0) goto oom;
+                bool conflict;
+                if (!fits_node(&f, (size_t)node, it->group, it->stage, stage_nodes, gpus,
+                               &conflict))
+                    node = -1; /* cannot happen: the shape fits an empty node */
+            }
+        }
+        if (node < 0) {
+            /* Roll back earlier stages of this replica and report it. */
+            for (int k = (int)it->stage - 1; k >= 0; k--) {
+                char id[PLACE_ID_MAX];
+                place_make_id(id, sizeof id, m->name, it->replica, k);
+                int j = place_plan_find(f.plan, id);
+                if (j >= 0) place_plan_unassign(f.plan, (size_t)j);
+            }
+            char why[PLACE_REASON_MAX];
+            snprintf(why, sizeof why,
+                     "no room: every allowed node is full and no allowed instance type can be "
+                     "bought (inventory exhausted or max_count reached)");
+            if (place_plan_add_unplaced(f.plan, m->name, it->replica, why)) goto oom;
+            stage_nodes[it->stage] = -1;
+            continue;
+        }
+        const plan_shape *s = &gr->shapes[f.node_bt[node]];
+        int pl = place_plan_assign(f.plan, m->name, it->replica, gr->pp > 1 ? (int)it->stage : -1,
+                                   (int)gr->pp, node, gpus, (int)s->tp,
+                                   slice_bytes(s, it->stage));
+        if (pl < 0) { rc = vp_errf(e, pl, "internal: assign failed"); goto fail; }
+        stage_nodes[it->stage] = node;
+        stage_pl[it->stage] = pl;
+        if (m->spread && !node_has_group(&f, (size_t)node, it->group) &&
+            note_group(&f, (size_t)node, it->group))
+            goto oom;
+    }
+    (void)stage_pl;
+    consolidate(&f);
+    downsize(&f);
+    place_plan_drop_idle(f.plan);
+    f.plan->lower_bound_per_hour = plan_bound_continuous(p);
+    place_plan_update_cost(f.plan);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    f.plan->solve_ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    free(items);
+    *out = f.plan;
+    f.plan = NULL;
+    ffd_free(&f);
+    return 0;
+oom:
+    rc = vp_errf(e, -ENOMEM, "out of memory while packing");
+fail:
+    free(items);
+    ffd_free(&f);
+    place_plan_free(f.plan);
+    return rc;
+}

@@ -1,0 +1,233 @@
+/* problem.c - resolves a manifest against a fleet into the packing problem every solver reads.
+ *
+ * Bin types are the fleet's inventory nodes (first, so first-fit uses them before buying) and
+ * then its purchasable instance types. For each model and bin type we decide how one replica sits
+ * there: the tensor-parallel degree ("auto" = the smallest power of two up to the node's GPU count
+ * that divides the attention heads and fits), the pipeline depth (the same on every bin type;
+ * "auto" = 1 unless no allowed node can hold the model, then the fewest stages that fit), and the
+ * bytes per GPU of each stage. A model that fits nowhere keeps a reason for the report; that is a
+ * result, not an error. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner.h"
+
+static bool gpu_allowed(const plan_model *m, const plan_fleet *f, int gpu)
+{
+    if (m->n_gpu_types == 0) return true;
+    for (size_t i = 0; i < m->n_gpu_types; i++)
+        if (plan_fleet_gpu(f, m->gpu_types[i]) == &f->gpus[gpu]) return true;
+    return false;
+}
+
+/* Shape of model m on bin type b with pp stages; *ok false when it does not fit. Returns an
+ * error only when the architecture cannot be computed at all. */
+static int shape_on(const plan_model *m, const plan_bintype *b, uint32_t pp, plan_shape *s,
+                    vp_err *e)
+{
+    memset(s, 0, sizeof *s);
+    if (m->fixed) {
+        plan_footprint_fixed(m->memory_bytes, &s->fp);
+        s->tp = s->pp = 1;
+        s->stage_bytes[0] = m->memory_bytes;
+        s->ok = pp == 1 && m->memory_bytes <= b->usable_per_gpu;
+        return 0;
+    }
+    static const uint32_t auto_tps[] = {1, 2, 4, 8, 16};
+    for (size_t i = 0; i < VP_ARRAY_LEN(auto_tps); i++) {
+        uint32_t tp = m->opts.tp ? m->opts.tp : auto_tps[i];
+        if ((int)tp > b->n_gpus) break;
+        if (!m->opts.tp && m->arch.heads && m->arch.heads % tp) continue;
+        plan_fp_opts o = m->opts;
+        o.tp = tp;
+        o.pp = pp;
+        plan_footprint fp;
+        vp_err sub = {0};
+        int rc = plan_footprint_compute(&m->arch, &o, &fp, &sub);
+        if (rc == VP_EOVERFLOW) break; /* absurd sizes simply do not fit */
+        if (rc) return vp_errf(e, rc, "%s", sub.msg);
+        s->fp = fp;
+        s->tp = tp;
+        s->pp = pp;
+        for (uint32_t k = 0; k < pp && k < PLAN_MAX_PP; k++) s->stage_bytes[k] = fp.stage_gpu_bytes[k];
+        if (fp.per_gpu_bytes <= b->usable_per_gpu) {
+            s->ok = true;
+            return 0;
+        }
+        if (m->opts.tp) break;
+    }
+    s->ok = false;
+    return 0;
+}
+
+static int resolve_group(const plan_problem *p, const plan_model *m, plan_group *g, vp_err *e)
+{
+    const plan_fleet *f = p->fleet;
+    bool any_allowed = false;
+    uint32_t pp_max = m->fixed ? 1 : PLAN_MAX_PP;
+    if (!m->fixed && m->arch.layers && m->arch.layers < pp_max) pp_max = m->arch.layers;
+    uint32_t pp_lo = m->opts.pp ? m->opts.pp : 1, pp_hi = m->opts.pp ? m->opts.pp : pp_max;
+    for (uint32_t pp = pp_lo; pp <= pp_hi; pp++) {
+        bool any_ok = false;
+        for (size_t b = 0; b < p->n_bintypes; b++) {
+            plan_shape *s = &g->shapes[b];
+            int rc = shape_on(m, &p->bintypes[b], pp, s, e);
+            if (rc) return rc;
+            if (!gpu_allowed(m, f, p->bintypes[b].gpu)) s->ok = false;
+            else any_allowed = true;
+            if (s->ok) any_ok = true;
+        }
+        g->pp = pp;
+        if (any_ok) return 0;
+    }
+    /* Fits nowhere: say why, in the terms a reviewer uses. */
+    char allow[160] = "any GPU";
+    if (m->n_gpu_types) {
+        size_t off = 0;
+        for (size_t i = 0; i < m->n_gpu_types && off < sizeof allow; i++)
+            off += (size_t)snprintf(allow + off, sizeof allow - off, "%s%s", i ? ", " : "",
+                                    m->gpu_types[i]);
+    }
+    if (!any_allowed) {
+        snprintf(g->why_not, sizeof g->why_not,
+                 "gpu_types [%s]: no node of those GPU types in the fleet", allow);
+        return 0;
+    }
+    const plan_bintype *big = NULL;
+    for (size_t b = 0; b < p->n_bintypes; b++) {
+        const plan_bintype *bt = &p->bintypes[b];
+        if (!gpu_allowed(m, f, bt->gpu)) continue;
+        if (!big || (double)bt->n_gpus * (double)bt->usable_per_gpu >
+                        (double)big->n_gpus * (double)big->usable_per_gpu)
+            big = bt;
+    }
+    const plan_shape *s = &g->shapes[big - p->bintypes];
+    double need = (double)s->fp.total_bytes / VP_GIB;
+    snprintf(g->why_not, sizeof g->why_not,
+             "gpu_types [%s]: the largest node (%s, %d x %s) holds %.1f GiB usable (%.1f GiB per "
+             "GPU); the model needs %.1f GiB (%.1f GiB per GPU at TP %u x PP %u)",
+             allow, big->inventory ? big->inv_name : big->type, big->n_gpus,
+             f->gpus[big->gpu].name, (double)big->n_gpus * (double)big->usable_per_gpu / VP_GIB,
+             (double)big->usable_per_gpu / VP_GIB, need, (double)s->fp.per_gpu_bytes / VP_GIB,
+             s->tp, s->pp);
+    return 0;
+}
+
+void plan_problem_free(plan_problem *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->n_groups; i++) free(p->groups[i].shapes);
+    free(p->groups);
+    free(p->bintypes);
+    free(p);
+}
+
+int plan_problem_build(const plan_manifest *m, const plan_fleet *f, plan_problem **out, vp_err *e)
+{
+    plan_problem *p = calloc(1, sizeof *p);
+    if (!p) return vp_errf(e, -ENOMEM, "out of memory");
+    p->manifest = m;
+    p->fleet = f;
+    size_t nb = f->n_nodes + f->n_types;
+    p->bintypes = calloc(nb ? nb : 1, sizeof *p->bintypes);
+    p->groups = calloc(m->n_models ? m->n_models : 1, sizeof *p->groups);
+    int rc = 0;
+    if (!p->bintypes || !p->groups) { rc = vp_errf(e, -ENOMEM, "out of memory"); goto fail; }
+    for (size_t i = 0; i < f->n_nodes + f->n_types; i++) {
+        bool inv = i < f->n_nodes;
+        const char *gpu = inv ? f->nodes[i].gpu : f->types[i - f->n_nodes].gpu;
+        const plan_gpu_model *gm = plan_fleet_gpu(f, gpu);
+        if (!gm) {
+            rc = vp_errf(e, VP_ENOTFOUND, "%s: %s \"%s\": unknown GPU model \"%s\"", f->source,
+                         inv ? "node" : "instance type",
+                         inv ? f->nodes[i].name : f->types[i - f->n_nodes].type, gpu);
+            goto fail;
+        }
+        plan_bintype *b = &p->bintypes[p->n_bintypes++];
+        b->inventory = inv;
+        b->gpu = (int)(gm - f->gpus);
+        b->usable_per_gpu = plan_fleet_usable(f, gm);
+        if (inv) {
+            const plan_inv_node *n = &f->nodes[i];
+            snprintf(b->type, sizeof b->type, "%s", n->type);
+            snprintf(b->inv_name, sizeof b->inv_name, "%s", n->name);
+            b->n_gpus = n->n_gpus;
+            b->price_per_hour = n->price_per_hour;
+            b->max_count = 1;
+        } else {
+            const plan_instance *t = &f->types[i - f->n_nodes];
+            snprintf(b->type, sizeof b->type, "%s", t->type);
+            b->n_gpus = t->n_gpus;
+            b->price_per_hour = t->price_per_hour;
+            b->max_count = t->max_count;
+        }
+    }
+    for (size_t i = 0; i < m->n_models; i++) {
+        const plan_model *md = &m->models[i];
+        for (size_t k = 0; k < md->n_gpu_types; k++)
+            if (!plan_fleet_gpu(f, md->gpu_types[k])) {
+                rc = vp_errf(e, VP_ENOTFOUND,
+                             "%s: models[%zu] (%s).gpu_types: unknown GPU model \"%s\"",
+                             m->source, i, md->name, md->gpu_types[k]);
+                goto fail;
+            }
+        plan_group *g = &p->groups[p->n_groups++];
+        g->model = i;
+        g->replicas = md->replicas;
+        g->shapes = calloc(p->n_bintypes ? p->n_bintypes : 1, sizeof *g->shapes);
+        if (!g->shapes) { rc = vp_errf(e, -ENOMEM, "out of memory"); goto fail; }
+        vp_err sub = {0};
+        rc = resolve_group(p, md, g, &sub);
+        if (rc) {
+            rc = vp_errf(e, rc, "%s: models[%zu] (%s): %s", m->source, i, md->name, sub.msg);
+            goto fail;
+        }
+    }
+    *out = p;
+    return 0;
+fail:
+    plan_problem_free(p);
+    return rc;
+}
+
+void plan_node_from_bintype(const plan_problem *p, size_t b, int seq, place_node *out)
+{
+    const plan_bintype *bt = &p->bintypes[b];
+    memset(out, 0, sizeof *out);
+    if (bt->inventory)
+        snprintf(out->name, sizeof out->name, "%s", bt->inv_name);
+    else
+        snprintf(out->name, sizeof out->name, "%s-%d", bt->type, seq);
+    snprintf(out->type, sizeof out->type, "%s", bt->type);
+    out->price_per_hour = bt->price_per_hour;
+    out->inventory = bt->inventory;
+    out->n_gpus = bt->n_gpus;
+    const plan_gpu_model *gm = &p->fleet->gpus[bt->gpu];
+    for (int g = 0; g < bt->n_gpus; g++) {
+        snprintf(out->gpus[g].model, sizeof out->gpus[g].model, "%s", gm->name);
+        out->gpus[g].usable_bytes = bt->usable_per_gpu;
+        out->gpus[g].bandwidth_gbs = gm->bandwidth_gbs;
+    }
+}
+
+double plan_bound_continuous(const plan_problem *p)
+{
+    double lb = 0;
+    for (size_t i = 0; i < p->n_groups; i++) {
+        const plan_group *g = &p->groups[i];
+        double best = -1;
+        for (size_t b = 0; b < p->n_bintypes; b++) {
+            const plan_shape *s = &g->shapes[b];
+            const plan_bintype *bt = &p->bintypes[b];
+            if (!s->ok || bt->usable_per_gpu == 0) continue;
+            double bytes = 0;
+            for (uint32_t k = 0; k < s->pp; k++) bytes += (double)s->stage_bytes[k] * s->tp;
+            double cost = bytes * bt->price_per_hour / ((double)bt->usable_per_gpu * bt->n_gpus);
+            if (best < 0 || cost < best) best = cost;
+        }
+        if (best > 0) lb += best * g->replicas;
+    }
+    return lb;
+}

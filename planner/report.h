@@ -1,0 +1,99 @@
+/* report.h - the cost reviewer's report of a plan (`vrampack plan --report`) and the baselines it
+ * is compared with.
+ *
+ * A report answers what a reviewer asks before buying GPUs: what each model needs (weights, KV
+ * cache, overhead, CUDA context, per GPU), where it went, how full every node and GPU is, what the
+ * plan costs per hour and per month (730 h), how far from optimal it can be (the lower bound and
+ * the gap), and what two simpler policies would cost on the same manifest:
+ *
+ *  - "one model per GPU": no sharing. Every replica, largest first, takes whole nodes of the
+ *    cheapest node kind still available whose GPUs hold it alone (one node per pipeline stage,
+ *    tp GPUs of it used, the rest of the node idle but paid for). gpu_types allow-lists and
+ *    inventory limits are honoured; nothing else shares the node.
+ *  - "everything on A100-80GB": the same manifest packed with first-fit decreasing onto the
+ *    A100-80GB instance types only (the fleet's own, or the built-in catalog's when the fleet
+ *    sells none), inventory left out and gpu_types allow-lists ignored, because the question is
+ *    what standardising on that one GPU would cost.
+ *
+ * Sizes are printed in GiB (2^30 bytes) and the report says so; the JSON report keeps exact byte
+ * counts. Pure: no I/O, no clocks. Thread-safe on distinct objects. */
+#ifndef PLAN_REPORT_H
+#define PLAN_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "placement.h"
+#include "planner.h"
+#include "vp.h"
+
+#define PLAN_HOURS_PER_MONTH 730.0
+
+typedef enum plan_report_fmt {
+    PLAN_REPORT_TEXT,
+    PLAN_REPORT_MD,
+    PLAN_REPORT_JSON,
+    PLAN_REPORT_HTML
+} plan_report_fmt;
+
+/* "text", "md" (or "markdown"), "json", "html" -> fmt. Returns 0 or VP_ENOTFOUND. */
+int plan_report_parse_fmt(const char *s, plan_report_fmt *out);
+const char *plan_report_fmt_name(plan_report_fmt f);
+
+/* One baseline policy priced on the same manifest. */
+typedef struct plan_baseline {
+    bool available;                /* false when the policy has no node kind to use at all */
+    double cost_per_hour;          /* nodes bought (and inventory used), summed */
+    uint32_t nodes;                /* nodes used */
+    uint32_t gpus;                 /* GPUs on those nodes, idle ones included */
+    uint32_t replicas_placed;
+    uint32_t replicas_unplaced;
+    char note[PLACE_REASON_MAX];   /* e.g. where prices came from, or the first unplaced reason */
+} plan_baseline;
+
+/* What the one-model-per-GPU baseline chose for one model (manifest order). */
+typedef struct plan_baseline_pick {
+    int bintype;                   /* index into problem->bintypes of replica 0's pick, -1 none */
+    uint32_t nodes_per_replica;    /* pipeline stages: one node each */
+    double cost_per_hour;          /* all of this model's replicas */
+} plan_baseline_pick;
+
+typedef struct plan_baselines {
+    plan_baseline one_per_gpu;
+    plan_baseline a100;
+    plan_baseline_pick *picks;     /* [problem->n_groups], owned */
+    size_t n_picks;
+} plan_baselines;
+
+/* Prices both baselines for problem p. Fills *out (caller releases it with plan_baselines_free,
+ * also after a failure). Errors: out of memory, or a failure of plan_problem_build / plan_ffd on
+ * the A100-80GB fleet (e filled). Replicas a baseline cannot place are counted, not errors. */
+int plan_baselines_compute(const plan_problem *p, plan_baselines *out, vp_err *e);
+void plan_baselines_free(plan_baselines *b);
+
+/* Renders the report of `plan` (solved from p) in fmt. b may be NULL (no baseline section).
+ * Returns a NUL-terminated string the caller frees, or NULL when out of memory.
+ *
+ * JSON report (fmt PLAN_REPORT_JSON), report_version 1; bytes are exact integers, money in $:
+ *   report_version, manifest, fleet, bytes_per_gib (1073741824), hours_per_month (730),
+ *   solver, status, solve_ms, cost_per_hour, cost_per_month, lower_bound_per_hour, gap,
+ *   max_above_optimal ((cost - bound) / bound, null when the bound is 0),
+ *   replicas_requested, replicas_placed, replicas_unplaced, gpus_total, gpus_used, usable_bytes,
+ *   used_bytes,
+ *   models[]: name, fixed, params, dtype, kv_dtype, seq_len, batch, weights_bytes,
+ *             kv_cache_bytes, overhead_bytes, reserve_bytes, total_bytes, tp, pp, per_gpu_bytes,
+ *             replicas, placed, nodes[] (node names, in plan order, each once),
+ *             baseline_one_per_gpu {type, nodes_per_replica, cost_per_hour} or null,
+ *   nodes[]: name, type, inventory, price_per_hour, gpu, gpus_total, gpus_used, usable_bytes,
+ *            used_bytes, utilization, gpus[] {index, model, usable_bytes, used_bytes,
+ *            utilization, placements[] (ids)},
+ *   unplaced[]: model, replica, reason,
+ *   baselines: {one_model_per_gpu, a100_80gb} each {available, description, note, cost_per_hour,
+ *            cost_per_month, nodes, gpus, replicas_placed, replicas_unplaced, savings_per_hour,
+ *            savings_per_month, savings_fraction}, or null when b is NULL,
+ *   plan: the plan itself exactly as plan_to_json writes it. */
+char *plan_report(const plan_problem *p, const place_plan *plan, const plan_baselines *b,
+                  plan_report_fmt fmt);
+
+#endif

@@ -1,0 +1,99 @@
+/* test_vp.c - error names, checked arithmetic, string builder and JSON getters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vp.h"
+#include "vp_json.h"
+
+static void every_code_has_a_name(void **state)
+{
+    (void)state;
+    for (int c = VP_ESTATE; c <= VP_EPARSE; c++) assert_string_not_equal(vp_strerror(c), "unknown error");
+    assert_string_equal(vp_strerror(-ENOENT), strerror(ENOENT));
+}
+
+static void muldiv_rounds_up_without_floats(void **state)
+{
+    (void)state;
+    uint64_t r;
+    assert_int_equal(vp_muldiv_ceil_u64(10, 1, 3, &r), 0);
+    assert_int_equal(r, 4);
+    assert_int_equal(vp_muldiv_ceil_u64(8030261248ULL, 100000, 1000000, &r), 0);
+    assert_int_equal(r, 803026125ULL);
+    assert_int_equal(vp_muldiv_floor_u64(UINT64_MAX, 2, 1, &r), VP_EOVERFLOW);
+    assert_int_equal(vp_muldiv_ceil_u64(1, 1, 0, &r), VP_EINPUT);
+    assert_int_equal(vp_mul_u64(UINT64_MAX, 2, &r), VP_EOVERFLOW);
+}
+
+static void string_builder_grows(void **state)
+{
+    (void)state;
+    vp_sb sb = {0};
+    for (int i = 0; i < 1000; i++) vp_sb_printf(&sb, "%d,", i);
+    assert_true(vp_sb_ok(&sb));
+    assert_int_equal(strncmp(vp_sb_str(&sb), "0,1,2,", 6), 0);
+    vp_sb_free(&sb);
+}
+
+static void getters_name_the_field_and_refuse_bad_values(void **state)
+{
+    (void)state;
+    cJSON *o;
+    vp_err e = {0};
+    const char *txt = "{\"n\": -3, \"f\": 1.5, \"s\": \"\", \"big\": 1e300}";
+    assert_int_equal(vp_json_parse(txt, strlen(txt), "x.json", &o, &e), 0);
+    uint64_t v;
+    assert_int_equal(vp_json_u64(o, "n", "x.json: m", true, 0, 100, &v, &e), VP_EINPUT);
+    assert_non_null(strstr(e.msg, "x.json: m.n"));
+    assert_int_equal(vp_json_u64(o, "f", "c", true, 0, 100, &v, &e), VP_EINPUT);
+    assert_int_equal(vp_json_u64(o, "big", "c", true, 0, UINT64_MAX, &v, &e), VP_EINPUT);
+    assert_int_equal(vp_json_u64(o, "absent", "c", false, 0, 100, &v, &e), 1);
+    assert_int_equal(vp_json_u64(o, "absent", "c", true, 0, 100, &v, &e), VP_EINPUT);
+    char s[8];
+    assert_int_equal(vp_json_str(o, "s", "c", true, s, sizeof s, &e), VP_EINPUT);
+    cJSON_Delete(o);
+}
+
+static void parse_reports_line_and_column(void **state)
+{
+    (void)state;
+    cJSON *o;
+    vp_err e = {0};
+    const char *txt = "{\n  \"a\": 1,\n  \"b\": }";
+    assert_int_equal(vp_json_parse(txt, strlen(txt), "m.json", &o, &e), VP_EPARSE);
+    assert_non_null(strstr(e.msg, "m.json: malformed JSON near line 3"));
+    const char *trailing = "{} x";
+    assert_int_equal(vp_json_parse(trailing, strlen(trailing), "t", &o, &e), VP_EPARSE);
+}
+
+static void read_file_refuses_oversize_and_missing(void **state)
+{
+    (void)state;
+    char *buf;
+    size_t len;
+    vp_err e = {0};
+    assert_int_equal(vp_read_file("/nonexistent/vrampack", 100, &buf, &len, &e), -ENOENT);
+    assert_int_equal(vp_read_file("/proc/self/status", 10, &buf, &len, &e), VP_ETOOBIG);
+    assert_int_equal(vp_read_file("/proc/self/status", 1 << 20, &buf, &len, &e), 0);
+    assert_true(len > 10);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_code_has_a_name),
+        cmocka_unit_test(muldiv_rounds_up_without_floats),
+        cmocka_unit_test(string_builder_grows),
+        cmocka_unit_test(getters_name_the_field_and_refuse_bad_values),
+        cmocka_unit_test(parse_reports_line_and_column),
+        cmocka_unit_test(read_file_refuses_oversize_and_missing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,203 @@
+/* test_manifest.c - manifests and fleet files: defaults, derived replicas, and errors that name
+ * the file, the model and the field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "planner.h"
+
+static int parse(const char *txt, plan_manifest **m, vp_err *e)
+{
+    return plan_manifest_parse(txt, strlen(txt), "m.json", VP_TEST_DATA, m, e);
+}
+
+static void expect_error(const char *txt, int code, const char *needle)
+{
+    plan_manifest *m = NULL;
+    vp_err e = {0};
+    int rc = parse(txt, &m, &e);
+    if (rc != code || !strstr(e.msg, needle))
+        fail_msg("manifest %s\n  gave rc %d msg \"%s\"\n  want rc %d and \"%s\"", txt, rc, e.msg,
+                 code, needle);
+    assert_null(m);
+}
+
+static void demand_derives_the_replica_count_by_ceiling(void **state)
+{
+    (void)state;
+    plan_manifest *m;
+    vp_err e = {0};
+    const char *txt = "{\"models\": ["
+                      "{\"name\": \"a\", \"memory_bytes\": 1000, \"demand\": {\"peak_rps\": 20, "
+                      "\"avg_output_tokens\": 300, \"tokens_per_s_per_replica\": 1200}},"
+                      "{\"name\": \"b\", \"memory_bytes\": 1000, \"demand\": {\"peak_rps\": 21, "
+                      "\"avg_output_tokens\": 300, \"tokens_per_s_per_replica\": 1200}}]}";
+    assert_int_equal(parse(txt, &m, &e), 0);
+    assert_int_equal(m->models[0].replicas, 5);
+    assert_int_equal(m->models[1].replicas, 6);
+    plan_manifest_free(m);
+}
+
+static void defaults_apply_and_models_override_them(void **state)
+{
+    (void)state;
+    plan_manifest *m;
+    vp_err e = {0};
+    const char *txt =
+        "{\"defaults\": {\"overhead_fraction\": 0.2, \"cuda_context_bytes\": 0},"
+        " \"models\": [{\"name\": \"a\", \"params\": 1000000, \"layers\": 2, \"kv_heads\": 1,"
+        "  \"head_dim\": 64, \"dtype\": \"int4\"},"
+        " {\"name\": \"b\", \"params\": 1000000, \"layers\": 2, \"kv_heads\": 1, \"head_dim\": 64,"
+        "  \"overhead_fraction\": 0.05, \"tensor_parallel\": 2, \"pipeline_parallel\": \"auto\"}]}";
+    assert_int_equal(parse(txt, &m, &e), 0);
+    assert_int_equal(m->models[0].opts.overhead_ppm, 200000);
+    assert_int_equal(m->models[0].opts.cuda_context_bytes, 0);
+    assert_int_equal(m->models[0].opts.dtype, PLAN_DT_INT4);
+    assert_int_equal(m->models[0].opts.kv_dtype, PLAN_DT_FP16);
+    assert_int_equal(m->models[0].opts.tp, 0);
+    assert_int_equal(m->models[1].opts.overhead_ppm, 50000);
+    assert_int_equal(m->models[1].opts.tp, 2);
+    assert_int_equal(m->models[1].opts.pp, 0);
+    assert_int_equal(m->models[1].replicas, 1);
+    plan_manifest_free(m);
+}
+
+static void hf_config_paths_are_relative_to_the_manifest(void **state)
+{
+    (void)state;
+    plan_manifest *m;
+    vp_err e = {0};
+    int rc = plan_manifest_load(VP_TEST_DATA "/manifests/llama.json", &m, &e);
+    if (rc) fail_msg("%s", e.msg);
+    assert_int_equal(m->models[0].arch.params, 8030261248ULL);
+    assert_int_equal(m->models[0].arch.kv_heads, 8);
+    assert_int_equal(m->models[0].opts.dtype, PLAN_DT_BF16);
+    plan_manifest_free(m);
+}
+
+static void bad_manifests_get_one_line_naming_the_field(void **state)
+{
+    (void)state;
+    expect_error("{\"models\": [", VP_EPARSE, "m.json: malformed JSON");
+    expect_error("[]", VP_EINPUT, "must be a JSON object");
+    expect_error("{}", VP_EINPUT, "m.json.models: missing");
+    expect_error("{\"models\": []}", VP_EINPUT, "models: empty");
+    expect_error("{\"models\": [{\"memory_bytes\": 5}]}", VP_EINPUT, "models[0].name: missing");
+    expect_error("{\"models\": [{\"name\": \"a/b\", \"memory_bytes\": 5}]}", VP_EINPUT,
+                 "models[0].name");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": -5}]}", VP_EINPUT,
+                 "models[0] (a).memory_bytes");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 1e30}]}", VP_EINPUT,
+                 "(a).memory_bytes");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"replica\": 2}]}",
+                 VP_EINPUT, "(a).replica: unknown field");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"replicas\": 1.5}]}",
+                 VP_EINPUT, "(a).replicas");
+    expect_error("{\"models\": [{\"name\": \"a\", \"params\": 5, \"layers\": 1, \"kv_heads\": 1, "
+                 "\"head_dim\": 8, \"dtype\": \"fp3\"}]}",
+                 VP_EINPUT, "(a).dtype: unknown dtype \"fp3\"");
+    expect_error("{\"models\": [{\"name\": \"a\", \"params\": 5, \"layers\": 1, \"kv_heads\": 1, "
+                 "\"head_dim\": 8, \"kv_dtype\": \"int4\"}]}",
+                 VP_EINPUT, "(a).kv_dtype");
+    expect_error("{\"models\": [{\"name\": \"a\", \"params\": 5, \"kv_heads\": 1, \"head_dim\": 8}]}",
+                 VP_EINPUT, "(a).layers: missing");
+    expect_error("{\"models\": [{\"name\": \"a\"}]}", VP_EINPUT, "(a): needs hf_config");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"params\": 5}]}",
+                 VP_EINPUT, "not both");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5}, {\"name\": \"a\", "
+                 "\"memory_bytes\": 6}]}",
+                 VP_EDUP, "models[1].name: \"a\" is already models[0]");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"replicas\": 2, "
+                 "\"demand\": {\"peak_rps\": 1, \"avg_output_tokens\": 1, "
+                 "\"tokens_per_s_per_replica\": 1}}]}",
+                 VP_EINPUT, "replicas or demand");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"demand\": {\"peak_rps\": "
+                 "1, \"avg_output_tokens\": 1, \"tokens_per_s_per_replica\": 0}}]}",
+                 VP_EINPUT, "tokens_per_s_per_replica");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"tensor_parallel\": 0}]}",
+                 VP_EINPUT, "(a).tensor_parallel");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"tensor_parallel\": "
+                 "\"max\"}]}",
+                 VP_EINPUT, "(a).tensor_parallel");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"gpu_types\": []}]}",
+                 VP_EINPUT, "(a).gpu_types");
+    expect_error("{\"models\": [{\"name\": \"a\", \"hf_config\": \"nope.json\"}]}", -2,
+                 "(a).hf_config");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"worker\": {\"command\": "
+                 "[1]}}]}",
+                 VP_EINPUT, "(a).worker.command[0]");
+}
+
+static void fleet_files_add_gpus_and_replace_the_catalog(void **state)
+{
+    (void)state;
+    plan_fleet *f;
+    vp_err e = {0};
+    const char *txt = "{\"gpu_memory_utilization\": 0.95,"
+                      " \"gpu_models\": [{\"name\": \"MI300X\", \"memory_bytes\": 206158430208}],"
+                      " \"catalog\": [{\"type\": \"big\", \"gpus\": {\"MI300X\": 8}, "
+                      "\"price_per_hour\": 40, \"max_count\": 2}],"
+                      " \"nodes\": [{\"name\": \"rack-1\", \"type\": \"p5.48xlarge\"},"
+                      "            {\"name\": \"desk\", \"gpus\": {\"L4\": 1}, \"price_per_hour\": 0}]}";
+    assert_int_equal(plan_fleet_parse(txt, strlen(txt), "f.json", &f, &e), 0);
+    assert_int_equal(f->n_types, 1);
+    assert_int_equal(f->types[0].max_count, 2);
+    assert_int_equal(f->util_ppm, 950000);
+    assert_non_null(plan_fleet_gpu(f, "H100")); /* built-in names stay available */
+    assert_int_equal(f->n_nodes, 2);
+    assert_string_equal(f->nodes[0].gpu, "H100-80GB");
+    assert_int_equal(f->nodes[0].n_gpus, 8);
+    assert_true(f->nodes[0].price_per_hour > 90);
+    assert_int_equal(plan_fleet_usable(f, plan_fleet_gpu(f, "MI300X")), 195850508697ULL);
+    plan_fleet_free(f);
+}
+
+static void bad_fleets_get_one_line_naming_the_field(void **state)
+{
+    (void)state;
+    static const struct { const char *txt, *needle; } cases[] = {
+        {"{\"catalog\": [{\"type\": \"x\", \"gpus\": {\"B200\": 8}, \"price_per_hour\": 1}]}",
+         "catalog[0] (x).gpus: unknown GPU model \"B200\""},
+        {"{\"catalog\": [{\"type\": \"x\", \"gpus\": {\"L4\": 8}, \"price_per_hour\": -1}]}",
+         "catalog[0] (x).price_per_hour"},
+        {"{\"catalog\": [{\"type\": \"x\", \"gpus\": {\"L4\": 0}, \"price_per_hour\": 1}]}",
+         "catalog[0] (x).gpus.L4"},
+        {"{\"catalog\": [{\"type\": \"x\", \"gpus\": {\"L4\": 1, \"A10G\": 1}, "
+         "\"price_per_hour\": 1}]}",
+         "one GPU model"},
+        {"{\"nodes\": [{\"name\": \"n\", \"type\": \"p9.huge\"}]}", "unknown instance type"},
+        {"{\"nodes\": [{\"name\": \"n\", \"gpus\": {\"L4\": 1}}, {\"name\": \"n\", \"gpus\": "
+         "{\"L4\": 1}}]}",
+         "\"n\" is already nodes[0]"},
+        {"{\"gpu_memory_utilization\": 1.5, \"nodes\": []}", "gpu_memory_utilization"},
+        {"{\"gpu_models\": [{\"name\": \"G\", \"memory_bytes\": 0}], \"nodes\": []}",
+         "gpu_models[0].memory_bytes"},
+        {"{\"name\": \"empty\"}", "needs \"catalog\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        plan_fleet *f = NULL;
+        vp_err e = {0};
+        int rc = plan_fleet_parse(cases[i].txt, strlen(cases[i].txt), "f.json", &f, &e);
+        if (rc >= 0 || !strstr(e.msg, cases[i].needle))
+            fail_msg("fleet %s\n  gave rc %d msg \"%s\"\n  want \"%s\"", cases[i].txt, rc, e.msg,
+                     cases[i].needle);
+        assert_null(f);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(demand_derives_the_replica_count_by_ceiling),
+        cmocka_unit_test(defaults_apply_and_models_override_them),
+        cmocka_unit_test(hf_config_paths_are_relative_to_the_manifest),
+        cmocka_unit_test(bad_manifests_get_one_line_naming_the_field),
+        cmocka_unit_test(fleet_files_add_gpus_and_replace_the_catalog),
+        cmocka_unit_test(bad_fleets_get_one_line_naming_the_field),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
