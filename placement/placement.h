@@ -46,6 +46,7 @@ typedef struct place_placement {
     int n_gpus;                 /* tensor-parallel degree */
     uint8_t gpus[PLACE_MAX_GPUS];
     uint64_t bytes_per_gpu;
+    double est_tpot_ms;         /* predicted time per output token on this slice; 0 = unknown */
 } place_placement;
 
 typedef struct place_unplaced {

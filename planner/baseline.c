@@ -118,7 +118,7 @@ static bool is_a100(const plan_fleet *f, const char *gpu)
 }
 
 /* A fleet holding the GPU models of `f` and only the A100-80GB instance types (of `f`, else of
- * the built-in catalog); no inventory. */
+ * the built-in catalog) without count limits; no inventory. */
 static int a100_fleet(const plan_fleet *f, plan_fleet **out, bool *builtin_prices, vp_err *e)
 {
     plan_fleet *builtin = plan_fleet_builtin();
@@ -142,7 +142,10 @@ static int a100_fleet(const plan_fleet *f, plan_fleet **out, bool *builtin_price
     a->types = calloc(n ? n : 1, sizeof *a->types);
     if (!a->types) goto oom;
     for (size_t i = 0; i < from->n_types; i++)
-        if (is_a100(f, from->types[i].gpu)) a->types[a->n_types++] = from->types[i];
+        if (is_a100(f, from->types[i].gpu)) {
+            a->types[a->n_types] = from->types[i];
+            a->types[a->n_types++].max_count = -1; /* the what-if buys as many as it needs */
+        }
     plan_fleet_free(builtin);
     *out = a;
     return 0;

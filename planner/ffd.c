@@ -36,6 +36,10 @@ typedef struct ffd {
     double *lbval;           /* [group * PLAN_MAX_PP + stage]: lower-bound value of one item */
     uint32_t *order;         /* groups by decreasing key */
     size_t n_order;
+    /* Latency objectives (slo.tpot_ms): per node and GPU, the decode bytes of every tenant and
+     * the tightest tpot any tenant asks for (0 = none). */
+    double (*gdec)[PLACE_MAX_GPUS];
+    double (*gslo)[PLACE_MAX_GPUS];
 } ffd;
 
 static int cmp_item(const void *a, const void *b)
@@ -53,7 +57,8 @@ static uint64_t slice_bytes(const plan_shape *s, uint32_t stage)
 }
 
 /* Picks tp GPUs of node n with room for `bytes`, tightest first. Returns false if fewer. */
-static bool pick_gpus(const place_plan *plan, int n, uint32_t tp, uint64_t bytes, uint8_t *out)
+static bool pick_gpus_masked(const place_plan *plan, int n, uint32_t tp, uint64_t bytes,
+                             unsigned mask, uint8_t *out)
 {
     const place_node *nd = &plan->nodes[n];
     uint8_t cand[PLACE_MAX_GPUS];
@@ -61,7 +66,7 @@ static bool pick_gpus(const place_plan *plan, int n, uint32_t tp, uint64_t bytes
     int nc = 0;
     for (int g = 0; g < nd->n_gpus; g++) {
         const place_gpu *gp = &nd->gpus[g];
-        if (gp->used_bytes + bytes <= gp->usable_bytes) {
+        if ((mask >> g & 1u) && gp->used_bytes + bytes <= gp->usable_bytes) {
             /* insertion sort by remaining room, ascending */
             uint64_t r = gp->usable_bytes - gp->used_bytes;
             int k = nc++;
@@ -77,6 +82,22 @@ static bool pick_gpus(const place_plan *plan, int n, uint32_t tp, uint64_t bytes
     if ((uint32_t)nc < tp) return false;
     memcpy(out, cand, tp);
     return true;
+}
+
+/* GPUs of node n where a slice reading `dec` bytes per step with objective `slo` (0 = none)
+ * keeps every tenant's predicted tpot within its objective. */
+static unsigned slo_mask(const ffd *f, size_t n, double dec, double slo)
+{
+    const place_node *nd = &f->plan->nodes[n];
+    unsigned mask = 0;
+    for (int g = 0; g < nd->n_gpus; g++) {
+        double tight = f->gslo[n][g];
+        if (slo > 0 && (tight == 0 || slo < tight)) tight = slo;
+        if (tight == 0 ||
+            plan_tpot_ms((uint64_t)(f->gdec[n][g] + dec), nd->gpus[g].bandwidth_gbs) <= tight)
+            mask |= 1u << g;
+    }
+    return mask;
 }
 
 static bool node_has_group(const ffd *f, size_t n, uint32_t g)
@@ -108,7 +129,11 @@ static int add_node(ffd *f, size_t b)
         if (ng) f->node_groups = ng;
         size_t *nn = realloc(f->node_ngroups, nc * sizeof *nn);
         if (nn) f->node_ngroups = nn;
-        if (!bt || !ng || !nn) return -ENOMEM;
+        double(*gd)[PLACE_MAX_GPUS] = realloc(f->gdec, nc * sizeof *gd);
+        if (gd) f->gdec = gd;
+        double(*gs)[PLACE_MAX_GPUS] = realloc(f->gslo, nc * sizeof *gs);
+        if (gs) f->gslo = gs;
+        if (!bt || !ng || !nn || !gd || !gs) return -ENOMEM;
         f->cap_nodes = nc;
     }
     int idx = place_plan_add_node(f->plan, &nd);
@@ -116,6 +141,8 @@ static int add_node(ffd *f, size_t b)
     f->node_bt[idx] = (int)b;
     f->node_groups[idx] = NULL;
     f->node_ngroups[idx] = 0;
+    memset(f->gdec[idx], 0, sizeof f->gdec[idx]);
+    memset(f->gslo[idx], 0, sizeof f->gslo[idx]);
     return idx;
 }
 
@@ -131,7 +158,9 @@ static bool fits_node(const ffd *f, size_t n, uint32_t g, uint32_t stage, const 
     for (uint32_t k = 0; k < stage; k++)
         if (stage_nodes[k] == (int)n) { *conflict = true; return false; }
     if (m->spread && node_has_group(f, n, g)) return false;
-    return pick_gpus(f->plan, (int)n, s->tp, slice_bytes(s, stage), gpus);
+    double dec = (double)plan_decode_bytes_per_gpu(s, stage);
+    unsigned mask = slo_mask(f, n, dec, m->tpot_ms * 1.0 / (gr->pp ? gr->pp : 1));
+    return pick_gpus_masked(f->plan, (int)n, s->tp, slice_bytes(s, stage), mask, gpus);
 }
 
 /* Simulates filling an empty node of bin type b with the items still to place, starting with
@@ -213,6 +242,24 @@ static void ffd_free(ffd *f)
     free(f->rem);
     free(f->lbval);
     free(f->order);
+    free(f->gdec);
+    free(f->gslo);
+}
+
+static bool node_has_slo(const ffd *f, size_t n)
+{
+    for (int g = 0; g < PLACE_MAX_GPUS; g++)
+        if (f->gslo[n][g] > 0) return true;
+    return false;
+}
+
+/* GPUs with no latency objective on them: the only ones consolidation may add load to. */
+static unsigned slo_free_mask(const ffd *f, size_t n)
+{
+    unsigned mask = 0;
+    for (int g = 0; g < PLACE_MAX_GPUS; g++)
+        if (f->gslo[n][g] == 0) mask |= 1u << g;
+    return mask;
 }
 
 /* Placements grouped by node: first[n]..first[n+1] index into idx. Rebuilt after moves. */
@@ -258,7 +305,7 @@ static void downsize(ffd *f)
     if (!newg) { by_node_free(&bn); return; }
     for (size_t n = 0; n < plan->n_nodes; n++) {
         int cur = f->node_bt[n];
-        if (p->bintypes[cur].inventory) continue;
+        if (p->bintypes[cur].inventory || node_has_slo(f, n)) continue;
         size_t *idx = bn.idx + bn.first[n], k = bn.first[n + 1] - bn.first[n];
         if (!k || k > MAXK) continue;
         for (size_t b = 0; b < p->n_bintypes; b++) {
@@ -348,7 +395,7 @@ static void consolidate(ffd *f)
     size_t tries = nn < 512 ? nn : 512;
     for (size_t oi = 0; oi < tries; oi++) {
         size_t n = order[oi];
-        if (p->bintypes[f->node_bt[n]].inventory || gone[n]) continue;
+        if (p->bintypes[f->node_bt[n]].inventory || gone[n] || node_has_slo(f, n)) continue;
         if (fill[n] > 0.75) break;
         size_t k = bn.first[n + 1] - bn.first[n];
         if (!k || k > 64) continue;
@@ -376,7 +423,8 @@ static void consolidate(ffd *f)
                                 !strcmp(plan->placements[bn.idx[bn.first[n] + q]].model, pl->model);
                     if (clash) continue;
                 }
-                if (pick_gpus(plan, (int)t, s->tp, pl->bytes_per_gpu, dg[j])) {
+                if (pick_gpus_masked(plan, (int)t, s->tp, pl->bytes_per_gpu, slo_free_mask(f, t),
+                                     dg[j])) {
                     dest[j] = (int)t;
                     for (uint32_t g = 0; g < s->tp; g++)
                         plan->nodes[t].gpus[dg[j][g]].used_bytes += pl->bytes_per_gpu;
@@ -530,6 +578,13 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
         if (pl < 0) { rc = vp_errf(e, pl, "internal: assign failed"); goto fail; }
         stage_nodes[it->stage] = node;
         stage_pl[it->stage] = pl;
+        double dec = (double)plan_decode_bytes_per_gpu(s, it->stage);
+        double slo = m->tpot_ms / gr->pp;
+        for (uint32_t k = 0; k < s->tp; k++) {
+            f.gdec[node][gpus[k]] += dec;
+            if (slo > 0 && (f.gslo[node][gpus[k]] == 0 || slo < f.gslo[node][gpus[k]]))
+                f.gslo[node][gpus[k]] = slo;
+        }
         if (m->spread && !node_has_group(&f, (size_t)node, it->group) &&
             note_group(&f, (size_t)node, it->group))
             goto oom;
@@ -538,6 +593,7 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
     consolidate(&f);
     downsize(&f);
     place_plan_drop_idle(f.plan);
+    plan_estimate_latency(p, f.plan);
     f.plan->lower_bound_per_hour = plan_bound_continuous(p);
     place_plan_update_cost(f.plan);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -63,6 +63,8 @@ char *plan_to_json(const place_plan *p)
         cJSON *g = cJSON_AddArrayToObject(x, "gpus");
         for (int k = 0; k < pl->n_gpus; k++) cJSON_AddItemToArray(g, cJSON_CreateNumber(pl->gpus[k]));
         cJSON_AddNumberToObject(x, "bytes_per_gpu", (double)pl->bytes_per_gpu);
+        if (pl->est_tpot_ms > 0)
+            cJSON_AddNumberToObject(x, "est_tpot_ms", round_to(pl->est_tpot_ms, 1e-3));
         cJSON_AddItemToArray(pls, x);
     }
     cJSON *un = cJSON_AddArrayToObject(o, "unplaced");

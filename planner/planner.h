@@ -147,6 +147,16 @@ void plan_problem_free(plan_problem *p);
 /* A node of bin type b, named after it, with empty GPUs. `seq` numbers bought nodes. */
 void plan_node_from_bintype(const plan_problem *p, size_t b, int seq, place_node *out);
 
+/* Bytes one decode step of a replica reads on each GPU of stage `stage` (active weights and the
+ * KV cache at full context, split over the TP group and the stages); 0 for memory_bytes models,
+ * whose architecture is unknown. */
+uint64_t plan_decode_bytes_per_gpu(const plan_shape *s, uint32_t stage);
+/* Predicted ms per output token when a GPU of bandwidth_gbs reads decode_bytes (the sum over all
+ * slices that decode on it at once: co-located models share the bandwidth). */
+double plan_tpot_ms(uint64_t decode_bytes, uint32_t bandwidth_gbs);
+/* Fills est_tpot_ms of every placement from the GPUs' bandwidth and their co-tenants. */
+void plan_estimate_latency(const plan_problem *p, place_plan *plan);
+
 /* ---- solving ---- */
 
 typedef enum plan_solver { PLAN_SOLVER_AUTO, PLAN_SOLVER_FFD, PLAN_SOLVER_ILP } plan_solver;

@@ -66,6 +66,7 @@ static int resolve_group(const plan_problem *p, const plan_model *m, plan_group 
 {
     const plan_fleet *f = p->fleet;
     bool any_allowed = false;
+    size_t slo_rejects = 0;
     uint32_t pp_max = m->fixed ? 1 : PLAN_MAX_PP;
     if (!m->fixed && m->arch.layers && m->arch.layers < pp_max) pp_max = m->arch.layers;
     uint32_t pp_lo = m->opts.pp ? m->opts.pp : 1, pp_hi = m->opts.pp ? m->opts.pp : pp_max;
@@ -77,6 +78,13 @@ static int resolve_group(const plan_problem *p, const plan_model *m, plan_group 
             if (rc) return rc;
             if (!gpu_allowed(m, f, p->bintypes[b].gpu)) s->ok = false;
             else any_allowed = true;
+            /* A GPU too slow for the latency objective even with the model alone is no home. */
+            if (s->ok && m->tpot_ms > 0 &&
+                plan_tpot_ms(s->fp.decode_bytes_per_token / ((uint64_t)s->tp * s->pp),
+                             f->gpus[p->bintypes[b].gpu].bandwidth_gbs) * s->pp > m->tpot_ms) {
+                s->ok = false;
+                slo_rejects++;
+            }
             if (s->ok) any_ok = true;
         }
         g->pp = pp;
@@ -93,6 +101,13 @@ static int resolve_group(const plan_problem *p, const plan_model *m, plan_group 
     if (!any_allowed) {
         snprintf(g->why_not, sizeof g->why_not,
                  "gpu_types [%s]: no node of those GPU types in the fleet", allow);
+        return 0;
+    }
+    if (slo_rejects) {
+        snprintf(g->why_not, sizeof g->why_not,
+                 "slo.tpot_ms %.1f: no allowed GPU is fast enough (bytes read per token / memory "
+                 "bandwidth exceeds the objective even with the model alone)",
+                 m->tpot_ms);
         return 0;
     }
     const plan_bintype *big = NULL;
@@ -230,4 +245,63 @@ double plan_bound_continuous(const plan_problem *p)
         if (best > 0) lb += best * g->replicas;
     }
     return lb;
+}
+
+uint64_t plan_decode_bytes_per_gpu(const plan_shape *s, uint32_t stage)
+{
+    (void)stage; /* stages hold an even share of the layers */
+    uint64_t div = (uint64_t)s->tp * s->pp;
+    return div ? s->fp.decode_bytes_per_token / div : 0;
+}
+
+double plan_tpot_ms(uint64_t decode_bytes, uint32_t bandwidth_gbs)
+{
+    if (!bandwidth_gbs) return 0;
+    return (double)decode_bytes / ((double)bandwidth_gbs * 1e9) * 1e3;
+}
+
+static const plan_group *group_named(const plan_problem *p, const char *model)
+{
+    for (size_t g = 0; g < p->n_groups; g++)
+        if (!strcmp(p->manifest->models[p->groups[g].model].name, model)) return &p->groups[g];
+    return NULL;
+}
+
+static int bintype_of(const plan_problem *p, const place_node *n)
+{
+    for (size_t b = 0; b < p->n_bintypes; b++) {
+        const plan_bintype *bt = &p->bintypes[b];
+        if (bt->inventory ? !strcmp(bt->inv_name, n->name) : !strcmp(bt->type, n->type)) return (int)b;
+    }
+    return -1;
+}
+
+void plan_estimate_latency(const plan_problem *p, place_plan *plan)
+{
+    /* Decode bytes per GPU summed over every tenant, then each slice's step time is the slowest
+     * of its GPUs (a TP group waits for its slowest member; a pipeline stage for each other). */
+    double (*load)[PLACE_MAX_GPUS] = calloc(plan->n_nodes ? plan->n_nodes : 1, sizeof *load);
+    uint64_t *mine = calloc(plan->n_placements ? plan->n_placements : 1, sizeof *mine);
+    if (!load || !mine) { free(load); free(mine); return; }
+    for (size_t i = 0; i < plan->n_placements; i++) {
+        place_placement *pl = &plan->placements[i];
+        const plan_group *g = group_named(p, pl->model);
+        int b = bintype_of(p, &plan->nodes[pl->node]);
+        if (!g || b < 0) continue;
+        mine[i] = plan_decode_bytes_per_gpu(&g->shapes[b], pl->stage < 0 ? 0 : (uint32_t)pl->stage);
+        for (int k = 0; k < pl->n_gpus; k++) load[pl->node][pl->gpus[k]] += (double)mine[i];
+    }
+    for (size_t i = 0; i < plan->n_placements; i++) {
+        place_placement *pl = &plan->placements[i];
+        pl->est_tpot_ms = 0;
+        if (!mine[i]) continue;
+        for (int k = 0; k < pl->n_gpus; k++) {
+            const place_gpu *gp = &plan->nodes[pl->node].gpus[pl->gpus[k]];
+            double t = plan_tpot_ms((uint64_t)load[pl->node][pl->gpus[k]], gp->bandwidth_gbs);
+            if (t > pl->est_tpot_ms) pl->est_tpot_ms = t;
+        }
+        pl->est_tpot_ms *= pl->n_stages; /* a token passes every stage in turn */
+    }
+    free(load);
+    free(mine);
 }

@@ -53,6 +53,8 @@ typedef struct model_fact {
     plan_footprint fp;        /* of the node kind replica 0 landed on (or the first that fits) */
     uint32_t tp, pp;
     uint64_t per_gpu;         /* largest bytes_per_gpu over its placements */
+    uint64_t per_gpu_min;     /* smallest; differs when replicas sit on different GPU kinds */
+    uint32_t tp_mask;         /* bit k set: some placement has tensor-parallel degree k */
     uint32_t placed;          /* replicas with a placement (stage 0 or unpipelined) */
     size_t pairs_from, pairs_to; /* its run in the sorted (model, node) pairs */
 } model_fact;
@@ -70,7 +72,8 @@ typedef struct facts {
     size_t n_pairs;
     int *node_bintype;        /* [plan->n_nodes], -1 when unknown */
     uint32_t requested, placed;
-    uint32_t gpus_total, gpus_used;
+    uint32_t gpus_total, gpus_used;   /* on the nodes shown: hosting something, or inventory */
+    uint32_t paid_nodes, paid_gpus;   /* nodes that host something (the ones the cost counts) */
     uint64_t usable, used;
 } facts;
 
@@ -190,6 +193,9 @@ static int facts_build(facts *f, const plan_problem *p, const place_plan *plan,
         model_fact *mf = &f->m[mi];
         if (pl->stage <= 0) mf->placed++;
         if (pl->bytes_per_gpu > mf->per_gpu) mf->per_gpu = pl->bytes_per_gpu;
+        if (!mf->per_gpu_min || pl->bytes_per_gpu < mf->per_gpu_min)
+            mf->per_gpu_min = pl->bytes_per_gpu;
+        if (pl->n_gpus > 0 && pl->n_gpus < 32) mf->tp_mask |= 1u << pl->n_gpus;
         if (!seen[mi]) {
             seen[mi] = true;
             mf->tp = (uint32_t)pl->n_gpus;
@@ -240,6 +246,10 @@ static int facts_build(facts *f, const plan_problem *p, const place_plan *plan,
         const place_node *n = &plan->nodes[i];
         bool hosts = place_node_load(plan, i) > 0;
         if (!hosts && !n->inventory) continue; /* idle bought nodes cost nothing: not shown */
+        if (hosts) {
+            f->paid_nodes++;
+            f->paid_gpus += (uint32_t)n->n_gpus;
+        }
         for (int g = 0; g < n->n_gpus; g++) {
             f->gpus_total++;
             f->usable += n->gpus[g].usable_bytes;
@@ -544,13 +554,11 @@ static void sec_baselines(doc *d, const facts *f)
     doc_textf(d, BK_HEAD, "Against the baselines");
     doc_table(d, "lrrrrrrrr", "policy", "$/hour", "$/month", "nodes", "GPUs", "unplaced",
               "saved $/hour", "saved $/month", "saved %");
-    size_t nodes = 0;
-    for (size_t i = 0; i < plan->n_nodes; i++) nodes += node_shown(plan, i);
     doc_cell(d, "this plan");
     doc_cell(d, "%s", money(plan->cost_per_hour).s);
     doc_cell(d, "%s", money(plan->cost_per_hour * PLAN_HOURS_PER_MONTH).s);
-    doc_cell(d, "%zu", nodes);
-    doc_cell(d, "%u", f->gpus_total);
+    doc_cell(d, "%u", f->paid_nodes);
+    doc_cell(d, "%u", f->paid_gpus);
     doc_cell(d, "%zu", plan->n_unplaced);
     doc_cell(d, "-");
     doc_cell(d, "-");
@@ -563,7 +571,8 @@ static void sec_baselines(doc *d, const facts *f)
               "honouring gpu_types and inventory limits.");
     doc_textf(d, BK_TEXT,
               "Everything on A100-80GB: the same replicas packed by first-fit decreasing onto "
-              "A100-80GB instance types only, gpu_types allow-lists ignored.");
+              "A100-80GB instance types only, as many as needed, gpu_types allow-lists "
+              "ignored.");
     if (b->one_per_gpu.note[0])
         doc_textf(d, BK_TEXT, "One model per GPU, unplaced: %s", b->one_per_gpu.note);
     if (b->a100.note[0]) doc_textf(d, BK_TEXT, "A100-80GB: %s", b->a100.note);
@@ -600,8 +609,19 @@ static void sec_models(doc *d, const facts *f)
         doc_cell(d, "%s", gib(mf->fp.kv_cache_bytes).s);
         doc_cell(d, "%s", gib(mf->fp.overhead_bytes).s);
         doc_cell(d, "%s", gib(mf->fp.reserve_bytes).s);
-        doc_cell(d, "%u x %u", mf->tp ? mf->tp : 1, mf->pp ? mf->pp : 1);
-        doc_cell(d, "%s", gib(mf->per_gpu).s);
+        if (mf->tp_mask & (mf->tp_mask - 1)) { /* replicas on different GPU kinds */
+            vp_sb tps = {0};
+            for (uint32_t k = 1; k < 32; k++)
+                if (mf->tp_mask & (1u << k)) vp_sb_printf(&tps, "%s%u", tps.len ? "," : "", k);
+            doc_cell(d, "%s x %u", vp_sb_str(&tps), mf->pp ? mf->pp : 1);
+            vp_sb_free(&tps);
+        } else {
+            doc_cell(d, "%u x %u", mf->tp ? mf->tp : 1, mf->pp ? mf->pp : 1);
+        }
+        if (mf->per_gpu_min && strcmp(gib(mf->per_gpu_min).s, gib(mf->per_gpu).s))
+            doc_cell(d, "%s-%s", gib(mf->per_gpu_min).s, gib(mf->per_gpu).s);
+        else
+            doc_cell(d, "%s", gib(mf->per_gpu).s);
         if (mf->placed == p->groups[g].replicas) doc_cell(d, "%u", mf->placed);
         else doc_cell(d, "%u of %u", mf->placed, p->groups[g].replicas);
 
@@ -774,6 +794,7 @@ static void render_text(vp_sb *sb, const doc *d)
                     if (b->align[c] != 'r' && !last) pad(sb, gap);
                     if (!last) vp_sb_append(sb, "  ", 2);
                 }
+                while (sb->len && sb->buf[sb->len - 1] == ' ') sb->buf[--sb->len] = '\0';
                 vp_sb_printf(sb, "\n");
                 if (b->kind == BK_TABLE && r == 0) {
                     for (size_t c = 0; c < b->ncols; c++) {
@@ -789,7 +810,9 @@ static void render_text(vp_sb *sb, const doc *d)
     }
 }
 
-/* Markdown cell text: pipes would end the cell, '<' and '&' would start HTML, newlines the row. */
+/* Markdown cell text: pipes would end the cell, '<' and '&' would start HTML, newlines the row,
+ * and * ` [ ] \ would format. '_' is left alone: GitHub does not emphasise inside words, and
+ * names such as q4_k_m stay readable in the raw text. */
 static void md_escape(vp_sb *sb, const char *s)
 {
     for (; *s; s++) {
@@ -798,7 +821,7 @@ static void md_escape(vp_sb *sb, const char *s)
         case '<': vp_sb_printf(sb, "&lt;"); break;
         case '>': vp_sb_printf(sb, "&gt;"); break;
         case '&': vp_sb_printf(sb, "&amp;"); break;
-        case '*': case '_': case '`': case '[': case ']': case '\\':
+        case '*': case '`': case '[': case ']': case '\\':
             vp_sb_printf(sb, "\\%c", *s);
             break;
         case '\n': case '\r': vp_sb_printf(sb, " "); break;

@@ -12,8 +12,9 @@
  *    inventory limits are honoured; nothing else shares the node.
  *  - "everything on A100-80GB": the same manifest packed with first-fit decreasing onto the
  *    A100-80GB instance types only (the fleet's own, or the built-in catalog's when the fleet
- *    sells none), inventory left out and gpu_types allow-lists ignored, because the question is
- *    what standardising on that one GPU would cost.
+ *    sells none), as many as needed (max_count lifted), inventory left out and gpu_types
+ *    allow-lists ignored, because the question is what standardising on that one GPU would
+ *    cost.
  *
  * Sizes are printed in GiB (2^30 bytes) and the report says so; the JSON report keeps exact byte
  * counts. Pure: no I/O, no clocks. Thread-safe on distinct objects. */

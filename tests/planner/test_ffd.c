@@ -236,6 +236,32 @@ static void ten_thousand_replicas_stay_near_the_bound(void **state)
     done(&r);
 }
 
+static void a_latency_objective_picks_gpus_fast_enough_and_limits_sharing(void **state)
+{
+    (void)state;
+    run r;
+    /* ~16.1 GB read per token: 9 ms needs >= 1.8 TB/s (A100-80GB, H100, H200), and two such
+     * replicas on one GPU would take twice as long. */
+    solve(&r,
+          "{\"models\": [{\"name\": \"fast\", \"hf_config\": \"" VP_TEST_DATA
+          "/hf/llama-3.1-8b.json\", \"max_seq_len\": 1024, \"replicas\": 3,"
+          " \"slo\": {\"tpot_ms\": 9}}]}",
+          NULL);
+    assert_int_equal(r.plan->n_placements, 3);
+    for (size_t i = 0; i < r.plan->n_placements; i++) {
+        const place_placement *pl = &r.plan->placements[i];
+        const place_gpu *g = &r.plan->nodes[pl->node].gpus[pl->gpus[0]];
+        if (g->bandwidth_gbs < 1800 || pl->est_tpot_ms > 9.0 || pl->est_tpot_ms <= 0)
+            fail_msg("%s on %s (%u GB/s): %.2f ms per token", pl->id, g->model, g->bandwidth_gbs,
+                     pl->est_tpot_ms);
+        for (size_t j = i + 1; j < r.plan->n_placements; j++) {
+            const place_placement *o = &r.plan->placements[j];
+            assert_false(o->node == pl->node && o->gpus[0] == pl->gpus[0]);
+        }
+    }
+    done(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +275,7 @@ int main(void)
         cmocka_unit_test(a_405b_model_in_bf16_is_pipelined_over_two_8_gpu_nodes),
         cmocka_unit_test(the_plan_file_reads_back_to_the_same_plan),
         cmocka_unit_test(ten_thousand_replicas_stay_near_the_bound),
+        cmocka_unit_test(a_latency_objective_picks_gpus_fast_enough_and_limits_sharing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

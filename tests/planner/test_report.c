@@ -372,15 +372,27 @@ static void one_model_per_gpu_respects_allow_lists_and_buys_a_node_per_pipeline_
     done(&r);
 }
 
-/* FFD on a fleet reduced to the A100-80GB instance types by hand, manifest allow-lists cleared. */
-static place_plan *ffd_on_a100_only(const plan_manifest *m)
+/* FFD on a fleet reduced by hand to src's A100-80GB instance types (the built-in catalog's when
+ * src is NULL) with no count limit, manifest allow-lists cleared. */
+static place_plan *ffd_on_a100_only(const plan_manifest *m, const plan_fleet *src)
 {
     vp_err e = {0};
     plan_fleet *f = plan_fleet_builtin();
     assert_non_null(f);
+    if (src) {
+        plan_instance *t = calloc(src->n_types, sizeof *t);
+        assert_non_null(t);
+        memcpy(t, src->types, src->n_types * sizeof *t);
+        free(f->types);
+        f->types = t;
+        f->n_types = src->n_types;
+    }
     size_t w = 0;
     for (size_t i = 0; i < f->n_types; i++)
-        if (!strcmp(f->types[i].gpu, "A100-80GB")) f->types[w++] = f->types[i];
+        if (!strcmp(f->types[i].gpu, "A100-80GB")) {
+            f->types[w] = f->types[i];
+            f->types[w++].max_count = -1;
+        }
     assert_true(w > 0);
     f->n_types = w;
     plan_manifest copy = *m;
@@ -409,7 +421,7 @@ static void a100_baseline_equals_ffd_on_a100_instance_types_alone(void **state)
               " {\"name\": \"chat\", \"hf_config\": \"../hf/llama-3.1-8b.json\","
               "  \"dtype\": \"bf16\", \"max_seq_len\": 8192, \"max_batch\": 16, \"replicas\": 3},"
               " {\"name\": \"l4-only\", \"memory_bytes\": 5368709120, \"gpu_types\": [\"L4\"]}]}");
-    place_plan *want = ffd_on_a100_only(r.m);
+    place_plan *want = ffd_on_a100_only(r.m, NULL);
     size_t nodes = 0, gpus = 0;
     for (size_t i = 0; i < want->n_nodes; i++)
         if (place_node_load(want, i)) {
@@ -441,10 +453,36 @@ static void a100_baseline_falls_back_to_built_in_prices_when_the_fleet_sells_non
     solve_with(&r, parse_manifest("{\"models\": [{\"name\": \"e\", \"memory_bytes\": 1073741824, "
                                   "\"replicas\": 3}]}"),
                f);
-    place_plan *want = ffd_on_a100_only(r.m);
+    place_plan *want = ffd_on_a100_only(r.m, NULL);
     assert_true(r.b.a100.available);
     assert_close(r.b.a100.cost_per_hour, want->cost_per_hour);
     assert_contains(r.b.a100.note, "built-in catalog");
+    place_plan_free(want);
+    done(&r);
+}
+
+static void a100_baseline_buys_past_the_fleets_max_count(void **state)
+{
+    (void)state;
+    static const char fleet[] =
+        "{\"catalog\": [{\"type\": \"a100x1\", \"gpus\": {\"A100-80GB\": 1},"
+        "                \"price_per_hour\": 5.0, \"max_count\": 1},"
+        "               {\"type\": \"h200x8\", \"gpus\": {\"H200\": 8}, \"price_per_hour\": 60.0}]}";
+    vp_err e = {0};
+    plan_fleet *f = NULL;
+    if (plan_fleet_parse(fleet, sizeof fleet - 1, "fleet.json", &f, &e)) fail_msg("%s", e.msg);
+    run r;
+    memset(&r, 0, sizeof r);
+    solve_with(&r, parse_manifest("{\"models\": [{\"name\": \"m\", \"memory_bytes\": 64424509440, "
+                                  "\"replicas\": 3}]}"),
+               f);
+    /* The plan itself may buy one a100x1 only; the baseline asks what A100s alone would cost. */
+    place_plan *want = ffd_on_a100_only(r.m, f);
+    assert_int_equal(want->n_unplaced, 0);
+    assert_int_equal(r.b.a100.replicas_placed, 3);
+    assert_int_equal(r.b.a100.replicas_unplaced, 0);
+    assert_close(r.b.a100.cost_per_hour, want->cost_per_hour);
+    assert_close(r.b.a100.cost_per_hour, 3 * f->types[0].price_per_hour);
     place_plan_free(want);
     done(&r);
 }
@@ -517,6 +555,7 @@ int main(void)
         cmocka_unit_test(one_model_per_gpu_respects_allow_lists_and_buys_a_node_per_pipeline_stage),
         cmocka_unit_test(a100_baseline_equals_ffd_on_a100_instance_types_alone),
         cmocka_unit_test(a100_baseline_falls_back_to_built_in_prices_when_the_fleet_sells_none),
+        cmocka_unit_test(a100_baseline_buys_past_the_fleets_max_count),
         cmocka_unit_test(the_example_review_plans_every_replica_and_shows_savings),
         cmocka_unit_test(the_example_fleet_and_small_manifest_plan_together),
     };
