@@ -9,7 +9,11 @@
  * means running. A crashed worker is restarted with backoff (0.5 s doubling to 30 s) and
  * reported failed meanwhile. An assign that would put more bytes on a GPU than its usable bytes
  * (total x gpu_memory_utilization: 0.90 unless the welcome says otherwise) is refused with an
- * `error` frame and the placement is reported failed with the reason.
+ * `error` frame and the placement is reported failed with the reason; it starts by itself when
+ * a release later frees enough memory (until then it holds nothing). A worker being stopped
+ * still holds its slice until it has exited. An assign of a placement already served is a
+ * no-op; a changed assign for the same id replaces the worker (the new one starts after the old
+ * one has exited).
  *
  * Restart safety: the agent records the pid, process start time and placement id of every
  * worker it starts in STATE_DIR/workers.json (temp file + rename). On start it stops (SIGTERM,
@@ -34,25 +38,25 @@
 /* INFO is 0 so that a zeroed agent_config logs at info. */
 enum agent_log_level { AGENT_LOG_DEBUG = -1, AGENT_LOG_INFO = 0, AGENT_LOG_WARN, AGENT_LOG_ERROR };
 
-#define AGENT_DEFAULT_UTIL_PPM 900000u  /* 0.90 of total bytes usable, DESIGN.md */
+#define AGENT_DEFAULT_UTIL_PPM 900000u /* 0.90 of total bytes usable, DESIGN.md */
 #define AGENT_DEFAULT_SIM_MAX_SLICE (64ull << 20)
 
 typedef struct agent_config {
-    const char *controller;   /* "HOST:PORT" or "[V6]:PORT"; required */
-    const char *node;         /* node name; required, PROTO_NAME_MAX-1 bytes, [A-Za-z0-9._-] */
-    const char *sim;          /* "MODEL:COUNT[:BYTES][,...]" or NULL for real GPUs via NVML */
-    const char *token;        /* shared token (the file's content), NULL or "" for none */
-    const char *worker_path;  /* built-in worker binary; NULL: agent_default_worker_path() */
-    const char *state_dir;    /* NULL: /tmp/vrampack-agent-<node> */
-    int log_level;            /* AGENT_LOG_*; 0 is INFO */
-    FILE *log;                /* NULL: stderr */
-    bool handle_signals;      /* SIGINT/SIGTERM stop the agent (the CLI sets this) */
+    const char *controller;  /* "HOST:PORT" or "[V6]:PORT"; required */
+    const char *node;        /* node name; required, PROTO_NAME_MAX-1 bytes, [A-Za-z0-9._-] */
+    const char *sim;         /* "MODEL:COUNT[:BYTES][,...]" or NULL for real GPUs via NVML */
+    const char *token;       /* shared token (the file's content), NULL or "" for none */
+    const char *worker_path; /* built-in worker binary; NULL: agent_default_worker_path() */
+    const char *state_dir;   /* NULL: /tmp/vrampack-agent-<node> */
+    int log_level;           /* AGENT_LOG_*; 0 is INFO */
+    FILE *log;               /* NULL: stderr */
+    bool handle_signals;     /* SIGINT/SIGTERM stop the agent (the CLI sets this) */
     /* Tunables; 0 takes the default shown. */
-    uint32_t stop_grace_ms;      /* SIGTERM -> SIGKILL on release and shutdown: 10000 */
-    uint32_t reconnect_min_ms;   /* 100 */
-    uint32_t reconnect_max_ms;   /* 5000 */
-    uint32_t restart_min_ms;     /* worker restart backoff: 500 */
-    uint32_t restart_max_ms;     /* 30000 */
+    uint32_t stop_grace_ms;    /* SIGTERM -> SIGKILL on release and shutdown: 10000 */
+    uint32_t reconnect_min_ms; /* 100 */
+    uint32_t reconnect_max_ms; /* 5000 */
+    uint32_t restart_min_ms;   /* worker restart backoff: 500 */
+    uint32_t restart_max_ms;   /* 30000 */
     /* With --sim, the built-in worker is given min(bytes_per_gpu, this) as --slice-bytes so a
      * simulated fleet does not take real host memory for 80 GB slices; the accounting and the
      * reports still use the assigned bytes. Default AGENT_DEFAULT_SIM_MAX_SLICE. */
@@ -93,8 +97,9 @@ int agent_sim_parse(const char *spec, proto_gpu *gpus, int *n, vp_err *e);
  * -ENOENT with a message suggesting --sim when the library or a driver is missing. */
 int agent_nvml_discover(proto_gpu *gpus, int *n, vp_err *e);
 
-/* Default worker binary: `vrampack-worker` in the directory of the running executable, then in
- * ../kernels/ and ../bin/ next to it, else the bare name (found through PATH). Writes into buf. */
+/* Default worker binary: the first executable `vrampack-worker` in the running executable's
+ * directory, its parent (the build tree's root), ../kernels/ or ../bin/; else the bare name
+ * (found through PATH). Writes into buf. */
 void agent_default_worker_path(char *buf, size_t cap);
 
 /* Substitutes {model}, {tp}, {fraction}, {port}, {id}, {replica} and {bytes} in one command

@@ -23,13 +23,13 @@ typedef struct agent_pl agent_pl;
 typedef struct agent_proc {
     uv_process_t proc;
     uv_pipe_t out, err;
-    int open_handles;       /* frees itself when this drops to 0 */
+    int open_handles; /* frees itself when this drops to 0 */
     bool exited;
-    agent_pl *pl;           /* NULL once detached from its placement */
+    agent_pl *pl; /* NULL once detached from its placement */
     char line[AGENT_LINE_MAX];
     size_t line_len;
-    bool line_skip;         /* inside an over-long stdout line */
-    char eline[512];        /* stderr line being assembled */
+    bool line_skip;  /* inside an over-long stdout line */
+    char eline[512]; /* stderr line being assembled */
     size_t eline_len;
     char last_err[PROTO_TEXT_MAX / 2]; /* last non-empty stderr line */
 } agent_proc;
@@ -37,18 +37,18 @@ typedef struct agent_proc {
 struct agent_pl {
     struct agent *a;
     agent_pl *next;
-    proto_msg spec;         /* the assign being served (type PROTO_ASSIGN; owns the command) */
-    proto_msg pending;      /* a changed assign for this id, started once the old worker exits;
-                               type 0 when none */
+    proto_msg spec;    /* the assign being served (type PROTO_ASSIGN; owns the command) */
+    proto_msg pending; /* a changed assign for this id, started once the old worker exits;
+                          type 0 when none */
     proto_state state;
-    bool refused;           /* refused assign: holds no bytes, runs nothing */
-    bool released;          /* release received (or shutdown): remove once the worker exits */
+    bool refused;  /* refused assign: holds no bytes, runs nothing */
+    bool released; /* release received (or shutdown): remove once the worker exits */
     char error[PROTO_TEXT_MAX];
-    agent_proc *proc;       /* live worker, NULL when none */
+    agent_proc *proc; /* live worker, NULL when none */
     int pid;
-    uint64_t start_ticks;   /* /proc/<pid>/stat starttime, to recognise the process later */
+    uint64_t start_ticks; /* /proc/<pid>/stat starttime, to recognise the process later */
     uint64_t spawned_ms;
-    uint32_t backoff_ms;    /* next restart delay */
+    uint32_t backoff_ms; /* next restart delay */
     uint32_t restarts;
     uv_timer_t restart_timer; /* backoff before the next spawn */
     uv_timer_t kill_timer;    /* SIGKILL after the grace period */
@@ -57,10 +57,10 @@ struct agent_pl {
 };
 
 typedef enum agent_conn_state {
-    CONN_IDLE,        /* waiting for the reconnect timer */
+    CONN_IDLE, /* waiting for the reconnect timer */
     CONN_RESOLVING,
     CONN_CONNECTING,
-    CONN_HELLO_SENT,  /* waiting for welcome */
+    CONN_HELLO_SENT, /* waiting for welcome */
     CONN_READY,
 } agent_conn_state;
 
@@ -93,7 +93,7 @@ struct agent {
     /* node */
     int n_gpus;
     proto_gpu gpus[PROTO_MAX_GPUS];
-    uint32_t util_ppm;      /* usable = total x util_ppm / 1e6 */
+    uint32_t util_ppm; /* usable = total x util_ppm / 1e6 */
     int lock_fd;
     /* placements */
     agent_pl *pls;
@@ -103,7 +103,8 @@ struct agent {
     struct addrinfo *addrs, *next_addr;
     uv_getaddrinfo_t gai;
     uv_timer_t reconnect_timer, deadline_timer, heartbeat_timer, report_timer;
-    uint32_t reconnect_ms;  /* next reconnect delay before jitter */
+    uint32_t reconnect_ms;    /* next reconnect delay before jitter */
+    uint32_t failed_attempts; /* connection attempts failed since the last welcome */
     uint32_t heartbeat_ms;
     uint64_t hb_seq;
     uint64_t rng;
@@ -111,33 +112,33 @@ struct agent {
     uv_async_t stop_async;
     uv_signal_t sigint, sigterm;
     bool stopping;
-    bool running;
+    bool finished; /* global handles closed (or closing) */
     int handles_closing;
 };
 
 /* log.c */
 void agent_log(struct agent *a, int level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Quotes a value for a key=value log line when it needs it; returns one of a few rotating
- * thread-local buffers (valid until four more calls). */
+/* Quotes a value for a key=value log line when it needs it; returns one of eight rotating
+ * thread-local buffers (valid until eight more calls). */
 const char *agent_q(const char *s);
 
 /* state.c */
-int agent_state_init(struct agent *a, vp_err *e);     /* mkdir, lock, stop old workers */
-void agent_state_save(struct agent *a);               /* rewrites workers.json */
+int agent_state_init(struct agent *a, vp_err *e); /* mkdir, lock, stop old workers */
+void agent_state_save(struct agent *a);           /* rewrites workers.json */
 void agent_state_remove(struct agent *a);
-uint64_t agent_proc_start_ticks(int pid);             /* 0 when unknown */
+uint64_t agent_proc_start_ticks(int pid); /* 0 when unknown */
 
 /* worker.c */
-int agent_worker_spawn(agent_pl *pl);                 /* starts pl->spec's worker */
-void agent_worker_stop(agent_pl *pl);                 /* SIGTERM now, SIGKILL after the grace */
+int agent_worker_spawn(agent_pl *pl); /* starts pl->spec's worker */
+void agent_worker_stop(agent_pl *pl); /* SIGTERM now, SIGKILL after the grace */
 uint64_t agent_now_ms(struct agent *a);
 
 /* conn.c */
-void agent_conn_start(struct agent *a);               /* first connect */
-void agent_conn_shutdown(struct agent *a);            /* close and stop reconnecting */
+void agent_conn_start(struct agent *a);    /* first connect */
+void agent_conn_shutdown(struct agent *a); /* close and stop reconnecting */
 int agent_conn_send(struct agent *a, const proto_msg *m);
-void agent_report_soon(struct agent *a);              /* coalesced full report */
+void agent_report_soon(struct agent *a); /* coalesced full report */
 bool agent_conn_ready(const struct agent *a);
 
 /* agent.c */
@@ -146,6 +147,6 @@ void agent_on_release(struct agent *a, const char *id);
 int agent_build_report(struct agent *a, proto_msg *m);
 void agent_pl_worker_exited(agent_pl *pl, int64_t status, int term_signal);
 void agent_pl_changed(agent_pl *pl);
-void agent_maybe_finish(struct agent *a);             /* shutdown completes when idle */
+void agent_maybe_finish(struct agent *a); /* shutdown completes when idle */
 
 #endif

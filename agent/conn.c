@@ -143,12 +143,13 @@ static void on_heartbeat(uv_timer_t *t)
 static void on_welcome(struct agent *a, const proto_welcome *w)
 {
     if (a->cstate != CONN_HELLO_SENT) {
-        agent_log(a, AGENT_LOG_WARN, "unexpected welcome; ignored", "%s", "");
+        agent_log(a, AGENT_LOG_WARN, "unexpected welcome; ignored", NULL);
         return;
     }
     uv_timer_stop(&a->deadline_timer);
     a->cstate = CONN_READY;
     a->reconnect_ms = a->reconnect_min_ms;
+    a->failed_attempts = 0;
     a->heartbeat_ms = w->heartbeat_ms;
     if (w->gpu_memory_utilization > 0) {
         uint32_t ppm = (uint32_t)(w->gpu_memory_utilization * 1e6 + 0.5);
@@ -168,9 +169,15 @@ static void dispatch(struct agent *a, const proto_msg *m)
 {
     agent_log(a, AGENT_LOG_DEBUG, "received", "type=%s", proto_type_name(m->type));
     switch (m->type) {
-    case PROTO_WELCOME: on_welcome(a, &m->u.welcome); break;
-    case PROTO_ASSIGN: agent_on_assign(a, &m->u.assign); break;
-    case PROTO_RELEASE: agent_on_release(a, m->u.release.id); break;
+    case PROTO_WELCOME:
+        on_welcome(a, &m->u.welcome);
+        break;
+    case PROTO_ASSIGN:
+        agent_on_assign(a, &m->u.assign);
+        break;
+    case PROTO_RELEASE:
+        agent_on_release(a, m->u.release.id);
+        break;
     case PROTO_ERROR:
         agent_log(a, AGENT_LOG_ERROR, "controller reports an error", "code=%s message=%s%s%s",
                   agent_q(m->u.error.code), agent_q(m->u.error.message),
@@ -221,8 +228,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         int rc = proto_reader_next(&c->reader, &m, &e);
         if (rc == VP_EAGAIN) break;
         if (rc) {
-            agent_log(a, AGENT_LOG_ERROR, "bad frame from controller", "error=%s",
-                      agent_q(e.msg));
+            agent_log(a, AGENT_LOG_ERROR, "bad frame from controller", "error=%s", agent_q(e.msg));
             drop(a, "protocol error");
             return;
         }
@@ -271,8 +277,8 @@ static void on_connect(uv_connect_t *req, int status)
 static void on_deadline(uv_timer_t *t)
 {
     struct agent *a = t->data;
-    drop(a, a->cstate == CONN_HELLO_SENT ? "no welcome from controller in time"
-                                         : "connect timed out");
+    drop(a,
+         a->cstate == CONN_HELLO_SENT ? "no welcome from controller in time" : "connect timed out");
 }
 
 static void try_next_addr(struct agent *a)
@@ -281,8 +287,11 @@ static void try_next_addr(struct agent *a)
     if (!a->next_addr) {
         if (a->addrs) uv_freeaddrinfo(a->addrs);
         a->addrs = NULL;
-        agent_log(a, AGENT_LOG_INFO, "controller unreachable", "controller=%s:%s", a->host,
-                  a->port);
+        /* Info once per outage, debug for every retry after that. */
+        a->failed_attempts++;
+        agent_log(a, a->failed_attempts > 1 ? AGENT_LOG_DEBUG : AGENT_LOG_INFO,
+                  "controller unreachable", "controller=%s:%s attempts=%u", a->host, a->port,
+                  a->failed_attempts);
         a->cstate = CONN_IDLE;
         uv_timer_stop(&a->deadline_timer);
         schedule_reconnect(a);

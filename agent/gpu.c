@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent_int.h"
+#include "vp_json.h"
 
 #define MIB 1048576ULL
 
@@ -31,7 +32,10 @@ static const struct {
 static const struct {
     const char *alias, *name;
 } sim_aliases[] = {
-    {"H100", "H100-80GB"}, {"A100", "A100-80GB"}, {"A10", "A10G"}, {"H200-141GB", "H200"},
+    {"H100", "H100-80GB"},
+    {"A100", "A100-80GB"},
+    {"A10", "A10G"},
+    {"H200-141GB", "H200"},
 };
 
 static int parse_bytes(const char *s, uint64_t *out)
@@ -41,9 +45,19 @@ static int parse_bytes(const char *s, uint64_t *out)
     if (!isdigit((unsigned char)*s)) return VP_EINPUT;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno) return VP_EINPUT;
-    static const struct { const char *suf; uint64_t mul; } sufs[] = {
-        {"", 1}, {"K", 1000}, {"M", 1000000}, {"G", 1000000000}, {"T", 1000000000000ULL},
-        {"Ki", 1ULL << 10}, {"Mi", 1ULL << 20}, {"Gi", 1ULL << 30}, {"Ti", 1ULL << 40},
+    static const struct {
+        const char *suf;
+        uint64_t mul;
+    } sufs[] = {
+        {"", 1},
+        {"K", 1000},
+        {"M", 1000000},
+        {"G", 1000000000},
+        {"T", 1000000000000ULL},
+        {"Ki", 1ULL << 10},
+        {"Mi", 1ULL << 20},
+        {"Gi", 1ULL << 30},
+        {"Ti", 1ULL << 40},
     };
     for (size_t i = 0; i < VP_ARRAY_LEN(sufs); i++)
         if (!strcmp(end, sufs[i].suf)) return vp_mul_u64(v, sufs[i].mul, out) ? VP_EINPUT : 0;
@@ -61,16 +75,16 @@ int agent_sim_parse(const char *spec, proto_gpu *gpus, int *n, vp_err *e)
     char *save = NULL;
     for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char *model = item, *cnt = strchr(item, ':'), *bytes = NULL;
-        if (!cnt)
-            return vp_errf(e, VP_EUSAGE, "--sim: \"%s\": want MODEL:COUNT[:BYTES]", item);
+        if (!cnt) return vp_errf(e, VP_EUSAGE, "--sim: \"%s\": want MODEL:COUNT[:BYTES]", item);
         *cnt++ = '\0';
         bytes = strchr(cnt, ':');
         if (bytes) *bytes++ = '\0';
         char *end;
         long c = strtol(cnt, &end, 10);
         if (!*cnt || *end || c < 1 || c > PROTO_MAX_GPUS)
-            return vp_errf(e, VP_EUSAGE, "--sim: %s: count must be an integer in [1, %d] (got \"%s\")",
-                           model, PROTO_MAX_GPUS, cnt);
+            return vp_errf(e, VP_EUSAGE,
+                           "--sim: %s: count must be an integer in [1, %d] (got \"%s\")", model,
+                           PROTO_MAX_GPUS, cnt);
         if (!*model || strlen(model) >= PROTO_GPU_MODEL_MAX)
             return vp_errf(e, VP_EUSAGE, "--sim: bad GPU model name \"%s\"", model);
         for (const char *p = model; *p; p++)
@@ -121,11 +135,16 @@ typedef struct {
 static void catalog_name(const char *nvml, uint64_t total, char *out, size_t cap)
 {
     const uint64_t gib = 1ULL << 30;
-    if (strstr(nvml, "H200")) snprintf(out, cap, "H200");
-    else if (strstr(nvml, "H100") && total < 90 * gib) snprintf(out, cap, "H100-80GB");
-    else if (strstr(nvml, "A100")) snprintf(out, cap, total > 60 * gib ? "A100-80GB" : "A100-40GB");
-    else if (strstr(nvml, "L40S")) snprintf(out, cap, "L40S");
-    else if (strstr(nvml, "A10G")) snprintf(out, cap, "A10G");
+    if (strstr(nvml, "H200"))
+        snprintf(out, cap, "H200");
+    else if (strstr(nvml, "H100") && total < 90 * gib)
+        snprintf(out, cap, "H100-80GB");
+    else if (strstr(nvml, "A100"))
+        snprintf(out, cap, total > 60 * gib ? "A100-80GB" : "A100-40GB");
+    else if (strstr(nvml, "L40S"))
+        snprintf(out, cap, "L40S");
+    else if (strstr(nvml, "A10G"))
+        snprintf(out, cap, "A10G");
     else {
         const char *s = !strncmp(nvml, "NVIDIA ", 7) ? nvml + 7 : nvml;
         if (!strcmp(s, "L4")) {
@@ -133,7 +152,8 @@ static void catalog_name(const char *nvml, uint64_t total, char *out, size_t cap
             return;
         }
         size_t o = 0;
-        for (; *s && o + 1 < cap; s++) out[o++] = *s == ' ' ? '-' : *s;
+        for (; *s && o + 1 < cap; s++)
+            out[o++] = *s == ' ' ? '-' : *s;
         out[o] = '\0';
     }
 }
@@ -164,8 +184,10 @@ int agent_nvml_discover(proto_gpu *gpus, int *n, vp_err *e)
     }
     nvml_ret r = init();
     if (r != 0) {
-        rc = vp_errf(e, -ENODEV, "NVML failed to initialise (error %d: no GPU or driver not "
-                     "loaded); use --sim MODEL:COUNT to simulate GPUs", r);
+        rc = vp_errf(e, -ENODEV,
+                     "NVML failed to initialise (error %d: no GPU or driver not "
+                     "loaded); use --sim MODEL:COUNT to simulate GPUs",
+                     r);
         goto out;
     }
     unsigned cnt = 0;
@@ -210,7 +232,8 @@ void agent_default_worker_path(char *buf, size_t cap)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            static const char *const rel[] = {"/vrampack-worker", "/../kernels/vrampack-worker",
+            static const char *const rel[] = {"/vrampack-worker", "/../vrampack-worker",
+                                              "/../kernels/vrampack-worker",
                                               "/../bin/vrampack-worker"};
             for (size_t i = 0; i < VP_ARRAY_LEN(rel); i++) {
                 snprintf(buf, cap, "%s%s", exe, rel[i]);

@@ -4,6 +4,7 @@
  * worker's forwarded output and the agent never interleave mid-line. Values that contain spaces,
  * quotes, '=' or control characters are quoted and escaped by agent_q. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,17 +14,24 @@
 static const char *level_name(int level)
 {
     switch (level) {
-    case AGENT_LOG_DEBUG: return "debug";
-    case AGENT_LOG_INFO: return "info";
-    case AGENT_LOG_WARN: return "warn";
-    default: return "error";
+    case AGENT_LOG_DEBUG:
+        return "debug";
+    case AGENT_LOG_INFO:
+        return "info";
+    case AGENT_LOG_WARN:
+        return "warn";
+    default:
+        return "error";
     }
 }
 
 int agent_log_level_parse(const char *s, int *level)
 {
-    static const struct { const char *name; int level; } names[] = {
-        {"debug", AGENT_LOG_DEBUG}, {"info", AGENT_LOG_INFO},   {"warn", AGENT_LOG_WARN},
+    static const struct {
+        const char *name;
+        int level;
+    } names[] = {
+        {"debug", AGENT_LOG_DEBUG},  {"info", AGENT_LOG_INFO},   {"warn", AGENT_LOG_WARN},
         {"warning", AGENT_LOG_WARN}, {"error", AGENT_LOG_ERROR},
     };
     for (size_t i = 0; s && i < VP_ARRAY_LEN(names); i++)
@@ -34,18 +42,20 @@ int agent_log_level_parse(const char *s, int *level)
     return VP_EINPUT;
 }
 
-const char *agent_q(const char *s)
+/* Writes s into out (cap bytes), quoted and escaped when it is empty or holds a space, a quote,
+ * '=', a backslash or a control character; returns out. */
+static char *quote_into(char *out, size_t cap, const char *s)
 {
-    static _Thread_local char ring[4][768];
-    static _Thread_local unsigned next;
-    char *out = ring[next++ % 4];
     if (!s) s = "";
     bool plain = *s != '\0';
     for (const char *p = s; *p; p++)
         if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p < 0x20)
             plain = false;
-    if (plain && strlen(s) < sizeof ring[0]) return s;
-    size_t o = 0, cap = sizeof ring[0];
+    if (plain) {
+        snprintf(out, cap, "%s", s);
+        return out;
+    }
+    size_t o = 0;
     out[o++] = '"';
     for (const char *p = s; *p && o + 6 < cap; p++) {
         unsigned char c = (unsigned char)*p;
@@ -66,32 +76,37 @@ const char *agent_q(const char *s)
     return out;
 }
 
+const char *agent_q(const char *s)
+{
+    /* A ring, so one log call can quote several values; agent_log itself does not use it. */
+    static _Thread_local char ring[8][768];
+    static _Thread_local unsigned next;
+    char *out = ring[next++ % 8];
+    return quote_into(out, sizeof ring[0], s);
+}
+
 void agent_log(struct agent *a, int level, const char *msg, const char *fmt, ...)
 {
     if (level < a->log_level) return;
-    char line[2048];
+    char line[2048], node[160], qmsg[256], kv[1536];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line,
-                     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s node=%s msg=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_name(level), agent_q(a->node),
-                     agent_q(msg));
-    if (n < 0) return;
-    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-    if (fmt && *fmt && len + 2 < sizeof line) {
-        line[len++] = ' ';
+    kv[0] = '\0';
+    if (fmt && *fmt) {
         va_list ap;
         va_start(ap, fmt);
-        int m = vsnprintf(line + len, sizeof line - len, fmt, ap);
+        vsnprintf(kv, sizeof kv, fmt, ap);
         va_end(ap);
-        if (m > 0) len += (size_t)m < sizeof line - len ? (size_t)m : sizeof line - len - 1;
     }
-    if (len + 1 >= sizeof line) len = sizeof line - 2;
-    line[len++] = '\n';
-    line[len] = '\0';
+    snprintf(line, sizeof line,
+             "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s node=%s msg=%s%s%s\n",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             ts.tv_nsec / 1000000, level_name(level), quote_into(node, sizeof node, a->node),
+             quote_into(qmsg, sizeof qmsg, msg), kv[0] ? " " : "", kv);
+    size_t len = strlen(line);
+    if (len == sizeof line - 1 && line[len - 1] != '\n') line[len - 1] = '\n';
     fputs(line, a->log);
     fflush(a->log);
 }

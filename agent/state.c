@@ -203,8 +203,7 @@ int agent_state_init(struct agent *a, vp_err *e)
     char path[4200];
     snprintf(path, sizeof path, "%s/lock", a->state_dir);
     a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (a->lock_fd < 0)
-        return vp_errf(e, -errno, "%s: cannot open: %s", path, strerror(errno));
+    if (a->lock_fd < 0) return vp_errf(e, -errno, "%s: cannot open: %s", path, strerror(errno));
     if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
         close(a->lock_fd);

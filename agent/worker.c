@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent_int.h"
+#include "vp_json.h"
 
 extern char **environ;
 
@@ -41,12 +42,18 @@ char *agent_expand_arg(const char *tmpl, const proto_assign *as)
         size_t klen = (size_t)(close - p - 1);
         const char *k = p + 1;
 #define KEY(s) (klen == sizeof(s) - 1 && !memcmp(k, s, klen))
-        if (KEY("model")) vp_sb_printf(&sb, "%s", as->model);
-        else if (KEY("id")) vp_sb_printf(&sb, "%s", as->id);
-        else if (KEY("tp")) vp_sb_printf(&sb, "%d", as->n_gpus);
-        else if (KEY("replica")) vp_sb_printf(&sb, "%u", as->replica);
-        else if (KEY("bytes")) vp_sb_printf(&sb, "%llu", (unsigned long long)as->bytes_per_gpu);
-        else if (KEY("port")) vp_sb_printf(&sb, "%u", as->port);
+        if (KEY("model"))
+            vp_sb_printf(&sb, "%s", as->model);
+        else if (KEY("id"))
+            vp_sb_printf(&sb, "%s", as->id);
+        else if (KEY("tp"))
+            vp_sb_printf(&sb, "%d", as->n_gpus);
+        else if (KEY("replica"))
+            vp_sb_printf(&sb, "%u", as->replica);
+        else if (KEY("bytes"))
+            vp_sb_printf(&sb, "%llu", (unsigned long long)as->bytes_per_gpu);
+        else if (KEY("port"))
+            vp_sb_printf(&sb, "%u", as->port);
         else if (KEY("fraction")) {
             /* Rounded DOWN to 4 decimals: a server told to take a little less than its slice
              * stays inside it; one told a little more would overcommit the GPU. */
@@ -73,8 +80,10 @@ static void proc_handle_closed(uv_handle_t *h)
 
 static void proc_close(agent_proc *p)
 {
-    if (!uv_is_closing((uv_handle_t *)&p->out)) uv_close((uv_handle_t *)&p->out, proc_handle_closed);
-    if (!uv_is_closing((uv_handle_t *)&p->err)) uv_close((uv_handle_t *)&p->err, proc_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&p->out))
+        uv_close((uv_handle_t *)&p->out, proc_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&p->err))
+        uv_close((uv_handle_t *)&p->err, proc_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&p->proc))
         uv_close((uv_handle_t *)&p->proc, proc_handle_closed);
 }
@@ -95,8 +104,10 @@ static void on_stdout_line(agent_proc *p, char *line)
     struct agent *a = pl->a;
     agent_log(a, AGENT_LOG_DEBUG, "worker output", "placement=%s line=%s", pl->spec.u.assign.id,
               agent_q(line));
-    cJSON *j = cJSON_Parse(line);
-    if (!j) return;
+    /* Only event lines matter; anything else was logged above and is skipped unparsed. */
+    if (!strstr(line, "\"event\"")) return;
+    cJSON *j = NULL;
+    if (vp_json_parse(line, strlen(line), "worker output", &j, NULL) != 0) return;
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "event");
     if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "ready")) {
         if (pl->state != PROTO_RUNNING && !pl->released && pl->pending.type == 0) {
@@ -131,8 +142,10 @@ static void on_stdout(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             p->line_len = 0;
             p->line_skip = false;
         } else if (!p->line_skip) {
-            if (p->line_len + 1 >= sizeof p->line) p->line_skip = true;
-            else p->line[p->line_len++] = c;
+            if (p->line_len + 1 >= sizeof p->line)
+                p->line_skip = true;
+            else
+                p->line[p->line_len++] = c;
         }
     }
 }
@@ -183,7 +196,8 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal)
 static int build_env(struct agent *a, const proto_assign *as, char ***out)
 {
     size_t n = 0;
-    while (environ[n]) n++;
+    while (environ[n])
+        n++;
     char **env = calloc(n + 4, sizeof *env);
     if (!env) return -ENOMEM;
     size_t k = 0;
@@ -201,8 +215,10 @@ static int build_env(struct agent *a, const proto_assign *as, char ***out)
         for (int j = 0; j < a->n_gpus; j++)
             if (a->gpus[j].index == as->gpus[i]) g = &a->gpus[j];
         /* Real GPUs are named by UUID: NVML's index order need not be CUDA's. */
-        if (!a->sim && g && g->uuid[0]) vp_sb_printf(&cvd, "%s%s", i ? "," : "", g->uuid);
-        else vp_sb_printf(&cvd, "%s%u", i ? "," : "", as->gpus[i]);
+        if (!a->sim && g && g->uuid[0])
+            vp_sb_printf(&cvd, "%s%s", i ? "," : "", g->uuid);
+        else
+            vp_sb_printf(&cvd, "%s%u", i ? "," : "", as->gpus[i]);
     }
     vp_sb_printf(&pl, "VRAMPACK_PLACEMENT=%s", as->id);
     vp_sb_printf(&node, "VRAMPACK_NODE=%s", a->node);
@@ -225,9 +241,11 @@ static void free_env(char **env)
 {
     if (!env) return;
     size_t n = 0;
-    while (env[n]) n++;
+    while (env[n])
+        n++;
     /* Our three entries are the last three and the only ones we allocated. */
-    for (size_t i = n >= 3 ? n - 3 : 0; i < n; i++) free(env[i]);
+    for (size_t i = n >= 3 ? n - 3 : 0; i < n; i++)
+        free(env[i]);
     free(env);
 }
 
@@ -252,14 +270,16 @@ static int build_argv(struct agent *a, const proto_assign *as, char ***out)
     *out = argv;
     return 0;
 oom:
-    for (size_t i = 0; i < n; i++) free(argv[i]);
+    for (size_t i = 0; i < n; i++)
+        free(argv[i]);
     free(argv);
     return -ENOMEM;
 }
 
 static void free_argv(char **argv)
 {
-    for (size_t i = 0; argv && argv[i]; i++) free(argv[i]);
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
     free(argv);
 }
 
@@ -334,8 +354,8 @@ static void on_kill_timer(uv_timer_t *t)
 void agent_worker_stop(agent_pl *pl)
 {
     if (!pl->proc || uv_is_active((uv_handle_t *)&pl->kill_timer)) return;
-    agent_log(pl->a, AGENT_LOG_INFO, "stopping worker", "placement=%s pid=%d",
-              pl->spec.u.assign.id, pl->pid);
+    agent_log(pl->a, AGENT_LOG_INFO, "stopping worker", "placement=%s pid=%d", pl->spec.u.assign.id,
+              pl->pid);
     if (kill(-pl->pid, SIGTERM) != 0) uv_process_kill(&pl->proc->proc, SIGTERM);
     uv_timer_start(&pl->kill_timer, on_kill_timer, pl->a->stop_grace_ms, 0);
 }

@@ -4,7 +4,7 @@
  * parameters in mixed dtypes and context lengths, plus fixed-size embedding models), plans them
  * on the built-in catalog and prints replicas, distinct models, GPUs bought, solve time and the
  * plan's cost against its lower bound. Deterministic: the same seed gives the same manifests.
- * Usage: bench_planner [--quick] */
+ * Usage: bench_planner [--quick] | bench_planner --manifest REPLICAS MODELS */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +110,13 @@ static int run(int models, int replicas, plan_solver solver, double tl)
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--manifest")) {
+        /* Prints the generated manifest, to look at one case with `vrampack plan --report`. */
+        char *m = make_manifest(atoi(argv[3]), atoi(argv[2]));
+        puts(m);
+        free(m);
+        return 0;
+    }
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
     printf("planner benchmark: built-in catalog, deterministic manifests\n"
            "parse ms = manifest parse + footprints; solve ms = packing; over bound = cost / lower "

@@ -20,7 +20,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: vrampack estimate (--hf-config F | --params N --layers L --kv-heads H\n"
+            "usage: vrampack estimate (--hf-config F [--params N] | --params N --layers L "
+            "--kv-heads H\n"
             "                          --head-dim D [--hidden H --heads N --vocab V])\n"
             "                         [--dtype T] [--kv-dtype T] [--seq-len S] [--batch B]\n"
             "                         [--tp K] [--pp P] [--overhead F] [--cuda-context BYTES]\n"
@@ -30,7 +31,8 @@ static void usage(FILE *f)
             "per-GPU CUDA context, in GiB (2^30 bytes), or exact bytes with --json.\n"
             "\n"
             "  --hf-config F       a Hugging Face config.json; params are counted from it\n"
-            "  --params N          total parameters (suffixes K, M, B/G: 8B = 8000000000)\n"
+            "  --params N          total parameters (suffixes K, M, B/G: 8B = 8000000000);\n"
+            "                      with --hf-config, overrides the count from the config\n"
             "  --layers L, --kv-heads H, --head-dim D\n"
             "                      architecture when there is no config (--hidden and --heads\n"
             "                      may replace --head-dim; --vocab places the embeddings)\n"
@@ -119,9 +121,9 @@ static void print_json(const plan_arch *a, const plan_fp_opts *o, const plan_foo
     for (uint32_t s = 0; s < f->pp; s++)
         vp_sb_printf(&sb, "%s%" PRIu64, s ? ", " : "", f->stage_gpu_bytes[s]);
     vp_sb_printf(&sb,
-                 "], \"decode_bytes_per_token\": %" PRIu64 ", \"tp\": %" PRIu32
-                 ", \"pp\": %" PRIu32 ", \"dtype\": \"%s\", \"kv_dtype\": \"%s\", \"seq_len\": %"
-                 PRIu64 ", \"batch\": %" PRIu64 ", \"overhead_fraction\": %.6g"
+                 "], \"decode_bytes_per_token\": %" PRIu64 ", \"tp\": %" PRIu32 ", \"pp\": %" PRIu32
+                 ", \"dtype\": \"%s\", \"kv_dtype\": \"%s\", \"seq_len\": %" PRIu64
+                 ", \"batch\": %" PRIu64 ", \"overhead_fraction\": %.6g"
                  ", \"cuda_context_bytes\": %" PRIu64 "}\n",
                  f->decode_bytes_per_token, f->tp, f->pp, plan_dtype_name(o->dtype),
                  plan_dtype_name(o->kv_dtype), o->seq_len, o->batch, o->overhead_ppm / 1e6,
@@ -197,8 +199,9 @@ int cli_estimate(int argc, char **argv)
         if (!strcmp(name, "--hf-config")) {
             hf = val;
         } else if (!strcmp(name, "--params")) {
+            /* With --hf-config it overrides the count (a published figure, or a config whose
+             * architecture cannot be counted). */
             ok = cli_parse_u64(CMD, name, val, 1, UINT64_MAX, true, &params);
-            is_arch = true;
         } else if (!strcmp(name, "--layers")) {
             ok = parse_u32(name, val, 10000, &layers);
             is_arch = true;
@@ -257,17 +260,24 @@ int cli_estimate(int argc, char **argv)
             fprintf(stderr, "vrampack " CMD ": %s\n", e.msg);
             return CLI_USAGE;
         }
+        if (params) {
+            a.params = params;
+            if (a.active_params > params) a.active_params = 0;
+        }
         if (!a.params) {
             fprintf(stderr,
-                    "vrampack " CMD ": %s: cannot count parameters (vocab_size or "
-                    "intermediate_size missing)\n",
+                    "vrampack " CMD ": --params: required, %s does not give enough to count "
+                    "parameters\n",
                     hf);
             return CLI_USAGE;
         }
         snprintf(src, sizeof src, "%s (%s)", a.family, hf);
         source = src;
     } else {
-        const char *missing = !params ? "--params" : !layers ? "--layers" : !kv_heads ? "--kv-heads" : NULL;
+        const char *missing = !params     ? "--params"
+                              : !layers   ? "--layers"
+                              : !kv_heads ? "--kv-heads"
+                                          : NULL;
         if (missing) {
             fprintf(stderr, "vrampack " CMD ": %s: required without --hf-config (see --help)\n",
                     missing);
@@ -279,8 +289,9 @@ int cli_estimate(int argc, char **argv)
             return CLI_USAGE;
         }
         if (heads && kv_heads > heads) {
-            fprintf(stderr, "vrampack " CMD ": --kv-heads: %" PRIu32 " is more than --heads %"
-                            PRIu32 "\n", kv_heads, heads);
+            fprintf(stderr,
+                    "vrampack " CMD ": --kv-heads: %" PRIu32 " is more than --heads %" PRIu32 "\n",
+                    kv_heads, heads);
             return CLI_USAGE;
         }
         snprintf(a.family, sizeof a.family, "custom");
@@ -310,9 +321,9 @@ int cli_estimate(int argc, char **argv)
         /* The planner names plan_fp_opts fields; say them as the options that set them. */
         static const struct {
             const char *field, *opt;
-        } names[] = {{"kv_dtype:", "--kv-dtype:"}, {"dtype:", "--dtype:"},
-                     {"seq_len:", "--seq-len:"},   {"batch:", "--batch:"},
-                     {"tp:", "--tp:"},             {"pp:", "--pp:"}};
+        } names[] = {
+            {"kv_dtype:", "--kv-dtype:"}, {"dtype:", "--dtype:"}, {"seq_len:", "--seq-len:"},
+            {"batch:", "--batch:"},       {"tp:", "--tp:"},       {"pp:", "--pp:"}};
         const char *msg = e.msg, *opt = "";
         for (size_t k = 0; k < VP_ARRAY_LEN(names); k++)
             if (!strncmp(msg, names[k].field, strlen(names[k].field))) {
@@ -323,7 +334,9 @@ int cli_estimate(int argc, char **argv)
         fprintf(stderr, "vrampack " CMD ": %s%s\n", opt, msg);
         return CLI_USAGE;
     }
-    if (json) print_json(&a, &o, &f);
-    else print_text(source, &a, &o, &f);
+    if (json)
+        print_json(&a, &o, &f);
+    else
+        print_text(source, &a, &o, &f);
     return CLI_OK;
 }

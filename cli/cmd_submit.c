@@ -1,12 +1,151 @@
-/* cmd_submit.c - `vrampack submit` (placeholder until the module lands). */
+/* cmd_submit.c - `vrampack submit MANIFEST --api HOST:PORT`: send a manifest to a running
+ * controller, which replaces its desired set of models with it, and print the answer.
+ *
+ * hf_config paths in a manifest are relative to the manifest file; the controller resolves
+ * paths on its own host, so relative ones are made absolute here first (they then work when the
+ * controller shares this file system, the usual case). */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "http_client.h"
+#include "vp_json.h"
+
+#define SUBMIT_TIMEOUT_MS 600000 /* a big MIP solve may take minutes */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vrampack submit MANIFEST --api HOST:PORT [--token-file F] [--json]\n\n"
+               "Sends MANIFEST to the controller's API (POST /v1/manifests). It replaces the\n"
+               "desired models; the controller plans them and starts them on its agents.\n"
+               "Exit 0 when everything was placed, 1 when some replica could not be (the\n"
+               "reasons are printed) or the controller is unreachable, 2 for bad input.\n");
+}
+
+static char *absolutise(const char *path, char *text)
+{
+    cJSON *root = cJSON_Parse(text);
+    if (!root) return text; /* the controller will say what is wrong with it */
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    bool changed = false;
+    cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models"), *m;
+    cJSON_ArrayForEach(m, models) {
+        cJSON *hf = cJSON_GetObjectItemCaseSensitive(m, "hf_config");
+        if (!cJSON_IsString(hf) || hf->valuestring[0] == '/') continue;
+        char joined[PATH_MAX * 2], real[PATH_MAX];
+        snprintf(joined, sizeof joined, "%s/%s", dir, hf->valuestring);
+        if (!realpath(joined, real)) continue;
+        cJSON_SetValuestring(hf, real);
+        changed = true;
+    }
+    char *out = changed ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!out) return text;
+    free(text);
+    return out;
+}
+
+static void print_error(const char *what, const cli_http_resp *r)
+{
+    cJSON *j = cJSON_Parse(r->body);
+    const cJSON *msg = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
+    fprintf(stderr, "vrampack %s: HTTP %d: %s\n", what, r->status,
+            cJSON_IsString(msg) ? msg->valuestring : r->body);
+    cJSON_Delete(j);
+}
 
 int cli_submit(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "vrampack submit: not available in this build\n");
-    return CLI_USAGE;
+    const char *manifest = NULL, *api = NULL, *token_file = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if ((!strcmp(a, "--api") || !strcmp(a, "--token-file")) && i + 1 < argc) {
+            if (!strcmp(a, "--api")) api = argv[++i];
+            else token_file = argv[++i];
+        } else if (a[0] != '-' && !manifest) {
+            manifest = a;
+        } else {
+            fprintf(stderr, "vrampack submit: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (!manifest || !api) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    char token[256] = "";
+    if (token_file && cli_token_load(token_file, token, sizeof token)) return CLI_USAGE;
+    char *text;
+    size_t len;
+    vp_err e = {0};
+    if (vp_read_file(manifest, 16u << 20, &text, &len, &e)) {
+        fprintf(stderr, "vrampack submit: %s\n", e.msg);
+        return CLI_USAGE;
+    }
+    text = absolutise(manifest, text);
+    cli_http_resp r;
+    char err[512];
+    int rc = cli_http_request(api, "POST", "/v1/manifests", token, text, strlen(text),
+                              SUBMIT_TIMEOUT_MS, &r, err, sizeof err);
+    free(text);
+    if (rc) {
+        fprintf(stderr, "vrampack submit: %s\n", err);
+        return CLI_FAIL;
+    }
+    if (r.status != 200) {
+        print_error("submit", &r);
+        int code = r.status == 400 || r.status == 413 || r.status == 401 ? CLI_USAGE : CLI_FAIL;
+        cli_http_resp_free(&r);
+        return code;
+    }
+    if (json) {
+        fputs(r.body, stdout);
+        if (r.len && r.body[r.len - 1] != '\n') fputc('\n', stdout);
+        cli_http_resp_free(&r);
+        return CLI_OK;
+    }
+    cJSON *j = cJSON_Parse(r.body);
+    if (!j) {
+        fprintf(stderr, "vrampack submit: the controller answered something that is not JSON\n");
+        cli_http_resp_free(&r);
+        return CLI_FAIL;
+    }
+#define NUM(k) (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, k)) \
+                    ? cJSON_GetObjectItemCaseSensitive(j, k)->valuedouble : 0.0)
+#define STR(k) (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, k)) \
+                    ? cJSON_GetObjectItemCaseSensitive(j, k)->valuestring : "?")
+    const cJSON *unplaced = cJSON_GetObjectItemCaseSensitive(j, "unplaced");
+    int n_unplaced = cJSON_GetArraySize(unplaced);
+    printf("submitted %s: %.0f models, %.0f placements (%.0f kept, %.0f newly placed), "
+           "%d unplaced\n",
+           manifest, NUM("models"), NUM("placements"), NUM("kept"), NUM("placed"), n_unplaced);
+    printf("plan: solver %s, status %s, $%.2f/hour, solved in %.0f ms\n", STR("solver"),
+           STR("status"), NUM("cost_per_hour"), NUM("solve_ms"));
+    const cJSON *u;
+    cJSON_ArrayForEach(u, unplaced) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(u, "model");
+        const cJSON *rep = cJSON_GetObjectItemCaseSensitive(u, "replica");
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(u, "reason");
+        printf("  unplaced %s/%d: %s\n", cJSON_IsString(m) ? m->valuestring : "?",
+               cJSON_IsNumber(rep) ? rep->valueint : -1,
+               cJSON_IsString(why) ? why->valuestring : "");
+    }
+#undef NUM
+#undef STR
+    cJSON_Delete(j);
+    cli_http_resp_free(&r);
+    return n_unplaced ? CLI_FAIL : CLI_OK;
 }

@@ -110,7 +110,7 @@ int vp_json_u64(const cJSON *obj, const char *key, const char *ctx, bool require
 int vp_json_u32(const cJSON *obj, const char *key, const char *ctx, bool required, uint32_t min,
                 uint32_t max, uint32_t *out, vp_err *e)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int rc = vp_json_u64(obj, key, ctx, required, min, max, &v, e);
     if (rc == 0) *out = (uint32_t)v;
     return rc;

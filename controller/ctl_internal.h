@@ -79,6 +79,7 @@ typedef struct ctl_node {
     int n_gpus;
     ctl_gpu gpus[PROTO_MAX_GPUS];    /* sorted by index; plan GPU k is gpus[k] */
     uint64_t last_hb_wall_ms;        /* wall clock of the last frame (API, store) */
+    uint64_t persisted_hb_wall_ms;   /* last_hb_wall_ms as last written to the store */
     uint64_t registered_wall_ms;
     uint64_t last_seen;              /* uv_now of the last frame: liveness */
     struct ctl_session *sess;        /* live session, NULL when disconnected */
@@ -130,10 +131,11 @@ void ctl_loaded_free(ctl_loaded *l);
 
 /* Replaces the desired state in ONE transaction: the manifest (when manifest_text is not NULL;
  * models table rewritten from it), the plan's nodes and placements (unplaced ones with their
- * reason), the replans counter and one event row. Nothing changes on failure. */
+ * reason), the given node rows (so every registered node a plan names is on disk with it), the
+ * replans counter and one event row. Nothing changes on failure. */
 int ctl_store_save_desired(ctl_store *s, const char *manifest_text, const place_plan *plan,
-                           uint64_t replans_total, const char *event_kind,
-                           const char *event_detail, vp_err *e);
+                           ctl_node *const *nodes, size_t n_nodes, uint64_t replans_total,
+                           const char *event_kind, const char *event_detail, vp_err *e);
 
 /* Upserts node rows and appends queued events in one transaction. */
 typedef struct ctl_event {
@@ -278,13 +280,15 @@ struct ctl {
     ctl_job *job;              /* the one solve in flight, or NULL */
     uint64_t fleet_epoch;      /* bumps when the set of ready nodes changes */
     uint64_t tried_epoch;      /* fleet epoch of the last re-plan that left something unplaced */
+    uint64_t replan_not_before; /* uv_now; back-off after a failed re-plan */
+    char rbuf[64 * 1024];      /* read buffer shared by all sessions (one thread) */
 
     ctl_event *events;         /* queued for the next flush */
     size_t n_events, cap_events;
 
     /* counters (under mu) */
-    uint64_t replans_total, solves_total, heartbeats_total, reports_total, frames_rejected,
-        auth_failures, assigns_sent, releases_sent, sessions_total, nodes_lost_total;
+    uint64_t replans_total, submits_total, solves_total, heartbeats_total, reports_total, frames_rejected,
+        auth_failures, api_auth_failures, assigns_sent, releases_sent, sessions_total, nodes_lost_total;
     double solve_seconds_sum, solve_seconds_last;
 };
 
@@ -298,6 +302,7 @@ void ctl_index_plan(struct ctl *c);
 void ctl_maybe_start_job(struct ctl *c);
 void ctl_event_add(struct ctl *c, const char *kind, const char *node, const char *detail);
 void ctl_flush_soon(struct ctl *c);
+void ctl_flush_now(struct ctl *c);
 /* Placement state as the API shows it: pending|starting|running|failed|stopped. */
 const char *ctl_placement_state(const struct ctl *c, const place_placement *p,
                                 const proto_placement **rep);

@@ -224,22 +224,37 @@ typedef struct inc {
     size_t n_moved;
 } inc;
 
+/* The lost node a replica (any of its stages) was taken off, or NULL. */
+static const char *moved_from_node(const moved_from *mv, size_t n, const char *model,
+                                   uint32_t replica)
+{
+    char id[PLACE_ID_MAX];
+    place_make_id(id, sizeof id, model, replica, -1);
+    size_t len = strlen(id);
+    for (size_t i = 0; i < n; i++)
+        if (!strncmp(mv[i].id, id, len) && (mv[i].id[len] == 0 || mv[i].id[len] == '/'))
+            return mv[i].node;
+    return NULL;
+}
+
 static void unplaced_reason(const inc *s, const piece *pc, const char *model, uint64_t need,
-                            uint32_t tp, char *out, size_t cap)
+                            uint32_t tp, bool clashed, char *out, size_t cap)
 {
     const plan_group *g = &s->prob->groups[pc->group];
     char place[PLACE_NAME_MAX + 32] = "";
-    char id[PLACE_ID_MAX];
-    place_make_id(id, sizeof id, model, pc->replica,
-                  g->pp > 1 ? pc->stage : -1);
-    for (size_t i = 0; i < s->n_moved; i++)
-        if (!strcmp(s->moved[i].id, id))
-            snprintf(place, sizeof place, "was on lost node %s; ", s->moved[i].node);
+    const char *from = moved_from_node(s->moved, s->n_moved, model, pc->replica);
+    if (from) snprintf(place, sizeof place, "was on lost node %s; ", from);
     const plan_model *m = &s->prob->manifest->models[g->model];
     if (!s->n_cands)
         snprintf(out, cap, "%sno ready node to place it on", place);
     else if (g->why_not[0])
         snprintf(out, cap, "%s%s", place, g->why_not);
+    else if (clashed && m->spread)
+        snprintf(out, cap, "%sspread: every ready node with room already runs a replica of %s",
+                 place, model);
+    else if (clashed)
+        snprintf(out, cap, "%spipeline stages need distinct nodes and no other ready node has "
+                 "room", place);
     else if (need)
         snprintf(out, cap, "%sno ready node has %u GPU(s) with %.2f GiB free each%s%s", place, tp,
                  (double)need / VP_GIB, m->spread ? " (spread: one replica per node)" : "",
@@ -248,8 +263,10 @@ static void unplaced_reason(const inc *s, const piece *pc, const char *model, ui
         snprintf(out, cap, "%sno ready node may take it (gpu_types or size)", place);
 }
 
-/* Places one piece; returns 0 placed, 1 no room, < 0 error. */
-static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp_out)
+/* Places one piece; returns 0 placed, 1 no room, < 0 error. *clashed tells whether some node
+ * had room but was ruled out by spread or by another stage of the same replica. */
+static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp_out,
+                       bool *clashed)
 {
     const plan_group *g = &s->prob->groups[pc->group];
     const plan_model *m = &s->prob->manifest->models[g->model];
@@ -276,9 +293,12 @@ static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp
             if (m->spread && q->replica != pc->replica) clash = true;
             if (g->pp > 1 && q->replica == pc->replica) clash = true;
         }
-        if (clash) continue;
         uint64_t left = pick_gpus(s->p, ni, sh->tp, need, gpus);
         if (left == UINT64_MAX) continue;
+        if (clash) {
+            *clashed = true;
+            continue;
+        }
         /* An empty node costs a node; prefer filling the ones already in use. */
         uint64_t score = left / 2 + (s->nl[ni].n ? 0 : UINT64_MAX / 2);
         if (score < best_score) {
@@ -337,7 +357,7 @@ static int incremental(inc *s, size_t *placed)
     }
     free(ids);
     ids = NULL;
-    qsort(pieces, n_pieces, sizeof *pieces, piece_cmp);
+    if (n_pieces) qsort(pieces, n_pieces, sizeof *pieces, piece_cmp);
     for (size_t i = 0; i < n_pieces;) {
         /* One replica at a time: its missing stages all go, or none of them does. */
         size_t j = i;
@@ -349,8 +369,9 @@ static int incremental(inc *s, size_t *placed)
         uint64_t need = 0;
         uint32_t tp = 0;
         const piece *bad = NULL;
+        bool clashed = false;
         for (size_t k = i; k < j && !failed; k++) {
-            int r = place_piece(s, &pieces[k], &need, &tp);
+            int r = place_piece(s, &pieces[k], &need, &tp, &clashed);
             if (r < 0) { rc = r; goto done; }
             if (r) { failed = 1; bad = &pieces[k]; }
         }
@@ -366,7 +387,7 @@ static int incremental(inc *s, size_t *placed)
             const plan_group *g = &prob->groups[bad->group];
             const char *model = prob->manifest->models[g->model].name;
             char why[PLACE_REASON_MAX];
-            unplaced_reason(s, bad, model, need, tp, why, sizeof why);
+            unplaced_reason(s, bad, model, need, tp, clashed, why, sizeof why);
             if ((rc = place_plan_add_unplaced(p, model, bad->replica, why)) < 0) goto done;
             rc = 0;
         } else {
@@ -464,6 +485,19 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
         p = np;
         out->full = true;
         out->placed = p->n_placements;
+        for (size_t i = 0; i < p->n_unplaced; i++) {
+            place_unplaced *u = &p->unplaced[i];
+            const char *from = moved_from_node(s.moved, s.n_moved, u->model, u->replica);
+            char why[PLACE_REASON_MAX];
+            if (!in->n_ready && !p->n_nodes)
+                snprintf(why, sizeof why, "%s%s%sno ready node to place it on",
+                         from ? "was on lost node " : "", from ? from : "", from ? "; " : "");
+            else if (from)
+                snprintf(why, sizeof why, "was on lost node %s; %s", from, u->reason);
+            else
+                continue;
+            snprintf(u->reason, sizeof u->reason, "%s", why);
+        }
         goto finish;
     }
 

@@ -315,12 +315,43 @@ done:
     return rc;
 }
 
+static int upsert_nodes(ctl_store *s, ctl_node *const *nodes, size_t n_nodes, vp_err *e)
+{
+    if (!n_nodes) return 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO nodes(name, state, version, gpus, "
+                                  "registered_ms, last_heartbeat_ms) VALUES(?, ?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(s, e, "nodes");
+    int rc = 0;
+    for (size_t i = 0; i < n_nodes && !rc; i++) {
+        const ctl_node *n = nodes[i];
+        char *g = gpus_json(n);
+        if (!g) {
+            rc = vp_errf(e, -ENOMEM, "%s: out of memory", s->path);
+            break;
+        }
+        sqlite3_reset(st);
+        bind_text(st, 1, n->name);
+        bind_text(st, 2, n->state == CTL_NODE_LOST ? "lost" : "ready");
+        bind_text(st, 3, n->version);
+        bind_text(st, 4, g);
+        free(g);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)n->registered_wall_ms);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)n->last_hb_wall_ms);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = db_err(s, e, "nodes");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int ctl_store_save_desired(ctl_store *s, const char *manifest_text, const place_plan *plan,
-                           uint64_t replans_total, const char *event_kind,
-                           const char *event_detail, vp_err *e)
+                           ctl_node *const *nodes, size_t n_nodes, uint64_t replans_total,
+                           const char *event_kind, const char *event_detail, vp_err *e)
 {
     int rc = exec(s, "BEGIN IMMEDIATE", e);
     if (rc) return rc;
+    if ((rc = upsert_nodes(s, nodes, n_nodes, e))) goto fail;
     if (manifest_text) {
         if ((rc = put_meta(s, "manifest", manifest_text, e))) goto fail;
         if ((rc = write_models(s, manifest_text, e))) goto fail;
@@ -348,37 +379,13 @@ int ctl_store_flush(ctl_store *s, ctl_node *const *nodes, size_t n_nodes, const 
     if (!n_nodes && !n_ev) return 0;
     int rc = exec(s, "BEGIN IMMEDIATE", e);
     if (rc) return rc;
-    sqlite3_stmt *st = NULL;
-    if (n_nodes &&
-        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO nodes(name, state, version, gpus, "
-                                  "registered_ms, last_heartbeat_ms) VALUES(?, ?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(s, e, "nodes");
-        goto fail;
-    }
-    for (size_t i = 0; i < n_nodes; i++) {
-        const ctl_node *n = nodes[i];
-        char *g = gpus_json(n);
-        if (!g) { rc = vp_errf(e, -ENOMEM, "%s: out of memory", s->path); goto fail; }
-        sqlite3_reset(st);
-        bind_text(st, 1, n->name);
-        bind_text(st, 2, n->state == CTL_NODE_LOST ? "lost" : "ready");
-        bind_text(st, 3, n->version);
-        bind_text(st, 4, g);
-        free(g);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)n->registered_wall_ms);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)n->last_hb_wall_ms);
-        if (sqlite3_step(st) != SQLITE_DONE) { rc = db_err(s, e, "nodes"); goto fail; }
-    }
+    if ((rc = upsert_nodes(s, nodes, n_nodes, e))) goto fail;
     for (size_t i = 0; i < n_ev; i++)
         if ((rc = insert_event(s, &ev[i], e))) goto fail;
     if ((rc = prune_events(s, e))) goto fail;
-    sqlite3_finalize(st);
-    st = NULL;
     if ((rc = exec(s, "COMMIT", e))) goto fail;
     return 0;
 fail:
-    sqlite3_finalize(st);
     exec(s, "ROLLBACK", NULL);
     return rc;
 }

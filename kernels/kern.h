@@ -27,6 +27,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* C linkage for the CUDA translation unit (nvcc compiles it as C++); vp.h has no guards of its
+ * own, so it is included inside this block. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #include "vp.h"
 
 /* Tokens per KV block (PagedAttention's block size). */
@@ -132,8 +138,7 @@ typedef struct kern_layout {
     uint64_t logits;   /* batch x vocab */
     uint64_t tables;   /* int32 batch x max_blocks_per_seq */
     uint64_t lens;     /* int32 batch: cached tokens before this step */
-    uint64_t partial;  /* batch x heads x attn_splits x (head_dim + 2) */
-    uint64_t counters; /* uint32 batch x kv_heads, zero between launches */
+    uint64_t partial;  /* batch x heads x attn_splits x (head_dim + 4): m, l, 2 pad, acc */
     uint32_t attn_splits, attn_split_blocks; /* context split: splits x split_blocks >= max blocks */
 } kern_layout;
 
@@ -243,10 +248,10 @@ typedef struct kern_gemv_args {
  * x head_dim fp32: q heads, then k heads, then v heads); k and v are rounded to fp16 and written
  * into the cache at position pos (the block table must already hold that position), and out
  * (batch x heads x head_dim) receives softmax(q k^T / sqrt(head_dim)) v over positions 0..pos.
- * Query head i reads KV head i / (heads / kv_heads). partial and counters are scratch (CUDA's
- * context split; counters must be zero and are left zero). */
+ * Query head i reads KV head i / (heads / kv_heads). partial is scratch for CUDA's context split
+ * (batch x heads x splits x (head_dim + 4) fp32); the CPU does not use it. */
 typedef struct kern_attn_args {
-    uint64_t qkv, out, kv, tables, lens, partial, counters;
+    uint64_t qkv, out, kv, tables, lens, partial;
     uint32_t batch, heads, kv_heads, head_dim;
     uint32_t kv_blocks;          /* blocks in this layer's pool (kv points at the layer's block 0) */
     uint32_t max_blocks_per_seq; /* row stride of tables */
@@ -304,5 +309,9 @@ int kern_model_step(kern_model *m, uint64_t *bytes, vp_err *e);
 int kern_model_pin_context(kern_model *m, uint32_t context, vp_err *e);
 /* Downloads logits (batch x vocab fp32) into dst. */
 int kern_model_logits(kern_model *m, float *dst, vp_err *e);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -199,8 +199,7 @@ int kern_layout_plan(const kern_shape *s, uint32_t batch, uint32_t context, uint
         {&L.logits, B * s->vocab * 4u},
         {&L.tables, B * L.max_blocks_per_seq * 4u},
         {&L.lens, B * 4u},
-        {&L.partial, B * s->heads * L.attn_splits * (hd + 2u) * 4u},
-        {&L.counters, B * s->kv_heads * 4u},
+        {&L.partial, B * s->heads * L.attn_splits * (hd + 4u) * 4u},
     };
     for (unsigned i = 0; i < VP_ARRAY_LEN(sc); i++)
         if (kern_arena_take(&a, sc[i].bytes, KERN_ALIGN, sc[i].off))
@@ -291,8 +290,6 @@ int kern_shape_fill(kern_shape *s, uint64_t slice_bytes, uint32_t batch, uint32_
         derive(&c, &fixed, fixed.hidden ? fixed.hidden : ladder[i]);
         /* vocab: about 15% of the weights for embedding + LM head, at most 32768 */
         if (!fixed.vocab) {
-            kern_shape v1 = c;
-            v1.vocab = 1;
             uint64_t per_row = mat_bytes(c.dtype, 1, c.hidden) + scale_bytes(c.dtype, 1, c.hidden);
             uint64_t vocab = target / 100u * 15u / (2u * per_row);
             vocab = vocab / 128u * 128u;

@@ -358,8 +358,7 @@ int kern_attention(kern_slice *s, const kern_attn_args *a, vp_err *e)
     if (!rc) rc = check_region(s, "attention lens", a->lens, b * 4u, 4, e);
     if (!rc)
         rc = check_region(s, "attention partial", a->partial,
-                          b * a->heads * a->splits * (hd + 2u) * 4u, 16, e);
-    if (!rc) rc = check_region(s, "attention counters", a->counters, b * a->kv_heads * 4u, 4, e);
+                          b * a->heads * a->splits * (hd + 4u) * 4u, 16, e);
     if (rc) return rc;
     if (s->backend == KERN_BACKEND_CUDA) return kcuda_attention(s->cuda, a, e);
     kcpu_attention(s->host, a);

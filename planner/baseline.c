@@ -59,8 +59,10 @@ static int one_per_gpu(const plan_problem *p, plan_baselines *out, vp_err *e)
         free(order);
         return vp_errf(e, -ENOMEM, "baseline one model per GPU: out of memory");
     }
-    for (size_t b = 0; b < p->n_bintypes; b++) left[b] = p->bintypes[b].max_count;
-    for (size_t g = 0; g < p->n_groups; g++) order[g] = (order_item){g, group_size(p, g)};
+    for (size_t b = 0; b < p->n_bintypes; b++)
+        left[b] = p->bintypes[b].max_count;
+    for (size_t g = 0; g < p->n_groups; g++)
+        order[g] = (order_item){g, group_size(p, g)};
     qsort(order, p->n_groups, sizeof *order, cmp_order);
     bl->available = p->n_bintypes > 0;
 
@@ -89,7 +91,8 @@ static int one_per_gpu(const plan_problem *p, plan_baselines *out, vp_err *e)
             if (best < 0) {
                 bl->replicas_unplaced++;
                 if (!bl->note[0])
-                    snprintf(bl->note, sizeof bl->note, "%.63s: %.190s", p->manifest->models[grp->model].name,
+                    snprintf(bl->note, sizeof bl->note, "%.63s: %.190s",
+                             p->manifest->models[grp->model].name,
                              grp->why_not[0] ? grp->why_not
                                              : "no node kind left that holds it alone");
                 continue;
@@ -133,11 +136,13 @@ static int a100_fleet(const plan_fleet *f, plan_fleet **out, bool *builtin_price
 
     const plan_fleet *from = f;
     size_t n = 0;
-    for (size_t i = 0; i < f->n_types; i++) n += is_a100(f, f->types[i].gpu);
+    for (size_t i = 0; i < f->n_types; i++)
+        n += is_a100(f, f->types[i].gpu);
     *builtin_prices = n == 0;
     if (n == 0) {
         from = builtin;
-        for (size_t i = 0; i < builtin->n_types; i++) n += is_a100(f, builtin->types[i].gpu);
+        for (size_t i = 0; i < builtin->n_types; i++)
+            n += is_a100(f, builtin->types[i].gpu);
     }
     a->types = calloc(n ? n : 1, sizeof *a->types);
     if (!a->types) goto oom;
@@ -178,7 +183,8 @@ static int a100(const plan_problem *p, plan_baselines *out, vp_err *e)
         return vp_errf(e, -ENOMEM, "baseline %s: out of memory", A100_NAME);
     }
     memcpy(m.models, p->manifest->models, m.n_models * sizeof *m.models);
-    for (size_t i = 0; i < m.n_models; i++) m.models[i].n_gpu_types = 0;
+    for (size_t i = 0; i < m.n_models; i++)
+        m.models[i].n_gpu_types = 0;
 
     if ((rc = plan_problem_build(&m, f, &p2, e))) goto done;
     if ((rc = plan_ffd(p2, &plan, e))) goto done;
@@ -212,7 +218,8 @@ int plan_baselines_compute(const plan_problem *p, plan_baselines *out, vp_err *e
     out->picks = calloc(p->n_groups ? p->n_groups : 1, sizeof *out->picks);
     if (!out->picks) return vp_errf(e, -ENOMEM, "baselines: out of memory");
     out->n_picks = p->n_groups;
-    for (size_t g = 0; g < p->n_groups; g++) out->picks[g].bintype = -1;
+    for (size_t g = 0; g < p->n_groups; g++)
+        out->picks[g].bintype = -1;
     int rc = one_per_gpu(p, out, e);
     if (rc) return rc;
     return a100(p, out, e);

@@ -14,12 +14,9 @@ static const struct {
     const char *name;
     uint64_t num, den;
 } dtypes[PLAN_DT_COUNT] = {
-    [PLAN_DT_FP32] = {"fp32", 32, 1},
-    [PLAN_DT_FP16] = {"fp16", 16, 1},
-    [PLAN_DT_BF16] = {"bf16", 16, 1},
-    [PLAN_DT_FP8] = {"fp8", 8, 1},
-    [PLAN_DT_INT8] = {"int8", 8, 1},
-    [PLAN_DT_INT4] = {"int4", 4, 1},
+    [PLAN_DT_FP32] = {"fp32", 32, 1},      [PLAN_DT_FP16] = {"fp16", 16, 1},
+    [PLAN_DT_BF16] = {"bf16", 16, 1},      [PLAN_DT_FP8] = {"fp8", 8, 1},
+    [PLAN_DT_INT8] = {"int8", 8, 1},       [PLAN_DT_INT4] = {"int4", 4, 1},
     [PLAN_DT_Q8_0] = {"q8_0", 17, 2},      /* 8.5 */
     [PLAN_DT_Q6_K] = {"q6_k", 105, 16},    /* 6.5625 */
     [PLAN_DT_Q5_K_M] = {"q5_k_m", 11, 2},  /* 5.5 */
@@ -32,12 +29,11 @@ static const struct {
     const char *alias;
     plan_dtype d;
 } aliases[] = {
-    {"float32", PLAN_DT_FP32},  {"f32", PLAN_DT_FP32},        {"float", PLAN_DT_FP32},
-    {"float16", PLAN_DT_FP16},  {"f16", PLAN_DT_FP16},        {"half", PLAN_DT_FP16},
-    {"bfloat16", PLAN_DT_BF16},
-    {"float8", PLAN_DT_FP8},    {"float8_e4m3fn", PLAN_DT_FP8}, {"float8_e5m2", PLAN_DT_FP8},
-    {"e4m3", PLAN_DT_FP8},      {"fp8_e4m3", PLAN_DT_FP8},     {"fp8_e5m2", PLAN_DT_FP8},
-    {"i8", PLAN_DT_INT8},       {"i4", PLAN_DT_INT4},
+    {"float32", PLAN_DT_FP32},    {"f32", PLAN_DT_FP32},   {"float", PLAN_DT_FP32},
+    {"float16", PLAN_DT_FP16},    {"f16", PLAN_DT_FP16},   {"half", PLAN_DT_FP16},
+    {"bfloat16", PLAN_DT_BF16},   {"float8", PLAN_DT_FP8}, {"float8_e4m3fn", PLAN_DT_FP8},
+    {"float8_e5m2", PLAN_DT_FP8}, {"e4m3", PLAN_DT_FP8},   {"fp8_e4m3", PLAN_DT_FP8},
+    {"fp8_e5m2", PLAN_DT_FP8},    {"i8", PLAN_DT_INT8},    {"i4", PLAN_DT_INT4},
 };
 
 int plan_dtype_parse(const char *s, plan_dtype *out)

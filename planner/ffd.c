@@ -30,6 +30,7 @@ typedef struct ffd {
     uint32_t **node_groups;  /* per node: groups of spread models placed there */
     size_t *node_ngroups;
     size_t cap_nodes;
+    size_t n_tracked;        /* nodes whose node_groups entry is set (drop_idle may shrink the plan) */
     int *bought;             /* per bin type: nodes bought so far */
     size_t *cursor;          /* [group * PLAN_MAX_PP + stage]: first node worth trying */
     uint64_t *rem;           /* [group * PLAN_MAX_PP + stage]: items still to place */
@@ -141,6 +142,7 @@ static int add_node(ffd *f, size_t b)
     f->node_bt[idx] = (int)b;
     f->node_groups[idx] = NULL;
     f->node_ngroups[idx] = 0;
+    f->n_tracked = (size_t)idx + 1;
     memset(f->gdec[idx], 0, sizeof f->gdec[idx]);
     memset(f->gslo[idx], 0, sizeof f->gslo[idx]);
     return idx;
@@ -232,8 +234,7 @@ static int buy_for(ffd *f, uint32_t g, uint32_t stage)
 
 static void ffd_free(ffd *f)
 {
-    for (size_t n = 0; f->plan && n < f->plan->n_nodes && f->node_groups; n++)
-        free(f->node_groups[n]);
+    for (size_t n = 0; n < f->n_tracked && f->node_groups; n++) free(f->node_groups[n]);
     free(f->node_groups);
     free(f->node_ngroups);
     free(f->node_bt);

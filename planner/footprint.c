@@ -80,7 +80,10 @@ static uint64_t add(bool *ovf, uint64_t a, uint64_t b)
     return r;
 }
 
-static uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
+static uint64_t ceil_div(uint64_t a, uint64_t b)
+{
+    return a / b + (a % b != 0);
+}
 
 /* ceil(a x num / den), latching overflow. */
 static uint64_t muldiv(bool *ovf, uint64_t a, uint64_t num, uint64_t den)
@@ -94,12 +97,16 @@ static uint64_t muldiv(bool *ovf, uint64_t a, uint64_t num, uint64_t den)
 static uint64_t kv_elem_bytes(plan_dtype d)
 {
     switch (d) {
-    case PLAN_DT_FP32: return 4;
+    case PLAN_DT_FP32:
+        return 4;
     case PLAN_DT_FP16:
-    case PLAN_DT_BF16: return 2;
+    case PLAN_DT_BF16:
+        return 2;
     case PLAN_DT_FP8:
-    case PLAN_DT_INT8: return 1;
-    default: return 0;
+    case PLAN_DT_INT8:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -111,12 +118,12 @@ static uint64_t sliding_below(uint64_t n, uint64_t s, uint64_t l)
 
 /* How the model's parameters sit in layers, for the pipeline split. */
 typedef struct param_split {
-    bool exact;               /* per-layer breakdown from the architecture */
-    uint64_t dense, moe;      /* exact: params of a dense layer and of an MoE layer */
-    uint32_t first_moe;       /* exact: index of the first MoE layer (layers when none) */
-    uint64_t per_layer, rem;  /* even: each layer per_layer, the first rem layers one more */
-    uint64_t embed, tail;     /* stage 0 extra; last stage extra (final norm + lm_head) */
-    uint64_t tied_copy;       /* lm_head copy the last stage holds when tied and pp > 1 */
+    bool exact;              /* per-layer breakdown from the architecture */
+    uint64_t dense, moe;     /* exact: params of a dense layer and of an MoE layer */
+    uint32_t first_moe;      /* exact: index of the first MoE layer (layers when none) */
+    uint64_t per_layer, rem; /* even: each layer per_layer, the first rem layers one more */
+    uint64_t embed, tail;    /* stage 0 extra; last stage extra (final norm + lm_head) */
+    uint64_t tied_copy;      /* lm_head copy the last stage holds when tied and pp > 1 */
 } param_split;
 
 static void split_params(const plan_arch *a, uint64_t params, param_split *ps)
@@ -129,12 +136,13 @@ static void split_params(const plan_arch *a, uint64_t params, param_split *ps)
     c.params = c.active_params = 0;
     if (plan_arch_count_params(&c, NULL) == 0 && c.params == params) {
         ps->exact = true;
-        ps->first_moe = c.experts ? (c.first_dense_layers < c.layers ? c.first_dense_layers
-                                                                      : c.layers)
-                                  : c.layers;
+        ps->first_moe = c.experts
+                            ? (c.first_dense_layers < c.layers ? c.first_dense_layers : c.layers)
+                            : c.layers;
         uint64_t act;
         if (ps->first_moe > 0) plan_arch_layer_params(&c, 0, &ps->dense, &act, NULL);
-        if (ps->first_moe < c.layers) plan_arch_layer_params(&c, ps->first_moe, &ps->moe, &act, NULL);
+        if (ps->first_moe < c.layers)
+            plan_arch_layer_params(&c, ps->first_moe, &ps->moe, &act, NULL);
         ps->embed = embed;
         ps->tail = final_norm + lm_head;
         ps->tied_copy = a->tied_embeddings ? embed : 0;
@@ -171,9 +179,8 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
     if (!arch || !o || !out) return vp_errf(e, VP_EINPUT, "footprint: no architecture or options");
     if ((int)o->dtype < 0 || o->dtype >= PLAN_DT_COUNT)
         return vp_errf(e, VP_EINPUT, "dtype: not a known dtype");
-    uint64_t kvb = (int)o->kv_dtype < 0 || o->kv_dtype >= PLAN_DT_COUNT
-                       ? 0
-                       : kv_elem_bytes(o->kv_dtype);
+    uint64_t kvb =
+        (int)o->kv_dtype < 0 || o->kv_dtype >= PLAN_DT_COUNT ? 0 : kv_elem_bytes(o->kv_dtype);
     if (!kvb)
         return vp_errf(e, VP_EINPUT,
                        "kv_dtype: %s: a KV cache is stored as fp32, fp16, bf16, fp8 or int8",
@@ -201,8 +208,8 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
     }
     if (!active) active = params;
     if (active > params)
-        return vp_errf(e, VP_EINPUT,
-                       "active_params: %" PRIu64 " is more than params %" PRIu64, active, params);
+        return vp_errf(e, VP_EINPUT, "active_params: %" PRIu64 " is more than params %" PRIu64,
+                       active, params);
 
     /* KV elements per token per layer: whole model and per tensor-parallel GPU. */
     uint64_t elems, elems_gpu;
@@ -226,24 +233,32 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
         if (big) return vp_errf(e, VP_EOVERFLOW, "footprint: KV elements per token exceed 64 bits");
     }
     uint64_t L = a->layers;
-    uint64_t S = a->sliding_window ? (a->sliding_layers && a->sliding_layers < L ? a->sliding_layers
-                                                                               : L)
-                                   : 0;
+    uint64_t S = a->sliding_window
+                     ? (a->sliding_layers && a->sliding_layers < L ? a->sliding_layers : L)
+                     : 0;
     uint64_t win_seq = S && a->sliding_window < o->seq_len ? a->sliding_window : o->seq_len;
 
     uint64_t num, den;
     plan_dtype_bits(o->dtype, &num, &den);
     bool ovf = false;
     uint64_t weights = muldiv(&ovf, params, num, den * 8);
+    if (ovf)
+        return vp_errf(e, VP_EOVERFLOW, "params: %" PRIu64 " x %s bytes exceeds 64 bits", params,
+                       plan_dtype_name(o->dtype));
     uint64_t layer_tokens = add(&ovf, mul(&ovf, L - S, o->seq_len), mul(&ovf, S, win_seq));
     uint64_t kv = mul(&ovf, mul(&ovf, mul(&ovf, elems, layer_tokens), o->batch), kvb);
+    if (ovf)
+        return vp_errf(e, VP_EOVERFLOW,
+                       "seq_len: KV cache of %" PRIu64 " tokens x %" PRIu64
+                       " sequences exceeds 64 bits",
+                       o->seq_len, o->batch);
     uint64_t wkv = add(&ovf, weights, kv);
     uint64_t overhead = muldiv(&ovf, wkv, o->overhead_ppm, PPM);
     uint64_t gpus = (uint64_t)o->tp * o->pp;
     uint64_t reserve = mul(&ovf, o->cuda_context_bytes, gpus);
     uint64_t total = add(&ovf, add(&ovf, wkv, overhead), reserve);
     uint64_t decode = add(&ovf, muldiv(&ovf, active, num, den * 8), kv);
-    if (ovf) return vp_errf(e, VP_EOVERFLOW, "footprint: byte count exceeds 64 bits");
+    if (ovf) return vp_errf(e, VP_EOVERFLOW, "footprint: total bytes exceed 64 bits");
 
     plan_footprint f;
     memset(&f, 0, sizeof f);
@@ -268,8 +283,8 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
         if (s == P - 1 && P > 1) sp = add(&ovf, sp, ps.tied_copy);
         uint64_t gpu_w = ceil_div(muldiv(&ovf, sp, num, den * 8), o->tp);
         uint64_t s_slide = sliding_below(hi, S, L) - sliding_below(lo, S, L);
-        uint64_t s_tokens = add(&ovf, mul(&ovf, (hi - lo) - s_slide, o->seq_len),
-                                mul(&ovf, s_slide, win_seq));
+        uint64_t s_tokens =
+            add(&ovf, mul(&ovf, (hi - lo) - s_slide, o->seq_len), mul(&ovf, s_slide, win_seq));
         uint64_t gpu_kv = mul(&ovf, mul(&ovf, mul(&ovf, elems_gpu, s_tokens), o->batch), kvb);
         uint64_t gpu_wkv = add(&ovf, gpu_w, gpu_kv);
         uint64_t gpu = add(&ovf, add(&ovf, gpu_wkv, muldiv(&ovf, gpu_wkv, o->overhead_ppm, PPM)),

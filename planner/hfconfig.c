@@ -27,9 +27,10 @@
  *              dense. Active params count num_experts_per_tok routed experts + the shared ones.
  * DeepSeek-V3's multi-token-prediction layers (num_nextn_predict_layers) are NOT counted: serving
  * engines load them only for speculative decoding, and the published 671B excludes them; the
- * value is kept in plan_arch.mtp_layers. Not modelled (their counts would be wrong, so they are not
- * claimed): qwen2_moe's gated shared expert, multimodal towers (vision/audio configs), biases in
- * MLA projections. */
+ * value is kept in plan_arch.mtp_layers. Not modelled: qwen2_moe's gated shared expert and
+ * multimodal towers (vision/audio configs) - such configs are read but leave params 0 (unknown),
+ * so the caller must give the count rather than get a wrong one - and biases in MLA projections
+ * (no released MLA model has them). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@
 #define HF_MAX_HEADS 100000u
 #define HF_MAX_INTERMEDIATE 100000000u
 #define HF_MAX_EXPERTS 100000u
-#define HF_MAX_DIM 1000000u        /* head dims and MLA ranks */
+#define HF_MAX_DIM 1000000u /* head dims and MLA ranks */
 #define HF_MAX_POSITION 1000000000u
 #define HF_MAX_WINDOW 2147483647u
 
@@ -127,8 +128,8 @@ static int hf_u32(const hf_reader *r, const char *const *keys, uint32_t min, uin
     return 0;
 }
 
-static int hf_u32_required(const hf_reader *r, const char *const *keys, uint32_t min,
-                           uint32_t max, uint32_t *out)
+static int hf_u32_required(const hf_reader *r, const char *const *keys, uint32_t min, uint32_t max,
+                           uint32_t *out)
 {
     int rc = hf_u32(r, keys, min, max, out);
     if (rc == 1) return vp_errf(r->e, VP_EINPUT, "%s: %s: missing (required)", r->what, keys[0]);
@@ -180,7 +181,8 @@ static int hf_sliding(const hf_reader *r, hf_family fam, plan_arch *a)
     if (types && !cJSON_IsNull(types)) {
         if (!cJSON_IsArray(types) || cJSON_GetArraySize(types) != (int)a->layers)
             return vp_errf(r->e, VP_EINPUT,
-                           "%s: layer_types: must be an array of %" PRIu32 " strings (one per layer)",
+                           "%s: layer_types: must be an array of %" PRIu32
+                           " strings (one per layer)",
                            r->what, a->layers);
         sliding = 0;
         const cJSON *t;
@@ -218,8 +220,10 @@ static int hf_falcon(const hf_reader *r, const char *model_type, bool kv_given, 
 
     /* As FalconAttention does: the old layout with multi_query has one KV head whatever
      * num_kv_heads says; otherwise num_kv_heads, defaulting to the query heads. */
-    if (!new_arch && multi_query) a->kv_heads = 1;
-    else if (!kv_given) a->kv_heads = a->heads;
+    if (!new_arch && multi_query)
+        a->kv_heads = 1;
+    else if (!kv_given)
+        a->kv_heads = a->heads;
     if (new_arch) {
         uint32_t n_ln = 2;
         if ((rc = hf_u32(r, KEYS("num_ln_in_parallel_attn"), 1, 2, &n_ln)) < 0) return rc;
@@ -249,8 +253,8 @@ static int hf_moe_mla(const hf_reader *r, hf_family fam, plan_arch *a)
         if ((rc = hf_u32(r, KEYS("moe_intermediate_size"), 1, HF_MAX_INTERMEDIATE,
                          &a->moe_intermediate)) < 0)
             return rc;
-        if ((rc = hf_u32(r, KEYS("first_k_dense_replace"), 0, a->layers,
-                         &a->first_dense_layers)) < 0)
+        if ((rc = hf_u32(r, KEYS("first_k_dense_replace"), 0, a->layers, &a->first_dense_layers)) <
+            0)
             return rc;
         uint32_t freq = 1;
         if ((rc = hf_u32(r, KEYS("moe_layer_freq"), 1, 1, &freq)) < 0) return rc;
@@ -330,9 +334,10 @@ int plan_arch_from_hf(const cJSON *cfg, const char *what, plan_arch *arch, vp_er
     if ((rc = hf_u32(&r, KEYS("vocab_size", "n_vocab", "padded_vocab_size"), 1, HF_MAX_VOCAB,
                      &a.vocab)) < 0)
         return rc;
-    if ((rc = hf_u32(&r, KEYS("max_position_embeddings", "n_positions", "max_sequence_length",
-                              "seq_length"),
-                     1, HF_MAX_POSITION, &a.max_position)) < 0)
+    if ((rc = hf_u32(
+             &r,
+             KEYS("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"), 1,
+             HF_MAX_POSITION, &a.max_position)) < 0)
         return rc;
     if ((rc = hf_bool(&r, "tie_word_embeddings", &tied)) < 0) return rc;
     a.tied_embeddings = tied;
@@ -340,8 +345,11 @@ int plan_arch_from_hf(const cJSON *cfg, const char *what, plan_arch *arch, vp_er
     const char *dt = NULL;
     a.torch_dtype = PLAN_DT_BF16;
     if ((rc = hf_str(&r, KEYS("torch_dtype", "dtype"), &dt)) < 0) return rc;
-    if (dt && plan_dtype_parse(dt, &a.torch_dtype) != 0)
-        return vp_errf(e, VP_EINPUT, "%s: torch_dtype: unknown dtype \"%.64s\"", what, dt);
+    if (dt && plan_dtype_parse(dt, &a.torch_dtype) != 0) {
+        const char *key = "torch_dtype";
+        hf_find(&r, KEYS("torch_dtype", "dtype"), &key);
+        return vp_errf(e, VP_EINPUT, "%s: %s: unknown dtype \"%.64s\"", what, key, dt);
+    }
 
     /* Biases: llama-style attention_bias covers q,k,v,o; qwen2 always has q,k,v bias only. */
     bool attn_bias = false, mlp_bias = false;
@@ -358,8 +366,9 @@ int plan_arch_from_hf(const cJSON *cfg, const char *what, plan_arch *arch, vp_er
     if (fam == FAM_FALCON && (rc = hf_falcon(&r, model_type, kv_given, &a)) < 0) return rc;
     if (a.heads % a.kv_heads)
         return vp_errf(e, VP_EINPUT,
-                       "%s: num_key_value_heads: %" PRIu32 " does not divide num_attention_heads %"
-                       PRIu32, what, a.kv_heads, a.heads);
+                       "%s: num_key_value_heads: %" PRIu32
+                       " does not divide num_attention_heads %" PRIu32,
+                       what, a.kv_heads, a.heads);
 
     if ((rc = hf_moe_mla(&r, fam, &a)) < 0) return rc;
     if (!a.head_dim && !a.kv_lora_rank) {
@@ -372,8 +381,16 @@ int plan_arch_from_hf(const cJSON *cfg, const char *what, plan_arch *arch, vp_er
     }
     if ((rc = hf_sliding(&r, fam, &a)) < 0) return rc;
 
-    /* Count when the config has architecture enough; otherwise params stays 0 (unknown). */
-    if (a.vocab && (a.intermediate || a.experts)) {
+    /* Count when the config has architecture enough and nothing this count does not model;
+     * otherwise params stays 0 (unknown) and the caller must give it. */
+    bool unmodelled = false;
+    static const char *const unmodelled_keys[] = {"shared_expert_intermediate_size",
+                                                  "vision_config", "audio_config", NULL};
+    for (const char *const *k = unmodelled_keys; *k; k++) {
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg, *k);
+        if (it && !cJSON_IsNull(it)) unmodelled = true;
+    }
+    if (!unmodelled && a.vocab && (a.intermediate || a.experts)) {
         vp_err ce = {0};
         rc = plan_arch_count_params(&a, &ce);
         if (rc) return vp_errf(e, rc, "%s: %s", what, ce.msg);
@@ -433,8 +450,8 @@ static int attention_params(const plan_arch *a, bool *ovf, uint64_t *out, vp_err
         uint64_t rope = a->qk_rope_head_dim, nope = a->qk_nope_head_dim, v = a->v_head_dim;
         uint64_t kvl = a->kv_lora_rank, ql = a->q_lora_rank;
         uint64_t q_out = mul(ovf, heads, nope + rope);
-        uint64_t q = ql ? add(ovf, add(ovf, mul(ovf, h, ql), ql), mul(ovf, ql, q_out))
-                        : mul(ovf, h, q_out);
+        uint64_t q =
+            ql ? add(ovf, add(ovf, mul(ovf, h, ql), ql), mul(ovf, ql, q_out)) : mul(ovf, h, q_out);
         uint64_t kv_a = add(ovf, mul(ovf, h, kvl + rope), kvl); /* + kv_a_layernorm */
         uint64_t kv_b = mul(ovf, kvl, mul(ovf, heads, nope + v));
         uint64_t o = mul(ovf, mul(ovf, heads, v), h);
@@ -445,8 +462,9 @@ static int attention_params(const plan_arch *a, bool *ovf, uint64_t *out, vp_err
     if (!hd) {
         if (h % heads)
             return vp_errf(e, VP_EINPUT,
-                           "head_dim: missing, and hidden %" PRIu64 " is not a multiple of heads %"
-                           PRIu64, h, heads);
+                           "head_dim: missing, and hidden %" PRIu64
+                           " is not a multiple of heads %" PRIu64,
+                           h, heads);
         hd = h / heads;
     }
     uint64_t kvh = a->kv_heads ? a->kv_heads : heads;
@@ -469,8 +487,8 @@ static uint64_t mlp_params(const plan_arch *a, uint64_t inter, bool *ovf)
     return p;
 }
 
-int plan_arch_layer_params(const plan_arch *a, uint32_t layer, uint64_t *total,
-                           uint64_t *active, vp_err *e)
+int plan_arch_layer_params(const plan_arch *a, uint32_t layer, uint64_t *total, uint64_t *active,
+                           vp_err *e)
 {
     int rc;
     if ((rc = need(a->hidden, "hidden", e)) || (rc = need(a->heads, "heads", e)) ||
@@ -501,9 +519,8 @@ int plan_arch_layer_params(const plan_arch *a, uint32_t layer, uint64_t *total,
         uint64_t router = mul(&ovf, a->hidden, a->experts);
         if (a->router_bias) router = add(&ovf, router, a->experts);
         mlp = add(&ovf, mul(&ovf, expert, (uint64_t)a->experts + a->shared_experts), router);
-        mlp_active = add(&ovf,
-                         mul(&ovf, expert, (uint64_t)a->experts_per_tok + a->shared_experts),
-                         router);
+        mlp_active =
+            add(&ovf, mul(&ovf, expert, (uint64_t)a->experts_per_tok + a->shared_experts), router);
     }
     uint64_t t = add(&ovf, add(&ovf, attn, norms), mlp);
     uint64_t act = add(&ovf, add(&ovf, attn, norms), mlp_active);

@@ -161,7 +161,36 @@ double plan_round_bound(const plan_problem *p, double bound);
 
 /* Sets cost, gap (from plan->lower_bound_per_hour) and status ("optimal" when the cost meets the
  * bound and nothing is unplaced that could be placed, else `otherwise`). */
-void plan_finish(place_plan *plan, const char *solver, const char *otherwise, double t0_ms);
+void plan_finish(const plan_problem *p, place_plan *plan, const char *solver,
+                 const char *otherwise, double t0_ms);
+
+/* plan_colgen that also hands back the bound it proved (0 when none). */
+int plan_colgen_run(const plan_problem *p, const place_plan *warm, double time_limit_s,
+                    place_plan **out, double *bound, vp_err *e);
+
+/* Running replicas of a current plan (rebalance): all stages present, on nodes that still exist
+ * in p, with the footprint p gives them there. */
+typedef struct plan_cur_rep {
+    size_t group;
+    uint32_t replica;
+    int n_stages;
+    size_t pl[PLAN_MAX_PP];   /* index into current->placements, per stage */
+} plan_cur_rep;
+/* *reps is allocated (caller frees with free()); replicas p no longer wants are left out. */
+int plan_current_scan(const plan_problem *p, const place_plan *current, plan_cur_rep **reps,
+                      size_t *n, vp_err *e);
+
+/* The MIP with everything it can take. */
+typedef struct plan_ilp_args {
+    const place_plan *warm;     /* incumbent to start from (may be NULL) */
+    const place_plan *current;  /* rebalance: its running replicas may stay put (may be NULL) */
+    long max_moves;             /* with current: running replicas that may move; -1 = any */
+    double time_limit_s;
+    const char *export_lp;      /* write the model here first (may be NULL) */
+    bool export_only;           /* write and return, out untouched */
+    double known_bound;         /* a bound proven elsewhere: stop once the incumbent meets it */
+} plan_ilp_args;
+int plan_ilp_run(const plan_problem *p, const plan_ilp_args *a, place_plan **out, vp_err *e);
 
 /* GLPK behind a small LP interface, so that ilp.c stays the one file that calls GLPK.
  * Rows and columns are 0-based. Row senses: 'G' (>= lo), 'L' (<= hi), 'E' (= lo), 'F' (free). */

@@ -195,6 +195,7 @@ static int parse_model(const cJSON *o, size_t idx, const char *what, const char 
         /* Explicit fields override the config (e.g. a published params figure). */
         if (fields.params) m->arch.params = fields.params;
         if (fields.active_params) m->arch.active_params = fields.active_params;
+        if (m->arch.active_params > m->arch.params) m->arch.active_params = 0; /* = params */
         if (fields.sliding_window) m->arch.sliding_window = fields.sliding_window;
     } else if (have_fields) {
         m->arch = fields;

@@ -44,26 +44,26 @@ const char *plan_report_fmt_name(plan_report_fmt f);
 
 /* One baseline policy priced on the same manifest. */
 typedef struct plan_baseline {
-    bool available;                /* false when the policy has no node kind to use at all */
-    double cost_per_hour;          /* nodes bought (and inventory used), summed */
-    uint32_t nodes;                /* nodes used */
-    uint32_t gpus;                 /* GPUs on those nodes, idle ones included */
+    bool available;       /* false when the policy has no node kind to use at all */
+    double cost_per_hour; /* nodes bought (and inventory used), summed */
+    uint32_t nodes;       /* nodes used */
+    uint32_t gpus;        /* GPUs on those nodes, idle ones included */
     uint32_t replicas_placed;
     uint32_t replicas_unplaced;
-    char note[PLACE_REASON_MAX];   /* e.g. where prices came from, or the first unplaced reason */
+    char note[PLACE_REASON_MAX]; /* e.g. where prices came from, or the first unplaced reason */
 } plan_baseline;
 
 /* What the one-model-per-GPU baseline chose for one model (manifest order). */
 typedef struct plan_baseline_pick {
-    int bintype;                   /* index into problem->bintypes of replica 0's pick, -1 none */
-    uint32_t nodes_per_replica;    /* pipeline stages: one node each */
-    double cost_per_hour;          /* all of this model's replicas */
+    int bintype;                /* index into problem->bintypes of replica 0's pick, -1 none */
+    uint32_t nodes_per_replica; /* pipeline stages: one node each */
+    double cost_per_hour;       /* all of this model's replicas */
 } plan_baseline_pick;
 
 typedef struct plan_baselines {
     plan_baseline one_per_gpu;
     plan_baseline a100;
-    plan_baseline_pick *picks;     /* [problem->n_groups], owned */
+    plan_baseline_pick *picks; /* [problem->n_groups], owned */
     size_t n_picks;
 } plan_baselines;
 
@@ -82,9 +82,11 @@ void plan_baselines_free(plan_baselines *b);
  *   max_above_optimal ((cost - bound) / bound, null when the bound is 0),
  *   replicas_requested, replicas_placed, replicas_unplaced, gpus_total, gpus_used, usable_bytes,
  *   used_bytes,
- *   models[]: name, fixed, params, dtype, kv_dtype, seq_len, batch, weights_bytes,
- *             kv_cache_bytes, overhead_bytes, reserve_bytes, total_bytes, tp, pp, per_gpu_bytes,
- *             replicas, placed, nodes[] (node names, in plan order, each once),
+ *   models[] (manifest order): name, fixed, params, dtype, kv_dtype, seq_len, batch (the last
+ *             four "" / 0 for memory_bytes models), weights_bytes, kv_cache_bytes,
+ *             overhead_bytes, reserve_bytes, total_bytes (the footprint on the node kind of its
+ *             first placement), tp, pp (of its first placement), per_gpu_bytes (the largest over
+ *             its placements), replicas, placed, nodes[] (node names, in plan order, each once),
  *             baseline_one_per_gpu {type, nodes_per_replica, cost_per_hour} or null,
  *   nodes[]: name, type, inventory, price_per_hour, gpu, gpus_total, gpus_used, usable_bytes,
  *            used_bytes, utilization, gpus[] {index, model, usable_bytes, used_bytes,

@@ -12,8 +12,8 @@ int proto_frame_decode(const uint8_t *buf, size_t len, size_t *consumed, const u
                        size_t *payload_len)
 {
     if (len < PROTO_HEADER_BYTES) return VP_EAGAIN;
-    uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 |
-                 (uint32_t)buf[3];
+    uint32_t n =
+        (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
     if (n == 0) return VP_EPROTO;
     if (n > PROTO_MAX_FRAME) return VP_ETOOBIG;
     if (len - PROTO_HEADER_BYTES < n) return VP_EAGAIN;

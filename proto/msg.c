@@ -24,8 +24,10 @@ static const char *const type_names[] = {
 };
 
 static const char *const state_names[] = {
-    [PROTO_STARTING] = "starting", [PROTO_RUNNING] = "running",
-    [PROTO_FAILED] = "failed",     [PROTO_STOPPED] = "stopped",
+    [PROTO_STARTING] = "starting",
+    [PROTO_RUNNING] = "running",
+    [PROTO_FAILED] = "failed",
+    [PROTO_STOPPED] = "stopped",
 };
 
 const char *proto_type_name(proto_type t)
@@ -59,7 +61,8 @@ void proto_msg_init(proto_msg *m, proto_type type)
 static void free_command(proto_assign *a)
 {
     if (a->command)
-        for (size_t i = 0; i < a->n_command; i++) free(a->command[i]);
+        for (size_t i = 0; i < a->n_command; i++)
+            free(a->command[i]);
     free(a->command);
     a->command = NULL;
     a->n_command = 0;
@@ -101,7 +104,8 @@ int proto_assign_set_command(proto_assign *a, const char *const *argv, size_t n)
         for (size_t i = 0; i < n; i++) {
             cmd[i] = strdup(argv[i]);
             if (!cmd[i]) {
-                for (size_t j = 0; j < i; j++) free(cmd[j]);
+                for (size_t j = 0; j < i; j++)
+                    free(cmd[j]);
                 free(cmd);
                 return -ENOMEM;
             }
@@ -121,8 +125,7 @@ static int check_name(const char *s, size_t cap, bool required, const char *ctx,
                       int code, vp_err *e)
 {
     size_t n = strnlen(s, cap);
-    if (n >= cap)
-        return vp_errf(e, code, "%s.%s: longer than %zu bytes", ctx, key, cap - 1);
+    if (n >= cap) return vp_errf(e, code, "%s.%s: longer than %zu bytes", ctx, key, cap - 1);
     if (required && n == 0) return vp_errf(e, code, "%s.%s: must not be empty", ctx, key);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
@@ -138,8 +141,7 @@ static int check_text(const char *s, size_t cap, const char *ctx, const char *ke
     return 0;
 }
 
-static int check_gpu_list(const uint8_t *gpus, int n, int min, const char *ctx, int code,
-                          vp_err *e)
+static int check_gpu_list(const uint8_t *gpus, int n, int min, const char *ctx, int code, vp_err *e)
 {
     if (n < min || n > PROTO_MAX_GPUS)
         return vp_errf(e, code, "%s.gpus: must have %d to %d entries (got %d)", ctx, min,
@@ -165,10 +167,10 @@ static int check_fraction(double f, bool zero_ok, const char *ctx, const char *k
     return 0;
 }
 
-#define TRY(x)                                                                                   \
-    do {                                                                                         \
-        int rc_ = (x);                                                                           \
-        if (rc_) return rc_;                                                                     \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_) return rc_;                                                                       \
     } while (0)
 
 static int check_hello(const proto_hello *h, int code, vp_err *e)
@@ -221,7 +223,8 @@ static int check_placement(const proto_placement *p, size_t i, int code, vp_err 
 static int check_msg(const proto_msg *m, int code, vp_err *e)
 {
     switch (m->type) {
-    case PROTO_HELLO: return check_hello(&m->u.hello, code, e);
+    case PROTO_HELLO:
+        return check_hello(&m->u.hello, code, e);
     case PROTO_REPORT: {
         const proto_report *r = &m->u.report;
         TRY(check_name(r->node, sizeof r->node, true, "report", "node", code, e));
@@ -278,8 +281,7 @@ static int check_msg(const proto_msg *m, int code, vp_err *e)
         return check_name(m->u.release.id, sizeof m->u.release.id, true, "release", "id", code, e);
     case PROTO_ERROR:
         TRY(check_name(m->u.error.code, sizeof m->u.error.code, true, "error", "code", code, e));
-        TRY(check_text(m->u.error.message, sizeof m->u.error.message, "error", "message", code,
-                       e));
+        TRY(check_text(m->u.error.message, sizeof m->u.error.message, "error", "message", code, e));
         return check_name(m->u.error.id, sizeof m->u.error.id, false, "error", "id", code, e);
     }
     return vp_errf(e, code, "type: unknown message type %d", (int)m->type);
@@ -312,8 +314,8 @@ static int get_str(const cJSON *obj, const char *key, const char *ctx, bool requ
     return 0;
 }
 
-static int get_u64(const cJSON *obj, const char *key, const char *ctx, bool required,
-                   uint64_t min, uint64_t max, uint64_t *out, vp_err *e)
+static int get_u64(const cJSON *obj, const char *key, const char *ctx, bool required, uint64_t min,
+                   uint64_t max, uint64_t *out, vp_err *e)
 {
     int rc = vp_json_u64(obj, key, ctx, required, min, max, out, e);
     if (rc == 1) return 0;
@@ -348,8 +350,7 @@ static int get_gpu_list(const cJSON *obj, const char *ctx, uint8_t *gpus, int *n
     int i = 0;
     for (const cJSON *c = arr->child; c; c = c->next, i++) {
         double d = cJSON_IsNumber(c) ? c->valuedouble : -1;
-        if (!cJSON_IsNumber(c) || !isfinite(d) || d != floor(d) || d < 0 ||
-            d > PROTO_MAX_GPUS - 1)
+        if (!cJSON_IsNumber(c) || !isfinite(d) || d != floor(d) || d < 0 || d > PROTO_MAX_GPUS - 1)
             return vp_errf(e, VP_EPROTO, "%s.gpus[%d]: must be an integer in [0, %d]", ctx, i,
                            PROTO_MAX_GPUS - 1);
         gpus[i] = (uint8_t)d;
@@ -406,7 +407,8 @@ static int decode_placement(const cJSON *c, size_t i, proto_placement *p, vp_err
     TRY(get_u64(c, "pid", ctx, false, 0, PROTO_MAX_PID, &v, e));
     p->pid = (int32_t)v;
     TRY(get_u64(c, "bytes_used", ctx, false, 0, VP_JSON_MAX_EXACT, &p->bytes_used, e));
-    if (cJSON_GetObjectItemCaseSensitive(c, "gpus")) TRY(get_gpu_list(c, ctx, p->gpus, &p->n_gpus, e));
+    if (cJSON_GetObjectItemCaseSensitive(c, "gpus"))
+        TRY(get_gpu_list(c, ctx, p->gpus, &p->n_gpus, e));
     TRY(get_str(c, "error", ctx, false, p->error, sizeof p->error, e));
     return 0;
 }
@@ -436,8 +438,7 @@ static int decode_command(const cJSON *j, proto_assign *a, vp_err *e)
     const cJSON *arr;
     size_t n;
     TRY(get_array(j, "command", "assign", PROTO_MAX_ARGV, &arr, &n, e));
-    if (n == 0)
-        return vp_errf(e, VP_EPROTO, "assign.command: must be null or a non-empty array");
+    if (n == 0) return vp_errf(e, VP_EPROTO, "assign.command: must be null or a non-empty array");
     a->command = calloc(n, sizeof *a->command);
     if (!a->command) return vp_errf(e, -ENOMEM, "assign.command: out of memory");
     a->n_command = n;
@@ -490,24 +491,27 @@ static int decode_body(const cJSON *j, proto_msg *m, vp_err *e)
 {
     uint64_t v = 0;
     switch (m->type) {
-    case PROTO_HELLO: return decode_hello(j, &m->u.hello, e);
-    case PROTO_REPORT: return decode_report(j, &m->u.report, e);
+    case PROTO_HELLO:
+        return decode_hello(j, &m->u.hello, e);
+    case PROTO_REPORT:
+        return decode_report(j, &m->u.report, e);
     case PROTO_HEARTBEAT:
-        TRY(get_str(j, "node", "heartbeat", true, m->u.heartbeat.node,
-                    sizeof m->u.heartbeat.node, e));
+        TRY(get_str(j, "node", "heartbeat", true, m->u.heartbeat.node, sizeof m->u.heartbeat.node,
+                    e));
         return get_u64(j, "seq", "heartbeat", true, 0, VP_JSON_MAX_EXACT, &m->u.heartbeat.seq, e);
     case PROTO_WELCOME:
         TRY(get_u64(j, "heartbeat_ms", "welcome", true, 1, PROTO_MAX_HEARTBEAT_MS, &v, e));
         m->u.welcome.heartbeat_ms = (uint32_t)v;
         return get_fraction(j, "gpu_memory_utilization", "welcome", false,
                             &m->u.welcome.gpu_memory_utilization, e);
-    case PROTO_ASSIGN: return decode_assign(j, &m->u.assign, e);
+    case PROTO_ASSIGN:
+        return decode_assign(j, &m->u.assign, e);
     case PROTO_RELEASE:
         return get_str(j, "id", "release", true, m->u.release.id, sizeof m->u.release.id, e);
     case PROTO_ERROR:
         TRY(get_str(j, "code", "error", true, m->u.error.code, sizeof m->u.error.code, e));
-        TRY(get_str(j, "message", "error", false, m->u.error.message,
-                    sizeof m->u.error.message, e));
+        TRY(get_str(j, "message", "error", false, m->u.error.message, sizeof m->u.error.message,
+                    e));
         return get_str(j, "id", "error", false, m->u.error.id, sizeof m->u.error.id, e);
     }
     return vp_errf(e, VP_EPROTO, "type: unknown message type");
@@ -539,7 +543,8 @@ int proto_msg_decode(const uint8_t *payload, size_t len, proto_msg *out, vp_err 
     }
     if (!cJSON_IsNumber(v) || v->valuedouble != PROTO_VERSION) {
         if (cJSON_IsNumber(v))
-            rc = vp_errf(e, VP_EPROTO, "frame.v: unsupported protocol version %g (this side speaks %d)",
+            rc = vp_errf(e, VP_EPROTO,
+                         "frame.v: unsupported protocol version %g (this side speaks %d)",
                          v->valuedouble, PROTO_VERSION);
         else
             rc = vp_errf(e, VP_EPROTO, "frame.v: must be the integer %d", PROTO_VERSION);
@@ -584,12 +589,24 @@ static void put_str(vp_sb *sb, const char *s)
         vp_sb_append(sb, run, (size_t)(p - run));
         if (c == 0) break;
         switch (c) {
-        case '"': vp_sb_append(sb, "\\\"", 2); break;
-        case '\\': vp_sb_append(sb, "\\\\", 2); break;
-        case '\n': vp_sb_append(sb, "\\n", 2); break;
-        case '\r': vp_sb_append(sb, "\\r", 2); break;
-        case '\t': vp_sb_append(sb, "\\t", 2); break;
-        default: vp_sb_printf(sb, "\\u%04x", c); break;
+        case '"':
+            vp_sb_append(sb, "\\\"", 2);
+            break;
+        case '\\':
+            vp_sb_append(sb, "\\\\", 2);
+            break;
+        case '\n':
+            vp_sb_append(sb, "\\n", 2);
+            break;
+        case '\r':
+            vp_sb_append(sb, "\\r", 2);
+            break;
+        case '\t':
+            vp_sb_append(sb, "\\t", 2);
+            break;
+        default:
+            vp_sb_printf(sb, "\\u%04x", c);
+            break;
         }
         run = p + 1;
     }
@@ -605,7 +622,8 @@ static void put_key_str(vp_sb *sb, const char *key, const char *val)
 static void put_gpus(vp_sb *sb, const uint8_t *gpus, int n)
 {
     vp_sb_append(sb, ",\"gpus\":[", 9);
-    for (int i = 0; i < n; i++) vp_sb_printf(sb, "%s%u", i ? "," : "", gpus[i]);
+    for (int i = 0; i < n; i++)
+        vp_sb_printf(sb, "%s%u", i ? "," : "", gpus[i]);
     vp_sb_append(sb, "]", 1);
 }
 
@@ -679,7 +697,9 @@ static void put_body(const proto_msg *m, vp_sb *sb)
         if (a->port) vp_sb_printf(sb, ",\"port\":%u", a->port);
         break;
     }
-    case PROTO_RELEASE: put_key_str(sb, "id", m->u.release.id); break;
+    case PROTO_RELEASE:
+        put_key_str(sb, "id", m->u.release.id);
+        break;
     case PROTO_ERROR:
         put_key_str(sb, "code", m->u.error.code);
         put_key_str(sb, "message", m->u.error.message);

@@ -26,28 +26,29 @@
 #define PROTO_MAX_FRAME (1024u * 1024u) /* payload bytes, header excluded */
 
 /* Hard caps (a string cap includes the NUL). */
-#define PROTO_MAX_GPUS 16          /* GPUs per node; GPU indices are 0..15 */
-#define PROTO_MAX_PLACEMENTS 4096  /* placements in one report */
-#define PROTO_MAX_ARGV 64          /* items of an assign's worker command */
-#define PROTO_ARG_MAX 1024         /* one command item */
-#define PROTO_NAME_MAX 64          /* node names and model names */
-#define PROTO_ID_MAX 96            /* placement ids ("model/replica[/stage]") */
-#define PROTO_GPU_MODEL_MAX 96     /* GPU model names (NVML names are long) */
+#define PROTO_MAX_GPUS 16         /* GPUs per node; GPU indices are 0..15 */
+#define PROTO_MAX_PLACEMENTS 4096 /* placements in one report */
+#define PROTO_MAX_ARGV 64         /* items of an assign's worker command */
+#define PROTO_ARG_MAX 1024        /* one command item */
+#define PROTO_NAME_MAX 64         /* node names and model names */
+#define PROTO_ID_MAX 96           /* placement ids ("model/replica[/stage]") */
+#define PROTO_GPU_MODEL_MAX 96    /* GPU model names (NVML names are long) */
 #define PROTO_UUID_MAX 96
 #define PROTO_TOKEN_MAX 256
-#define PROTO_VERSION_STR_MAX 32   /* software version in hello, e.g. "0.1.0" */
-#define PROTO_CODE_MAX 32          /* error codes, e.g. "auth" */
-#define PROTO_TEXT_MAX 512         /* error messages and placement errors */
+#define PROTO_VERSION_STR_MAX 32 /* software version in hello, e.g. "0.1.0" */
+#define PROTO_CODE_MAX 32        /* error codes, e.g. "auth" */
+#define PROTO_TEXT_MAX 512       /* error messages and placement errors */
 
 #define PROTO_MAX_HEARTBEAT_MS 3600000u
-#define PROTO_MAX_PID 4194304      /* Linux pid_max limit */
+#define PROTO_MAX_PID 4194304 /* Linux pid_max limit */
 
 /* Error codes used in `error` messages (a peer may send others; they are free text). */
 #define PROTO_CODE_AUTH "auth"             /* missing or wrong token */
 #define PROTO_CODE_VERSION "version"       /* unsupported protocol version */
 #define PROTO_CODE_PROTOCOL "protocol"     /* malformed or unexpected frame */
 #define PROTO_CODE_OVERCOMMIT "overcommit" /* an assign that exceeds a GPU's usable bytes */
-#define PROTO_CODE_BAD_ASSIGN "bad_assign" /* an assign naming missing GPUs, conflicting id, ... */
+#define PROTO_CODE_BAD_ASSIGN "bad_assign" /* an assign naming missing GPUs, conflicting id, ...   \
+                                            */
 #define PROTO_CODE_SPAWN "spawn"           /* the worker could not be started */
 
 typedef enum proto_type {
@@ -76,10 +77,10 @@ typedef struct proto_gpu {
 
 /* {"type":"hello","v":1,"node":...,"version":...,"token":...,"gpus":[...]} */
 typedef struct proto_hello {
-    char node[PROTO_NAME_MAX];             /* required, non-empty */
-    char version[PROTO_VERSION_STR_MAX];   /* agent software version; may be empty */
-    char token[PROTO_TOKEN_MAX];           /* may be empty (no token configured) */
-    int n_gpus;                            /* 0..PROTO_MAX_GPUS */
+    char node[PROTO_NAME_MAX];           /* required, non-empty */
+    char version[PROTO_VERSION_STR_MAX]; /* agent software version; may be empty */
+    char token[PROTO_TOKEN_MAX];         /* may be empty (no token configured) */
+    int n_gpus;                          /* 0..PROTO_MAX_GPUS */
     proto_gpu gpus[PROTO_MAX_GPUS];
 } proto_hello;
 
@@ -88,9 +89,9 @@ typedef struct proto_placement {
     char id[PROTO_ID_MAX];      /* required, non-empty */
     char model[PROTO_NAME_MAX]; /* may be empty */
     proto_state state;
-    int32_t pid;                /* worker pid, 0 when none is running */
-    uint64_t bytes_used;        /* bytes per GPU the placement holds (its slice) */
-    int n_gpus;                 /* 0..PROTO_MAX_GPUS */
+    int32_t pid;         /* worker pid, 0 when none is running */
+    uint64_t bytes_used; /* bytes per GPU the placement holds (its slice) */
+    int n_gpus;          /* 0..PROTO_MAX_GPUS */
     uint8_t gpus[PROTO_MAX_GPUS];
     char error[PROTO_TEXT_MAX]; /* last error, "" when none */
 } proto_placement;
@@ -121,18 +122,18 @@ typedef struct proto_welcome {
 /* {"type":"assign","v":1,"id":...,"model":...,"replica":R,"gpus":[...],"bytes_per_gpu":N,
  *  "command":[argv...]|null,"fraction":F[,"port":P]} */
 typedef struct proto_assign {
-    char id[PROTO_ID_MAX];         /* required, non-empty */
-    char model[PROTO_NAME_MAX];    /* required, non-empty */
+    char id[PROTO_ID_MAX];      /* required, non-empty */
+    char model[PROTO_NAME_MAX]; /* required, non-empty */
     uint32_t replica;
-    int n_gpus;                    /* 1..PROTO_MAX_GPUS, distinct indices */
+    int n_gpus; /* 1..PROTO_MAX_GPUS, distinct indices */
     uint8_t gpus[PROTO_MAX_GPUS];
-    uint64_t bytes_per_gpu;        /* > 0 */
+    uint64_t bytes_per_gpu; /* > 0 */
     /* Worker command template (the manifest's worker.command), NULL/0 for the built-in worker
      * (encoded as null). Heap array of n_command heap strings, owned by the message. */
     char **command;
-    size_t n_command;              /* 0..PROTO_MAX_ARGV; 0 iff command is NULL */
-    double fraction;               /* the slice as a fraction of one GPU's total, in (0, 1] */
-    uint32_t port;                 /* serving port for {port}, 0 when none (omitted) */
+    size_t n_command; /* 0..PROTO_MAX_ARGV; 0 iff command is NULL */
+    double fraction;  /* the slice as a fraction of one GPU's total, in (0, 1] */
+    uint32_t port;    /* serving port for {port}, 0 when none (omitted) */
 } proto_assign;
 
 /* {"type":"release","v":1,"id":...} */
@@ -142,9 +143,9 @@ typedef struct proto_release {
 
 /* {"type":"error","v":1,"code":...,"message":...[,"id":...]} */
 typedef struct proto_error {
-    char code[PROTO_CODE_MAX];     /* required, non-empty; see PROTO_CODE_* */
-    char message[PROTO_TEXT_MAX];  /* may be empty */
-    char id[PROTO_ID_MAX];         /* placement the error is about, "" when none (omitted) */
+    char code[PROTO_CODE_MAX];    /* required, non-empty; see PROTO_CODE_* */
+    char message[PROTO_TEXT_MAX]; /* may be empty */
+    char id[PROTO_ID_MAX];        /* placement the error is about, "" when none (omitted) */
 } proto_error;
 
 typedef struct proto_msg {

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "footprint.h"
@@ -24,7 +25,7 @@ static void hf_torch_dtype_spellings_and_upper_case_are_accepted(void **state)
         const char *s;
         plan_dtype d;
     } cases[] = {
-        {"bfloat16", PLAN_DT_BF16}, {"float16", PLAN_DT_FP16}, {"float32", PLAN_DT_FP32},
+        {"bfloat16", PLAN_DT_BF16}, {"float16", PLAN_DT_FP16},  {"float32", PLAN_DT_FP32},
         {"BF16", PLAN_DT_BF16},     {"Q4_K_M", PLAN_DT_Q4_K_M}, {"float8_e4m3fn", PLAN_DT_FP8},
         {"INT4", PLAN_DT_INT4},     {"half", PLAN_DT_FP16},     {"q8_0", PLAN_DT_Q8_0},
     };
@@ -65,11 +66,11 @@ static void bits_per_weight_are_exact_fractions(void **state)
     assert_bits(PLAN_DT_FP8, 8, 1);
     assert_bits(PLAN_DT_INT8, 8, 1);
     assert_bits(PLAN_DT_INT4, 4, 1);
-    assert_bits(PLAN_DT_Q8_0, 85, 10);      /* 8.5: 34 bytes per block of 32 */
+    assert_bits(PLAN_DT_Q8_0, 85, 10);       /* 8.5: 34 bytes per block of 32 */
     assert_bits(PLAN_DT_Q6_K, 65625, 10000); /* 6.5625: 210 bytes per 256 */
-    assert_bits(PLAN_DT_Q5_K_M, 55, 10);    /* 5.5 */
-    assert_bits(PLAN_DT_Q4_K_M, 485, 100);  /* 4.85 */
-    assert_bits(PLAN_DT_Q4_0, 45, 10);      /* 4.5: 18 bytes per 32 */
+    assert_bits(PLAN_DT_Q5_K_M, 55, 10);     /* 5.5 */
+    assert_bits(PLAN_DT_Q4_K_M, 485, 100);   /* 4.85 */
+    assert_bits(PLAN_DT_Q4_0, 45, 10);       /* 4.5: 18 bytes per 32 */
     uint64_t num = 1, den = 0;
     plan_dtype_bits(PLAN_DT_COUNT, &num, &den);
     assert_int_equal(num, 0);

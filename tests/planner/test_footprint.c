@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,10 +98,10 @@ static void llama_8b_bf16_at_8192_tokens_adds_up_exactly(void **state)
     plan_fp_opts o = opts(PLAN_DT_BF16, PLAN_DT_BF16, 8192, 1);
     plan_footprint f = compute(&a, &o);
     assert_int_equal(f.params, 8030261248ULL);
-    assert_int_equal(f.weights_bytes, 16060522496ULL);         /* 2 bytes x params */
-    assert_int_equal(f.kv_cache_bytes, 1073741824ULL);         /* 2*32*8*128*8192*1*2 */
+    assert_int_equal(f.weights_bytes, 16060522496ULL); /* 2 bytes x params */
+    assert_int_equal(f.kv_cache_bytes, 1073741824ULL); /* 2*32*8*128*8192*1*2 */
     assert_int_equal(f.kv_cache_bytes, 2ULL * 32 * 8 * 128 * 8192 * 1 * 2);
-    assert_int_equal(f.overhead_bytes, 1713426432ULL);         /* 17,134,264,320 / 10 */
+    assert_int_equal(f.overhead_bytes, 1713426432ULL); /* 17,134,264,320 / 10 */
     assert_int_equal(f.reserve_bytes, 536870912ULL);
     assert_int_equal(f.total_bytes, 19384561664ULL);
     /* One GPU holds the whole replica: per GPU equals the total exactly. */
@@ -204,8 +205,7 @@ static void mixtral_keeps_all_experts_resident(void **state)
     plan_fp_opts o = opts(PLAN_DT_BF16, PLAN_DT_FP16, 4096, 1);
     plan_footprint f = compute(&a, &o);
     assert_int_equal(f.weights_bytes, 46702792704ULL * 2);
-    assert_int_equal(f.decode_bytes_per_token,
-                     12879925248ULL * 2 + 2ULL * 32 * 8 * 128 * 4096 * 2);
+    assert_int_equal(f.decode_bytes_per_token, 12879925248ULL * 2 + 2ULL * 32 * 8 * 128 * 4096 * 2);
 }
 
 static void quantised_weights_use_their_real_bits_per_weight(void **state)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,10 @@ static plan_arch from_json(const cJSON *j)
 
 static void set_field(cJSON *j, const char *key, cJSON *v)
 {
-    if (cJSON_HasObjectItem(j, key)) cJSON_ReplaceItemInObjectCaseSensitive(j, key, v);
-    else cJSON_AddItemToObject(j, key, v);
+    if (cJSON_HasObjectItem(j, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(j, key, v);
+    else
+        cJSON_AddItemToObject(j, key, v);
 }
 
 /* ---- the five reference configs: official totals, exactly ---- */
@@ -212,9 +215,10 @@ static void falcon_40b_refinedweb_config_with_old_names_counts_the_same(void **s
 {
     (void)state;
     /* tiiuae/falcon-40b's original config.json, before transformers adopted Falcon. */
-    const char *txt = "{\"model_type\": \"RefinedWeb\", \"hidden_size\": 8192, \"n_head\": 128,"
-                      " \"n_head_kv\": 8, \"n_layer\": 60, \"parallel_attn\": true, \"bias\": false,"
-                      " \"alibi\": false, \"vocab_size\": 65024, \"torch_dtype\": \"bfloat16\"}";
+    const char *txt =
+        "{\"model_type\": \"RefinedWeb\", \"hidden_size\": 8192, \"n_head\": 128,"
+        " \"n_head_kv\": 8, \"n_layer\": 60, \"parallel_attn\": true, \"bias\": false,"
+        " \"alibi\": false, \"vocab_size\": 65024, \"torch_dtype\": \"bfloat16\"}";
     cJSON *j = cJSON_Parse(txt);
     plan_arch a = from_json(j);
     assert_int_equal(a.params, 41303293952ULL);
@@ -288,6 +292,26 @@ static void a_config_without_vocab_leaves_params_unknown(void **state)
     plan_arch a = from_json(j);
     assert_int_equal(a.params, 0);
     assert_int_equal(a.layers, 32);
+    cJSON_Delete(j);
+}
+
+static void configs_with_parts_the_count_does_not_model_leave_params_unknown(void **state)
+{
+    (void)state;
+    /* qwen2_moe's gated shared expert: a guess would be wrong, so the caller must say. */
+    cJSON *j = load_json("qwen2-7b.json");
+    set_field(j, "num_experts", cJSON_CreateNumber(60));
+    set_field(j, "num_experts_per_tok", cJSON_CreateNumber(4));
+    set_field(j, "moe_intermediate_size", cJSON_CreateNumber(1408));
+    set_field(j, "shared_expert_intermediate_size", cJSON_CreateNumber(5632));
+    plan_arch a = from_json(j);
+    assert_int_equal(a.params, 0);
+    assert_int_equal(a.experts, 60);
+    cJSON_Delete(j);
+    /* A vision tower beside the text model. */
+    j = load_json("llama-3.1-8b.json");
+    set_field(j, "vision_config", cJSON_CreateObject());
+    assert_int_equal(from_json(j).params, 0);
     cJSON_Delete(j);
 }
 
@@ -439,6 +463,7 @@ int main(void)
         cmocka_unit_test(an_unknown_model_type_is_counted_like_llama),
         cmocka_unit_test(torch_dtype_maps_and_defaults_to_bf16),
         cmocka_unit_test(a_config_without_vocab_leaves_params_unknown),
+        cmocka_unit_test(configs_with_parts_the_count_does_not_model_leave_params_unknown),
         cmocka_unit_test(counting_a_hand_filled_arch_matches_the_config),
         cmocka_unit_test(qwen2_window_applies_from_max_window_layers_up_when_enabled),
         cmocka_unit_test(layer_types_decide_which_layers_slide),

@@ -4,12 +4,14 @@
  * every expected figure is read back from that plan or recomputed here by an independent route
  * (the A100-80GB baseline by filtering the fleet by hand; the one-per-GPU baseline by pricing
  * each replica against the catalog), never typed in. */
+/* cmocka needs these four first. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +19,11 @@
 
 #include "report.h"
 
-/* Eight 10 GiB replicas and one 30 GiB one: they share GPUs when packed. */
-#define SHARED_MANIFEST                                                                          \
-    "{\"models\": ["                                                                             \
-    " {\"name\": \"embed\", \"memory_bytes\": 10737418240, \"replicas\": 8},"                    \
-    " {\"name\": \"chat\", \"params\": 8030261248, \"layers\": 32, \"kv_heads\": 8,"             \
+/* Eight 10 GiB replicas and an 8B chat model: they share GPUs when packed. */
+#define SHARED_MANIFEST                                                                            \
+    "{\"models\": ["                                                                               \
+    " {\"name\": \"embed\", \"memory_bytes\": 10737418240, \"replicas\": 8},"                      \
+    " {\"name\": \"chat\", \"params\": 8030261248, \"layers\": 32, \"kv_heads\": 8,"               \
     "  \"head_dim\": 128, \"dtype\": \"bf16\", \"max_seq_len\": 4096, \"max_batch\": 4}]}"
 
 typedef struct run {
@@ -148,10 +150,11 @@ static void markdown_report_renders_pipe_tables_with_the_cost_and_lower_bound(vo
         size_t len = end ? (size_t)(end - line) : strlen(line);
         if (len && line[0] == '|') {
             size_t pipes = 0;
-            for (size_t i = 0; i < len; i++) pipes += line[i] == '|' && (!i || line[i - 1] != '\\');
+            for (size_t i = 0; i < len; i++)
+                pipes += line[i] == '|' && (!i || line[i - 1] != '\\');
             if (!cols) cols = pipes;
-            if (pipes != cols) fail_msg("row with %zu pipes, header has %zu: %.*s", pipes, cols,
-                                        (int)len, line);
+            if (pipes != cols)
+                fail_msg("row with %zu pipes, header has %zu: %.*s", pipes, cols, (int)len, line);
         } else {
             cols = 0;
         }
@@ -175,7 +178,19 @@ static void text_report_names_each_model_node_and_the_gap(void **state)
     assert_contains(txt, "Gap:");
     assert_contains(txt, "None: every requested replica has a place.");
     assert_null(strchr(txt, '|'));
+    assert_contains(txt, "Against the baselines");
     free(txt);
+    /* Without baselines the section is left out, and the JSON says null. */
+    txt = plan_report(r.p, r.plan, NULL, PLAN_REPORT_TEXT);
+    assert_non_null(txt);
+    assert_null(strstr(txt, "Against the baselines"));
+    free(txt);
+    char *js = plan_report(r.p, r.plan, NULL, PLAN_REPORT_JSON);
+    assert_non_null(js);
+    cJSON *o = cJSON_Parse(js);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "baselines")));
+    cJSON_Delete(o);
+    free(js);
     done(&r);
 }
 
@@ -222,9 +237,9 @@ static void json_report_parses_and_its_figures_equal_the_plans(void **state)
         assert_true(num(mo, "per_gpu_bytes") == (double)per);
         assert_int_equal((int)num(mo, "placed"), (int)placed);
         assert_int_equal((int)num(mo, "replicas"), (int)r.m->models[i].replicas);
-        assert_true(num(mo, "total_bytes") ==
-                    num(mo, "weights_bytes") + num(mo, "kv_cache_bytes") +
-                        num(mo, "overhead_bytes") + num(mo, "reserve_bytes"));
+        assert_true(num(mo, "total_bytes") == num(mo, "weights_bytes") + num(mo, "kv_cache_bytes") +
+                                                  num(mo, "overhead_bytes") +
+                                                  num(mo, "reserve_bytes"));
     }
     assert_true(num(cJSON_GetArrayItem(models, 0), "weights_bytes") == 10737418240.0);
 
@@ -232,15 +247,18 @@ static void json_report_parses_and_its_figures_equal_the_plans(void **state)
     const cJSON *nodes = arr(o, "nodes");
     size_t busy = 0, ids = 0, want_ids = 0;
     double used = 0;
-    for (size_t i = 0; i < r.plan->n_nodes; i++) busy += place_node_load(r.plan, i) > 0;
-    for (size_t k = 0; k < r.plan->n_placements; k++) want_ids += (size_t)r.plan->placements[k].n_gpus;
+    for (size_t i = 0; i < r.plan->n_nodes; i++)
+        busy += place_node_load(r.plan, i) > 0;
+    for (size_t k = 0; k < r.plan->n_placements; k++)
+        want_ids += (size_t)r.plan->placements[k].n_gpus;
     assert_int_equal(cJSON_GetArraySize(nodes), (int)busy);
     const cJSON *n;
     cJSON_ArrayForEach(n, nodes)
     {
         used += num(n, "used_bytes");
         const cJSON *g;
-        cJSON_ArrayForEach(g, arr(n, "gpus")) ids += (size_t)cJSON_GetArraySize(arr(g, "placements"));
+        cJSON_ArrayForEach(g, arr(n, "gpus")) ids +=
+            (size_t)cJSON_GetArraySize(arr(g, "placements"));
     }
     assert_true(used == num(o, "used_bytes"));
     assert_int_equal(ids, want_ids);
@@ -252,7 +270,8 @@ static void json_report_parses_and_its_figures_equal_the_plans(void **state)
     assert_non_null(one);
     assert_non_null(a100);
     assert_close(num(one, "cost_per_hour"), r.b.one_per_gpu.cost_per_hour);
-    assert_close(num(one, "savings_per_hour"), r.b.one_per_gpu.cost_per_hour - r.plan->cost_per_hour);
+    assert_close(num(one, "savings_per_hour"),
+                 r.b.one_per_gpu.cost_per_hour - r.plan->cost_per_hour);
     assert_close(num(one, "savings_per_month"),
                  (r.b.one_per_gpu.cost_per_hour - r.plan->cost_per_hour) * 730.0);
     assert_close(num(one, "savings_fraction"),
@@ -399,13 +418,15 @@ static place_plan *ffd_on_a100_only(const plan_manifest *m, const plan_fleet *sr
     copy.models = calloc(m->n_models, sizeof *copy.models);
     assert_non_null(copy.models);
     memcpy(copy.models, m->models, m->n_models * sizeof *copy.models);
-    for (size_t i = 0; i < copy.n_models; i++) copy.models[i].n_gpu_types = 0;
+    for (size_t i = 0; i < copy.n_models; i++)
+        copy.models[i].n_gpu_types = 0;
     plan_problem *p = NULL;
     place_plan *plan = NULL;
     if (plan_problem_build(&copy, f, &p, &e)) fail_msg("problem: %s", e.msg);
     if (plan_ffd(p, &plan, &e)) fail_msg("ffd: %s", e.msg);
     for (size_t i = 0; i < plan->n_nodes; i++)
-        if (place_node_load(plan, i)) assert_string_equal(plan->nodes[i].gpus[0].model, "A100-80GB");
+        if (place_node_load(plan, i))
+            assert_string_equal(plan->nodes[i].gpus[0].model, "A100-80GB");
     plan_problem_free(p);
     free(copy.models);
     plan_fleet_free(f);
@@ -450,8 +471,9 @@ static void a100_baseline_falls_back_to_built_in_prices_when_the_fleet_sells_non
     if (plan_fleet_parse(fleet, sizeof fleet - 1, "fleet.json", &f, &e)) fail_msg("%s", e.msg);
     run r;
     memset(&r, 0, sizeof r);
-    solve_with(&r, parse_manifest("{\"models\": [{\"name\": \"e\", \"memory_bytes\": 1073741824, "
-                                  "\"replicas\": 3}]}"),
+    solve_with(&r,
+               parse_manifest("{\"models\": [{\"name\": \"e\", \"memory_bytes\": 1073741824, "
+                              "\"replicas\": 3}]}"),
                f);
     place_plan *want = ffd_on_a100_only(r.m, NULL);
     assert_true(r.b.a100.available);
@@ -467,14 +489,16 @@ static void a100_baseline_buys_past_the_fleets_max_count(void **state)
     static const char fleet[] =
         "{\"catalog\": [{\"type\": \"a100x1\", \"gpus\": {\"A100-80GB\": 1},"
         "                \"price_per_hour\": 5.0, \"max_count\": 1},"
-        "               {\"type\": \"h200x8\", \"gpus\": {\"H200\": 8}, \"price_per_hour\": 60.0}]}";
+        "               {\"type\": \"h200x8\", \"gpus\": {\"H200\": 8}, \"price_per_hour\": "
+        "60.0}]}";
     vp_err e = {0};
     plan_fleet *f = NULL;
     if (plan_fleet_parse(fleet, sizeof fleet - 1, "fleet.json", &f, &e)) fail_msg("%s", e.msg);
     run r;
     memset(&r, 0, sizeof r);
-    solve_with(&r, parse_manifest("{\"models\": [{\"name\": \"m\", \"memory_bytes\": 64424509440, "
-                                  "\"replicas\": 3}]}"),
+    solve_with(&r,
+               parse_manifest("{\"models\": [{\"name\": \"m\", \"memory_bytes\": 64424509440, "
+                              "\"replicas\": 3}]}"),
                f);
     /* The plan itself may buy one a100x1 only; the baseline asks what A100s alone would cost. */
     place_plan *want = ffd_on_a100_only(r.m, f);
@@ -509,8 +533,10 @@ static void the_example_review_plans_every_replica_and_shows_savings(void **stat
         if (strcmp(pl->model, "llama-3.1-405b-research")) continue;
         assert_int_equal(pl->n_stages, 2);
         assert_int_equal(pl->n_gpus, 8);
-        if (stages++ == 0) node0 = pl->node;
-        else assert_int_not_equal(pl->node, node0);
+        if (stages++ == 0)
+            node0 = pl->node;
+        else
+            assert_int_not_equal(pl->node, node0);
     }
     assert_int_equal(stages, 2);
     assert_true(r.b.one_per_gpu.cost_per_hour > r.plan->cost_per_hour);

@@ -47,8 +47,8 @@ static void a_frame_fed_byte_by_byte_waits_until_the_last_byte(void **state)
     for (size_t n = 0; n < sb.len; n++) {
         size_t used = 99, plen = 99;
         const uint8_t *payload = NULL;
-        assert_int_equal(
-            proto_frame_decode((const uint8_t *)sb.buf, n, &used, &payload, &plen), VP_EAGAIN);
+        assert_int_equal(proto_frame_decode((const uint8_t *)sb.buf, n, &used, &payload, &plen),
+                         VP_EAGAIN);
         assert_int_equal(used, 99); /* outputs untouched while incomplete */
         assert_null(payload);
     }

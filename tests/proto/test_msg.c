@@ -89,7 +89,8 @@ static void a_report_round_trips_every_state(void **state)
         p.pid = 100 + i;
         p.bytes_used = 1ULL << (30 + i);
         p.n_gpus = i + 1;
-        for (int g = 0; g <= i; g++) p.gpus[g] = (uint8_t)(15 - g);
+        for (int g = 0; g <= i; g++)
+            p.gpus[g] = (uint8_t)(15 - g);
         if (i == 2) strcpy(p.error, "worker exited with status 3: \"oom\"");
         assert_int_equal(proto_report_add(&m.u.report, &p), 0);
     }
@@ -184,7 +185,8 @@ static void an_assign_round_trips_with_and_without_a_command(void **state)
     assert_int_equal(proto_assign_set_command(&m.u.assign, argv, 6), 0);
     round_trip(&m, &d);
     assert_int_equal(d.u.assign.n_command, 6);
-    for (int i = 0; i < 6; i++) assert_string_equal(d.u.assign.command[i], argv[i]);
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(d.u.assign.command[i], argv[i]);
     proto_msg_free(&d);
     proto_msg_free(&m);
 }
@@ -245,7 +247,8 @@ static const char *assign_with(const char *extra)
 {
     static char buf[1024];
     snprintf(buf, sizeof buf,
-             "{\"type\":\"assign\",\"v\":1,\"id\":\"m/0\",\"model\":\"m\",\"replica\":0,%s}", extra);
+             "{\"type\":\"assign\",\"v\":1,\"id\":\"m/0\",\"model\":\"m\",\"replica\":0,%s}",
+             extra);
     return buf;
 }
 
@@ -266,8 +269,7 @@ static void negative_and_out_of_range_numbers_are_refused(void **state)
                    "assign.gpus[0]");
     expect_refused(assign_with("\"gpus\":[1,1],\"bytes_per_gpu\":1,\"fraction\":0.5"),
                    "assign.gpus[1]");
-    expect_refused(assign_with("\"gpus\":[],\"bytes_per_gpu\":1,\"fraction\":0.5"),
-                   "assign.gpus");
+    expect_refused(assign_with("\"gpus\":[],\"bytes_per_gpu\":1,\"fraction\":0.5"), "assign.gpus");
     expect_refused(assign_with("\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":0"),
                    "assign.fraction");
     expect_refused(assign_with("\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":-0.5"),
@@ -322,7 +324,8 @@ static void huge_arrays_are_refused_past_their_caps(void **state)
     vp_sb_free(&sb);
 
     vp_sb_printf(&sb, "\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":1,\"command\":[");
-    for (int i = 0; i < PROTO_MAX_ARGV + 1; i++) vp_sb_printf(&sb, "%s\"x\"", i ? "," : "");
+    for (int i = 0; i < PROTO_MAX_ARGV + 1; i++)
+        vp_sb_printf(&sb, "%s\"x\"", i ? "," : "");
     vp_sb_printf(&sb, "]");
     expect_refused(assign_with(vp_sb_str(&sb)), "assign.command");
     vp_sb_free(&sb);
@@ -350,9 +353,8 @@ static void unknown_fields_are_ignored_for_forward_compatibility(void **state)
     (void)state;
     proto_msg m;
     vp_err e = {0};
-    assert_int_equal(decode_text("{\"type\":\"release\",\"v\":1,\"id\":\"a\",\"later\":[1]}", &m,
-                                 &e),
-                     0);
+    assert_int_equal(
+        decode_text("{\"type\":\"release\",\"v\":1,\"id\":\"a\",\"later\":[1]}", &m, &e), 0);
     assert_string_equal(m.u.release.id, "a");
 }
 

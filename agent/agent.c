@@ -1,0 +1,636 @@
+/* agent.c - the agent's placements: assign, release, accounting, reports, lifecycle.
+ *
+ * Invariant: for every GPU, the bytes of the placements that hold or may soon hold memory on it
+ * (running, starting, failed-and-restarting, and stopping until their worker has exited; for a
+ * placement being replaced, the larger of the old and the new assign) never exceed the GPU's
+ * usable bytes, total x util_ppm / 1e6. An assign that would break it is refused before anything
+ * is spawned. A placement appears in the report from its assign until its worker has exited
+ * after a release; a refused one stays (failed, holding 0 bytes, with the reason) until it is
+ * released or assigned again, so the controller sees the refusal in the level-triggered state
+ * as well as in the `error` frame. A refused placement starts by itself once memory is freed
+ * and it fits (e.g. the old worker of a make-before-break move on this node has exited). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_int.h"
+
+/* ---- placements ------------------------------------------------------------------------- */
+
+static agent_pl *find_pl(struct agent *a, const char *id)
+{
+    for (agent_pl *pl = a->pls; pl; pl = pl->next)
+        if (!strcmp(pl->spec.u.assign.id, id)) return pl;
+    return NULL;
+}
+
+static int copy_assign(proto_msg *dst, const proto_assign *src)
+{
+    proto_msg_free(dst);
+    proto_msg_init(dst, PROTO_ASSIGN);
+    dst->u.assign = *src;
+    dst->u.assign.command = NULL;
+    dst->u.assign.n_command = 0;
+    int rc =
+        proto_assign_set_command(&dst->u.assign, (const char *const *)src->command, src->n_command);
+    if (rc) proto_msg_free(dst);
+    return rc;
+}
+
+static bool same_assign(const proto_assign *x, const proto_assign *y)
+{
+    if (strcmp(x->model, y->model) || x->replica != y->replica || x->n_gpus != y->n_gpus ||
+        memcmp(x->gpus, y->gpus, (size_t)x->n_gpus) || x->bytes_per_gpu != y->bytes_per_gpu ||
+        x->fraction != y->fraction || x->port != y->port || x->n_command != y->n_command)
+        return false;
+    for (size_t i = 0; i < x->n_command; i++)
+        if (strcmp(x->command[i], y->command[i])) return false;
+    return true;
+}
+
+static bool has_gpu(const proto_assign *as, uint32_t g)
+{
+    for (int i = 0; i < as->n_gpus; i++)
+        if (as->gpus[i] == g) return true;
+    return false;
+}
+
+/* Bytes pl holds or will hold on GPU g (see the invariant at the top). */
+static uint64_t pl_bytes_on(const agent_pl *pl, uint32_t g)
+{
+    if (pl->refused) return 0;
+    uint64_t old = 0, next = 0;
+    if ((pl->proc || !pl->released) && has_gpu(&pl->spec.u.assign, g))
+        old = pl->spec.u.assign.bytes_per_gpu;
+    if (pl->pending.type && has_gpu(&pl->pending.u.assign, g))
+        next = pl->pending.u.assign.bytes_per_gpu;
+    return old > next ? old : next;
+}
+
+static const proto_gpu *gpu_by_index(const struct agent *a, uint32_t index)
+{
+    for (int i = 0; i < a->n_gpus; i++)
+        if (a->gpus[i].index == index) return &a->gpus[i];
+    return NULL;
+}
+
+static uint64_t usable_bytes(const struct agent *a, const proto_gpu *g)
+{
+    uint64_t u = 0;
+    vp_muldiv_floor_u64(g->total_bytes, a->util_ppm, 1000000, &u);
+    return u;
+}
+
+/* 0 when as fits next to every placement but `self`; else a code and the reason in why. */
+static int check_fits(struct agent *a, const proto_assign *as, const agent_pl *self, char *why,
+                      size_t cap)
+{
+    for (int i = 0; i < as->n_gpus; i++) {
+        const proto_gpu *g = gpu_by_index(a, as->gpus[i]);
+        if (!g) {
+            snprintf(why, cap, "GPU %u does not exist on node %s (it has %d GPUs)", as->gpus[i],
+                     a->node, a->n_gpus);
+            return VP_EINPUT;
+        }
+        uint64_t used = 0;
+        for (const agent_pl *pl = a->pls; pl; pl = pl->next)
+            if (pl != self) used += pl_bytes_on(pl, g->index);
+        uint64_t usable = usable_bytes(a, g);
+        if (used > usable || as->bytes_per_gpu > usable - used) {
+            snprintf(why, cap,
+                     "GPU %u (%s): %llu bytes in use + %llu requested exceeds %llu usable "
+                     "(%.2f of %llu total)",
+                     g->index, g->model, (unsigned long long)used,
+                     (unsigned long long)as->bytes_per_gpu, (unsigned long long)usable,
+                     a->util_ppm / 1e6, (unsigned long long)g->total_bytes);
+            return VP_ENOSPACE;
+        }
+    }
+    return 0;
+}
+
+static void pl_timer_closed(uv_handle_t *h)
+{
+    agent_pl *pl = h->data;
+    if (--pl->open_timers == 0) {
+        proto_msg_free(&pl->spec);
+        proto_msg_free(&pl->pending);
+        struct agent *a = pl->a;
+        free(pl);
+        a->handles_closing--;
+        agent_maybe_finish(a);
+    }
+}
+
+/* Unlinks pl and frees it once its timers are closed. Only without a live worker. */
+static void remove_pl(agent_pl *pl)
+{
+    struct agent *a = pl->a;
+    for (agent_pl **pp = &a->pls; *pp; pp = &(*pp)->next)
+        if (*pp == pl) {
+            *pp = pl->next;
+            break;
+        }
+    pl->removed = true;
+    a->handles_closing++;
+    uv_close((uv_handle_t *)&pl->restart_timer, pl_timer_closed);
+    uv_close((uv_handle_t *)&pl->kill_timer, pl_timer_closed);
+}
+
+static agent_pl *new_pl(struct agent *a, const proto_assign *as)
+{
+    agent_pl *pl = calloc(1, sizeof *pl);
+    if (!pl) return NULL;
+    if (copy_assign(&pl->spec, as)) {
+        free(pl);
+        return NULL;
+    }
+    pl->a = a;
+    uv_timer_init(&a->loop, &pl->restart_timer);
+    uv_timer_init(&a->loop, &pl->kill_timer);
+    pl->restart_timer.data = pl->kill_timer.data = pl;
+    pl->open_timers = 2;
+    agent_pl **tail = &a->pls;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = pl;
+    return pl;
+}
+
+void agent_pl_changed(agent_pl *pl)
+{
+    agent_report_soon(pl->a);
+}
+
+static void start_worker(agent_pl *pl);
+
+static void on_restart_timer(uv_timer_t *t)
+{
+    agent_pl *pl = t->data;
+    if (pl->proc || pl->released || pl->refused || pl->a->stopping) return;
+    pl->restarts++;
+    agent_log(pl->a, AGENT_LOG_INFO, "restarting worker", "placement=%s attempt=%u",
+              pl->spec.u.assign.id, pl->restarts);
+    start_worker(pl);
+}
+
+static void schedule_restart(agent_pl *pl)
+{
+    struct agent *a = pl->a;
+    uint32_t d = pl->backoff_ms ? pl->backoff_ms : a->restart_min_ms;
+    pl->backoff_ms = d >= a->restart_max_ms / 2 ? a->restart_max_ms : d * 2;
+    agent_log(a, AGENT_LOG_INFO, "worker restart scheduled", "placement=%s delay_ms=%u",
+              pl->spec.u.assign.id, d);
+    uv_timer_start(&pl->restart_timer, on_restart_timer, d, 0);
+}
+
+/* Spawns pl's worker; on failure the placement is failed and a retry is scheduled. */
+static void start_worker(agent_pl *pl)
+{
+    pl->error[0] = '\0';
+    if (agent_worker_spawn(pl) == 0) {
+        pl->state = PROTO_STARTING;
+    } else {
+        pl->state = PROTO_FAILED;
+        schedule_restart(pl);
+    }
+    agent_pl_changed(pl);
+}
+
+/* Memory was freed on this node: start the refused placements that fit now, oldest first. The
+ * controller asked for them and is level-triggered, so a move whose old worker was still
+ * stopping when the new assign arrived needs no second assign. */
+static void retry_refused(struct agent *a)
+{
+    if (a->stopping) return;
+    for (agent_pl *pl = a->pls; pl; pl = pl->next) {
+        if (!pl->refused) continue;
+        char why[PROTO_TEXT_MAX];
+        if (check_fits(a, &pl->spec.u.assign, pl, why, sizeof why) != 0) continue;
+        agent_log(a, AGENT_LOG_INFO, "refused assign fits now; starting it", "placement=%s",
+                  pl->spec.u.assign.id);
+        pl->refused = false;
+        pl->backoff_ms = 0;
+        start_worker(pl);
+    }
+}
+
+void agent_pl_worker_exited(agent_pl *pl, int64_t status, int term_signal)
+{
+    struct agent *a = pl->a;
+    uv_timer_stop(&pl->kill_timer);
+    int pid = pl->pid;
+    pl->pid = 0;
+    pl->start_ticks = 0;
+    agent_state_save(a);
+    if (pl->released) {
+        agent_log(a, AGENT_LOG_INFO, "worker stopped", "placement=%s pid=%d", pl->spec.u.assign.id,
+                  pid);
+        remove_pl(pl);
+        retry_refused(a);
+        agent_report_soon(a);
+        agent_maybe_finish(a);
+        return;
+    }
+    if (pl->pending.type) {
+        agent_log(a, AGENT_LOG_INFO, "worker stopped for a changed assign", "placement=%s pid=%d",
+                  pl->spec.u.assign.id, pid);
+        proto_msg_free(&pl->spec);
+        pl->spec = pl->pending;
+        memset(&pl->pending, 0, sizeof pl->pending);
+        pl->backoff_ms = 0;
+        start_worker(pl);
+        retry_refused(a); /* the new assign may hold less, or other GPUs */
+        return;
+    }
+    char why[PROTO_TEXT_MAX];
+    if (term_signal)
+        snprintf(why, sizeof why, "worker killed by signal %d (%s)", term_signal,
+                 strsignal(term_signal));
+    else
+        snprintf(why, sizeof why, "worker exited with status %lld", (long long)status);
+    if (pl->error[0]) {
+        char detail[PROTO_TEXT_MAX];
+        snprintf(detail, sizeof detail, "%s", pl->error);
+        snprintf(pl->error, sizeof pl->error, "%s: %.400s", why, detail);
+    } else {
+        snprintf(pl->error, sizeof pl->error, "%s", why);
+    }
+    agent_log(a, AGENT_LOG_WARN, "worker died", "placement=%s pid=%d error=%s",
+              pl->spec.u.assign.id, pid, agent_q(pl->error));
+    pl->state = PROTO_FAILED;
+    /* A worker that stayed up a long while earns a fresh backoff. */
+    if (agent_now_ms(a) - pl->spawned_ms >= a->restart_max_ms) pl->backoff_ms = 0;
+    schedule_restart(pl);
+    agent_pl_changed(pl);
+}
+
+/* ---- controller requests ---------------------------------------------------------------- */
+
+static void send_error(struct agent *a, const char *code, const char *id, const char *msg)
+{
+    proto_msg m;
+    proto_msg_init(&m, PROTO_ERROR);
+    snprintf(m.u.error.code, sizeof m.u.error.code, "%s", code);
+    snprintf(m.u.error.message, sizeof m.u.error.message, "%s", msg);
+    snprintf(m.u.error.id, sizeof m.u.error.id, "%s", id);
+    agent_conn_send(a, &m);
+}
+
+void agent_on_assign(struct agent *a, const proto_assign *as)
+{
+    if (a->stopping) return;
+    agent_pl *pl = find_pl(a, as->id);
+    if (pl && !pl->refused && !pl->released && !pl->pending.type &&
+        same_assign(&pl->spec.u.assign, as)) {
+        agent_log(a, AGENT_LOG_DEBUG, "assign already served", "placement=%s", as->id);
+        return;
+    }
+    if (pl && pl->pending.type && same_assign(&pl->pending.u.assign, as) && !pl->released) return;
+
+    char why[PROTO_TEXT_MAX - 64];
+    int rc = check_fits(a, as, pl, why, sizeof why);
+    if (rc) {
+        const char *code = rc == VP_ENOSPACE ? PROTO_CODE_OVERCOMMIT : PROTO_CODE_BAD_ASSIGN;
+        agent_log(a, AGENT_LOG_WARN, "assign refused", "placement=%s code=%s reason=%s", as->id,
+                  code, agent_q(why));
+        if (!pl) {
+            pl = new_pl(a, as);
+            if (pl) pl->refused = true;
+        } else if (pl->refused) {
+            copy_assign(&pl->spec, as);
+        }
+        /* An active placement keeps running as it was; only the change is refused. */
+        if (pl) {
+            snprintf(pl->error, sizeof pl->error, "%s: %s", code, why);
+            if (pl->refused) pl->state = PROTO_FAILED;
+        }
+        send_error(a, code, as->id, why);
+        agent_report_soon(a);
+        return;
+    }
+
+    if (!pl) {
+        pl = new_pl(a, as);
+        if (!pl) {
+            send_error(a, PROTO_CODE_SPAWN, as->id, "agent out of memory");
+            return;
+        }
+        agent_log(a, AGENT_LOG_INFO, "assign accepted", "placement=%s gpus=%d bytes_per_gpu=%llu",
+                  as->id, as->n_gpus, (unsigned long long)as->bytes_per_gpu);
+        start_worker(pl);
+        return;
+    }
+    if (!pl->proc) {
+        /* Refused before, or failed and waiting to restart: take the new assign now. */
+        if (copy_assign(&pl->spec, as)) return;
+        uv_timer_stop(&pl->restart_timer);
+        pl->refused = pl->released = false;
+        pl->backoff_ms = 0;
+        agent_log(a, AGENT_LOG_INFO, "assign accepted", "placement=%s gpus=%d bytes_per_gpu=%llu",
+                  as->id, as->n_gpus, (unsigned long long)as->bytes_per_gpu);
+        start_worker(pl);
+        return;
+    }
+    /* A live worker with another assign (or being released): replace it once it has exited. */
+    if (copy_assign(&pl->pending, as)) return;
+    pl->released = false;
+    pl->state = PROTO_STARTING;
+    pl->error[0] = '\0';
+    agent_log(a, AGENT_LOG_INFO, "assign changed; replacing worker", "placement=%s", as->id);
+    agent_worker_stop(pl);
+    agent_report_soon(a);
+}
+
+void agent_on_release(struct agent *a, const char *id)
+{
+    agent_pl *pl = find_pl(a, id);
+    if (!pl) {
+        agent_log(a, AGENT_LOG_DEBUG, "release of an unknown placement", "placement=%s",
+                  agent_q(id));
+        agent_report_soon(a);
+        return;
+    }
+    agent_log(a, AGENT_LOG_INFO, "release", "placement=%s", pl->spec.u.assign.id);
+    proto_msg_free(&pl->pending);
+    if (pl->proc) {
+        pl->released = true;
+        pl->state = PROTO_STOPPED;
+        agent_worker_stop(pl);
+    } else {
+        remove_pl(pl);
+        retry_refused(a);
+    }
+    agent_report_soon(a);
+}
+
+int agent_build_report(struct agent *a, proto_msg *m)
+{
+    proto_msg_init(m, PROTO_REPORT);
+    snprintf(m->u.report.node, sizeof m->u.report.node, "%s", a->node);
+    for (agent_pl *pl = a->pls; pl; pl = pl->next) {
+        const proto_assign *as = &pl->spec.u.assign;
+        proto_placement p;
+        memset(&p, 0, sizeof p);
+        snprintf(p.id, sizeof p.id, "%s", as->id);
+        snprintf(p.model, sizeof p.model, "%s", as->model);
+        p.state = pl->state;
+        p.pid = pl->proc ? pl->pid : 0;
+        p.bytes_used = pl->refused ? 0 : as->bytes_per_gpu;
+        p.n_gpus = as->n_gpus;
+        memcpy(p.gpus, as->gpus, (size_t)as->n_gpus);
+        snprintf(p.error, sizeof p.error, "%s", pl->error);
+        int rc = proto_report_add(&m->u.report, &p);
+        if (rc) {
+            agent_log(a, AGENT_LOG_ERROR, "report truncated", "error=%s", vp_strerror(rc));
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void global_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void agent_maybe_finish(struct agent *a)
+{
+    if (!a->stopping || a->finished || a->pls || a->handles_closing > 0) return;
+    a->finished = true;
+    agent_state_remove(a);
+    agent_log(a, AGENT_LOG_INFO, "agent stopped", NULL);
+    uv_handle_t *hs[] = {
+        (uv_handle_t *)&a->reconnect_timer, (uv_handle_t *)&a->deadline_timer,
+        (uv_handle_t *)&a->heartbeat_timer, (uv_handle_t *)&a->report_timer,
+        (uv_handle_t *)&a->stop_async,      (uv_handle_t *)&a->sigint,
+        (uv_handle_t *)&a->sigterm,
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(hs); i++)
+        if (hs[i]->loop == &a->loop && !uv_is_closing(hs[i])) uv_close(hs[i], global_closed);
+}
+
+static void begin_shutdown(struct agent *a)
+{
+    if (a->stopping) return;
+    a->stopping = true;
+    int workers = 0;
+    for (agent_pl *p = a->pls; p; p = p->next)
+        workers += p->proc != NULL;
+    agent_log(a, AGENT_LOG_INFO, "agent stopping", "workers=%d", workers);
+    agent_conn_shutdown(a);
+    for (agent_pl *pl = a->pls, *next; pl; pl = next) {
+        next = pl->next;
+        uv_timer_stop(&pl->restart_timer);
+        proto_msg_free(&pl->pending);
+        if (pl->proc) {
+            pl->released = true;
+            agent_worker_stop(pl);
+        } else {
+            remove_pl(pl);
+        }
+    }
+    agent_maybe_finish(a);
+}
+
+static void on_stop_async(uv_async_t *h)
+{
+    begin_shutdown(h->data);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct agent *a = h->data;
+    agent_log(a, AGENT_LOG_INFO, "signal received", "signal=%s",
+              strsignal(signum) ? agent_q(strsignal(signum)) : "?");
+    begin_shutdown(a);
+}
+
+static int parse_hostport(const char *s, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':') return VP_EUSAGE;
+        h = s + 1;
+        hl = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) return VP_EUSAGE;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hcap) return VP_EUSAGE;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || p < 1 || p > 65535) return VP_EUSAGE;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    snprintf(port, pcap, "%ld", p);
+    return 0;
+}
+
+static int valid_node_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= PROTO_NAME_MAX) return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return strcmp(s, ".") && strcmp(s, "..");
+}
+
+int agent_new(const agent_config *cfg, agent **out, vp_err *e)
+{
+    *out = NULL;
+    if (!cfg->controller) return vp_errf(e, VP_EUSAGE, "--controller HOST:PORT is required");
+    if (!cfg->node) return vp_errf(e, VP_EUSAGE, "--node NAME is required");
+    if (!valid_node_name(cfg->node))
+        return vp_errf(e, VP_EUSAGE, "--node \"%s\": 1 to %d characters from A-Z a-z 0-9 . _ -",
+                       cfg->node, PROTO_NAME_MAX - 1);
+    if (cfg->token && strlen(cfg->token) >= PROTO_TOKEN_MAX)
+        return vp_errf(e, VP_EUSAGE, "token longer than %d bytes", PROTO_TOKEN_MAX - 1);
+    struct agent *a = calloc(1, sizeof *a);
+    if (!a) return vp_errf(e, -ENOMEM, "out of memory");
+    a->lock_fd = -1;
+    if (parse_hostport(cfg->controller, a->host, sizeof a->host, a->port, sizeof a->port)) {
+        free(a);
+        return vp_errf(e, VP_EUSAGE, "--controller \"%s\": want HOST:PORT (or [IPV6]:PORT)",
+                       cfg->controller);
+    }
+    snprintf(a->node, sizeof a->node, "%s", cfg->node);
+    snprintf(a->token, sizeof a->token, "%s", cfg->token ? cfg->token : "");
+    a->log = cfg->log ? cfg->log : stderr;
+    a->log_level = cfg->log_level;
+    a->handle_signals = cfg->handle_signals;
+    a->stop_grace_ms = cfg->stop_grace_ms ? cfg->stop_grace_ms : 10000;
+    a->reconnect_min_ms = cfg->reconnect_min_ms ? cfg->reconnect_min_ms : 100;
+    a->reconnect_max_ms = cfg->reconnect_max_ms ? cfg->reconnect_max_ms : 5000;
+    if (a->reconnect_max_ms < a->reconnect_min_ms) a->reconnect_max_ms = a->reconnect_min_ms;
+    a->restart_min_ms = cfg->restart_min_ms ? cfg->restart_min_ms : 500;
+    a->restart_max_ms = cfg->restart_max_ms ? cfg->restart_max_ms : 30000;
+    if (a->restart_max_ms < a->restart_min_ms) a->restart_max_ms = a->restart_min_ms;
+    a->sim_max_slice_bytes =
+        cfg->sim_max_slice_bytes ? cfg->sim_max_slice_bytes : AGENT_DEFAULT_SIM_MAX_SLICE;
+    a->util_ppm = AGENT_DEFAULT_UTIL_PPM;
+    if (cfg->worker_path) {
+        if (strlen(cfg->worker_path) >= sizeof a->worker_path) {
+            free(a);
+            return vp_errf(e, VP_EUSAGE, "--worker: path too long");
+        }
+        snprintf(a->worker_path, sizeof a->worker_path, "%s", cfg->worker_path);
+    } else {
+        agent_default_worker_path(a->worker_path, sizeof a->worker_path);
+    }
+    if (cfg->state_dir) {
+        if (strlen(cfg->state_dir) >= sizeof a->state_dir - 32) {
+            free(a);
+            return vp_errf(e, VP_EUSAGE, "--state-dir: path too long");
+        }
+        snprintf(a->state_dir, sizeof a->state_dir, "%s", cfg->state_dir);
+    } else {
+        snprintf(a->state_dir, sizeof a->state_dir, "/tmp/vrampack-agent-%s", a->node);
+    }
+    int rc;
+    a->sim = cfg->sim != NULL;
+    if (a->sim)
+        rc = agent_sim_parse(cfg->sim, a->gpus, &a->n_gpus, e);
+    else
+        rc = agent_nvml_discover(a->gpus, &a->n_gpus, e);
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    if (a->sim)
+        for (int i = 0; i < a->n_gpus; i++)
+            snprintf(a->gpus[i].uuid, sizeof a->gpus[i].uuid, "SIM-%s-%d", a->node, i);
+    rc = uv_loop_init(&a->loop);
+    if (rc) {
+        free(a);
+        return vp_errf(e, rc, "event loop: %s", uv_strerror(rc));
+    }
+    a->loop_ready = true;
+    uv_timer_t *timers[] = {&a->reconnect_timer, &a->deadline_timer, &a->heartbeat_timer,
+                            &a->report_timer};
+    for (size_t i = 0; i < VP_ARRAY_LEN(timers); i++) {
+        uv_timer_init(&a->loop, timers[i]);
+        timers[i]->data = a;
+    }
+    uv_async_init(&a->loop, &a->stop_async, on_stop_async);
+    a->stop_async.data = a;
+    if (a->handle_signals) {
+        uv_signal_init(&a->loop, &a->sigint);
+        uv_signal_init(&a->loop, &a->sigterm);
+        a->sigint.data = a->sigterm.data = a;
+    }
+    rc = agent_state_init(a, e);
+    if (rc) {
+        agent_free(a);
+        return rc;
+    }
+    for (int i = 0; i < a->n_gpus; i++)
+        agent_log(a, AGENT_LOG_INFO, "gpu",
+                  "index=%u model=%s total_bytes=%llu usable_bytes=%llu%s", a->gpus[i].index,
+                  agent_q(a->gpus[i].model), (unsigned long long)a->gpus[i].total_bytes,
+                  (unsigned long long)usable_bytes(a, &a->gpus[i]), a->sim ? " sim=true" : "");
+    *out = a;
+    return 0;
+}
+
+int agent_run(agent *a)
+{
+    /* A controller that vanishes mid-write must not kill the agent. */
+    signal(SIGPIPE, SIG_IGN);
+    if (a->handle_signals) {
+        uv_signal_start(&a->sigint, on_signal, SIGINT);
+        uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    }
+    agent_log(a, AGENT_LOG_INFO, "agent starting",
+              "controller=%s:%s gpus=%d worker=%s state_dir=%s", a->host, a->port, a->n_gpus,
+              agent_q(a->worker_path), agent_q(a->state_dir));
+    agent_conn_start(a);
+    int rc = uv_run(&a->loop, UV_RUN_DEFAULT);
+    (void)rc;
+    return 0;
+}
+
+void agent_stop(agent *a)
+{
+    if (a) uv_async_send(&a->stop_async);
+}
+
+const proto_gpu *agent_gpus(const agent *a, int *n)
+{
+    *n = a->n_gpus;
+    return a->gpus;
+}
+
+void agent_free(agent *a)
+{
+    if (!a) return;
+    if (a->loop_ready) {
+        if (!a->finished) {
+            /* Never run (or stopped abnormally): close what is open, then drain. */
+            a->stopping = true;
+            for (agent_pl *pl = a->pls, *next; pl; pl = next) {
+                next = pl->next;
+                if (pl->proc) continue; /* cannot happen after agent_run returned */
+                remove_pl(pl);
+            }
+            agent_maybe_finish(a);
+        }
+        uv_run(&a->loop, UV_RUN_DEFAULT);
+        if (a->addrs) uv_freeaddrinfo(a->addrs);
+        uv_loop_close(&a->loop);
+    }
+    if (a->lock_fd >= 0) close(a->lock_fd);
+    free(a);
+}

@@ -1,0 +1,525 @@
+/* api.c - the user API on --api: HTTP/JSON served by libmicrohttpd on its own thread.
+ *
+ * Reads (plan, placements, nodes, metrics, health) take ctl->mu, render JSON from the loop's
+ * state and release it; nothing here writes that state. A submit is parsed here (so bad input is
+ * answered 400 at once with the planner's one-line message), then queued for the loop and the
+ * HTTP connection is suspended; the loop plans it, commits it to the store and resumes the
+ * connection with the answer (ctl_submit_finish). With a token configured every request must
+ * carry `Authorization: Bearer TOKEN` (compared in constant time), else 401. Bodies over the
+ * configured limit get 413 without being read further. */
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "ctl_internal.h"
+
+enum { R_NONE, R_HEALTH, R_METRICS, R_PLAN, R_PLACEMENTS, R_NODES, R_SUBMIT };
+
+typedef struct api_req {
+    int route;
+    vp_sb body;
+    size_t body_len;
+    bool too_big;
+    ctl_submit *sub;
+} api_req;
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *body,
+                               const char *type)
+{
+    if (!body) {
+        status = 500;
+        body = "{\"error\":\"out of memory\"}";
+        type = "application/json";
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == 401) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned status,
+                                     const char *msg)
+{
+    vp_sb sb = {0};
+    vp_sb_append(&sb, "{\"error\":", 9);
+    ctl_json_str(&sb, msg);
+    vp_sb_append(&sb, "}\n", 2);
+    enum MHD_Result r = respond(conn, status, vp_sb_ok(&sb) ? vp_sb_str(&sb) : NULL,
+                                "application/json");
+    vp_sb_free(&sb);
+    return r;
+}
+
+static enum MHD_Result respond_sb(struct MHD_Connection *conn, vp_sb *sb, const char *type)
+{
+    enum MHD_Result r = respond(conn, 200, vp_sb_ok(sb) ? vp_sb_str(sb) : NULL, type);
+    vp_sb_free(sb);
+    return r;
+}
+
+static void log_request(ctl *c, const char *method, const char *url, unsigned status,
+                        const char *why)
+{
+    ctl_logline l;
+    if (ctl_log_begin(&c->log, &l, status >= 400 ? CTL_LOG_WARN : CTL_LOG_DEBUG, "api")) {
+        ctl_log_s(&l, "method", method);
+        ctl_log_s(&l, "path", url);
+        ctl_log_u(&l, "status", status);
+        if (why) ctl_log_s(&l, "error", why);
+        ctl_log_end(&c->log, &l);
+    }
+}
+
+/* ---- renderers (called with mu held) ---- */
+
+static uint64_t usable_of(const ctl *c, uint64_t total)
+{
+    uint64_t u = 0;
+    vp_muldiv_floor_u64(total, c->util_ppm, 1000000, &u);
+    return u;
+}
+
+static void render_nodes(const ctl *c, vp_sb *sb)
+{
+    vp_sb_append(sb, "{\"nodes\":[", 10);
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        const ctl_node *n = c->nodes.v[i];
+        vp_sb_printf(sb, "%s{\"name\":", i ? "," : "");
+        ctl_json_str(sb, n->name);
+        vp_sb_printf(sb, ",\"state\":\"%s\",\"connected\":%s,\"version\":",
+                     n->state == CTL_NODE_LOST ? "lost" : "ready",
+                     n->sess ? "true" : "false");
+        ctl_json_str(sb, n->version);
+        vp_sb_printf(sb, ",\"last_heartbeat_ms\":%" PRIu64 ",\"registered_ms\":%" PRIu64
+                         ",\"desired\":%zu,\"gpus\":[",
+                     n->last_hb_wall_ms, n->registered_wall_ms, n->n_want);
+        const place_node *pn = NULL;
+        if (c->plan)
+            for (size_t k = 0; k < c->plan->n_nodes && !pn; k++)
+                if (!strcmp(c->plan->nodes[k].name, n->name)) pn = &c->plan->nodes[k];
+        for (int g = 0; g < n->n_gpus; g++) {
+            vp_sb_printf(sb, "%s{\"index\":%u,\"model\":", g ? "," : "", n->gpus[g].index);
+            ctl_json_str(sb, n->gpus[g].model);
+            vp_sb_append(sb, ",\"uuid\":", 8);
+            ctl_json_str(sb, n->gpus[g].uuid);
+            vp_sb_printf(sb, ",\"total_bytes\":%" PRIu64 ",\"usable_bytes\":%" PRIu64
+                             ",\"used_bytes\":%" PRIu64 "}",
+                         n->gpus[g].total_bytes, usable_of(c, n->gpus[g].total_bytes),
+                         pn && g < pn->n_gpus ? pn->gpus[g].used_bytes : 0);
+        }
+        vp_sb_append(sb, "],\"reported\":[", 14);
+        for (size_t k = 0; k < n->n_rep; k++) {
+            const proto_placement *r = &n->rep[k];
+            vp_sb_printf(sb, "%s{\"id\":", k ? "," : "");
+            ctl_json_str(sb, r->id);
+            vp_sb_printf(sb, ",\"state\":\"%s\",\"pid\":%d,\"bytes_used\":%" PRIu64 "}",
+                         proto_state_name(r->state), (int)r->pid, r->bytes_used);
+        }
+        vp_sb_append(sb, "]}", 2);
+    }
+    vp_sb_append(sb, "]}\n", 3);
+}
+
+static void render_placements(const ctl *c, vp_sb *sb)
+{
+    vp_sb_append(sb, "{\"placements\":[", 15);
+    size_t k = 0;
+    const place_plan *p = c->plan;
+    for (size_t i = 0; p && i < p->n_placements; i++, k++) {
+        const place_placement *q = &p->placements[i];
+        const proto_placement *r;
+        const char *state = ctl_placement_state(c, q, &r);
+        vp_sb_printf(sb, "%s{\"id\":", k ? "," : "");
+        ctl_json_str(sb, q->id);
+        vp_sb_append(sb, ",\"model\":", 9);
+        ctl_json_str(sb, q->model);
+        vp_sb_printf(sb, ",\"replica\":%u", q->replica);
+        if (q->stage >= 0) vp_sb_printf(sb, ",\"stage\":%d", q->stage);
+        vp_sb_append(sb, ",\"node\":", 8);
+        ctl_json_str(sb, p->nodes[q->node].name);
+        vp_sb_append(sb, ",\"gpus\":[", 9);
+        for (int g = 0; g < q->n_gpus; g++) vp_sb_printf(sb, "%s%u", g ? "," : "", q->gpus[g]);
+        vp_sb_printf(sb, "],\"bytes_per_gpu\":%" PRIu64 ",\"state\":\"%s\"", q->bytes_per_gpu,
+                     state);
+        if (r && r->pid) vp_sb_printf(sb, ",\"pid\":%d", (int)r->pid);
+        if (r && r->error[0]) {
+            vp_sb_append(sb, ",\"error\":", 9);
+            ctl_json_str(sb, r->error);
+        }
+        vp_sb_append(sb, "}", 1);
+    }
+    for (size_t i = 0; p && i < p->n_unplaced; i++, k++) {
+        const place_unplaced *u = &p->unplaced[i];
+        char id[PLACE_ID_MAX];
+        place_make_id(id, sizeof id, u->model, u->replica, -1);
+        vp_sb_printf(sb, "%s{\"id\":", k ? "," : "");
+        ctl_json_str(sb, id);
+        vp_sb_append(sb, ",\"model\":", 9);
+        ctl_json_str(sb, u->model);
+        vp_sb_printf(sb, ",\"replica\":%u,\"node\":null,\"gpus\":[],\"bytes_per_gpu\":0,"
+                         "\"state\":\"unplaced\",\"reason\":",
+                     u->replica);
+        ctl_json_str(sb, u->reason);
+        vp_sb_append(sb, "}", 1);
+    }
+    vp_sb_append(sb, "]}\n", 3);
+}
+
+static void prom_label(vp_sb *sb, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\') vp_sb_printf(sb, "\\%c", *v);
+        else if (*v == '\n') vp_sb_append(sb, "\\n", 2);
+        else vp_sb_append(sb, v, 1);
+    }
+}
+
+static void prom_head(vp_sb *sb, const char *name, const char *type, const char *help)
+{
+    vp_sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_metrics(const ctl *c, vp_sb *sb)
+{
+    size_t ready = 0, lost = 0;
+    for (size_t i = 0; i < c->nodes.n; i++)
+        if (c->nodes.v[i]->state == CTL_NODE_LOST) lost++;
+        else ready++;
+    prom_head(sb, "vrampack_agents_connected", "gauge", "Agents with a live authenticated session.");
+    vp_sb_printf(sb, "vrampack_agents_connected %zu\n", c->n_agents);
+    prom_head(sb, "vrampack_nodes", "gauge", "Registered nodes by state.");
+    vp_sb_printf(sb, "vrampack_nodes{state=\"ready\"} %zu\nvrampack_nodes{state=\"lost\"} %zu\n",
+                 ready, lost);
+
+    static const char *const states[] = {"pending", "starting", "running",
+                                         "failed",  "stopped",  "unplaced"};
+    size_t count[6] = {0};
+    const place_plan *p = c->plan;
+    for (size_t i = 0; p && i < p->n_placements; i++) {
+        const char *s = ctl_placement_state(c, &p->placements[i], NULL);
+        for (size_t k = 0; k < 5; k++)
+            if (!strcmp(s, states[k])) count[k]++;
+    }
+    count[5] = p ? p->n_unplaced : 0;
+    prom_head(sb, "vrampack_placements", "gauge", "Desired placements by observed state.");
+    for (size_t k = 0; k < 6; k++)
+        vp_sb_printf(sb, "vrampack_placements{state=\"%s\"} %zu\n", states[k], count[k]);
+
+    prom_head(sb, "vrampack_gpu_bytes_used", "gauge", "Bytes the plan puts on each GPU.");
+    for (size_t i = 0; p && i < p->n_nodes; i++)
+        for (int g = 0; g < p->nodes[i].n_gpus; g++) {
+            vp_sb_append(sb, "vrampack_gpu_bytes_used{node=\"", 30);
+            prom_label(sb, p->nodes[i].name);
+            vp_sb_printf(sb, "\",gpu=\"%d\",model=\"", g);
+            prom_label(sb, p->nodes[i].gpus[g].model);
+            vp_sb_printf(sb, "\"} %" PRIu64 "\n", p->nodes[i].gpus[g].used_bytes);
+        }
+    prom_head(sb, "vrampack_gpu_bytes_usable", "gauge",
+              "Usable bytes of each GPU (total x gpu_memory_utilization).");
+    for (size_t i = 0; p && i < p->n_nodes; i++)
+        for (int g = 0; g < p->nodes[i].n_gpus; g++) {
+            vp_sb_append(sb, "vrampack_gpu_bytes_usable{node=\"", 32);
+            prom_label(sb, p->nodes[i].name);
+            vp_sb_printf(sb, "\",gpu=\"%d\",model=\"", g);
+            prom_label(sb, p->nodes[i].gpus[g].model);
+            vp_sb_printf(sb, "\"} %" PRIu64 "\n", p->nodes[i].gpus[g].usable_bytes);
+        }
+    if (p) {
+        prom_head(sb, "vrampack_plan_cost_per_hour", "gauge", "Cost of the desired plan.");
+        vp_sb_printf(sb, "vrampack_plan_cost_per_hour %.6g\n", p->cost_per_hour);
+    }
+    prom_head(sb, "vrampack_solve_seconds", "summary", "Time spent planning (submits and re-plans).");
+    vp_sb_printf(sb, "vrampack_solve_seconds_sum %.6f\nvrampack_solve_seconds_count %" PRIu64 "\n",
+                 c->solve_seconds_sum, c->solves_total);
+    prom_head(sb, "vrampack_solve_seconds_last", "gauge", "Duration of the latest solve.");
+    vp_sb_printf(sb, "vrampack_solve_seconds_last %.6f\n", c->solve_seconds_last);
+    struct { const char *name, *help; uint64_t v; } counters[] = {
+        {"vrampack_replans_total", "Re-plans after node loss or arrival.", c->replans_total},
+        {"vrampack_submits_total", "Manifests accepted.", c->submits_total},
+        {"vrampack_heartbeats_total", "Heartbeat frames received.", c->heartbeats_total},
+        {"vrampack_reports_total", "Report frames received.", c->reports_total},
+        {"vrampack_assigns_sent_total", "Assign frames sent.", c->assigns_sent},
+        {"vrampack_releases_sent_total", "Release frames sent.", c->releases_sent},
+        {"vrampack_nodes_lost_total", "Times a node was declared lost.", c->nodes_lost_total},
+        {"vrampack_agent_sessions_total", "Connections accepted on the agents' port.",
+         c->sessions_total},
+        {"vrampack_frames_rejected_total", "Agent connections closed for a bad frame or token.",
+         c->frames_rejected},
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(counters); i++) {
+        prom_head(sb, counters[i].name, "counter", counters[i].help);
+        vp_sb_printf(sb, "%s %" PRIu64 "\n", counters[i].name, counters[i].v);
+    }
+    prom_head(sb, "vrampack_auth_failures_total", "counter", "Requests refused for their token.");
+    vp_sb_printf(sb, "vrampack_auth_failures_total{port=\"agents\"} %" PRIu64 "\n"
+                     "vrampack_auth_failures_total{port=\"api\"} %" PRIu64 "\n",
+                 c->auth_failures, c->api_auth_failures);
+}
+
+/* ---- request handling ---- */
+
+static bool authorized(ctl *c, struct MHD_Connection *conn)
+{
+    if (!c->cfg.token[0]) return true;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *tok = NULL;
+    if (h && !strncasecmp(h, "Bearer ", 7)) {
+        tok = h + 7;
+        while (*tok == ' ') tok++;
+    }
+    bool ok = tok && strlen(tok) < PROTO_TOKEN_MAX && proto_token_equal(tok, c->cfg.token);
+    if (!ok) {
+        pthread_mutex_lock(&c->mu);
+        c->api_auth_failures++;
+        pthread_mutex_unlock(&c->mu);
+    }
+    return ok;
+}
+
+static int route_of(const char *url, const char *method, bool *method_ok)
+{
+    static const struct { const char *path, *method; int route; } routes[] = {
+        {"/healthz", "GET", R_HEALTH},       {"/metrics", "GET", R_METRICS},
+        {"/v1/plan", "GET", R_PLAN},         {"/v1/placements", "GET", R_PLACEMENTS},
+        {"/v1/nodes", "GET", R_NODES},       {"/v1/manifests", "POST", R_SUBMIT},
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(routes); i++) {
+        if (strcmp(url, routes[i].path)) continue;
+        *method_ok = !strcmp(method, routes[i].method) ||
+                     (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"));
+        return routes[i].route;
+    }
+    *method_ok = false;
+    return R_NONE;
+}
+
+static enum MHD_Result serve_get(ctl *c, struct MHD_Connection *conn, int route)
+{
+    vp_sb sb = {0};
+    pthread_mutex_lock(&c->mu);
+    switch (route) {
+    case R_HEALTH:
+        vp_sb_printf(&sb, "{\"status\":\"ok\",\"agents_connected\":%zu,\"nodes\":%zu,"
+                          "\"placements\":%zu}\n",
+                     c->n_agents, c->nodes.n, c->plan ? c->plan->n_placements : 0);
+        break;
+    case R_METRICS:
+        render_metrics(c, &sb);
+        break;
+    case R_PLAN: {
+        place_plan *empty = c->plan ? NULL : place_plan_new();
+        char *j = plan_to_json(c->plan ? c->plan : empty);
+        place_plan_free(empty);
+        if (j) {
+            vp_sb_append(&sb, j, strlen(j));
+            free(j);
+        } else {
+            sb.oom = 1;
+        }
+        break;
+    }
+    case R_PLACEMENTS:
+        render_placements(c, &sb);
+        break;
+    case R_NODES:
+        render_nodes(c, &sb);
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return respond_sb(conn, &sb,
+                      route == R_METRICS ? "text/plain; version=0.0.4; charset=utf-8"
+                                         : "application/json");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    ctl *c = cls;
+    api_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        bool method_ok;
+        r->route = route_of(url, method, &method_ok);
+        if (!authorized(c, conn)) {
+            log_request(c, method, url, 401, "missing or wrong bearer token");
+            r->route = R_NONE;
+            return respond_error(conn, 401, "missing or wrong bearer token");
+        }
+        if (r->route == R_NONE) {
+            log_request(c, method, url, 404, "no such path");
+            return respond_error(conn, 404, "no such path");
+        }
+        if (!method_ok) {
+            log_request(c, method, url, 405, "method not allowed");
+            r->route = R_NONE;
+            return respond_error(conn, 405, "method not allowed");
+        }
+        if (r->route != R_SUBMIT) return serve_get(c, conn, r->route);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > c->cfg.api_body_limit) {
+            r->route = R_NONE;
+            log_request(c, method, url, 413, "body too large");
+            return respond_error(conn, 413, "manifest larger than the body limit");
+        }
+        return MHD_YES;
+    }
+    if (r->route != R_SUBMIT) return MHD_YES; /* answered already; ignore any body */
+
+    if (*upload_data_size) {
+        if (!r->too_big && r->body_len + *upload_data_size <= c->cfg.api_body_limit) {
+            vp_sb_append(&r->body, upload_data, *upload_data_size);
+            r->body_len += *upload_data_size;
+        } else {
+            r->too_big = true;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->sub) {
+        /* Resumed by the loop: the answer is ready. */
+        pthread_mutex_lock(&c->mu);
+        unsigned status = r->sub->http_status;
+        char *body = r->sub->body;
+        r->sub->body = NULL;
+        pthread_mutex_unlock(&c->mu);
+        log_request(c, method, url, status, NULL);
+        enum MHD_Result ret = respond(conn, status, body, "application/json");
+        free(body);
+        r->route = R_NONE;
+        return ret;
+    }
+    r->route = R_NONE; /* whatever happens next answers this request */
+    if (r->too_big) {
+        log_request(c, method, url, 413, "body too large");
+        return respond_error(conn, 413, "manifest larger than the body limit");
+    }
+    if (!vp_sb_ok(&r->body)) return respond_error(conn, 500, "out of memory");
+    const char *text = vp_sb_str(&r->body);
+    plan_manifest *m = NULL;
+    vp_err e = {0};
+    int rc = plan_manifest_parse(text, r->body_len, "manifest", NULL, &m, &e);
+    if (rc) {
+        log_request(c, method, url, 400, e.msg);
+        return respond_error(conn, rc == -12 ? 500 : 400, e.msg[0] ? e.msg : vp_strerror(rc));
+    }
+    ctl_submit *s = calloc(1, sizeof *s);
+    if (!s) {
+        plan_manifest_free(m);
+        return respond_error(conn, 500, "out of memory");
+    }
+    s->conn = conn;
+    s->manifest = m;
+    s->len = r->body_len;
+    s->text = vp_sb_steal(&r->body);
+    r->sub = s;
+    r->route = R_SUBMIT;
+    pthread_mutex_lock(&c->mu);
+    bool stopping = c->stopping || c->wake_closed;
+    if (!stopping) {
+        if (c->subq_tail) c->subq_tail->next = s;
+        else c->subq = s;
+        c->subq_tail = s;
+        MHD_suspend_connection(conn);
+        uv_async_send(&c->wake);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (stopping) {
+        r->route = R_NONE;
+        return respond_error(conn, 503, "controller is stopping");
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    api_req *r = *con_cls;
+    if (!r) return;
+    vp_sb_free(&r->body);
+    if (r->sub) {
+        plan_manifest_free(r->sub->manifest);
+        free(r->sub->text);
+        free(r->sub->body);
+        free(r->sub);
+    }
+    free(r);
+    *con_cls = NULL;
+}
+
+void ctl_submit_finish(ctl *c, ctl_submit *s, unsigned status, char *body)
+{
+    pthread_mutex_lock(&c->mu);
+    s->http_status = status;
+    s->body = body;
+    s->done = true;
+    pthread_mutex_unlock(&c->mu);
+    MHD_resume_connection(s->conn);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    ctl *c = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = 0;
+    ctl_logline l;
+    if (ctl_log_begin(&c->log, &l, CTL_LOG_DEBUG, "http")) {
+        ctl_log_s(&l, "detail", msg);
+        ctl_log_end(&c->log, &l);
+    }
+}
+
+int ctl_api_start(ctl *c, vp_err *e)
+{
+    if (!c->cfg.api_host[0]) return 0;
+    char port[8];
+    snprintf(port, sizeof port, "%u", c->cfg.api_port);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(c->cfg.api_host, port, &hints, &ai);
+    if (rc) return vp_errf(e, VP_EINPUT, "--api %s:%s: %s", c->cfg.api_host, port, gai_strerror(rc));
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    c->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
+                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, c,
+                              MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!c->mhd)
+        return vp_errf(e, VP_EINPUT, "--api %s:%s: cannot listen (address in use?)",
+                       c->cfg.api_host, port);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(c->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    c->api_port = info ? info->port : c->cfg.api_port;
+    return 0;
+}
+
+void ctl_api_stop(ctl *c)
+{
+    if (c->mhd) MHD_stop_daemon(c->mhd);
+    c->mhd = NULL;
+}

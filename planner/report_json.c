@@ -1,0 +1,239 @@
+/* report_json.c - the JSON report (report_version 1): the plan's figures as exact values.
+ *
+ * Built with cJSON straight from the facts, not from the human document, because its contract
+ * is exact values rather than prose: bytes as integers, money unrounded, utilisation as a
+ * fraction, every node and GPU listed, and the plan embedded exactly as plan_to_json writes it
+ * (parsed back, so the report is one JSON value). Fields a baseline cannot have are null rather
+ * than absent, so a reader sees one shape. report.h lists the fields. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "report_int.h"
+
+static cJSON *json_baseline(const facts *f, const plan_baseline *bl, const char *desc)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddBoolToObject(o, "available", bl->available);
+    cJSON_AddStringToObject(o, "description", desc);
+    cJSON_AddStringToObject(o, "note", bl->note);
+    if (bl->available) {
+        double save = bl->cost_per_hour - f->plan->cost_per_hour;
+        cJSON_AddNumberToObject(o, "cost_per_hour", bl->cost_per_hour);
+        cJSON_AddNumberToObject(o, "cost_per_month", bl->cost_per_hour * PLAN_HOURS_PER_MONTH);
+        cJSON_AddNumberToObject(o, "nodes", bl->nodes);
+        cJSON_AddNumberToObject(o, "gpus", bl->gpus);
+        cJSON_AddNumberToObject(o, "replicas_placed", bl->replicas_placed);
+        cJSON_AddNumberToObject(o, "replicas_unplaced", bl->replicas_unplaced);
+        cJSON_AddNumberToObject(o, "savings_per_hour", save);
+        cJSON_AddNumberToObject(o, "savings_per_month", save * PLAN_HOURS_PER_MONTH);
+        if (bl->cost_per_hour > 0)
+            cJSON_AddNumberToObject(o, "savings_fraction", save / bl->cost_per_hour);
+        else
+            cJSON_AddNullToObject(o, "savings_fraction");
+    } else {
+        static const char *const nulls[] = {"cost_per_hour",
+                                            "cost_per_month",
+                                            "nodes",
+                                            "gpus",
+                                            "replicas_placed",
+                                            "replicas_unplaced",
+                                            "savings_per_hour",
+                                            "savings_per_month",
+                                            "savings_fraction"};
+        for (size_t i = 0; i < VP_ARRAY_LEN(nulls); i++)
+            cJSON_AddNullToObject(o, nulls[i]);
+    }
+    return o;
+}
+
+static cJSON *json_model(const facts *f, size_t g)
+{
+    const plan_problem *p = f->p;
+    size_t mi = p->groups[g].model;
+    const plan_model *m = &manifest(f)->models[mi];
+    const model_fact *mf = &f->m[mi];
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "name", m->name);
+    cJSON_AddBoolToObject(o, "fixed", m->fixed);
+    cJSON_AddNumberToObject(o, "params",
+                            (double)(m->fixed        ? 0
+                                     : mf->fp.params ? mf->fp.params
+                                                     : m->arch.params));
+    cJSON_AddStringToObject(o, "dtype", m->fixed ? "" : plan_dtype_name(m->opts.dtype));
+    cJSON_AddStringToObject(o, "kv_dtype", m->fixed ? "" : plan_dtype_name(m->opts.kv_dtype));
+    cJSON_AddNumberToObject(o, "seq_len", m->fixed ? 0 : (double)m->opts.seq_len);
+    cJSON_AddNumberToObject(o, "batch", m->fixed ? 0 : (double)m->opts.batch);
+    cJSON_AddNumberToObject(o, "weights_bytes",
+                            (double)(m->fixed ? m->memory_bytes : mf->fp.weights_bytes));
+    cJSON_AddNumberToObject(o, "kv_cache_bytes", (double)mf->fp.kv_cache_bytes);
+    cJSON_AddNumberToObject(o, "overhead_bytes", (double)mf->fp.overhead_bytes);
+    cJSON_AddNumberToObject(o, "reserve_bytes", (double)mf->fp.reserve_bytes);
+    cJSON_AddNumberToObject(o, "total_bytes", (double)mf->fp.total_bytes);
+    cJSON_AddNumberToObject(o, "tp", mf->tp ? mf->tp : 1);
+    cJSON_AddNumberToObject(o, "pp", mf->pp ? mf->pp : 1);
+    cJSON_AddNumberToObject(o, "per_gpu_bytes", (double)mf->per_gpu);
+    cJSON_AddNumberToObject(o, "replicas", p->groups[g].replicas);
+    cJSON_AddNumberToObject(o, "placed", mf->placed);
+    cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
+    for (size_t i = mf->pairs_from; nodes && i < mf->pairs_to; i++)
+        cJSON_AddItemToArray(nodes, cJSON_CreateString(f->plan->nodes[f->pairs[i].node].name));
+    const plan_baseline_pick *pk = f->b && g < f->b->n_picks ? &f->b->picks[g] : NULL;
+    if (pk && pk->bintype >= 0) {
+        cJSON *b = cJSON_AddObjectToObject(o, "baseline_one_per_gpu");
+        if (b) {
+            cJSON_AddStringToObject(b, "type", p->bintypes[pk->bintype].type);
+            cJSON_AddNumberToObject(b, "nodes_per_replica", pk->nodes_per_replica);
+            cJSON_AddNumberToObject(b, "cost_per_hour", pk->cost_per_hour);
+        }
+    } else {
+        cJSON_AddNullToObject(o, "baseline_one_per_gpu");
+    }
+    return o;
+}
+
+static cJSON *json_node(const facts *f, size_t i)
+{
+    const place_plan *plan = f->plan;
+    const place_node *n = &plan->nodes[i];
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    uint64_t used = 0, usable = 0;
+    int busy = 0;
+    for (int g = 0; g < n->n_gpus; g++) {
+        used += n->gpus[g].used_bytes;
+        usable += n->gpus[g].usable_bytes;
+        busy += n->gpus[g].used_bytes > 0;
+    }
+    cJSON_AddStringToObject(o, "name", n->name);
+    cJSON_AddStringToObject(o, "type", n->type);
+    cJSON_AddBoolToObject(o, "inventory", n->inventory);
+    cJSON_AddNumberToObject(o, "price_per_hour", n->price_per_hour);
+    cJSON_AddStringToObject(o, "gpu", n->n_gpus ? n->gpus[0].model : "");
+    cJSON_AddNumberToObject(o, "gpus_total", n->n_gpus);
+    cJSON_AddNumberToObject(o, "gpus_used", busy);
+    cJSON_AddNumberToObject(o, "usable_bytes", (double)usable);
+    cJSON_AddNumberToObject(o, "used_bytes", (double)used);
+    cJSON_AddNumberToObject(o, "utilization", usable ? (double)used / (double)usable : 0.0);
+    cJSON *gpus = cJSON_AddArrayToObject(o, "gpus");
+    for (int g = 0; gpus && g < n->n_gpus; g++) {
+        cJSON *go = cJSON_CreateObject();
+        if (!go) break;
+        cJSON_AddItemToArray(gpus, go);
+        cJSON_AddNumberToObject(go, "index", g);
+        cJSON_AddStringToObject(go, "model", n->gpus[g].model);
+        cJSON_AddNumberToObject(go, "usable_bytes", (double)n->gpus[g].usable_bytes);
+        cJSON_AddNumberToObject(go, "used_bytes", (double)n->gpus[g].used_bytes);
+        cJSON_AddNumberToObject(go, "utilization",
+                                n->gpus[g].usable_bytes ? (double)n->gpus[g].used_bytes /
+                                                              (double)n->gpus[g].usable_bytes
+                                                        : 0.0);
+        cJSON_AddArrayToObject(go, "placements");
+    }
+    return o;
+}
+
+char *plan_rpt_render_json(const facts *f)
+{
+    const place_plan *plan = f->plan;
+    char *plan_text = plan_to_json(plan);
+    if (!plan_text) return NULL;
+    cJSON *plan_obj = cJSON_ParseWithLength(plan_text, strlen(plan_text));
+    free(plan_text);
+    if (!plan_obj) return NULL;
+
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        cJSON_Delete(plan_obj);
+        return NULL;
+    }
+    cJSON_AddNumberToObject(o, "report_version", 1);
+    cJSON_AddStringToObject(o, "manifest", manifest(f)->source);
+    cJSON_AddStringToObject(o, "fleet", f->p->fleet->source);
+    cJSON_AddNumberToObject(o, "bytes_per_gib", VP_GIB);
+    cJSON_AddNumberToObject(o, "hours_per_month", PLAN_HOURS_PER_MONTH);
+    cJSON_AddStringToObject(o, "solver", plan->solver);
+    cJSON_AddStringToObject(o, "status", plan->status);
+    cJSON_AddNumberToObject(o, "solve_ms", (double)plan->solve_ms);
+    cJSON_AddNumberToObject(o, "cost_per_hour", plan->cost_per_hour);
+    cJSON_AddNumberToObject(o, "cost_per_month", plan->cost_per_hour * PLAN_HOURS_PER_MONTH);
+    cJSON_AddNumberToObject(o, "lower_bound_per_hour", plan->lower_bound_per_hour);
+    cJSON_AddNumberToObject(o, "gap", plan->gap);
+    double above = max_above_optimal(plan);
+    if (above < 0)
+        cJSON_AddNullToObject(o, "max_above_optimal");
+    else
+        cJSON_AddNumberToObject(o, "max_above_optimal", above);
+    cJSON_AddNumberToObject(o, "replicas_requested", f->requested);
+    cJSON_AddNumberToObject(o, "replicas_placed", f->placed);
+    cJSON_AddNumberToObject(o, "replicas_unplaced", (double)plan->n_unplaced);
+    cJSON_AddNumberToObject(o, "gpus_total", f->gpus_total);
+    cJSON_AddNumberToObject(o, "gpus_used", f->gpus_used);
+    cJSON_AddNumberToObject(o, "usable_bytes", (double)f->usable);
+    cJSON_AddNumberToObject(o, "used_bytes", (double)f->used);
+
+    cJSON *models = cJSON_AddArrayToObject(o, "models");
+    for (size_t g = 0; models && g < f->p->n_groups; g++)
+        cJSON_AddItemToArray(models, json_model(f, g));
+
+    cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
+    /* Node position in the report's array for each plan node, to attach placement ids. */
+    int *slot = calloc(plan->n_nodes ? plan->n_nodes : 1, sizeof *slot);
+    if (!slot) {
+        cJSON_Delete(o);
+        cJSON_Delete(plan_obj);
+        return NULL;
+    }
+    int k = 0;
+    for (size_t i = 0; nodes && i < plan->n_nodes; i++) {
+        slot[i] = -1;
+        if (!node_shown(plan, i)) continue;
+        cJSON_AddItemToArray(nodes, json_node(f, i));
+        slot[i] = k++;
+    }
+    for (size_t i = 0; nodes && i < plan->n_placements; i++) {
+        const place_placement *pl = &plan->placements[i];
+        if (pl->node < 0 || (size_t)pl->node >= plan->n_nodes || slot[pl->node] < 0) continue;
+        cJSON *gpus =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(nodes, slot[pl->node]), "gpus");
+        for (int j = 0; j < pl->n_gpus; j++) {
+            cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(gpus, pl->gpus[j]),
+                                                          "placements");
+            if (ids) cJSON_AddItemToArray(ids, cJSON_CreateString(pl->id));
+        }
+    }
+    free(slot);
+
+    cJSON *unplaced = cJSON_AddArrayToObject(o, "unplaced");
+    for (size_t i = 0; unplaced && i < plan->n_unplaced; i++) {
+        cJSON *u = cJSON_CreateObject();
+        if (!u) break;
+        cJSON_AddItemToArray(unplaced, u);
+        cJSON_AddStringToObject(u, "model", plan->unplaced[i].model);
+        cJSON_AddNumberToObject(u, "replica", plan->unplaced[i].replica);
+        cJSON_AddStringToObject(u, "reason", plan->unplaced[i].reason);
+    }
+
+    if (f->b) {
+        cJSON *b = cJSON_AddObjectToObject(o, "baselines");
+        if (b) {
+            cJSON_AddItemToObject(b, "one_model_per_gpu",
+                                  json_baseline(f, &f->b->one_per_gpu,
+                                                "each replica alone on whole nodes of the "
+                                                "cheapest node kind that holds it"));
+            cJSON_AddItemToObject(b, "a100_80gb",
+                                  json_baseline(f, &f->b->a100,
+                                                "first-fit decreasing on A100-80GB instance "
+                                                "types only, allow-lists ignored"));
+        }
+    } else {
+        cJSON_AddNullToObject(o, "baselines");
+    }
+    cJSON_AddItemToObject(o, "plan", plan_obj);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# test_cli.sh - the vrampack command keeps its contract: exit codes 0/1/2, one-line errors that
+# name the file and field, and no output file unless the whole job succeeded.
+# Usage: test_cli.sh PATH/TO/vrampack SOURCE_DIR
+set -uo pipefail
+vp=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() { # name, condition...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+
+# A good plan: exit 0 (all placed) or 1 (some unplaced), a plan file that is JSON.
+"$vp" plan "$src/examples/small.json" --out "$tmp/plan.json" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "plan of the small example exits 0" test $rc -eq 0
+check "plan file is valid JSON with placements" \
+  python3 -c "import json,sys; p=json.load(open(sys.argv[1])); assert p['version']==1 and p['placements']" "$tmp/plan.json"
+check "no temp file is left beside the plan" bash -c "! ls '$tmp' | grep -q tmp"
+
+# Reports in every format.
+"$vp" plan "$src/examples/small.json" --report md >"$tmp/md" 2>/dev/null
+check "markdown report has tables" grep -q '^|' "$tmp/md"
+"$vp" plan "$src/examples/small.json" --report json >"$tmp/rj" 2>/dev/null
+check "json report parses" python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$tmp/rj"
+"$vp" plan "$src/examples/small.json" --report html >"$tmp/html" 2>/dev/null
+check "html report is a page" grep -qi '<table' "$tmp/html"
+
+# Bad input: exit 2, one line naming file and field, and no plan file written or replaced.
+printf '{"models": [{"name": "a", "memory_bytes": -1}]}' >"$tmp/bad.json"
+echo keep >"$tmp/existing.json"
+"$vp" plan "$tmp/bad.json" --out "$tmp/existing.json" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "negative memory_bytes exits 2" test $rc -eq 2
+check "the error names file, model and field" grep -q "bad.json: models\[0\] (a).memory_bytes" "$tmp/err"
+check "the error is one line" test "$(wc -l <"$tmp/err")" -eq 1
+check "an existing output file is left alone" grep -qx keep "$tmp/existing.json"
+"$vp" plan "$tmp/bad.json" --out "$tmp/new.json" >/dev/null 2>&1
+check "no output file appears on bad input" test ! -e "$tmp/new.json"
+
+printf '{"models": [{"name": "a", "memory_bytes": 1000}]}' >"$tmp/ok.json"
+printf '{"catalog": [{"type": "x", "gpus": {"B300": 8}, "price_per_hour": 1}]}' >"$tmp/fleet.json"
+"$vp" plan "$tmp/ok.json" --fleet "$tmp/fleet.json" >/dev/null 2>"$tmp/err"
+check "unknown GPU type in a fleet exits 2" test $? -eq 2
+check "the fleet error names the GPU" grep -q 'unknown GPU model "B300"' "$tmp/err"
+"$vp" plan "$tmp/missing.json" >/dev/null 2>"$tmp/err"
+check "a missing manifest exits 2" test $? -eq 2
+"$vp" plan "$tmp/ok.json" --solver magic >/dev/null 2>&1
+check "an unknown solver exits 2" test $? -eq 2
+"$vp" plan >/dev/null 2>&1
+check "plan without a manifest exits 2" test $? -eq 2
+"$vp" frobnicate >/dev/null 2>&1
+check "an unknown command exits 2" test $? -eq 2
+"$vp" plan --help | grep -q 'usage: vrampack plan'
+check "plan --help prints usage" test $? -eq 0
+
+# Unplaceable work: exit 1, listed with a reason.
+printf '{"models": [{"name": "huge", "memory_bytes": 100000000000, "gpu_types": ["L4"]}]}' >"$tmp/huge.json"
+"$vp" plan "$tmp/huge.json" --out "$tmp/huge-plan.json" >/dev/null 2>&1
+check "a model that fits nowhere exits 1" test $? -eq 1
+check "and the plan lists it as unplaced with a reason" \
+  python3 -c "import json,sys; p=json.load(open(sys.argv[1])); u=p['unplaced'][0]; assert u['model']=='huge' and 'L4' in u['reason']" "$tmp/huge-plan.json"
+
+# estimate: exact bytes in JSON.
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --dtype bf16 --seq-len 8192 --json >"$tmp/est" 2>&1
+check "estimate --json reports the official parameter count" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); assert e['params']==8030261248 and e['weights_bytes']==16060522496 and e['kv_cache_bytes']==1073741824, e" "$tmp/est"
+"$vp" estimate --params -5 --layers 1 --kv-heads 1 --head-dim 1 >/dev/null 2>&1
+check "estimate refuses a negative parameter count" test $? -eq 2
+
+[ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
+echo "all CLI checks passed"
