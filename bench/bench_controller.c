@@ -48,8 +48,8 @@ static struct {
     sim_agent *agents;
     int welcomed, connect_failed;
     long long t_start, t_welcomed;
-    uv_async_t flood;   /* helper -> loop: switch heartbeat interval */
-    uv_async_t done;    /* helper -> loop: stop */
+    uv_async_t flood; /* helper -> loop: switch heartbeat interval */
+    uv_async_t done;  /* helper -> loop: stop */
     int hb_now_ms;
     char api[64];
     pid_t ctl;
@@ -102,7 +102,8 @@ static void send_report(sim_agent *a)
     proto_msg m;
     proto_msg_init(&m, PROTO_REPORT);
     snprintf(m.u.report.node, sizeof m.u.report.node, "sim-%04d", a->idx);
-    for (size_t i = 0; i < a->n_pl; i++) proto_report_add(&m.u.report, &a->pl[i]);
+    for (size_t i = 0; i < a->n_pl; i++)
+        proto_report_add(&m.u.report, &a->pl[i]);
     send_msg(a, &m);
     proto_msg_free(&m);
     a->dirty = false;
@@ -305,8 +306,9 @@ static double cpu_seconds(pid_t pid, long *rss_kb)
     unsigned long ut = 0, st = 0;
     long rss = 0;
     /* fields after ')': state(3) ... utime(14) stime(15) ... rss(24) */
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
-                            "%*d %*d %*u %*u %ld",
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+                     "%*d %*d %*u %*u %ld",
                      &ut, &st, &rss) != 3)
         return -1;
     if (rss_kb) *rss_kb = rss * (sysconf(_SC_PAGESIZE) / 1024);
@@ -325,10 +327,10 @@ static char *make_manifest(int replicas)
         int r = m == 19 ? left : replicas / 20;
         left -= r;
         uint64_t bytes = (uint64_t)(1 + (m * 37) % 19) * (1ull << 30) / 2 + (uint64_t)m * 4096;
-        len += (size_t)snprintf(s + len, cap - len,
-                                "%s{\"name\":\"m%02d\",\"memory_bytes\":%" PRIu64
-                                ",\"replicas\":%d}",
-                                m ? "," : "", m, bytes, r);
+        len +=
+            (size_t)snprintf(s + len, cap - len,
+                             "%s{\"name\":\"m%02d\",\"memory_bytes\":%" PRIu64 ",\"replicas\":%d}",
+                             m ? "," : "", m, bytes, r);
     }
     snprintf(s + len, cap - len, "]}");
     return s;
@@ -361,7 +363,8 @@ static void *helper(void *ud)
     (void)ud;
     /* Wait for every agent to be welcomed (and the controller to have them all as nodes). */
     long long deadline = now_ms() + 60000;
-    while (now_ms() < deadline && metric("vrampack_agents_connected") < B.n_agents) sleep_ms(20);
+    while (now_ms() < deadline && metric("vrampack_agents_connected") < B.n_agents)
+        sleep_ms(20);
     char *manifest = make_manifest(B.replicas);
     cli_http_resp r;
     char err[256];
@@ -412,9 +415,8 @@ static int start_controller(const char *dir)
     if (B.ctl == 0) {
         FILE *f = freopen(log, "w", stderr);
         (void)f;
-        execl(bin, bin, "controller", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0",
-              "--state", state, "--heartbeat-ms", hb, "--solver", "ffd", "--log-level", "info",
-              (char *)NULL);
+        execl(bin, bin, "controller", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--state",
+              state, "--heartbeat-ms", hb, "--solver", "ffd", "--log-level", "info", (char *)NULL);
         _exit(127);
     }
     long long end = now_ms() + 20000;
@@ -448,11 +450,16 @@ int main(int argc, char **argv)
     B.burst = 10;
     B.phase_s = 5;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) B.phase_s = 2;
-        else if (i + 1 < argc && !strcmp(argv[i], "--agents")) B.n_agents = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--gpus")) B.gpus = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--replicas")) B.replicas = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--hb-ms")) B.hb_ms = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--quick"))
+            B.phase_s = 2;
+        else if (i + 1 < argc && !strcmp(argv[i], "--agents"))
+            B.n_agents = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--gpus"))
+            B.gpus = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--replicas"))
+            B.replicas = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--hb-ms"))
+            B.hb_ms = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_controller [--agents N] [--gpus G] [--replicas R] "
                             "[--hb-ms MS] [--quick]\n");

@@ -76,7 +76,8 @@ int cli_controller(int argc, char **argv)
             if (!parse_addr(a, v, cfg.listen_host, sizeof cfg.listen_host, &cfg.listen_port))
                 return CLI_USAGE;
         } else if (!strcmp(a, "--api")) {
-            if (!strcmp(v, "off")) cfg.api_host[0] = 0;
+            if (!strcmp(v, "off"))
+                cfg.api_host[0] = 0;
             else if (!parse_addr(a, v, cfg.api_host, sizeof cfg.api_host, &cfg.api_port))
                 return CLI_USAGE;
         } else if (!strcmp(a, "--state")) {
@@ -95,9 +96,12 @@ int cli_controller(int argc, char **argv)
         } else if (!strcmp(a, "--token-file")) {
             token_file = v;
         } else if (!strcmp(a, "--solver")) {
-            if (!strcmp(v, "auto")) cfg.solve.solver = PLAN_SOLVER_AUTO;
-            else if (!strcmp(v, "ffd")) cfg.solve.solver = PLAN_SOLVER_FFD;
-            else if (!strcmp(v, "ilp")) cfg.solve.solver = PLAN_SOLVER_ILP;
+            if (!strcmp(v, "auto"))
+                cfg.solve.solver = PLAN_SOLVER_AUTO;
+            else if (!strcmp(v, "ffd"))
+                cfg.solve.solver = PLAN_SOLVER_FFD;
+            else if (!strcmp(v, "ilp"))
+                cfg.solve.solver = PLAN_SOLVER_ILP;
             else {
                 fprintf(stderr, "vrampack controller: --solver: '%s' is not auto|ffd|ilp\n", v);
                 return CLI_USAGE;
@@ -111,8 +115,10 @@ int cli_controller(int argc, char **argv)
             for (int k = 0; k < 4; k++)
                 if (!strcmp(v, names[k])) lv = k;
             if (lv < 0) {
-                fprintf(stderr, "vrampack controller: --log-level: '%s' is not "
-                                "debug|info|warn|error\n", v);
+                fprintf(stderr,
+                        "vrampack controller: --log-level: '%s' is not "
+                        "debug|info|warn|error\n",
+                        v);
                 return CLI_USAGE;
             }
             cfg.log_level = lv;

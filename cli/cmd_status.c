@@ -59,7 +59,8 @@ static void print_nodes(const cJSON *nodes)
 {
     int n = cJSON_GetArraySize(nodes), ready = 0, conn = 0;
     const cJSON *it;
-    cJSON_ArrayForEach(it, nodes) {
+    cJSON_ArrayForEach(it, nodes)
+    {
         ready += !strcmp(str(it, "state"), "ready");
         conn += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "connected"));
     }
@@ -70,10 +71,12 @@ static void print_nodes(const cJSON *nodes)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     double now_ms = (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-    cJSON_ArrayForEach(it, nodes) {
+    cJSON_ArrayForEach(it, nodes)
+    {
         const cJSON *gpus = cJSON_GetObjectItemCaseSensitive(it, "gpus"), *g;
         double used = 0, usable = 0;
-        cJSON_ArrayForEach(g, gpus) {
+        cJSON_ArrayForEach(g, gpus)
+        {
             used += num(g, "used_bytes");
             usable += num(g, "usable_bytes");
         }
@@ -82,8 +85,10 @@ static void print_nodes(const cJSON *nodes)
                  cJSON_GetArraySize(gpus) ? str(cJSON_GetArrayItem(gpus, 0), "model") : "-");
         snprintf(bytes, sizeof bytes, "%.1f/%.1f GiB", used / VP_GIB, usable / VP_GIB);
         double hb = num(it, "last_heartbeat_ms");
-        if (hb > 0) snprintf(ago, sizeof ago, "%.1f s ago", (now_ms - hb) / 1000.0);
-        else snprintf(ago, sizeof ago, "never");
+        if (hb > 0)
+            snprintf(ago, sizeof ago, "%.1f s ago", (now_ms - hb) / 1000.0);
+        else
+            snprintf(ago, sizeof ago, "never");
         printf("  %-20s %-6s %-5s %-18s %-17s %-8.0f %s\n", str(it, "name"), str(it, "state"),
                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "connected")) ? "yes" : "no",
                gdesc, bytes, num(it, "desired"), ago);
@@ -96,9 +101,8 @@ static void print_placements(const cJSON *pl)
                                          "failed",  "stopped",  "unplaced"};
     int count[6] = {0}, n = cJSON_GetArraySize(pl);
     const cJSON *it;
-    cJSON_ArrayForEach(it, pl)
-        for (int k = 0; k < 6; k++)
-            if (!strcmp(str(it, "state"), states[k])) count[k]++;
+    cJSON_ArrayForEach(it, pl) for (int k = 0; k < 6; k++) if (!strcmp(str(it, "state"), states[k]))
+        count[k]++;
     printf("\nplacements: %d", n);
     const char *sep = " (";
     for (int k = 0; k < 6; k++)
@@ -110,21 +114,21 @@ static void print_placements(const cJSON *pl)
     if (!n) return;
     printf("  %-28s %-20s %-10s %-9s %-9s %s\n", "ID", "NODE", "GPUS", "GIB/GPU", "STATE",
            "DETAIL");
-    cJSON_ArrayForEach(it, pl) {
+    cJSON_ArrayForEach(it, pl)
+    {
         char gl[64] = "";
         size_t len = 0;
         const cJSON *g;
-        cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(it, "gpus"))
-            len += (size_t)snprintf(gl + len, len < sizeof gl ? sizeof gl - len : 0, "%s%d",
-                                    len ? "," : "", g->valueint);
+        cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(it, "gpus")) len += (size_t)snprintf(
+            gl + len, len < sizeof gl ? sizeof gl - len : 0, "%s%d", len ? "," : "", g->valueint);
         const char *node = str(it, "node");
-        const char *detail = cJSON_GetObjectItemCaseSensitive(it, "reason") ? str(it, "reason")
+        const char *detail = cJSON_GetObjectItemCaseSensitive(it, "reason")  ? str(it, "reason")
                              : cJSON_GetObjectItemCaseSensitive(it, "error") ? str(it, "error")
-                                                                              : "";
+                                                                             : "";
         char pid[32] = "";
         if (num(it, "pid") > 0) snprintf(pid, sizeof pid, "pid %.0f", num(it, "pid"));
-        printf("  %-28s %-20s %-10s %-9.2f %-9s %s%s%s\n", str(it, "id"), node,
-               gl[0] ? gl : "-", num(it, "bytes_per_gpu") / VP_GIB, str(it, "state"), pid,
+        printf("  %-28s %-20s %-10s %-9.2f %-9s %s%s%s\n", str(it, "id"), node, gl[0] ? gl : "-",
+               num(it, "bytes_per_gpu") / VP_GIB, str(it, "state"), pid,
                pid[0] && detail[0] ? "; " : "", detail);
     }
 }

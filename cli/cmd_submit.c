@@ -31,11 +31,14 @@ static char *absolutise(const char *path, char *text)
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
     bool changed = false;
     cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models"), *m;
-    cJSON_ArrayForEach(m, models) {
+    cJSON_ArrayForEach(m, models)
+    {
         cJSON *hf = cJSON_GetObjectItemCaseSensitive(m, "hf_config");
         if (!cJSON_IsString(hf) || hf->valuestring[0] == '/') continue;
         char joined[PATH_MAX * 2], real[PATH_MAX];
@@ -72,8 +75,10 @@ int cli_submit(int argc, char **argv)
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if ((!strcmp(a, "--api") || !strcmp(a, "--token-file")) && i + 1 < argc) {
-            if (!strcmp(a, "--api")) api = argv[++i];
-            else token_file = argv[++i];
+            if (!strcmp(a, "--api"))
+                api = argv[++i];
+            else
+                token_file = argv[++i];
         } else if (a[0] != '-' && !manifest) {
             manifest = a;
         } else {
@@ -123,10 +128,14 @@ int cli_submit(int argc, char **argv)
         cli_http_resp_free(&r);
         return CLI_FAIL;
     }
-#define NUM(k) (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, k)) \
-                    ? cJSON_GetObjectItemCaseSensitive(j, k)->valuedouble : 0.0)
-#define STR(k) (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, k)) \
-                    ? cJSON_GetObjectItemCaseSensitive(j, k)->valuestring : "?")
+#define NUM(k)                                                                                     \
+    (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, k))                                        \
+         ? cJSON_GetObjectItemCaseSensitive(j, k)->valuedouble                                     \
+         : 0.0)
+#define STR(k)                                                                                     \
+    (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, k))                                        \
+         ? cJSON_GetObjectItemCaseSensitive(j, k)->valuestring                                     \
+         : "?")
     const cJSON *unplaced = cJSON_GetObjectItemCaseSensitive(j, "unplaced");
     int n_unplaced = cJSON_GetArraySize(unplaced);
     printf("submitted %s: %.0f models, %.0f placements (%.0f kept, %.0f newly placed), "
@@ -135,7 +144,8 @@ int cli_submit(int argc, char **argv)
     printf("plan: solver %s, status %s, $%.2f/hour, solved in %.0f ms\n", STR("solver"),
            STR("status"), NUM("cost_per_hour"), NUM("solve_ms"));
     const cJSON *u;
-    cJSON_ArrayForEach(u, unplaced) {
+    cJSON_ArrayForEach(u, unplaced)
+    {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(u, "model");
         const cJSON *rep = cJSON_GetObjectItemCaseSensitive(u, "replica");
         const cJSON *why = cJSON_GetObjectItemCaseSensitive(u, "reason");

@@ -92,7 +92,10 @@ static int connect_to(const char *host, uint16_t port, long long deadline, char 
     int fd = -1, last = 0;
     for (struct addrinfo *a = res; a; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) { last = errno; continue; }
+        if (fd < 0) {
+            last = errno;
+            continue;
+        }
         int fl = fcntl(fd, F_GETFL);
         fcntl(fd, F_SETFL, fl | O_NONBLOCK);
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
@@ -143,9 +146,11 @@ static int header_value(const char *hdr, size_t len, const char *name, char *out
         if (!eol) eol = end;
         if ((size_t)(eol - p) > nl && !strncasecmp(p, name, nl) && p[nl] == ':') {
             const char *v = p + nl + 1;
-            while (v < eol && (*v == ' ' || *v == '\t')) v++;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
             size_t vl = (size_t)(eol - v);
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' ')) vl--;
+            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+                vl--;
             if (vl >= cap) vl = cap - 1;
             memcpy(out, v, vl);
             out[vl] = 0;
@@ -226,17 +231,29 @@ int cli_http_request(const char *addr, const char *method, const char *path, con
                 break;
             }
             char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) { rc = -ENOMEM; break; }
+            if (!nb) {
+                rc = -ENOMEM;
+                break;
+            }
             buf = nb;
             cap *= 2;
         }
         ssize_t n = recv(fd, buf + len, cap - len, 0);
-        if (n > 0) { len += (size_t)n; continue; }
-        if (n == 0) { rc = 0; break; }
+        if (n > 0) {
+            len += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            rc = 0;
+            break;
+        }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             int w = wait_fd(fd, POLLIN, deadline);
-            if (w) { rc = w; break; }
+            if (w) {
+                rc = w;
+                break;
+            }
             continue;
         }
         /* A reset after a complete answer (server closed with unread body) still counts. */
@@ -248,9 +265,12 @@ int cli_http_request(const char *addr, const char *method, const char *path, con
     char *sep = strstr(buf, "\r\n\r\n");
     int status = 0;
     if (rc || !sep || sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-        if (rc == -ETIMEDOUT) seterr(err, err_cap, "%s: no answer within %d ms", addr, timeout_ms);
-        else if (rc) seterr(err, err_cap, "%s: %s", addr, strerror(-rc));
-        else seterr(err, err_cap, "%s: not an HTTP answer", addr);
+        if (rc == -ETIMEDOUT)
+            seterr(err, err_cap, "%s: no answer within %d ms", addr, timeout_ms);
+        else if (rc)
+            seterr(err, err_cap, "%s: %s", addr, strerror(-rc));
+        else
+            seterr(err, err_cap, "%s: not an HTTP answer", addr);
         free(buf);
         return -1;
     }
@@ -294,9 +314,11 @@ int cli_token_load(const char *path, char *out, size_t cap)
         return -1;
     }
     char *p = buf;
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
     size_t n = strcspn(p, "\r\n");
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
     if (!n || n >= cap) {
         fprintf(stderr, "vrampack: --token-file: %s: the token must be one line of 1..%zu bytes\n",
                 path, cap - 1);
@@ -308,4 +330,3 @@ int cli_token_load(const char *path, char *out, size_t cap)
     free(buf);
     return 0;
 }
-

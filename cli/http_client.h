@@ -12,8 +12,8 @@
 #define CLI_HTTP_MAX_RESPONSE (256u << 20)
 
 typedef struct cli_http_resp {
-    int status;   /* HTTP status code */
-    char *body;   /* NUL-terminated; caller frees with cli_http_resp_free */
+    int status; /* HTTP status code */
+    char *body; /* NUL-terminated; caller frees with cli_http_resp_free */
     size_t len;
 } cli_http_resp;
 

@@ -7,6 +7,7 @@
  * connection with the answer (ctl_submit_finish). With a token configured every request must
  * carry `Authorization: Bearer TOKEN` (compared in constant time), else 401. Bodies over the
  * configured limit get 413 without being read further. */
+#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -46,15 +47,14 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     return ret;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned status,
-                                     const char *msg)
+static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned status, const char *msg)
 {
     vp_sb sb = {0};
     vp_sb_append(&sb, "{\"error\":", 9);
     ctl_json_str(&sb, msg);
     vp_sb_append(&sb, "}\n", 2);
-    enum MHD_Result r = respond(conn, status, vp_sb_ok(&sb) ? vp_sb_str(&sb) : NULL,
-                                "application/json");
+    enum MHD_Result r =
+        respond(conn, status, vp_sb_ok(&sb) ? vp_sb_str(&sb) : NULL, "application/json");
     vp_sb_free(&sb);
     return r;
 }
@@ -96,11 +96,11 @@ static void render_nodes(const ctl *c, vp_sb *sb)
         vp_sb_printf(sb, "%s{\"name\":", i ? "," : "");
         ctl_json_str(sb, n->name);
         vp_sb_printf(sb, ",\"state\":\"%s\",\"connected\":%s,\"version\":",
-                     n->state == CTL_NODE_LOST ? "lost" : "ready",
-                     n->sess ? "true" : "false");
+                     n->state == CTL_NODE_LOST ? "lost" : "ready", n->sess ? "true" : "false");
         ctl_json_str(sb, n->version);
-        vp_sb_printf(sb, ",\"last_heartbeat_ms\":%" PRIu64 ",\"registered_ms\":%" PRIu64
-                         ",\"desired\":%zu,\"gpus\":[",
+        vp_sb_printf(sb,
+                     ",\"last_heartbeat_ms\":%" PRIu64 ",\"registered_ms\":%" PRIu64
+                     ",\"desired\":%zu,\"gpus\":[",
                      n->last_hb_wall_ms, n->registered_wall_ms, n->n_want);
         const place_node *pn = NULL;
         if (c->plan)
@@ -111,8 +111,9 @@ static void render_nodes(const ctl *c, vp_sb *sb)
             ctl_json_str(sb, n->gpus[g].model);
             vp_sb_append(sb, ",\"uuid\":", 8);
             ctl_json_str(sb, n->gpus[g].uuid);
-            vp_sb_printf(sb, ",\"total_bytes\":%" PRIu64 ",\"usable_bytes\":%" PRIu64
-                             ",\"used_bytes\":%" PRIu64 "}",
+            vp_sb_printf(sb,
+                         ",\"total_bytes\":%" PRIu64 ",\"usable_bytes\":%" PRIu64
+                         ",\"used_bytes\":%" PRIu64 "}",
                          n->gpus[g].total_bytes, usable_of(c, n->gpus[g].total_bytes),
                          pn && g < pn->n_gpus ? pn->gpus[g].used_bytes : 0);
         }
@@ -147,7 +148,8 @@ static void render_placements(const ctl *c, vp_sb *sb)
         vp_sb_append(sb, ",\"node\":", 8);
         ctl_json_str(sb, p->nodes[q->node].name);
         vp_sb_append(sb, ",\"gpus\":[", 9);
-        for (int g = 0; g < q->n_gpus; g++) vp_sb_printf(sb, "%s%u", g ? "," : "", q->gpus[g]);
+        for (int g = 0; g < q->n_gpus; g++)
+            vp_sb_printf(sb, "%s%u", g ? "," : "", q->gpus[g]);
         vp_sb_printf(sb, "],\"bytes_per_gpu\":%" PRIu64 ",\"state\":\"%s\"", q->bytes_per_gpu,
                      state);
         if (r && r->pid) vp_sb_printf(sb, ",\"pid\":%d", (int)r->pid);
@@ -165,8 +167,9 @@ static void render_placements(const ctl *c, vp_sb *sb)
         ctl_json_str(sb, id);
         vp_sb_append(sb, ",\"model\":", 9);
         ctl_json_str(sb, u->model);
-        vp_sb_printf(sb, ",\"replica\":%u,\"node\":null,\"gpus\":[],\"bytes_per_gpu\":0,"
-                         "\"state\":\"unplaced\",\"reason\":",
+        vp_sb_printf(sb,
+                     ",\"replica\":%u,\"node\":null,\"gpus\":[],\"bytes_per_gpu\":0,"
+                     "\"state\":\"unplaced\",\"reason\":",
                      u->replica);
         ctl_json_str(sb, u->reason);
         vp_sb_append(sb, "}", 1);
@@ -177,9 +180,12 @@ static void render_placements(const ctl *c, vp_sb *sb)
 static void prom_label(vp_sb *sb, const char *v)
 {
     for (; *v; v++) {
-        if (*v == '"' || *v == '\\') vp_sb_printf(sb, "\\%c", *v);
-        else if (*v == '\n') vp_sb_append(sb, "\\n", 2);
-        else vp_sb_append(sb, v, 1);
+        if (*v == '"' || *v == '\\')
+            vp_sb_printf(sb, "\\%c", *v);
+        else if (*v == '\n')
+            vp_sb_append(sb, "\\n", 2);
+        else
+            vp_sb_append(sb, v, 1);
     }
 }
 
@@ -192,9 +198,12 @@ static void render_metrics(const ctl *c, vp_sb *sb)
 {
     size_t ready = 0, lost = 0;
     for (size_t i = 0; i < c->nodes.n; i++)
-        if (c->nodes.v[i]->state == CTL_NODE_LOST) lost++;
-        else ready++;
-    prom_head(sb, "vrampack_agents_connected", "gauge", "Agents with a live authenticated session.");
+        if (c->nodes.v[i]->state == CTL_NODE_LOST)
+            lost++;
+        else
+            ready++;
+    prom_head(sb, "vrampack_agents_connected", "gauge",
+              "Agents with a live authenticated session.");
     vp_sb_printf(sb, "vrampack_agents_connected %zu\n", c->n_agents);
     prom_head(sb, "vrampack_nodes", "gauge", "Registered nodes by state.");
     vp_sb_printf(sb, "vrampack_nodes{state=\"ready\"} %zu\nvrampack_nodes{state=\"lost\"} %zu\n",
@@ -237,12 +246,16 @@ static void render_metrics(const ctl *c, vp_sb *sb)
         prom_head(sb, "vrampack_plan_cost_per_hour", "gauge", "Cost of the desired plan.");
         vp_sb_printf(sb, "vrampack_plan_cost_per_hour %.6g\n", p->cost_per_hour);
     }
-    prom_head(sb, "vrampack_solve_seconds", "summary", "Time spent planning (submits and re-plans).");
+    prom_head(sb, "vrampack_solve_seconds", "summary",
+              "Time spent planning (submits and re-plans).");
     vp_sb_printf(sb, "vrampack_solve_seconds_sum %.6f\nvrampack_solve_seconds_count %" PRIu64 "\n",
                  c->solve_seconds_sum, c->solves_total);
     prom_head(sb, "vrampack_solve_seconds_last", "gauge", "Duration of the latest solve.");
     vp_sb_printf(sb, "vrampack_solve_seconds_last %.6f\n", c->solve_seconds_last);
-    struct { const char *name, *help; uint64_t v; } counters[] = {
+    struct {
+        const char *name, *help;
+        uint64_t v;
+    } counters[] = {
         {"vrampack_replans_total", "Re-plans after node loss or arrival.", c->replans_total},
         {"vrampack_submits_total", "Manifests accepted.", c->submits_total},
         {"vrampack_heartbeats_total", "Heartbeat frames received.", c->heartbeats_total},
@@ -260,8 +273,9 @@ static void render_metrics(const ctl *c, vp_sb *sb)
         vp_sb_printf(sb, "%s %" PRIu64 "\n", counters[i].name, counters[i].v);
     }
     prom_head(sb, "vrampack_auth_failures_total", "counter", "Requests refused for their token.");
-    vp_sb_printf(sb, "vrampack_auth_failures_total{port=\"agents\"} %" PRIu64 "\n"
-                     "vrampack_auth_failures_total{port=\"api\"} %" PRIu64 "\n",
+    vp_sb_printf(sb,
+                 "vrampack_auth_failures_total{port=\"agents\"} %" PRIu64 "\n"
+                 "vrampack_auth_failures_total{port=\"api\"} %" PRIu64 "\n",
                  c->auth_failures, c->api_auth_failures);
 }
 
@@ -270,11 +284,13 @@ static void render_metrics(const ctl *c, vp_sb *sb)
 static bool authorized(ctl *c, struct MHD_Connection *conn)
 {
     if (!c->cfg.token[0]) return true;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *tok = NULL;
     if (h && !strncasecmp(h, "Bearer ", 7)) {
         tok = h + 7;
-        while (*tok == ' ') tok++;
+        while (*tok == ' ')
+            tok++;
     }
     bool ok = tok && strlen(tok) < PROTO_TOKEN_MAX && proto_token_equal(tok, c->cfg.token);
     if (!ok) {
@@ -287,10 +303,13 @@ static bool authorized(ctl *c, struct MHD_Connection *conn)
 
 static int route_of(const char *url, const char *method, bool *method_ok)
 {
-    static const struct { const char *path, *method; int route; } routes[] = {
-        {"/healthz", "GET", R_HEALTH},       {"/metrics", "GET", R_METRICS},
-        {"/v1/plan", "GET", R_PLAN},         {"/v1/placements", "GET", R_PLACEMENTS},
-        {"/v1/nodes", "GET", R_NODES},       {"/v1/manifests", "POST", R_SUBMIT},
+    static const struct {
+        const char *path, *method;
+        int route;
+    } routes[] = {
+        {"/healthz", "GET", R_HEALTH}, {"/metrics", "GET", R_METRICS},
+        {"/v1/plan", "GET", R_PLAN},   {"/v1/placements", "GET", R_PLACEMENTS},
+        {"/v1/nodes", "GET", R_NODES}, {"/v1/manifests", "POST", R_SUBMIT},
     };
     for (size_t i = 0; i < VP_ARRAY_LEN(routes); i++) {
         if (strcmp(url, routes[i].path)) continue;
@@ -308,8 +327,9 @@ static enum MHD_Result serve_get(ctl *c, struct MHD_Connection *conn, int route)
     pthread_mutex_lock(&c->mu);
     switch (route) {
     case R_HEALTH:
-        vp_sb_printf(&sb, "{\"status\":\"ok\",\"agents_connected\":%zu,\"nodes\":%zu,"
-                          "\"placements\":%zu}\n",
+        vp_sb_printf(&sb,
+                     "{\"status\":\"ok\",\"agents_connected\":%zu,\"nodes\":%zu,"
+                     "\"placements\":%zu}\n",
                      c->n_agents, c->nodes.n, c->plan ? c->plan->n_placements : 0);
         break;
     case R_METRICS:
@@ -341,9 +361,8 @@ static enum MHD_Result serve_get(ctl *c, struct MHD_Connection *conn, int route)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     ctl *c = cls;
@@ -369,8 +388,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return respond_error(conn, 405, "method not allowed");
         }
         if (r->route != R_SUBMIT) return serve_get(c, conn, r->route);
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > c->cfg.api_body_limit) {
             r->route = R_NONE;
             log_request(c, method, url, 413, "body too large");
@@ -415,7 +434,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     int rc = plan_manifest_parse(text, r->body_len, "manifest", NULL, &m, &e);
     if (rc) {
         log_request(c, method, url, 400, e.msg);
-        return respond_error(conn, rc == -12 ? 500 : 400, e.msg[0] ? e.msg : vp_strerror(rc));
+        return respond_error(conn, rc == -ENOMEM ? 500 : 400, e.msg[0] ? e.msg : vp_strerror(rc));
     }
     ctl_submit *s = calloc(1, sizeof *s);
     if (!s) {
@@ -431,8 +450,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     pthread_mutex_lock(&c->mu);
     bool stopping = c->stopping || c->wake_closed;
     if (!stopping) {
-        if (c->subq_tail) c->subq_tail->next = s;
-        else c->subq = s;
+        if (c->subq_tail)
+            c->subq_tail->next = s;
+        else
+            c->subq = s;
         c->subq_tail = s;
         MHD_suspend_connection(conn);
         uv_async_send(&c->wake);
@@ -480,7 +501,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = 0;
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = 0;
     ctl_logline l;
     if (ctl_log_begin(&c->log, &l, CTL_LOG_DEBUG, "http")) {
         ctl_log_s(&l, "detail", msg);
@@ -499,16 +521,15 @@ int ctl_api_start(ctl *c, vp_err *e)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int rc = getaddrinfo(c->cfg.api_host, port, &hints, &ai);
-    if (rc) return vp_errf(e, VP_EINPUT, "--api %s:%s: %s", c->cfg.api_host, port, gai_strerror(rc));
+    if (rc)
+        return vp_errf(e, VP_EINPUT, "--api %s:%s: %s", c->cfg.api_host, port, gai_strerror(rc));
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    c->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
-                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, c,
-                              MHD_OPTION_END);
+    c->mhd =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, c, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         c, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, c, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!c->mhd)
         return vp_errf(e, VP_EINPUT, "--api %s:%s: cannot listen (address in use?)",

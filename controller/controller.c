@@ -35,9 +35,11 @@ int ctl_token_load(const char *path, char *out, size_t cap, vp_err *e)
     int rc = vp_read_file(path, 64 * 1024, &buf, &len, e);
     if (rc) return rc;
     char *p = buf;
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
     size_t n = strcspn(p, "\r\n");
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
     if (!n || n >= cap || n >= PROTO_TOKEN_MAX) {
         free(buf);
         return vp_errf(e, VP_EINPUT, "%s: the token must be one line of 1..%d bytes", path,
@@ -57,8 +59,10 @@ static void on_wake(uv_async_t *a)
     pthread_mutex_lock(&c->mu);
     bool stop = c->stop_requested;
     pthread_mutex_unlock(&c->mu);
-    if (stop) begin_stop(c);
-    else ctl_maybe_start_job(c);
+    if (stop)
+        begin_stop(c);
+    else
+        ctl_maybe_start_job(c);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -165,8 +169,8 @@ static int load_state(ctl *c, vp_err *e)
     ld.manifest_text = NULL;
     if (c->manifest_text) {
         vp_err me = {0};
-        if (plan_manifest_parse(c->manifest_text, strlen(c->manifest_text), "stored manifest",
-                                NULL, &c->manifest, &me)) {
+        if (plan_manifest_parse(c->manifest_text, strlen(c->manifest_text), "stored manifest", NULL,
+                                &c->manifest, &me)) {
             /* Placements stay enforced; only re-planning needs the manifest. */
             c->manifest = NULL;
             log_line(c, CTL_LOG_ERROR, "stored_manifest_unreadable", "error", me.msg);
@@ -261,8 +265,10 @@ int ctl_run(ctl *c)
     pthread_mutex_lock(&c->mu);
     bool stop = c->stop_requested;
     pthread_mutex_unlock(&c->mu);
-    if (stop) begin_stop(c);
-    else uv_timer_start(&c->tick, on_tick, c->tick_ms, c->tick_ms);
+    if (stop)
+        begin_stop(c);
+    else
+        uv_timer_start(&c->tick, on_tick, c->tick_ms, c->tick_ms);
     int rc = uv_run(&c->loop, UV_RUN_DEFAULT);
     (void)rc;
     log_line(c, CTL_LOG_INFO, "stopped", NULL, NULL);

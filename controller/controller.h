@@ -25,20 +25,20 @@ enum { CTL_LOG_DEBUG = 0, CTL_LOG_INFO, CTL_LOG_WARN, CTL_LOG_ERROR };
 typedef void (*ctl_log_fn)(void *ud, int level, const char *line);
 
 typedef struct ctl_config {
-    char listen_host[256];   /* agents' port; "127.0.0.1" by default */
-    uint16_t listen_port;    /* 0 = ephemeral (the bound port is logged and ctl_ports tells) */
-    char api_host[256];      /* "127.0.0.1" by default; "" disables the API */
-    uint16_t api_port;       /* 0 = ephemeral */
-    char state_path[1024];   /* SQLite file; required */
-    const char *fleet_path;  /* optional fleet file: GPU models, utilisation, catalog */
-    char token[256];         /* shared secret for agents and API; "" = none */
-    uint32_t heartbeat_ms;   /* interval agents are told to use; lost after 3 silent ones */
-    plan_options solve;      /* solver for full plans (submit with nothing to keep) */
-    size_t api_body_limit;   /* largest POST body; bigger is refused with 413 */
-    int log_level;           /* CTL_LOG_*: lines below it are dropped */
-    ctl_log_fn log;          /* may be NULL: no logging */
+    char listen_host[256];  /* agents' port; "127.0.0.1" by default */
+    uint16_t listen_port;   /* 0 = ephemeral (the bound port is logged and ctl_ports tells) */
+    char api_host[256];     /* "127.0.0.1" by default; "" disables the API */
+    uint16_t api_port;      /* 0 = ephemeral */
+    char state_path[1024];  /* SQLite file; required */
+    const char *fleet_path; /* optional fleet file: GPU models, utilisation, catalog */
+    char token[256];        /* shared secret for agents and API; "" = none */
+    uint32_t heartbeat_ms;  /* interval agents are told to use; lost after 3 silent ones */
+    plan_options solve;     /* solver for full plans (submit with nothing to keep) */
+    size_t api_body_limit;  /* largest POST body; bigger is refused with 413 */
+    int log_level;          /* CTL_LOG_*: lines below it are dropped */
+    ctl_log_fn log;         /* may be NULL: no logging */
     void *log_ud;
-    bool handle_signals;     /* SIGINT/SIGTERM stop the loop (the daemon); off for embedding */
+    bool handle_signals; /* SIGINT/SIGTERM stop the loop (the daemon); off for embedding */
 } ctl_config;
 
 /* Loopback defaults, heartbeat 1000 ms, 16 MiB body limit, solver auto with a 10 s limit. */

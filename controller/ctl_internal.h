@@ -55,7 +55,7 @@ uint64_t ctl_wall_ms(void);
 enum { CTL_NODE_READY = 0, CTL_NODE_LOST = 1 };
 
 typedef struct ctl_gpu {
-    uint32_t index;                  /* the agent's GPU index (what assigns name) */
+    uint32_t index; /* the agent's GPU index (what assigns name) */
     char model[PROTO_GPU_MODEL_MAX];
     char uuid[PROTO_UUID_MAX];
     uint64_t total_bytes;
@@ -74,23 +74,23 @@ struct ctl_session;
 
 typedef struct ctl_node {
     char name[PLACE_NAME_MAX];
-    int state;                       /* CTL_NODE_* */
+    int state; /* CTL_NODE_* */
     char version[PROTO_VERSION_STR_MAX];
     int n_gpus;
-    ctl_gpu gpus[PROTO_MAX_GPUS];    /* sorted by index; plan GPU k is gpus[k] */
-    uint64_t last_hb_wall_ms;        /* wall clock of the last frame (API, store) */
-    uint64_t persisted_hb_wall_ms;   /* last_hb_wall_ms as last written to the store */
+    ctl_gpu gpus[PROTO_MAX_GPUS];  /* sorted by index; plan GPU k is gpus[k] */
+    uint64_t last_hb_wall_ms;      /* wall clock of the last frame (API, store) */
+    uint64_t persisted_hb_wall_ms; /* last_hb_wall_ms as last written to the store */
     uint64_t registered_wall_ms;
-    uint64_t last_seen;              /* uv_now of the last frame: liveness */
-    struct ctl_session *sess;        /* live session, NULL when disconnected */
-    bool reported;                   /* a report arrived on the current session */
-    proto_placement *rep;            /* last full report (owned) */
+    uint64_t last_seen;       /* uv_now of the last frame: liveness */
+    struct ctl_session *sess; /* live session, NULL when disconnected */
+    bool reported;            /* a report arrived on the current session */
+    proto_placement *rep;     /* last full report (owned) */
     size_t n_rep;
     ctl_sent *sent;
     size_t n_sent, cap_sent;
-    size_t *want;                    /* indices into ctl->plan->placements on this node */
+    size_t *want; /* indices into ctl->plan->placements on this node */
     size_t n_want, cap_want;
-    bool dirty;                      /* row to write at the next flush */
+    bool dirty; /* row to write at the next flush */
 } ctl_node;
 
 /* Registered nodes by name (open addressing over indices; nodes are never removed). */
@@ -119,9 +119,9 @@ void ctl_store_close(ctl_store *s);
 
 /* Everything a restart needs. Loaded nodes have no session; the caller owns all of it. */
 typedef struct ctl_loaded {
-    char *manifest_text;  /* NULL when nothing was ever submitted */
-    place_plan *plan;     /* NULL when nothing was ever submitted */
-    ctl_node **nodes;     /* heap array of heap nodes */
+    char *manifest_text; /* NULL when nothing was ever submitted */
+    place_plan *plan;    /* NULL when nothing was ever submitted */
+    ctl_node **nodes;    /* heap array of heap nodes */
     size_t n_nodes;
     uint64_t replans_total;
 } ctl_loaded;
@@ -169,14 +169,14 @@ typedef struct ctl_solve_req {
     size_t n_ready;
     const char (*lost)[PLACE_NAME_MAX]; /* registered nodes that are lost (borrowed) */
     size_t n_lost;
-    const place_plan *base;          /* current desired plan (borrowed), NULL = none */
+    const place_plan *base; /* current desired plan (borrowed), NULL = none */
     plan_options opts;
 } ctl_solve_req;
 
 typedef struct ctl_solve_out {
-    place_plan *plan;                /* caller frees */
-    bool full;                       /* planned from scratch with plan_solve */
-    size_t kept, moved, placed;      /* placements kept, taken off lost nodes, newly placed */
+    place_plan *plan;           /* caller frees */
+    bool full;                  /* planned from scratch with plan_solve */
+    size_t kept, moved, placed; /* placements kept, taken off lost nodes, newly placed */
     double seconds;
 } ctl_solve_out;
 
@@ -210,9 +210,9 @@ typedef struct ctl_session {
     struct ctl *c;
     struct ctl_session *prev, *next;
     proto_reader rd;
-    ctl_node *node;   /* after an accepted hello */
+    ctl_node *node; /* after an accepted hello */
     bool closing;
-    uint64_t opened;  /* uv_now */
+    uint64_t opened; /* uv_now */
     char peer[64];
 } ctl_session;
 
@@ -226,19 +226,19 @@ typedef struct ctl_submit {
     plan_manifest *manifest; /* parsed by the API thread; the loop takes it over */
     bool done;
     unsigned http_status;
-    char *body;              /* response JSON */
+    char *body; /* response JSON */
 } ctl_submit;
 
 typedef struct ctl_job {
     uv_work_t work;
     struct ctl *c;
-    ctl_submit *sub;             /* NULL for a re-plan */
+    ctl_submit *sub; /* NULL for a re-plan */
     ctl_solve_req req;
     ctl_fleet_node *ready;
     char (*lost)[PLACE_NAME_MAX];
     char *old_text;
     place_plan *base;
-    uint64_t epoch;              /* fleet epoch when the snapshot was taken */
+    uint64_t epoch; /* fleet epoch when the snapshot was taken */
     int rc;
     vp_err err;
     ctl_solve_out out;
@@ -249,9 +249,9 @@ struct ctl {
     ctl_logger log;
     uv_loop_t loop;
     uv_tcp_t listener;
-    uv_async_t wake;           /* API thread and ctl_stop -> loop */
-    uv_timer_t tick;           /* liveness, reconcile re-sends, re-plan trigger */
-    uv_timer_t flush;          /* batched node rows and events */
+    uv_async_t wake;  /* API thread and ctl_stop -> loop */
+    uv_timer_t tick;  /* liveness, reconcile re-sends, re-plan trigger */
+    uv_timer_t flush; /* batched node rows and events */
     uv_signal_t sigint, sigterm;
     bool loop_ok, listener_ok, wake_ok, tick_ok, flush_ok, sig_ok;
     uint16_t agent_port, api_port;
@@ -262,10 +262,10 @@ struct ctl {
     uint32_t tick_ms, resend_ms, hello_timeout_ms;
     uint64_t restart_grace_ms;
 
-    pthread_mutex_t mu;        /* see the top of this file */
-    bool stopping;             /* set under mu; no new submit is queued after it */
-    bool stop_requested;       /* set under mu by ctl_stop */
-    bool wake_closed;          /* under mu: uv_async_send no longer allowed */
+    pthread_mutex_t mu;  /* see the top of this file */
+    bool stopping;       /* set under mu; no new submit is queued after it */
+    bool stop_requested; /* set under mu by ctl_stop */
+    bool wake_closed;    /* under mu: uv_async_send no longer allowed */
 
     /* desired state */
     char *manifest_text;
@@ -273,22 +273,23 @@ struct ctl {
     place_plan *plan;
 
     ctl_nodes nodes;
-    ctl_session *sessions;     /* all open sessions */
-    size_t n_agents;           /* sessions with an accepted hello */
+    ctl_session *sessions; /* all open sessions */
+    size_t n_agents;       /* sessions with an accepted hello */
 
     ctl_submit *subq, *subq_tail;
-    ctl_job *job;              /* the one solve in flight, or NULL */
-    uint64_t fleet_epoch;      /* bumps when the set of ready nodes changes */
-    uint64_t tried_epoch;      /* fleet epoch of the last re-plan that left something unplaced */
+    ctl_job *job;               /* the one solve in flight, or NULL */
+    uint64_t fleet_epoch;       /* bumps when the set of ready nodes changes */
+    uint64_t tried_epoch;       /* fleet epoch of the last re-plan that left something unplaced */
     uint64_t replan_not_before; /* uv_now; back-off after a failed re-plan */
-    char rbuf[64 * 1024];      /* read buffer shared by all sessions (one thread) */
+    char rbuf[64 * 1024];       /* read buffer shared by all sessions (one thread) */
 
-    ctl_event *events;         /* queued for the next flush */
+    ctl_event *events; /* queued for the next flush */
     size_t n_events, cap_events;
 
     /* counters (under mu) */
-    uint64_t replans_total, submits_total, solves_total, heartbeats_total, reports_total, frames_rejected,
-        auth_failures, api_auth_failures, assigns_sent, releases_sent, sessions_total, nodes_lost_total;
+    uint64_t replans_total, submits_total, solves_total, heartbeats_total, reports_total,
+        frames_rejected, auth_failures, api_auth_failures, assigns_sent, releases_sent,
+        sessions_total, nodes_lost_total;
     double solve_seconds_sum, solve_seconds_last;
 };
 

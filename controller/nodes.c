@@ -12,7 +12,8 @@
 static uint32_t hash_name(const char *s)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
     return h;
 }
 
@@ -31,10 +32,12 @@ static int rehash(ctl_nodes *ns, size_t cap)
 {
     int32_t *ht = malloc(cap * sizeof *ht);
     if (!ht) return -ENOMEM;
-    for (size_t i = 0; i < cap; i++) ht[i] = -1;
+    for (size_t i = 0; i < cap; i++)
+        ht[i] = -1;
     for (size_t k = 0; k < ns->n; k++) {
         size_t i = hash_name(ns->v[k]->name) & (cap - 1);
-        while (ht[i] >= 0) i = (i + 1) & (cap - 1);
+        while (ht[i] >= 0)
+            i = (i + 1) & (cap - 1);
         ht[i] = (int32_t)k;
     }
     free(ns->ht);
@@ -63,7 +66,8 @@ ctl_node *ctl_nodes_get(ctl_nodes *ns, const char *name)
     n->state = CTL_NODE_READY;
     ns->v[ns->n] = n;
     size_t mask = ns->ht_cap - 1, i = hash_name(name) & mask;
-    while (ns->ht[i] >= 0) i = (i + 1) & mask;
+    while (ns->ht[i] >= 0)
+        i = (i + 1) & mask;
     ns->ht[i] = (int32_t)ns->n;
     ns->n++;
     return n;
@@ -103,14 +107,26 @@ void ctl_json_str(vp_sb *sb, const char *s)
     vp_sb_append(sb, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': vp_sb_append(sb, "\\\"", 2); break;
-        case '\\': vp_sb_append(sb, "\\\\", 2); break;
-        case '\n': vp_sb_append(sb, "\\n", 2); break;
-        case '\r': vp_sb_append(sb, "\\r", 2); break;
-        case '\t': vp_sb_append(sb, "\\t", 2); break;
+        case '"':
+            vp_sb_append(sb, "\\\"", 2);
+            break;
+        case '\\':
+            vp_sb_append(sb, "\\\\", 2);
+            break;
+        case '\n':
+            vp_sb_append(sb, "\\n", 2);
+            break;
+        case '\r':
+            vp_sb_append(sb, "\\r", 2);
+            break;
+        case '\t':
+            vp_sb_append(sb, "\\t", 2);
+            break;
         default:
-            if (*p < 0x20) vp_sb_printf(sb, "\\u%04x", *p);
-            else vp_sb_append(sb, (const char *)p, 1);
+            if (*p < 0x20)
+                vp_sb_printf(sb, "\\u%04x", *p);
+            else
+                vp_sb_append(sb, (const char *)p, 1);
         }
     }
     vp_sb_append(sb, "\"", 1);

@@ -26,7 +26,7 @@
 
 #define MAX_WRITE_QUEUE (64u << 20) /* an agent that reads slower than this is dropped */
 #define FLUSH_DELAY_MS 200
-#define HB_PERSIST_MS 10000        /* heartbeat times reach the store at most this often */
+#define HB_PERSIST_MS 10000 /* heartbeat times reach the store at most this often */
 
 static void sess_close(ctl_session *s, const char *why);
 
@@ -64,7 +64,7 @@ void ctl_event_add(ctl *c, const char *kind, const char *node, const char *detai
 void ctl_flush_now(ctl *c)
 {
     if (!c->store) return;
-    ctl_node **dirty = malloc((c->nodes.n ? c->nodes.n : 1) * sizeof *dirty);
+    ctl_node **dirty = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *dirty);
     if (!dirty) return;
     size_t nd = 0;
     for (size_t i = 0; i < c->nodes.n; i++)
@@ -148,8 +148,10 @@ static void on_closed(uv_handle_t *h)
 {
     ctl_session *s = h->data;
     ctl *c = s->c;
-    if (s->prev) s->prev->next = s->next;
-    else c->sessions = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->sessions = s->next;
     if (s->next) s->next->prev = s->prev;
     proto_reader_free(&s->rd);
     free(s);
@@ -284,14 +286,14 @@ static bool same_slot(const ctl_node *n, const place_placement *q, const proto_p
         if (q->gpus[i] >= n->n_gpus) return false;
         uint32_t want = n->gpus[q->gpus[i]].index;
         bool found = false;
-        for (int j = 0; j < r->n_gpus && !found; j++) found = r->gpus[j] == want;
+        for (int j = 0; j < r->n_gpus && !found; j++)
+            found = r->gpus[j] == want;
         if (!found) return false;
     }
     return true;
 }
 
-const char *ctl_placement_state(const ctl *c, const place_placement *p,
-                                const proto_placement **rep)
+const char *ctl_placement_state(const ctl *c, const place_placement *p, const proto_placement **rep)
 {
     if (rep) *rep = NULL;
     const ctl_node *n = ctl_nodes_find(&c->nodes, c->plan->nodes[p->node].name);
@@ -332,7 +334,8 @@ static void send_assign(ctl *c, ctl_node *n, const place_placement *q)
     const plan_model *pm = manifest_model(c, q->model);
     if (pm && pm->worker_cmd) {
         size_t argc = 0;
-        while (pm->worker_cmd[argc]) argc++;
+        while (pm->worker_cmd[argc])
+            argc++;
         proto_assign_set_command(a, (const char *const *)pm->worker_cmd, argc);
     }
     int rc = sess_send(n->sess, &m);
@@ -398,7 +401,8 @@ void ctl_reconcile_node(ctl *c, ctl_node *n)
         const proto_placement *r = ctl_node_reported(n, q->id);
         if (r && r->state != PROTO_STOPPED) continue; /* running, starting, failed, or moving */
         bool gpus_ok = true;
-        for (int g = 0; g < q->n_gpus; g++) gpus_ok = gpus_ok && q->gpus[g] < n->n_gpus;
+        for (int g = 0; g < q->n_gpus; g++)
+            gpus_ok = gpus_ok && q->gpus[g] < n->n_gpus;
         if (!gpus_ok || sent_recently(c, n, q->id, CTL_SENT_ASSIGN, now)) continue;
         send_assign(c, n, q);
         sent_mark(n, q->id, CTL_SENT_ASSIGN, now);
@@ -407,12 +411,14 @@ void ctl_reconcile_node(ctl *c, ctl_node *n)
 
 void ctl_reconcile_all(ctl *c)
 {
-    for (size_t i = 0; i < c->nodes.n; i++) ctl_reconcile_node(c, c->nodes.v[i]);
+    for (size_t i = 0; i < c->nodes.n; i++)
+        ctl_reconcile_node(c, c->nodes.v[i]);
 }
 
 void ctl_index_plan(ctl *c)
 {
-    for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->n_want = 0;
+    for (size_t i = 0; i < c->nodes.n; i++)
+        c->nodes.v[i]->n_want = 0;
     if (!c->plan) return;
     for (size_t i = 0; i < c->plan->n_placements; i++) {
         const place_placement *q = &c->plan->placements[i];
@@ -473,7 +479,8 @@ static void handle_hello(ctl_session *s, proto_hello *h)
     bool is_new = n->registered_wall_ms == 0, was_lost = n->state == CTL_NODE_LOST;
     bool changed = n->n_gpus != h->n_gpus;
     for (int i = 0; i < h->n_gpus && !changed; i++)
-        changed = n->gpus[i].index != gpus[i].index || n->gpus[i].total_bytes != gpus[i].total_bytes ||
+        changed = n->gpus[i].index != gpus[i].index ||
+                  n->gpus[i].total_bytes != gpus[i].total_bytes ||
                   strcmp(n->gpus[i].model, gpus[i].model);
     if (n->sess && n->sess != s) old = n->sess;
     n->n_gpus = h->n_gpus;
@@ -510,7 +517,8 @@ static void handle_hello(ctl_session *s, proto_hello *h)
         ctl_log_s(&l, "state", is_new ? "new" : was_lost ? "returned" : "reconnected");
         ctl_log_end(&c->log, &l);
     }
-    if (is_new || was_lost) ctl_event_add(c, is_new ? "node_registered" : "node_returned", n->name, "");
+    if (is_new || was_lost)
+        ctl_event_add(c, is_new ? "node_registered" : "node_returned", n->name, "");
     ctl_flush_soon(c);
 
     proto_msg m;
@@ -699,16 +707,14 @@ int ctl_server_start(ctl *c, vp_err *e)
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     uv_getaddrinfo_t gai;
     int rc = uv_getaddrinfo(&c->loop, &gai, NULL, c->cfg.listen_host, port, &hints);
-    if (rc)
-        return vp_errf(e, rc, "--listen %s:%s: %s", c->cfg.listen_host, port, uv_strerror(rc));
+    if (rc) return vp_errf(e, rc, "--listen %s:%s: %s", c->cfg.listen_host, port, uv_strerror(rc));
     uv_tcp_init(&c->loop, &c->listener);
     c->listener.data = c;
     c->listener_ok = true;
     rc = uv_tcp_bind(&c->listener, gai.addrinfo->ai_addr, 0);
     uv_freeaddrinfo(gai.addrinfo);
     if (!rc) rc = uv_listen((uv_stream_t *)&c->listener, 4096, on_connection);
-    if (rc)
-        return vp_errf(e, rc, "--listen %s:%s: %s", c->cfg.listen_host, port, uv_strerror(rc));
+    if (rc) return vp_errf(e, rc, "--listen %s:%s: %s", c->cfg.listen_host, port, uv_strerror(rc));
     struct sockaddr_storage ss;
     int len = sizeof ss;
     uv_tcp_getsockname(&c->listener, (struct sockaddr *)&ss, &len);
@@ -719,7 +725,8 @@ int ctl_server_start(ctl *c, vp_err *e)
 
 void ctl_server_close(ctl *c)
 {
-    for (ctl_session *s = c->sessions; s; s = s->next) sess_close(s, "controller stopping");
+    for (ctl_session *s = c->sessions; s; s = s->next)
+        sess_close(s, "controller stopping");
     if (c->listener_ok && !uv_is_closing((uv_handle_t *)&c->listener))
         uv_close((uv_handle_t *)&c->listener, NULL);
 }
@@ -780,15 +787,17 @@ void ctl_tick(ctl *c)
 static void json_summary(vp_sb *sb, const ctl *c, const ctl_job *j)
 {
     const place_plan *p = c->plan;
-    vp_sb_printf(sb, "{\"models\":%zu,\"placements\":%zu,\"kept\":%zu,\"moved\":%zu,"
-                     "\"placed\":%zu,\"full_plan\":%s,\"solver\":",
+    vp_sb_printf(sb,
+                 "{\"models\":%zu,\"placements\":%zu,\"kept\":%zu,\"moved\":%zu,"
+                 "\"placed\":%zu,\"full_plan\":%s,\"solver\":",
                  c->manifest ? c->manifest->n_models : 0, p->n_placements, j->out.kept,
                  j->out.moved, j->out.placed, j->out.full ? "true" : "false");
     ctl_json_str(sb, p->solver);
     vp_sb_append(sb, ",\"status\":", 10);
     ctl_json_str(sb, p->status);
-    vp_sb_printf(sb, ",\"cost_per_hour\":%.6g,\"lower_bound_per_hour\":%.6g,\"gap\":%.6g,"
-                     "\"solve_ms\":%" PRIu64 ",\"unplaced\":[",
+    vp_sb_printf(sb,
+                 ",\"cost_per_hour\":%.6g,\"lower_bound_per_hour\":%.6g,\"gap\":%.6g,"
+                 "\"solve_ms\":%" PRIu64 ",\"unplaced\":[",
                  p->cost_per_hour, p->lower_bound_per_hour, p->gap, p->solve_ms);
     for (size_t i = 0; i < p->n_unplaced; i++) {
         vp_sb_printf(sb, "%s{\"model\":", i ? "," : "");
@@ -863,14 +872,15 @@ static void job_done(uv_work_t *w, int status)
     j->out.plan = NULL;
     uint64_t replans = c->replans_total + (sub ? 0 : 1);
     char detail[PLACE_REASON_MAX];
-    snprintf(detail, sizeof detail, "placements=%zu kept=%zu moved=%zu placed=%zu unplaced=%zu "
+    snprintf(detail, sizeof detail,
+             "placements=%zu kept=%zu moved=%zu placed=%zu unplaced=%zu "
              "solver=%s",
              np->n_placements, j->out.kept, j->out.moved, j->out.placed, np->n_unplaced,
              np->solver);
     vp_err e = {0};
     /* The durable commit comes first: nothing below is sent unless it is on disk. Node rows
      * not yet written go with it, so a restart knows every node the plan names. */
-    ctl_node **dirty = malloc((c->nodes.n ? c->nodes.n : 1) * sizeof *dirty);
+    ctl_node **dirty = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *dirty);
     size_t nd = 0;
     for (size_t i = 0; dirty && i < c->nodes.n; i++)
         if (c->nodes.v[i]->dirty) dirty[nd++] = c->nodes.v[i];

@@ -116,7 +116,8 @@ oom:
 static const cJSON *model_entry(const cJSON *root, const char *name)
 {
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models"), *m;
-    cJSON_ArrayForEach(m, models) {
+    cJSON_ArrayForEach(m, models)
+    {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(m, "name");
         if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return m;
     }
@@ -139,8 +140,8 @@ static bool model_unchanged(const cJSON *old_root, const cJSON *new_root, const 
 typedef struct piece {
     size_t group;
     uint32_t replica;
-    int stage;       /* 0..pp-1 (pp == 1: 0, id without stage) */
-    uint64_t key;    /* sort: biggest replicas first */
+    int stage;    /* 0..pp-1 (pp == 1: 0, id without stage) */
+    uint64_t key; /* sort: biggest replicas first */
 } piece;
 
 static int piece_cmp(const void *a, const void *b)
@@ -159,7 +160,7 @@ static int str_cmp(const void *a, const void *b)
 
 typedef struct cand {
     size_t bintype;
-    int node;        /* index into the plan's nodes */
+    int node; /* index into the plan's nodes */
 } cand;
 
 /* Per plan node: the placements on it (indices), kept in step with the plan. */
@@ -218,7 +219,7 @@ typedef struct inc {
     place_plan *p;
     cand *cands;
     size_t n_cands;
-    node_list *nl;   /* [n_nl], one per plan node */
+    node_list *nl; /* [n_nl], one per plan node */
     size_t n_nl;
     moved_from *moved;
     size_t n_moved;
@@ -253,8 +254,10 @@ static void unplaced_reason(const inc *s, const piece *pc, const char *model, ui
         snprintf(out, cap, "%sspread: every ready node with room already runs a replica of %s",
                  place, model);
     else if (clashed)
-        snprintf(out, cap, "%spipeline stages need distinct nodes and no other ready node has "
-                 "room", place);
+        snprintf(out, cap,
+                 "%spipeline stages need distinct nodes and no other ready node has "
+                 "room",
+                 place);
     else if (need)
         snprintf(out, cap, "%sno ready node has %u GPU(s) with %.2f GiB free each%s%s", place, tp,
                  (double)need / VP_GIB, m->spread ? " (spread: one replica per node)" : "",
@@ -265,8 +268,7 @@ static void unplaced_reason(const inc *s, const piece *pc, const char *model, ui
 
 /* Places one piece; returns 0 placed, 1 no room, < 0 error. *clashed tells whether some node
  * had room but was ruled out by spread or by another stage of the same replica. */
-static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp_out,
-                       bool *clashed)
+static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp_out, bool *clashed)
 {
     const plan_group *g = &s->prob->groups[pc->group];
     const plan_model *m = &s->prob->manifest->models[g->model];
@@ -326,7 +328,8 @@ static int incremental(inc *s, size_t *placed)
     piece *pieces = NULL;
     size_t n_pieces = 0, cap_pieces = 0;
     if (!ids) return -ENOMEM;
-    for (size_t i = 0; i < p->n_placements; i++) ids[i] = p->placements[i].id;
+    for (size_t i = 0; i < p->n_placements; i++)
+        ids[i] = p->placements[i].id;
     qsort(ids, p->n_placements, sizeof *ids, str_cmp);
     for (size_t gi = 0; gi < prob->n_groups; gi++) {
         const plan_group *g = &prob->groups[gi];
@@ -347,7 +350,10 @@ static int incremental(inc *s, size_t *placed)
                 if (n_pieces == cap_pieces) {
                     size_t cap = cap_pieces ? cap_pieces * 2 : 64;
                     piece *v = realloc(pieces, cap * sizeof *v);
-                    if (!v) { rc = -ENOMEM; goto done; }
+                    if (!v) {
+                        rc = -ENOMEM;
+                        goto done;
+                    }
                     pieces = v;
                     cap_pieces = cap;
                 }
@@ -372,8 +378,14 @@ static int incremental(inc *s, size_t *placed)
         bool clashed = false;
         for (size_t k = i; k < j && !failed; k++) {
             int r = place_piece(s, &pieces[k], &need, &tp, &clashed);
-            if (r < 0) { rc = r; goto done; }
-            if (r) { failed = 1; bad = &pieces[k]; }
+            if (r < 0) {
+                rc = r;
+                goto done;
+            }
+            if (r) {
+                failed = 1;
+                bad = &pieces[k];
+            }
         }
         if (failed) {
             /* Undo this replica's new stages; they are the last placements, so removing them
@@ -401,9 +413,8 @@ done:
     return rc;
 }
 
-static bool drop_placement(const ctl_solve_req *in, const plan_problem *prob,
-                           const cJSON *old_root, const cJSON *new_root,
-                           const place_placement *q)
+static bool drop_placement(const ctl_solve_req *in, const plan_problem *prob, const cJSON *old_root,
+                           const cJSON *new_root, const place_placement *q)
 {
     const plan_group *g = NULL;
     for (size_t i = 0; i < prob->n_groups && !g; i++)
@@ -432,7 +443,10 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
 
     /* 1. Take placements off lost nodes, remembering where they were (for the reason). */
     s.moved = calloc(p->n_placements ? p->n_placements : 1, sizeof *s.moved);
-    if (!s.moved) { rc = vp_errf(e, -ENOMEM, "plan: out of memory"); goto done; }
+    if (!s.moved) {
+        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
+        goto done;
+    }
     for (size_t i = p->n_placements; i-- > 0;) {
         const place_placement *q = &p->placements[i];
         const char *node = p->nodes[q->node].name;
@@ -506,7 +520,10 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
     s.prob = prob;
     s.p = p;
     s.cands = calloc(prob->n_bintypes ? prob->n_bintypes : 1, sizeof *s.cands);
-    if (!s.cands) { rc = vp_errf(e, -ENOMEM, "plan: out of memory"); goto done; }
+    if (!s.cands) {
+        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
+        goto done;
+    }
     for (size_t b = 0; b < prob->n_bintypes; b++) {
         const plan_bintype *bt = &prob->bintypes[b];
         if (!bt->inventory || !ready_has(in->ready, in->n_ready, bt->inv_name)) continue;
@@ -528,12 +545,18 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
                 nd.gpus[g].bandwidth_gbs = gm->bandwidth_gbs;
             }
             ni = place_plan_add_node(p, &nd);
-            if (ni < 0) { rc = vp_errf(e, ni, "plan: cannot add node %s", nd.name); goto done; }
+            if (ni < 0) {
+                rc = vp_errf(e, ni, "plan: cannot add node %s", nd.name);
+                goto done;
+            }
         }
         s.cands[s.n_cands++] = (cand){b, ni};
     }
     s.nl = calloc(p->n_nodes ? p->n_nodes : 1, sizeof *s.nl);
-    if (!s.nl) { rc = vp_errf(e, -ENOMEM, "plan: out of memory"); goto done; }
+    if (!s.nl) {
+        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
+        goto done;
+    }
     s.n_nl = p->n_nodes;
     for (size_t i = 0; i < p->n_placements; i++)
         if (nl_push(&s.nl[p->placements[i].node], i)) {
@@ -562,7 +585,8 @@ finish:
     out->plan = p;
     p = NULL;
 done:
-    for (size_t i = 0; i < s.n_nl; i++) free(s.nl[i].v);
+    for (size_t i = 0; i < s.n_nl; i++)
+        free(s.nl[i].v);
     free(s.nl);
     free(s.cands);
     free(s.moved);

@@ -67,9 +67,8 @@ int ctl_store_open(const char *path, ctl_store **out, vp_err *e)
     ctl_store *s = calloc(1, sizeof *s);
     if (!s) return vp_errf(e, -ENOMEM, "%s: out of memory", path);
     snprintf(s->path, sizeof s->path, "%s", path);
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = vp_errf(e, VP_ESTATE, "%s: cannot open: %s", path,
                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -96,9 +95,15 @@ int ctl_store_open(const char *path, ctl_store **out, vp_err *e)
     sqlite3_finalize(st);
     if ((rc = exec(s, "PRAGMA synchronous=FULL", e))) goto fail;
     if ((rc = exec(s, "BEGIN IMMEDIATE", e))) goto fail;
-    if ((rc = exec(s, schema, e))) { exec(s, "ROLLBACK", NULL); goto fail; }
-    if ((rc = exec(s, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '"
-                      SCHEMA_VERSION "')", e)) ||
+    if ((rc = exec(s, schema, e))) {
+        exec(s, "ROLLBACK", NULL);
+        goto fail;
+    }
+    if ((rc =
+             exec(s,
+                  "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '" SCHEMA_VERSION
+                  "')",
+                  e)) ||
         (rc = exec(s, "COMMIT", e))) {
         exec(s, "ROLLBACK", NULL);
         goto fail;
@@ -134,7 +139,10 @@ static char *gpus_json(const ctl_node *n)
         vp_sb_printf(&sb, ",\"total_bytes\":%" PRIu64 "}", n->gpus[i].total_bytes);
     }
     vp_sb_append(&sb, "]", 1);
-    if (!vp_sb_ok(&sb)) { vp_sb_free(&sb); return NULL; }
+    if (!vp_sb_ok(&sb)) {
+        vp_sb_free(&sb);
+        return NULL;
+    }
     return vp_sb_steal(&sb);
 }
 
@@ -149,7 +157,10 @@ static char *plan_gpus_json(const place_node *n)
                      n->gpus[i].usable_bytes, n->gpus[i].bandwidth_gbs);
     }
     vp_sb_append(&sb, "]", 1);
-    if (!vp_sb_ok(&sb)) { vp_sb_free(&sb); return NULL; }
+    if (!vp_sb_ok(&sb)) {
+        vp_sb_free(&sb);
+        return NULL;
+    }
     return vp_sb_steal(&sb);
 }
 
@@ -204,9 +215,7 @@ static int prune_events(ctl_store *s, vp_err *e)
 {
     if (s->inserts_since_prune < 1000) return 0;
     s->inserts_since_prune = 0;
-    return exec(s,
-                "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - " EVENTS_KEEP,
-                e);
+    return exec(s, "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - " EVENTS_KEEP, e);
 }
 
 static int write_models(ctl_store *s, const char *manifest_text, vp_err *e)
@@ -216,24 +225,32 @@ static int write_models(ctl_store *s, const char *manifest_text, vp_err *e)
     cJSON *root = cJSON_Parse(manifest_text);
     const cJSON *models = root ? cJSON_GetObjectItemCaseSensitive(root, "models") : NULL;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO models(name, position, spec) "
-                                  "VALUES(?, ?, ?)",
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO models(name, position, spec) "
+                           "VALUES(?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_err(s, e, "models");
         goto done;
     }
     int pos = 0;
     const cJSON *m;
-    cJSON_ArrayForEach(m, models) {
+    cJSON_ArrayForEach(m, models)
+    {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
         char *spec = cJSON_PrintUnformatted(m);
-        if (!cJSON_IsString(name) || !spec) { free(spec); continue; }
+        if (!cJSON_IsString(name) || !spec) {
+            free(spec);
+            continue;
+        }
         sqlite3_reset(st);
         bind_text(st, 1, name->valuestring);
         sqlite3_bind_int(st, 2, pos++);
         bind_text(st, 3, spec);
         free(spec);
-        if (sqlite3_step(st) != SQLITE_DONE) { rc = db_err(s, e, "models"); goto done; }
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_err(s, e, "models");
+            goto done;
+        }
     }
 done:
     sqlite3_finalize(st);
@@ -247,15 +264,18 @@ static int write_plan(ctl_store *s, const place_plan *p, vp_err *e)
     if ((rc = exec(s, "DELETE FROM plan_nodes; DELETE FROM placements; DELETE FROM unplaced", e)))
         return rc;
     sqlite3_stmt *sn = NULL, *sp = NULL, *su = NULL;
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO plan_nodes(position, name, type, price_per_hour, "
-                                  "inventory, gpus) VALUES(?, ?, ?, ?, ?, ?)",
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO plan_nodes(position, name, type, price_per_hour, "
+                           "inventory, gpus) VALUES(?, ?, ?, ?, ?, ?)",
                            -1, &sn, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "INSERT INTO placements(id, model, replica, stage, n_stages, "
-                                  "node, gpus, bytes_per_gpu, desired) "
-                                  "VALUES(?, ?, ?, ?, ?, ?, ?, ?, 'run')",
+        sqlite3_prepare_v2(s->db,
+                           "INSERT INTO placements(id, model, replica, stage, n_stages, "
+                           "node, gpus, bytes_per_gpu, desired) "
+                           "VALUES(?, ?, ?, ?, ?, ?, ?, ?, 'run')",
                            -1, &sp, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "INSERT INTO unplaced(position, model, replica, reason) "
-                                  "VALUES(?, ?, ?, ?)",
+        sqlite3_prepare_v2(s->db,
+                           "INSERT INTO unplaced(position, model, replica, reason) "
+                           "VALUES(?, ?, ?, ?)",
                            -1, &su, NULL) != SQLITE_OK) {
         rc = db_err(s, e, "plan");
         goto done;
@@ -263,7 +283,10 @@ static int write_plan(ctl_store *s, const place_plan *p, vp_err *e)
     for (size_t i = 0; i < p->n_nodes; i++) {
         const place_node *n = &p->nodes[i];
         char *g = plan_gpus_json(n);
-        if (!g) { rc = vp_errf(e, -ENOMEM, "%s: out of memory", s->path); goto done; }
+        if (!g) {
+            rc = vp_errf(e, -ENOMEM, "%s: out of memory", s->path);
+            goto done;
+        }
         sqlite3_reset(sn);
         sqlite3_bind_int64(sn, 1, (sqlite3_int64)i);
         bind_text(sn, 2, n->name);
@@ -272,7 +295,10 @@ static int write_plan(ctl_store *s, const place_plan *p, vp_err *e)
         sqlite3_bind_int(sn, 5, n->inventory ? 1 : 0);
         bind_text(sn, 6, g);
         free(g);
-        if (sqlite3_step(sn) != SQLITE_DONE) { rc = db_err(s, e, "plan_nodes"); goto done; }
+        if (sqlite3_step(sn) != SQLITE_DONE) {
+            rc = db_err(s, e, "plan_nodes");
+            goto done;
+        }
     }
     for (size_t i = 0; i < p->n_placements; i++) {
         const place_placement *q = &p->placements[i];
@@ -287,7 +313,10 @@ static int write_plan(ctl_store *s, const place_plan *p, vp_err *e)
         bind_text(sp, 6, p->nodes[q->node].name);
         bind_text(sp, 7, g);
         sqlite3_bind_int64(sp, 8, (sqlite3_int64)q->bytes_per_gpu);
-        if (sqlite3_step(sp) != SQLITE_DONE) { rc = db_err(s, e, "placements"); goto done; }
+        if (sqlite3_step(sp) != SQLITE_DONE) {
+            rc = db_err(s, e, "placements");
+            goto done;
+        }
     }
     for (size_t i = 0; i < p->n_unplaced; i++) {
         sqlite3_reset(su);
@@ -295,18 +324,24 @@ static int write_plan(ctl_store *s, const place_plan *p, vp_err *e)
         bind_text(su, 2, p->unplaced[i].model);
         sqlite3_bind_int64(su, 3, p->unplaced[i].replica);
         bind_text(su, 4, p->unplaced[i].reason);
-        if (sqlite3_step(su) != SQLITE_DONE) { rc = db_err(s, e, "unplaced"); goto done; }
+        if (sqlite3_step(su) != SQLITE_DONE) {
+            rc = db_err(s, e, "unplaced");
+            goto done;
+        }
     }
     vp_sb h = {0};
     vp_sb_append(&h, "{\"solver\":", 10);
     ctl_json_str(&h, p->solver);
     vp_sb_append(&h, ",\"status\":", 10);
     ctl_json_str(&h, p->status);
-    vp_sb_printf(&h, ",\"cost_per_hour\":%.17g,\"lower_bound_per_hour\":%.17g,\"gap\":%.17g,"
-                     "\"solve_ms\":%" PRIu64 "}",
+    vp_sb_printf(&h,
+                 ",\"cost_per_hour\":%.17g,\"lower_bound_per_hour\":%.17g,\"gap\":%.17g,"
+                 "\"solve_ms\":%" PRIu64 "}",
                  p->cost_per_hour, p->lower_bound_per_hour, p->gap, p->solve_ms);
-    if (!vp_sb_ok(&h)) rc = vp_errf(e, -ENOMEM, "%s: out of memory", s->path);
-    else rc = put_meta(s, "plan", vp_sb_str(&h), e);
+    if (!vp_sb_ok(&h))
+        rc = vp_errf(e, -ENOMEM, "%s: out of memory", s->path);
+    else
+        rc = put_meta(s, "plan", vp_sb_str(&h), e);
     vp_sb_free(&h);
 done:
     sqlite3_finalize(sn);
@@ -319,8 +354,9 @@ static int upsert_nodes(ctl_store *s, ctl_node *const *nodes, size_t n_nodes, vp
 {
     if (!n_nodes) return 0;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO nodes(name, state, version, gpus, "
-                                  "registered_ms, last_heartbeat_ms) VALUES(?, ?, ?, ?, ?, ?)",
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO nodes(name, state, version, gpus, "
+                           "registered_ms, last_heartbeat_ms) VALUES(?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(s, e, "nodes");
     int rc = 0;
@@ -430,14 +466,14 @@ static int parse_idx_list(const char *txt, uint8_t *g, int *n, const char *ctx, 
     cJSON *a = cJSON_Parse(txt);
     int rc = 0;
     *n = 0;
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 ||
-        cJSON_GetArraySize(a) > PLACE_MAX_GPUS) {
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 || cJSON_GetArraySize(a) > PLACE_MAX_GPUS) {
         rc = vp_errf(e, VP_ESTATE, "%s.gpus: must be an array of 1..%d GPU indices", ctx,
                      PLACE_MAX_GPUS);
         goto done;
     }
     const cJSON *it;
-    cJSON_ArrayForEach(it, a) {
+    cJSON_ArrayForEach(it, a)
+    {
         if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= PLACE_MAX_GPUS ||
             it->valuedouble != (int)it->valuedouble) {
             rc = vp_errf(e, VP_ESTATE, "%s.gpus: bad GPU index", ctx);
@@ -469,13 +505,13 @@ static int load_plan(ctl_store *s, const char *header, place_plan **out, vp_err 
     strcpy(p->solver, solver);
     strcpy(p->status, status);
     vp_json_double(h, "cost_per_hour", ctx, false, 0, 1e18, &p->cost_per_hour, NULL);
-    vp_json_double(h, "lower_bound_per_hour", ctx, false, 0, 1e18, &p->lower_bound_per_hour,
-                   NULL);
+    vp_json_double(h, "lower_bound_per_hour", ctx, false, 0, 1e18, &p->lower_bound_per_hour, NULL);
     vp_json_double(h, "gap", ctx, false, -1e18, 1e18, &p->gap, NULL);
     vp_json_u64(h, "solve_ms", ctx, false, 0, VP_JSON_MAX_EXACT, &p->solve_ms, NULL);
 
-    if (sqlite3_prepare_v2(s->db, "SELECT name, type, price_per_hour, inventory, gpus FROM "
-                                  "plan_nodes ORDER BY position",
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT name, type, price_per_hour, inventory, gpus FROM "
+                           "plan_nodes ORDER BY position",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_err(s, e, "plan_nodes");
         goto done;
@@ -497,12 +533,13 @@ static int load_plan(ctl_store *s, const char *header, place_plan **out, vp_err 
             goto done;
         }
         const cJSON *it;
-        cJSON_ArrayForEach(it, g) {
+        cJSON_ArrayForEach(it, g)
+        {
             place_gpu *pg = &n.gpus[n.n_gpus++];
             vp_err ge = {0};
             if (vp_json_str(it, "model", ctx, true, pg->model, sizeof pg->model, &ge) ||
-                vp_json_u64(it, "usable_bytes", ctx, true, 0, INT64_MAX, &pg->usable_bytes,
-                            &ge) < 0 ||
+                vp_json_u64(it, "usable_bytes", ctx, true, 0, INT64_MAX, &pg->usable_bytes, &ge) <
+                    0 ||
                 vp_json_u32(it, "bandwidth_gbs", ctx, false, 0, UINT32_MAX, &pg->bandwidth_gbs,
                             &ge) < 0) {
                 cJSON_Delete(g);
@@ -517,13 +554,17 @@ static int load_plan(ctl_store *s, const char *header, place_plan **out, vp_err 
         }
         rc = 0;
     }
-    if (step != SQLITE_DONE) { rc = db_err(s, e, "plan_nodes"); goto done; }
+    if (step != SQLITE_DONE) {
+        rc = db_err(s, e, "plan_nodes");
+        goto done;
+    }
     sqlite3_finalize(st);
     st = NULL;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT id, model, replica, stage, n_stages, node, gpus, "
-                                  "bytes_per_gpu FROM placements WHERE desired = 'run' "
-                                  "ORDER BY rowid",
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, model, replica, stage, n_stages, node, gpus, "
+                           "bytes_per_gpu FROM placements WHERE desired = 'run' "
+                           "ORDER BY rowid",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_err(s, e, "placements");
         goto done;
@@ -549,8 +590,8 @@ static int load_plan(ctl_store *s, const char *header, place_plan **out, vp_err 
             rc = vp_errf(e, VP_ESTATE, "%s: replica, stage or bytes_per_gpu out of range", ctx);
             goto done;
         }
-        int k = place_plan_assign(p, col_text(st, 1), (uint32_t)replica, stage, n_stages, ni, g,
-                                  ng, (uint64_t)bytes);
+        int k = place_plan_assign(p, col_text(st, 1), (uint32_t)replica, stage, n_stages, ni, g, ng,
+                                  (uint64_t)bytes);
         if (k < 0) {
             rc = vp_errf(e, VP_ESTATE, "%s: does not fit its node (%s)", ctx, vp_strerror(k));
             goto done;
@@ -561,7 +602,10 @@ static int load_plan(ctl_store *s, const char *header, place_plan **out, vp_err 
             goto done;
         }
     }
-    if (step != SQLITE_DONE) { rc = db_err(s, e, "placements"); goto done; }
+    if (step != SQLITE_DONE) {
+        rc = db_err(s, e, "placements");
+        goto done;
+    }
     sqlite3_finalize(st);
     st = NULL;
 
@@ -573,13 +617,15 @@ static int load_plan(ctl_store *s, const char *header, place_plan **out, vp_err 
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         sqlite3_int64 replica = sqlite3_column_int64(st, 1);
         if (replica < 0 || replica > UINT32_MAX ||
-            place_plan_add_unplaced(p, col_text(st, 0), (uint32_t)replica, col_text(st, 2)) <
-                0) {
+            place_plan_add_unplaced(p, col_text(st, 0), (uint32_t)replica, col_text(st, 2)) < 0) {
             rc = vp_errf(e, VP_ESTATE, "%s: unplaced[%s]: bad row", s->path, col_text(st, 0));
             goto done;
         }
     }
-    if (step != SQLITE_DONE) { rc = db_err(s, e, "unplaced"); goto done; }
+    if (step != SQLITE_DONE) {
+        rc = db_err(s, e, "unplaced");
+        goto done;
+    }
     char why[512];
     if (place_plan_validate(p, why, sizeof why)) {
         rc = vp_errf(e, VP_ESTATE, "%s: stored plan is inconsistent: %s", s->path, why);
@@ -588,16 +634,19 @@ static int load_plan(ctl_store *s, const char *header, place_plan **out, vp_err 
 done:
     sqlite3_finalize(st);
     cJSON_Delete(h);
-    if (rc) place_plan_free(p);
-    else *out = p;
+    if (rc)
+        place_plan_free(p);
+    else
+        *out = p;
     return rc;
 }
 
 static int load_nodes(ctl_store *s, ctl_loaded *out, vp_err *e)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT name, state, version, gpus, registered_ms, "
-                                  "last_heartbeat_ms FROM nodes ORDER BY name",
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT name, state, version, gpus, registered_ms, "
+                           "last_heartbeat_ms FROM nodes ORDER BY name",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(s, e, "nodes");
     int rc = 0, step;
@@ -627,7 +676,8 @@ static int load_nodes(ctl_store *s, ctl_loaded *out, vp_err *e)
             break;
         }
         const cJSON *it;
-        cJSON_ArrayForEach(it, g) {
+        cJSON_ArrayForEach(it, g)
+        {
             ctl_gpu *cg = &n->gpus[n->n_gpus++];
             if (vp_json_u32(it, "index", ctx, true, 0, PROTO_MAX_GPUS - 1, &cg->index, e) ||
                 vp_json_str(it, "model", ctx, true, cg->model, sizeof cg->model, e) ||
@@ -689,8 +739,9 @@ int ctl_store_events(ctl_store *s, size_t max, ctl_event **out, size_t *n, vp_er
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT ts_ms, kind, node, detail FROM (SELECT * FROM events "
-                                  "ORDER BY id DESC LIMIT ?) ORDER BY id",
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT ts_ms, kind, node, detail FROM (SELECT * FROM events "
+                           "ORDER BY id DESC LIMIT ?) ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(s, e, "events");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
@@ -709,7 +760,10 @@ int ctl_store_events(ctl_store *s, size_t max, ctl_event **out, size_t *n, vp_er
     }
     int rc = (step == SQLITE_DONE || step == SQLITE_ROW) ? 0 : db_err(s, e, "events");
     sqlite3_finalize(st);
-    if (rc) { free(v); *n = 0; }
-    else *out = v;
+    if (rc) {
+        free(v);
+        *n = 0;
+    } else
+        *out = v;
     return rc;
 }

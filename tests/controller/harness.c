@@ -114,7 +114,11 @@ static char *slurp(const char *path)
         len += n;
         if (len == cap) {
             char *nb = realloc(b, cap * 2 + 1);
-            if (!nb) { free(b); b = NULL; break; }
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
             b = nb;
             cap *= 2;
         }
@@ -133,7 +137,8 @@ static bool wait_log(const char *log, const char *needle, int timeout_ms, char *
         char *p = t ? strstr(t, needle) : NULL;
         if (p) {
             char *bol = p;
-            while (bol > t && bol[-1] != '\n') bol--;
+            while (bol > t && bol[-1] != '\n')
+                bol--;
             size_t n = strcspn(bol, "\n");
             if (n >= cap) n = cap - 1;
             memcpy(out, bol, n);
@@ -186,7 +191,8 @@ int h_start_controller(h_env *h, uint16_t listen_port, const char *const *extra)
         argv[n++] = "--token-file";
         argv[n++] = h->token_file;
     }
-    for (int i = 0; extra && extra[i] && n < 30; i++) argv[n++] = (char *)extra[i];
+    for (int i = 0; extra && extra[i] && n < 30; i++)
+        argv[n++] = (char *)extra[i];
     argv[n] = NULL;
     h->ctl_pid = spawn(h->ctl_log, argv);
     if (h->ctl_pid < 0) return -1;
@@ -236,8 +242,10 @@ int h_start_agent(h_env *h, const char *name, const char *sim)
     memset(a, 0, sizeof *a);
     snprintf(a->name, sizeof a->name, "%s", name);
     snprintf(a->sim, sizeof a->sim, "%s", sim);
-    snprintf(a->log, sizeof a->log, "%s/agent-%s.log", h->dir, name);
-    snprintf(a->state_dir, sizeof a->state_dir, "%s/agent-%s", h->dir, name);
+    char dir[sizeof h->dir]; /* a copy: gcc cannot tell h->dir from a->log apart */
+    memcpy(dir, h->dir, sizeof dir);
+    snprintf(a->log, sizeof a->log, "%s/agent-%s.log", dir, name);
+    snprintf(a->state_dir, sizeof a->state_dir, "%s/agent-%s", dir, name);
     if (launch_agent(h, a)) return -1;
     return h->n_agents++;
 }
@@ -321,7 +329,8 @@ void h_teardown(h_env *h)
         pid_t v[256];
         int n = children(getpid(), NULL, v, 256);
         if (!n) break;
-        for (int i = 0; i < n && i < 256; i++) kill(v[i], SIGKILL);
+        for (int i = 0; i < n && i < 256; i++)
+            kill(v[i], SIGKILL);
         while (waitpid(-1, NULL, WNOHANG) > 0) {
         }
         sleep_ms(20);
@@ -345,8 +354,10 @@ int h_request(const h_env *h, const char *method, const char *path, const char *
     if (body_out) *body_out = NULL;
     if (cli_http_request(h->api, method, path, token, body, len, 30000, &r, err, sizeof err))
         return 0;
-    if (body_out) *body_out = r.body;
-    else free(r.body);
+    if (body_out)
+        *body_out = r.body;
+    else
+        free(r.body);
     return r.status;
 }
 
@@ -400,9 +411,9 @@ int h_nodes_connected(const h_env *h)
     cJSON *j = h_get(h, "/v1/nodes", NULL);
     int n = 0;
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "nodes"))
-        n += !strcmp(h_str(it, "state"), "ready") &&
-             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "connected"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "nodes")) n +=
+        !strcmp(h_str(it, "state"), "ready") &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "connected"));
     cJSON_Delete(j);
     return n;
 }
@@ -413,7 +424,8 @@ bool h_all_running(h_env *h, void *n_expected)
     const cJSON *pl = cJSON_GetObjectItemCaseSensitive(j, "placements"), *it;
     int n = 0;
     bool ok = cJSON_IsArray(pl);
-    cJSON_ArrayForEach(it, pl) {
+    cJSON_ArrayForEach(it, pl)
+    {
         n++;
         if (strcmp(h_str(it, "state"), "running")) ok = false;
     }
@@ -447,7 +459,8 @@ bool h_log_has(const char *path, const char *const *needles)
         char *eol = strchr(line, '\n');
         if (eol) *eol = 0;
         found = true;
-        for (size_t i = 0; needles[i] && found; i++) found = strstr(line, needles[i]) != NULL;
+        for (size_t i = 0; needles[i] && found; i++)
+            found = strstr(line, needles[i]) != NULL;
         line = eol ? eol + 1 : NULL;
     }
     free(t);

@@ -26,11 +26,11 @@ typedef struct h_env {
     char dir[256];
     char bin[512];
     char state[512];
-    char token[128];       /* "" = no token */
+    char token[128]; /* "" = no token */
     char token_file[512];
     int hb_ms;
     pid_t ctl_pid;
-    int ctl_runs;          /* how many controllers were started (log file suffix) */
+    int ctl_runs; /* how many controllers were started (log file suffix) */
     char ctl_log[512];
     uint16_t agent_port;
     char agents_addr[64];

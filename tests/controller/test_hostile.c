@@ -2,20 +2,22 @@
  * on the agents' port, and unauthenticated, malformed and oversize requests on the API: each is
  * refused (an error frame and a closed connection, or an HTTP error), and the controller keeps
  * serving its real agent and its API throughout. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* after setjmp.h, stdarg.h, stddef.h and stdint.h, which cmocka.h needs */
+#include <cmocka.h>
 
 #include "harness.h"
 #include "proto.h"
@@ -228,8 +230,10 @@ static void test_many_bad_connections_at_once_are_all_refused(void **state)
     (void)state;
     enum { N = 64 };
     int fds[N];
-    for (int i = 0; i < N; i++) fds[i] = raw_connect();
-    for (int i = 0; i < N; i++) send_all(fds[i], "\xff\xff\xff\xff", 4);
+    for (int i = 0; i < N; i++)
+        fds[i] = raw_connect();
+    for (int i = 0; i < N; i++)
+        send_all(fds[i], "\xff\xff\xff\xff", 4);
     for (int i = 0; i < N; i++) {
         char code[64];
         assert_true(read_until_closed(fds[i], 5000, code, sizeof code));
@@ -251,16 +255,14 @@ static void test_a_bad_manifest_gets_400_with_a_message_naming_the_field(void **
     (void)state;
     char *body = NULL;
     const char bad[] = "{\"models\":[{\"name\":\"x\",\"memory_bytes\":-5}]}";
-    assert_int_equal(h_request(&env, "POST", "/v1/manifests", env.token, bad, sizeof bad - 1,
-                               &body),
-                     400);
+    assert_int_equal(
+        h_request(&env, "POST", "/v1/manifests", env.token, bad, sizeof bad - 1, &body), 400);
     assert_non_null(body);
     assert_non_null(strstr(body, "memory_bytes"));
     free(body);
     const char broken[] = "{\"models\": [";
-    assert_int_equal(h_request(&env, "POST", "/v1/manifests", env.token, broken,
-                               sizeof broken - 1, &body),
-                     400);
+    assert_int_equal(
+        h_request(&env, "POST", "/v1/manifests", env.token, broken, sizeof broken - 1, &body), 400);
     assert_non_null(strstr(body, "\"error\""));
     free(body);
     /* Nothing was accepted. */

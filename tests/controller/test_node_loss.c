@@ -3,15 +3,17 @@
  * when the agent comes back it cleans up its orphaned workers and takes work again, with exactly
  * one worker per placement across the fleet. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* after setjmp.h, stdarg.h, stddef.h and stdint.h, which cmocka.h needs */
+#include <cmocka.h>
 
 #include "harness.h"
 
@@ -57,8 +59,8 @@ static int teardown(void **state)
 static const cJSON *find_id(const cJSON *j, const char *id)
 {
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "placements"))
-        if (!strcmp(h_str(it, "id"), id)) return it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+                               j, "placements")) if (!strcmp(h_str(it, "id"), id)) return it;
     return NULL;
 }
 
@@ -70,12 +72,12 @@ static bool recovered(h_env *h, void *ud)
     bool ok = now != NULL;
     const char *vname = h->agents[victim].name;
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements")) {
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements"))
+    {
         if (!ok) break;
         if (strcmp(h_str(it, "node"), vname)) continue;
         const cJSON *q = find_id(now, h_str(it, "id"));
-        if (q && !strcmp(h_str(q, "state"), "running") && strcmp(h_str(q, "node"), vname))
-            continue;
+        if (q && !strcmp(h_str(q, "state"), "running") && strcmp(h_str(q, "node"), vname)) continue;
         /* Unplaced entries are listed by replica. */
         char rid[128];
         snprintf(rid, sizeof rid, "%s/%d", h_str(it, "model"), (int)h_num(it, "replica"));
@@ -96,8 +98,8 @@ static void test_a_killed_agents_placements_run_elsewhere_within_five_heartbeats
     for (int i = 0; i < env.n_agents; i++) {
         int n = 0;
         const cJSON *it;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements"))
-            n += !strcmp(h_str(it, "node"), env.agents[i].name);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements")) n +=
+            !strcmp(h_str(it, "node"), env.agents[i].name);
         if (n > best) {
             best = n;
             victim = i;
@@ -119,7 +121,8 @@ static void test_placements_on_surviving_nodes_did_not_move(void **state)
     (void)state;
     cJSON *now = h_get(&env, "/v1/placements", NULL);
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements")) {
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements"))
+    {
         if (!strcmp(h_str(it, "node"), env.agents[victim].name)) continue;
         const cJSON *q = find_id(now, h_str(it, "id"));
         assert_non_null(q);
@@ -137,7 +140,8 @@ static void test_the_lost_node_is_reported_lost(void **state)
     cJSON *nodes = h_get(&env, "/v1/nodes", NULL);
     const cJSON *it;
     int lost = 0;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(nodes, "nodes")) {
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(nodes, "nodes"))
+    {
         if (!strcmp(h_str(it, "name"), env.agents[victim].name)) {
             assert_string_equal(h_str(it, "state"), "lost");
             lost++;
@@ -162,7 +166,8 @@ static void test_a_returning_agent_cleans_up_and_takes_work_again(void **state)
     /* The spread replica that had nowhere to go is placed on the returning node. */
     assert_true(h_wait(fleet_whole_again, &env, NULL, 30000));
     int total = 0;
-    for (int i = 0; i < env.n_agents; i++) total += h_count_workers(env.agents[i].pid);
+    for (int i = 0; i < env.n_agents; i++)
+        total += h_count_workers(env.agents[i].pid);
     assert_int_equal(total, N_PLACEMENTS);
     /* The killed agent's orphaned workers were stopped by its successor. */
     assert_int_equal(h_count_orphan_workers(), 0);

@@ -2,15 +2,17 @@
  * the agents reconnect by themselves, no placement is lost or doubled, and the workers that
  * were running are the ones still running (nothing restarted). */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* after setjmp.h, stdarg.h, stddef.h and stdint.h, which cmocka.h needs */
+#include <cmocka.h>
 
 #include "harness.h"
 
@@ -55,8 +57,8 @@ static int teardown(void **state)
 static const cJSON *find_id(const cJSON *j, const char *id)
 {
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "placements"))
-        if (!strcmp(h_str(it, "id"), id)) return it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+                               j, "placements")) if (!strcmp(h_str(it, "id"), id)) return it;
     return NULL;
 }
 
@@ -77,16 +79,16 @@ static void test_a_restarted_controller_gets_its_agents_back_by_themselves(void 
     /* While it is down the agents keep their workers. */
     usleep(2 * HB_MS * 1000);
     int total = 0;
-    for (int i = 0; i < env.n_agents; i++) total += h_count_workers(env.agents[i].pid);
+    for (int i = 0; i < env.n_agents; i++)
+        total += h_count_workers(env.agents[i].pid);
     assert_int_equal(total, N_PLACEMENTS);
     assert_int_equal(h_start_controller(&env, env.agent_port, NULL), 0);
     long long t0 = h_now_ms();
     assert_true(h_wait(whole, &env, NULL, 30000));
-    printf("agents back and all placements running %lld ms after the restart\n",
-           h_now_ms() - t0);
+    printf("agents back and all placements running %lld ms after the restart\n", h_now_ms() - t0);
     /* The restarted controller knew every node and placement from the state file alone. */
-    const char *const loaded[] = {"msg=state_loaded", " nodes=3 ", " placements=7 ",
-                                  "manifest=yes", NULL};
+    const char *const loaded[] = {"msg=state_loaded", " nodes=3 ", " placements=7 ", "manifest=yes",
+                                  NULL};
     assert_true(h_log_has(env.ctl_log, loaded));
 }
 
@@ -97,7 +99,8 @@ static void test_no_placement_was_lost_moved_or_restarted(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(now, "placements")),
                      N_PLACEMENTS);
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements")) {
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements"))
+    {
         const cJSON *q = find_id(now, h_str(it, "id"));
         assert_non_null(q);
         assert_string_equal(h_str(q, "node"), h_str(it, "node"));
@@ -115,15 +118,17 @@ static void test_no_placement_is_doubled(void **state)
     cJSON *nodes = h_get(&env, "/v1/nodes", NULL);
     const cJSON *n, *r;
     int reported = 0;
-    cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(nodes, "nodes")) {
+    cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(nodes, "nodes"))
+    {
         int here = 0;
-        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(n, "reported")) {
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(n, "reported"))
+        {
             here++;
             const cJSON *n2, *r2;
             int seen = 0;
             cJSON_ArrayForEach(n2, cJSON_GetObjectItemCaseSensitive(nodes, "nodes"))
-                cJSON_ArrayForEach(r2, cJSON_GetObjectItemCaseSensitive(n2, "reported"))
-                    seen += !strcmp(h_str(r2, "id"), h_str(r, "id"));
+                cJSON_ArrayForEach(r2, cJSON_GetObjectItemCaseSensitive(n2, "reported")) seen +=
+                !strcmp(h_str(r2, "id"), h_str(r, "id"));
             assert_int_equal(seen, 1);
         }
         for (int i = 0; i < env.n_agents; i++)

@@ -2,16 +2,18 @@
  * comes up running everywhere the plan says, the API, the metrics and the worker processes
  * agree, and submitting the same manifest again moves nothing. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* after setjmp.h, stdarg.h, stddef.h and stdint.h, which cmocka.h needs */
+#include <cmocka.h>
 
 #include "harness.h"
 
@@ -64,8 +66,7 @@ static void test_a_submitted_manifest_comes_up_running_on_every_placement(void *
 static const cJSON *find_id(const cJSON *arr, const char *id)
 {
     const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-        if (!strcmp(h_str(it, "id"), id)) return it;
+    cJSON_ArrayForEach(it, arr) if (!strcmp(h_str(it, "id"), id)) return it;
     return NULL;
 }
 
@@ -84,7 +85,8 @@ static void test_placements_agree_with_the_plan(void **state)
     assert_int_equal(cJSON_GetArraySize(pa), cJSON_GetArraySize(pp));
     assert_true(cJSON_IsArray(nodes));
     const cJSON *it;
-    cJSON_ArrayForEach(it, pp) {
+    cJSON_ArrayForEach(it, pp)
+    {
         const cJSON *q = find_id(pa, h_str(it, "id"));
         assert_non_null(q);
         assert_string_equal(h_str(q, "node"), h_str(it, "node"));
@@ -95,7 +97,8 @@ static void test_placements_agree_with_the_plan(void **state)
         assert_string_equal(h_str(q, "state"), "running");
     }
     /* Every node the plan uses is one of the three agents. */
-    cJSON_ArrayForEach(it, pp) {
+    cJSON_ArrayForEach(it, pp)
+    {
         bool known = false;
         for (int i = 0; i < env.n_agents; i++)
             known = known || !strcmp(h_str(it, "node"), env.agents[i].name);
@@ -150,9 +153,10 @@ static void test_resubmitting_the_same_manifest_moves_nothing(void **state)
     usleep(3 * HB_MS * 1000);
     cJSON *after = h_get(&env, "/v1/placements", NULL);
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements")) {
-        const cJSON *q = find_id(cJSON_GetObjectItemCaseSensitive(after, "placements"),
-                                 h_str(it, "id"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements"))
+    {
+        const cJSON *q =
+            find_id(cJSON_GetObjectItemCaseSensitive(after, "placements"), h_str(it, "id"));
         assert_non_null(q);
         assert_string_equal(h_str(q, "node"), h_str(it, "node"));
         assert_true(h_num(q, "pid") == h_num(it, "pid")); /* the same worker, not a restart */
@@ -199,13 +203,14 @@ static bool rerank_gone(h_env *h, void *ud)
     (void)ud;
     int n = 5, workers = 0;
     if (!h_all_running(h, &n)) return false;
-    for (int i = 0; i < h->n_agents; i++) workers += h_count_workers(h->agents[i].pid);
+    for (int i = 0; i < h->n_agents; i++)
+        workers += h_count_workers(h->agents[i].pid);
     cJSON *nodes = h_get(h, "/v1/nodes", NULL);
     bool reported = false;
     const cJSON *nd, *r;
     cJSON_ArrayForEach(nd, cJSON_GetObjectItemCaseSensitive(nodes, "nodes"))
-        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(nd, "reported"))
-            reported = reported || !strncmp(h_str(r, "id"), "rerank/", 7);
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(nd, "reported")) reported =
+            reported || !strncmp(h_str(r, "id"), "rerank/", 7);
     cJSON_Delete(nodes);
     return workers == 5 && !reported;
 }
@@ -223,9 +228,10 @@ static void test_a_model_dropped_from_the_manifest_is_released_and_the_rest_stay
     assert_true(h_metric(&env, "vrampack_releases_sent_total") >= 2);
     cJSON *after = h_get(&env, "/v1/placements", NULL);
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(after, "placements")) {
-        const cJSON *q = find_id(cJSON_GetObjectItemCaseSensitive(before, "placements"),
-                                 h_str(it, "id"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(after, "placements"))
+    {
+        const cJSON *q =
+            find_id(cJSON_GetObjectItemCaseSensitive(before, "placements"), h_str(it, "id"));
         assert_non_null(q);
         assert_true(h_num(q, "pid") == h_num(it, "pid"));
     }

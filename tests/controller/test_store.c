@@ -1,15 +1,17 @@
 /* test_store.c - the controller's SQLite state file: what is saved loads back the same, a
  * failed save changes nothing, and a damaged file is refused with a message naming it. */
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* after setjmp.h, stdarg.h, stddef.h and stdint.h, which cmocka.h needs */
+#include <cmocka.h>
 
 #include "ctl_internal.h"
 
