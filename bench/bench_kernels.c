@@ -18,7 +18,7 @@
 
 typedef struct cfg {
     kern_backend_req req;
-    int quick;  /* 7B-like shapes only */
+    int quick;   /* 7B-like shapes only */
     int cpu_ref; /* compare CUDA results with the CPU twin */
 } cfg;
 
@@ -97,7 +97,8 @@ static double time_gemv(const cfg *c, int gpu, kern_dtype d, const mat *m, uint3
     if (copies > 64) copies = 64;
     const uint64_t per = ((wb + sb + 2 * KERN_ALIGN) / KERN_ALIGN + 1) * KERN_ALIGN;
     const uint64_t xb = (uint64_t)batch * m->k * 4, yb = (uint64_t)batch * m->n * 4;
-    const uint64_t x_off = per * copies, y_off = x_off + (xb + KERN_ALIGN) / KERN_ALIGN * KERN_ALIGN;
+    const uint64_t x_off = per * copies,
+                   y_off = x_off + (xb + KERN_ALIGN) / KERN_ALIGN * KERN_ALIGN;
     kern_slice *s = NULL;
     CHECK(kern_slice_open(c->req, y_off + yb, &s, &e));
     for (unsigned i = 0; i < copies; i++) {
@@ -194,6 +195,96 @@ static double time_step(const cfg *c, int gpu, const model_case *mc, uint64_t *b
     return median(t, iters);
 }
 
+/* ||a - b|| / ||b|| over n floats downloaded from the same offset of two slices. */
+static double rel_err(kern_slice *ga, kern_slice *cb, uint64_t off, uint64_t n)
+{
+    vp_err e = {0};
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    if (!a || !b) {
+        fprintf(stderr, "bench_kernels: out of host memory\n");
+        exit(1);
+    }
+    CHECK(kern_download(ga, off, a, n * 4, &e));
+    CHECK(kern_download(cb, off, b, n * 4, &e));
+    double num = 0, den = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    free(a);
+    free(b);
+    return den > 0 ? sqrt(num / den) : NAN;
+}
+
+/* Paged attention with the context split (GQA 8, head_dim 128, 4 sequences of up to 2048 tokens
+ * over scattered blocks) and four whole decode steps of a small model, each run on the GPU and on
+ * the CPU twin from the same bytes; prints their relative errors. */
+static void cross_check(void)
+{
+    vp_err e = {0};
+    kern_attn_args a = {0};
+    a.batch = 4;
+    a.heads = 64;
+    a.kv_heads = 8;
+    a.head_dim = 128;
+    a.max_blocks_per_seq = 128;
+    a.kv_blocks = a.batch * a.max_blocks_per_seq + 7;
+    a.split_blocks = 8;
+    a.splits = a.max_blocks_per_seq / a.split_blocks;
+    const uint64_t row = (uint64_t)(a.heads + 2 * a.kv_heads) * a.head_dim;
+    const uint64_t kv_elems = (uint64_t)a.kv_blocks * 2 * a.kv_heads * 16 * a.head_dim;
+    kern_arena ar;
+    kern_arena_init(&ar, UINT64_MAX);
+    CHECK(kern_arena_take(&ar, a.batch * row * 4, 256, &a.qkv));
+    CHECK(kern_arena_take(&ar, (uint64_t)a.batch * a.heads * a.head_dim * 4, 256, &a.out));
+    CHECK(kern_arena_take(&ar, kv_elems * 2, 256, &a.kv));
+    CHECK(kern_arena_take(&ar, (uint64_t)a.batch * a.max_blocks_per_seq * 4, 256, &a.tables));
+    CHECK(kern_arena_take(&ar, a.batch * 4, 256, &a.lens));
+    CHECK(kern_arena_take(&ar, (uint64_t)a.batch * a.heads * a.splits * (a.head_dim + 4) * 4, 256,
+                          &a.partial));
+    int32_t tables[4 * 128], lens[4] = {2047, 1000, 16, 1};
+    for (uint32_t i = 0; i < a.batch * a.max_blocks_per_seq; i++)
+        tables[i] = (int32_t)((i * 7919u) % a.kv_blocks);
+    kern_slice *g = NULL, *c = NULL;
+    CHECK(kern_slice_open(KERN_REQ_CUDA, ar.used, &g, &e));
+    CHECK(kern_slice_open(KERN_REQ_CPU, ar.used, &c, &e));
+    kern_slice *both[2] = {g, c};
+    for (int i = 0; i < 2; i++) {
+        CHECK(kern_fill(both[i], a.qkv, KERN_FILL_F32, a.batch * row, 5, 1.5f, &e));
+        CHECK(kern_fill(both[i], a.kv, KERN_FILL_F16, kv_elems, 6, 1.0f, &e));
+        CHECK(kern_upload(both[i], a.tables, tables, sizeof tables, &e));
+        CHECK(kern_upload(both[i], a.lens, lens, sizeof lens, &e));
+        CHECK(kern_attention(both[i], &a, &e));
+    }
+    printf("cross-check: paged attention (GQA 8, head_dim 128, 16 context splits) rel. err vs CPU "
+           "%.2g\n",
+           rel_err(g, c, a.out, (uint64_t)a.batch * a.heads * a.head_dim));
+    kern_slice_close(g);
+    kern_slice_close(c);
+
+    const kern_dtype dts[] = {KERN_FP16, KERN_BF16, KERN_INT4};
+    for (unsigned d = 0; d < 3; d++) {
+        kern_shape sh = {4, 1024, 3584, 16, 4, 64, 4096, dts[d]};
+        kern_model *mg = NULL, *mc = NULL;
+        CHECK(kern_slice_open(KERN_REQ_CUDA, 256u << 20, &g, &e));
+        CHECK(kern_slice_open(KERN_REQ_CPU, 256u << 20, &c, &e));
+        CHECK(kern_model_open(g, &sh, 3, 512, 9, &mg, &e));
+        CHECK(kern_model_open(c, &sh, 3, 512, 9, &mc, &e));
+        for (int i = 0; i < 4; i++) {
+            CHECK(kern_model_step(mg, NULL, &e));
+            CHECK(kern_model_step(mc, NULL, &e));
+        }
+        const kern_layout *L = kern_model_layout(mc);
+        printf("cross-check: 4 decode steps, %s, 4 x 1024, batch 3: logits rel. err vs CPU %.2g\n",
+               kern_dtype_name(dts[d]), rel_err(g, c, L->logits, (uint64_t)L->batch * sh.vocab));
+        kern_model_close(mg);
+        kern_model_close(mc);
+        kern_slice_close(g);
+        kern_slice_close(c);
+    }
+    printf("\n");
+}
+
 int main(int argc, char **argv)
 {
     cfg c = {KERN_REQ_AUTO, 0, 1};
@@ -204,11 +295,13 @@ int main(int argc, char **argv)
             c.cpu_ref = 0;
         } else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
             if (kern_backend_parse(argv[++i], &c.req)) {
-                fprintf(stderr, "bench_kernels: --backend: \"%s\" is not auto, cuda or cpu\n", argv[i]);
+                fprintf(stderr, "bench_kernels: --backend: \"%s\" is not auto, cuda or cpu\n",
+                        argv[i]);
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: bench_kernels [--backend auto|cuda|cpu] [--quick] [--no-cpu-ref]\n");
+            fprintf(stderr,
+                    "usage: bench_kernels [--backend auto|cuda|cpu] [--quick] [--no-cpu-ref]\n");
             return 2;
         }
     }
@@ -216,11 +309,13 @@ int main(int argc, char **argv)
     int devices = kern_cuda_device_count(&why);
     int gpu = c.req == KERN_REQ_CUDA || (c.req == KERN_REQ_AUTO && devices > 0);
     if (gpu && devices == 0) {
-        fprintf(stderr, "bench_kernels: --backend cuda: %s\n", kern_cuda_built() ? why.msg : "cuda backend not built");
+        fprintf(stderr, "bench_kernels: --backend cuda: %s\n",
+                kern_cuda_built() ? why.msg : "cuda backend not built");
         return 1;
     }
     if (!gpu) {
-        printf("no CUDA device: GPU figures unmeasured (%s)\n\n", kern_cuda_built() ? why.msg : "cuda backend not built");
+        printf("no CUDA device: GPU figures unmeasured (%s)\n\n",
+               kern_cuda_built() ? why.msg : "cuda backend not built");
         c.req = KERN_REQ_CPU;
     }
 
@@ -232,11 +327,12 @@ int main(int argc, char **argv)
            copy, gpu ? "1 GiB device-to-device" : "128 MiB host memcpy", gpu ? 20u : 5u);
 
     static const mat mats[] = {
-        {"7B-like", "qkv", 6144, 4096},     {"7B-like", "o", 4096, 4096},
-        {"7B-like", "gate_up", 28672, 4096}, {"7B-like", "down", 4096, 14336},
-        {"70B-like", "qkv", 10240, 8192},   {"70B-like", "o", 8192, 8192},
+        {"7B-like", "qkv", 6144, 4096},       {"7B-like", "o", 4096, 4096},
+        {"7B-like", "gate_up", 28672, 4096},  {"7B-like", "down", 4096, 14336},
+        {"70B-like", "qkv", 10240, 8192},     {"70B-like", "o", 8192, 8192},
         {"70B-like", "gate_up", 57344, 8192}, {"70B-like", "down", 8192, 28672},
     };
+    if (gpu && c.cpu_ref) cross_check();
     printf("| GEMV | n x k | dtype | batch | median ms | GB/s | %% of copy | rel. err vs CPU |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     const kern_dtype dts[] = {KERN_FP16, KERN_INT4};
@@ -249,8 +345,10 @@ int main(int argc, char **argv)
             kern_gemv_args g = {dts[d], 0, 0, 0, 0, mats[i].n, mats[i].k, batch, 0};
             double gbs = (double)kern_gemv_bytes(&g) / (ms * 1e6);
             char errs[32];
-            if (isnan(err)) snprintf(errs, sizeof errs, "-");
-            else snprintf(errs, sizeof errs, "%.2g", err);
+            if (isnan(err))
+                snprintf(errs, sizeof errs, "-");
+            else
+                snprintf(errs, sizeof errs, "%.2g", err);
             printf("| %s %s | %u x %u | %s | %u | %.4f | %.1f | %.1f%% | %s |\n", mats[i].model,
                    mats[i].name, mats[i].n, mats[i].k, kern_dtype_name(dts[d]), batch, ms, gbs,
                    100.0 * gbs / copy, errs);
@@ -279,7 +377,8 @@ int main(int argc, char **argv)
         if (c.quick && gpu && mcs[i].shape.layers > 32) continue;
         uint64_t bytes = 0;
         double ms = time_step(&c, gpu, &mcs[i], &bytes);
-        uint64_t predicted_bytes = kern_decode_bytes_per_step(&mcs[i].shape, mcs[i].batch, mcs[i].context);
+        uint64_t predicted_bytes =
+            kern_decode_bytes_per_step(&mcs[i].shape, mcs[i].batch, mcs[i].context);
         double pred = (double)predicted_bytes / (copy * 1e6);
         printf("| %s | %u x %u | %s | %u | %u | %.3f GB | %.3f | %.3f | %.2f |\n", mcs[i].name,
                mcs[i].shape.layers, mcs[i].shape.hidden, kern_dtype_name(mcs[i].shape.dtype),

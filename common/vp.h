@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum {
     VP_OK = 0,
     VP_EPARSE = -30001,     /* input is not well-formed (JSON syntax, a number that is not one) */
@@ -73,5 +77,9 @@ int vp_muldiv_floor_u64(uint64_t a, uint64_t num, uint64_t den, uint64_t *out);
 
 #define VP_GIB (1024.0 * 1024.0 * 1024.0)
 #define VP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -27,13 +27,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* C linkage for the CUDA translation unit (nvcc compiles it as C++); vp.h has no guards of its
- * own, so it is included inside this block. */
+#include "vp.h"
+
+/* C linkage for the CUDA translation unit (nvcc compiles it as C++). */
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#include "vp.h"
 
 /* Tokens per KV block (PagedAttention's block size). */
 #define KERN_KV_BLOCK_TOKENS 16u
@@ -49,7 +48,9 @@ extern "C" {
 #define KERN_MAX_GQA 8u
 /* Agreement between the CUDA and CPU results of any kernel here on the same inputs, and between
  * the CPU kernels and a double-precision reference: ||a - b||_2 / ||b||_2 <= KERN_TOL_REL. Both
- * accumulate in fp32; measured differences are around 1e-6 (GEMV) to 1e-5 (attention). */
+ * backends accumulate in fp32 and differ only in summation order and exp(); the CPU kernels
+ * measure at most 3.2e-7 against the reference (tests/kernels), so the bound leaves a wide margin
+ * for the CUDA side's different order. Whole decode steps compound layers: tests allow 10x. */
 #define KERN_TOL_REL 1e-4
 
 typedef enum kern_dtype { KERN_FP16 = 0, KERN_BF16 = 1, KERN_INT4 = 2 } kern_dtype;
@@ -126,7 +127,8 @@ typedef struct kern_layout {
     uint64_t layer0, layer_stride; /* layer l's region starts at layer0 + l * layer_stride */
     kern_layer_offs layer_rel;     /* offsets inside a layer's region */
     /* paged KV pool: layer l, block b, K (0) or V (1), kv head h, slot t:
-     * kv + ((l * kv_blocks + b) * 2 + kv) * kv_heads * 16 * head_dim * 2 + (h * 16 + t) * head_dim * 2 */
+     * kv + ((l * kv_blocks + b) * 2 + kv) * kv_heads * 16 * head_dim * 2 + (h * 16 + t) * head_dim
+     * * 2 */
     uint64_t kv;
     uint32_t kv_blocks, max_blocks_per_seq;
     uint64_t kv_block_bytes; /* one block of one layer, K and V */
@@ -139,7 +141,8 @@ typedef struct kern_layout {
     uint64_t tables;   /* int32 batch x max_blocks_per_seq */
     uint64_t lens;     /* int32 batch: cached tokens before this step */
     uint64_t partial;  /* batch x heads x attn_splits x (head_dim + 4): m, l, 2 pad, acc */
-    uint32_t attn_splits, attn_split_blocks; /* context split: splits x split_blocks >= max blocks */
+    uint32_t attn_splits,
+        attn_split_blocks; /* context split: splits x split_blocks >= max blocks */
 } kern_layout;
 
 /* Lays a shape out in a slice: weights, then scratch, then a KV pool of every whole block left
@@ -176,7 +179,11 @@ const uint32_t *kern_kv_table(const kern_kv *kv, uint32_t seq);
 /* ---- Slices and backends ---- */
 
 typedef enum kern_backend { KERN_BACKEND_CPU = 0, KERN_BACKEND_CUDA = 1 } kern_backend;
-typedef enum kern_backend_req { KERN_REQ_AUTO = 0, KERN_REQ_CPU = 1, KERN_REQ_CUDA = 2 } kern_backend_req;
+typedef enum kern_backend_req {
+    KERN_REQ_AUTO = 0,
+    KERN_REQ_CPU = 1,
+    KERN_REQ_CUDA = 2
+} kern_backend_req;
 
 /* "auto" | "cpu" | "cuda"; 0 or VP_ENOTFOUND. */
 int kern_backend_parse(const char *s, kern_backend_req *out);
@@ -211,11 +218,11 @@ int kern_download(kern_slice *s, uint64_t off, void *dst, uint64_t n, vp_err *e)
 int kern_slice_sync(kern_slice *s, vp_err *e);
 
 typedef enum kern_fill_kind {
-    KERN_FILL_F32 = 0,  /* uniform in [-scale, scale) */
-    KERN_FILL_F16 = 1,  /* same, stored fp16 */
-    KERN_FILL_BF16 = 2, /* same, stored bf16 */
+    KERN_FILL_F32 = 0,     /* uniform in [-scale, scale) */
+    KERN_FILL_F16 = 1,     /* same, stored fp16 */
+    KERN_FILL_BF16 = 2,    /* same, stored bf16 */
     KERN_FILL_F16_POS = 3, /* uniform in [0.5 scale, 1.5 scale), stored fp16 (int4 scales) */
-    KERN_FILL_BYTES = 4 /* uniform random bytes (packed int4 weights); scale unused */
+    KERN_FILL_BYTES = 4    /* uniform random bytes (packed int4 weights); scale unused */
 } kern_fill_kind;
 
 /* Fills count elements at off; element i's value depends only on (seed, i), so both backends
@@ -229,8 +236,8 @@ void kern_fill_host(void *dst, kern_fill_kind kind, uint64_t count, uint64_t see
 
 enum {
     KERN_GEMV_ACCUMULATE = 1, /* y += W x instead of y = W x (residual add) */
-    KERN_GEMV_NORM_X = 2,     /* multiply by 1/rms(x_b) (RMS norm of the input, unit gain, eps 1e-5) */
-    KERN_GEMV_SWIGLU = 4,     /* rows come in (gate, up) pairs: y[b][j] = silu(g_j) * u_j, j < n/2 */
+    KERN_GEMV_NORM_X = 2, /* multiply by 1/rms(x_b) (RMS norm of the input, unit gain, eps 1e-5) */
+    KERN_GEMV_SWIGLU = 4, /* rows come in (gate, up) pairs: y[b][j] = silu(g_j) * u_j, j < n/2 */
 };
 
 /* y (batch x n, or batch x n/2 with SWIGLU) = W (n x k, row-major) x (batch x k). For int4, w
@@ -253,8 +260,8 @@ typedef struct kern_gemv_args {
 typedef struct kern_attn_args {
     uint64_t qkv, out, kv, tables, lens, partial;
     uint32_t batch, heads, kv_heads, head_dim;
-    uint32_t kv_blocks;          /* blocks in this layer's pool (kv points at the layer's block 0) */
-    uint32_t max_blocks_per_seq; /* row stride of tables */
+    uint32_t kv_blocks; /* blocks in this layer's pool (kv points at the layer's block 0) */
+    uint32_t max_blocks_per_seq;   /* row stride of tables */
     uint32_t splits, split_blocks; /* context split; splits x split_blocks >= max_blocks_per_seq */
 } kern_attn_args;
 

@@ -40,22 +40,26 @@ void kern_fill_host(void *dst, kern_fill_kind kind, uint64_t count, uint64_t see
     switch (kind) {
     case KERN_FILL_F32: {
         float *p = dst;
-        for (i = 0; i < count; i++) p[i] = kern_fill_f32(seed, i, scale);
+        for (i = 0; i < count; i++)
+            p[i] = kern_fill_f32(seed, i, scale);
         break;
     }
     case KERN_FILL_F16: {
         uint16_t *p = dst;
-        for (i = 0; i < count; i++) p[i] = kern_f2h(kern_fill_f32(seed, i, scale));
+        for (i = 0; i < count; i++)
+            p[i] = kern_f2h(kern_fill_f32(seed, i, scale));
         break;
     }
     case KERN_FILL_BF16: {
         uint16_t *p = dst;
-        for (i = 0; i < count; i++) p[i] = kern_f2b(kern_fill_f32(seed, i, scale));
+        for (i = 0; i < count; i++)
+            p[i] = kern_f2b(kern_fill_f32(seed, i, scale));
         break;
     }
     case KERN_FILL_F16_POS: {
         uint16_t *p = dst;
-        for (i = 0; i < count; i++) p[i] = kern_f2h(kern_fill_pos(seed, i, scale));
+        for (i = 0; i < count; i++)
+            p[i] = kern_f2h(kern_fill_pos(seed, i, scale));
         break;
     }
     case KERN_FILL_BYTES: {
@@ -64,7 +68,8 @@ void kern_fill_host(void *dst, kern_fill_kind kind, uint64_t count, uint64_t see
             uint64_t r = kern_rand64(seed, i >> 3);
             memcpy(p + i, &r, 8); /* little-endian: byte j of r is element i + j */
         }
-        for (; i < count; i++) p[i] = kern_fill_byte(seed, i);
+        for (; i < count; i++)
+            p[i] = kern_fill_byte(seed, i);
         break;
     }
     }
@@ -75,9 +80,20 @@ static float dot8(const float *a, const float *b, uint32_t n)
 {
     float s[8] = {0};
     for (uint32_t i = 0; i < n; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+        for (int j = 0; j < 8; j++)
+            s[j] += a[i + j] * b[i + j];
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
+
+/* (low nibble - 8, high nibble - 8) of every byte: int4 decoding by table, two weights a load. */
+#define NIB(b)                                                                                     \
+    {                                                                                              \
+        (float)((b)&15) - 8.0f, (float)((b) >> 4) - 8.0f                                           \
+    }
+#define NIB4(b) NIB(b), NIB((b) + 1), NIB((b) + 2), NIB((b) + 3)
+#define NIB16(b) NIB4(b), NIB4((b) + 4), NIB4((b) + 8), NIB4((b) + 12)
+#define NIB64(b) NIB16(b), NIB16((b) + 16), NIB16((b) + 32), NIB16((b) + 48)
+static const float nibbles[256][2] = {NIB64(0), NIB64(64), NIB64(128), NIB64(192)};
 
 /* Decodes elements [k0, k0 + 128) of row n into out: the weight value for fp16/bf16, (q - 8) for
  * int4 (the group's scale is applied to the group's sum). */
@@ -86,17 +102,17 @@ static void decode_chunk(const kern_gemv_args *a, const uint8_t *w, uint64_t n, 
 {
     if (a->dtype == KERN_INT4) {
         const uint8_t *p = w + n * (a->k / 2u) + k0 / 2u;
-        for (uint32_t i = 0; i < KERN_INT4_GROUP / 2u; i++) {
-            out[2 * i] = (float)((int)(p[i] & 0xfu) - 8);
-            out[2 * i + 1] = (float)((int)(p[i] >> 4) - 8);
-        }
+        for (uint32_t i = 0; i < KERN_INT4_GROUP / 2u; i++)
+            memcpy(out + 2 * i, nibbles[p[i]], 8);
         return;
     }
     const uint16_t *p = (const uint16_t *)w + n * a->k + k0;
     if (a->dtype == KERN_FP16)
-        for (uint32_t i = 0; i < KERN_INT4_GROUP; i++) out[i] = kern_h2f(p[i]);
+        for (uint32_t i = 0; i < KERN_INT4_GROUP; i++)
+            out[i] = kern_h2f(p[i]);
     else
-        for (uint32_t i = 0; i < KERN_INT4_GROUP; i++) out[i] = kern_b2f(p[i]);
+        for (uint32_t i = 0; i < KERN_INT4_GROUP; i++)
+            out[i] = kern_b2f(p[i]);
 }
 
 void kcpu_gemv(uint8_t *base, const kern_gemv_args *a)
@@ -122,7 +138,8 @@ void kcpu_gemv(uint8_t *base, const kern_gemv_args *a)
         }
         float prev[KERN_GEMV_BATCH_TILE] = {0}; /* SwiGLU: the gate row's result */
         for (uint64_t n = 0; n < a->n; n++) {
-            for (uint32_t b = 0; b < bt; b++) acc[b] = 0.0f;
+            for (uint32_t b = 0; b < bt; b++)
+                acc[b] = 0.0f;
             for (uint32_t g = 0; g < groups; g++) {
                 uint32_t k0 = g * KERN_INT4_GROUP;
                 decode_chunk(a, w, n, k0, chunk);
@@ -181,8 +198,10 @@ void kcpu_attention(uint8_t *base, const kern_attn_args *a)
         for (uint32_t h = 0; h < a->kv_heads; h++) {
             const float *kn = q_all + (a->heads + h) * hd;
             const float *vn = q_all + (a->heads + a->kv_heads + h) * hd;
-            uint16_t *kd = kv + kern_kv_elem(nblk, 0, h, pos % KERN_KV_BLOCK_TOKENS, a->kv_heads, hd);
-            uint16_t *vd = kv + kern_kv_elem(nblk, 1, h, pos % KERN_KV_BLOCK_TOKENS, a->kv_heads, hd);
+            uint16_t *kd =
+                kv + kern_kv_elem(nblk, 0, h, pos % KERN_KV_BLOCK_TOKENS, a->kv_heads, hd);
+            uint16_t *vd =
+                kv + kern_kv_elem(nblk, 1, h, pos % KERN_KV_BLOCK_TOKENS, a->kv_heads, hd);
             for (uint32_t d = 0; d < hd; d++) {
                 kd[d] = kern_f2h(kn[d]);
                 vd[d] = kern_f2h(vn[d]);
@@ -197,7 +216,8 @@ void kcpu_attention(uint8_t *base, const kern_attn_args *a)
                 const uint16_t *kp =
                     kv + kern_kv_elem(blk, 0, h, t % KERN_KV_BLOCK_TOKENS, a->kv_heads, hd);
                 float s = 0.0f;
-                for (uint32_t d = 0; d < hd; d++) s += q[d] * kern_h2f(kp[d]);
+                for (uint32_t d = 0; d < hd; d++)
+                    s += q[d] * kern_h2f(kp[d]);
                 scores[t] = s * scale;
                 if (scores[t] > m) m = scores[t];
             }
@@ -207,13 +227,15 @@ void kcpu_attention(uint8_t *base, const kern_attn_args *a)
                 sum += scores[t];
             }
             float *o = out + ((uint64_t)b * a->heads + i) * hd;
-            for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
+            for (uint32_t d = 0; d < hd; d++)
+                o[d] = 0.0f;
             for (uint32_t t = 0; t <= pos; t++) {
                 uint32_t blk = (uint32_t)table[t / KERN_KV_BLOCK_TOKENS];
                 const uint16_t *vp =
                     kv + kern_kv_elem(blk, 1, h, t % KERN_KV_BLOCK_TOKENS, a->kv_heads, hd);
                 float p = scores[t] / sum;
-                for (uint32_t d = 0; d < hd; d++) o[d] += p * kern_h2f(vp[d]);
+                for (uint32_t d = 0; d < hd; d++)
+                    o[d] += p * kern_h2f(vp[d]);
             }
         }
     }

@@ -64,7 +64,8 @@ static __device__ __forceinline__ uint4 ld_stream(const uint4 *p)
 static __device__ __forceinline__ float warp_sum(float v)
 {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
@@ -74,8 +75,7 @@ static __device__ __forceinline__ uint32_t word_of(const uint4 &v, int j)
 }
 
 /* The two fp16/bf16 values packed in a 32-bit word, low half first (exact conversions). */
-template <int DT>
-static __device__ __forceinline__ void decode2(uint32_t w, float &lo, float &hi)
+template <int DT> static __device__ __forceinline__ void decode2(uint32_t w, float &lo, float &hi)
 {
     if (DT == KERN_FP16) {
         __half2 h2 = *reinterpret_cast<const __half2 *>(&w);
@@ -89,8 +89,7 @@ static __device__ __forceinline__ void decode2(uint32_t w, float &lo, float &hi)
 }
 
 /* 1 + q/16 for nibble i of w: the nibble placed in the top four mantissa bits of 1.0f. */
-template <int I>
-static __device__ __forceinline__ float nib(uint32_t w)
+template <int I> static __device__ __forceinline__ float nib(uint32_t w)
 {
     uint32_t t = I < 5 ? (w << (19 - 4 * I)) : (w >> (4 * I - 19));
     return __uint_as_float((t & 0x00780000u) | 0x3f800000u);
@@ -127,7 +126,8 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(GemvParams p)
     for (int b = 0; b < B; b++) {
         ss[b] = 0.0f;
 #pragma unroll
-        for (int r = 0; r < GEMV_ROWS; r++) acc[r][b] = 0.0f;
+        for (int r = 0; r < GEMV_ROWS; r++)
+            acc[r][b] = 0.0f;
     }
     const float4 *x4 = reinterpret_cast<const float4 *>(p.x);
     const uint32_t xs = k / 4u; /* float4s per batch row */
@@ -139,28 +139,38 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(GemvParams p)
     for (uint32_t v = lane; v < nvec; v += 32) {
         uint4 wv[GEMV_ROWS];
 #pragma unroll
-        for (int r = 0; r < GEMV_ROWS; r++) wv[r] = ld_stream(wr[r] + v);
+        for (int r = 0; r < GEMV_ROWS; r++)
+            wv[r] = ld_stream(wr[r] + v);
         if (DT != KERN_INT4) {
             float xf[B][8];
 #pragma unroll
             for (int b = 0; b < B; b++) {
                 float4 a = __ldg(x4 + b * xs + v * 2u), c = __ldg(x4 + b * xs + v * 2u + 1u);
-                xf[b][0] = a.x; xf[b][1] = a.y; xf[b][2] = a.z; xf[b][3] = a.w;
-                xf[b][4] = c.x; xf[b][5] = c.y; xf[b][6] = c.z; xf[b][7] = c.w;
+                xf[b][0] = a.x;
+                xf[b][1] = a.y;
+                xf[b][2] = a.z;
+                xf[b][3] = a.w;
+                xf[b][4] = c.x;
+                xf[b][5] = c.y;
+                xf[b][6] = c.z;
+                xf[b][7] = c.w;
                 if (NORM) {
 #pragma unroll
-                    for (int i = 0; i < 8; i++) ss[b] = fmaf(xf[b][i], xf[b][i], ss[b]);
+                    for (int i = 0; i < 8; i++)
+                        ss[b] = fmaf(xf[b][i], xf[b][i], ss[b]);
                 }
             }
 #pragma unroll
             for (int r = 0; r < GEMV_ROWS; r++) {
                 float wf[8];
 #pragma unroll
-                for (int j = 0; j < 4; j++) decode2<DT>(word_of(wv[r], j), wf[2 * j], wf[2 * j + 1]);
+                for (int j = 0; j < 4; j++)
+                    decode2<DT>(word_of(wv[r], j), wf[2 * j], wf[2 * j + 1]);
 #pragma unroll
                 for (int b = 0; b < B; b++)
 #pragma unroll
-                    for (int i = 0; i < 8; i++) acc[r][b] = fmaf(wf[i], xf[b][i], acc[r][b]);
+                    for (int i = 0; i < 8; i++)
+                        acc[r][b] = fmaf(wf[i], xf[b][i], acc[r][b]);
             }
         } else {
             float sc[GEMV_ROWS];
@@ -173,7 +183,8 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(GemvParams p)
             for (int b = 0; b < B; b++) {
                 s0[b] = 0.0f;
 #pragma unroll
-                for (int r = 0; r < GEMV_ROWS; r++) s1[r][b] = 0.0f;
+                for (int r = 0; r < GEMV_ROWS; r++)
+                    s1[r][b] = 0.0f;
             }
 #pragma unroll
             for (int j = 0; j < 4; j++) {
@@ -182,8 +193,14 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(GemvParams p)
                 for (int b = 0; b < B; b++) {
                     float4 a = __ldg(x4 + b * xs + v * 8u + j * 2u);
                     float4 c = __ldg(x4 + b * xs + v * 8u + j * 2u + 1u);
-                    xf[b][0] = a.x; xf[b][1] = a.y; xf[b][2] = a.z; xf[b][3] = a.w;
-                    xf[b][4] = c.x; xf[b][5] = c.y; xf[b][6] = c.z; xf[b][7] = c.w;
+                    xf[b][0] = a.x;
+                    xf[b][1] = a.y;
+                    xf[b][2] = a.z;
+                    xf[b][3] = a.w;
+                    xf[b][4] = c.x;
+                    xf[b][5] = c.y;
+                    xf[b][6] = c.z;
+                    xf[b][7] = c.w;
 #pragma unroll
                     for (int i = 0; i < 8; i++) {
                         s0[b] += xf[b][i];
@@ -198,7 +215,8 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(GemvParams p)
 #pragma unroll
                     for (int b = 0; b < B; b++)
 #pragma unroll
-                        for (int i = 0; i < 8; i++) s1[r][b] = fmaf(f[i], xf[b][i], s1[r][b]);
+                        for (int i = 0; i < 8; i++)
+                            s1[r][b] = fmaf(f[i], xf[b][i], s1[r][b]);
                 }
             }
 #pragma unroll
@@ -211,12 +229,14 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(GemvParams p)
 
     float inv[B];
 #pragma unroll
-    for (int b = 0; b < B; b++) inv[b] = NORM ? rsqrtf(warp_sum(ss[b]) / (float)k + 1e-5f) : 1.0f;
+    for (int b = 0; b < B; b++)
+        inv[b] = NORM ? rsqrtf(warp_sum(ss[b]) / (float)k + 1e-5f) : 1.0f;
 #pragma unroll
     for (int r = 0; r < GEMV_ROWS; r++)
 #pragma unroll
-        for (int b = 0; b < B; b++) acc[r][b] = warp_sum(acc[r][b]) * inv[b];
-    /* lane r * B + b stores (row0 + r, b) */
+        for (int b = 0; b < B; b++)
+            acc[r][b] = warp_sum(acc[r][b]) * inv[b];
+            /* lane r * B + b stores (row0 + r, b) */
 #pragma unroll
     for (int r = 0; r < GEMV_ROWS; r++) {
 #pragma unroll
@@ -241,27 +261,37 @@ __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(GemvParams p)
 
 typedef void (*gemv_fn)(GemvParams);
 
-template <int DT, bool NORM>
-static gemv_fn gemv_pick_b(uint32_t b)
+template <int DT, bool NORM> static gemv_fn gemv_pick_b(uint32_t b)
 {
     switch (b) {
-    case 1: return gemv_kernel<DT, 1, NORM>;
-    case 2: return gemv_kernel<DT, 2, NORM>;
-    case 3: return gemv_kernel<DT, 3, NORM>;
-    case 4: return gemv_kernel<DT, 4, NORM>;
-    case 5: return gemv_kernel<DT, 5, NORM>;
-    case 6: return gemv_kernel<DT, 6, NORM>;
-    case 7: return gemv_kernel<DT, 7, NORM>;
-    default: return gemv_kernel<DT, 8, NORM>;
+    case 1:
+        return gemv_kernel<DT, 1, NORM>;
+    case 2:
+        return gemv_kernel<DT, 2, NORM>;
+    case 3:
+        return gemv_kernel<DT, 3, NORM>;
+    case 4:
+        return gemv_kernel<DT, 4, NORM>;
+    case 5:
+        return gemv_kernel<DT, 5, NORM>;
+    case 6:
+        return gemv_kernel<DT, 6, NORM>;
+    case 7:
+        return gemv_kernel<DT, 7, NORM>;
+    default:
+        return gemv_kernel<DT, 8, NORM>;
     }
 }
 
 static gemv_fn gemv_pick(kern_dtype d, uint32_t b, bool norm)
 {
     switch (d) {
-    case KERN_FP16: return norm ? gemv_pick_b<KERN_FP16, true>(b) : gemv_pick_b<KERN_FP16, false>(b);
-    case KERN_BF16: return norm ? gemv_pick_b<KERN_BF16, true>(b) : gemv_pick_b<KERN_BF16, false>(b);
-    default: return norm ? gemv_pick_b<KERN_INT4, true>(b) : gemv_pick_b<KERN_INT4, false>(b);
+    case KERN_FP16:
+        return norm ? gemv_pick_b<KERN_FP16, true>(b) : gemv_pick_b<KERN_FP16, false>(b);
+    case KERN_BF16:
+        return norm ? gemv_pick_b<KERN_BF16, true>(b) : gemv_pick_b<KERN_BF16, false>(b);
+    default:
+        return norm ? gemv_pick_b<KERN_INT4, true>(b) : gemv_pick_b<KERN_INT4, false>(b);
     }
 }
 
@@ -279,8 +309,7 @@ struct AttnParams {
 
 /* One block per (context split, KV head, sequence). Lanes form groups of L = head_dim / 8; a group
  * handles one token per iteration, each lane 8 dims (one 16-byte load of K and one of V). */
-template <int G>
-__global__ void __launch_bounds__(ATTN_THREADS) attn_kernel(AttnParams p)
+template <int G> __global__ void __launch_bounds__(ATTN_THREADS) attn_kernel(AttnParams p)
 {
     extern __shared__ float smem[];
     const uint32_t split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
@@ -316,10 +345,17 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_kernel(AttnParams p)
     float q[G][8], m[G], l[G], acc[G][8];
 #pragma unroll
     for (int g = 0; g < G; g++) {
-        const float4 *q4 = reinterpret_cast<const float4 *>(qb + (uint64_t)(h * G + g) * hd + li * 8u);
+        const float4 *q4 =
+            reinterpret_cast<const float4 *>(qb + (uint64_t)(h * G + g) * hd + li * 8u);
         float4 a = q4[0], c = q4[1];
-        q[g][0] = a.x; q[g][1] = a.y; q[g][2] = a.z; q[g][3] = a.w;
-        q[g][4] = c.x; q[g][5] = c.y; q[g][6] = c.z; q[g][7] = c.w;
+        q[g][0] = a.x;
+        q[g][1] = a.y;
+        q[g][2] = a.z;
+        q[g][3] = a.w;
+        q[g][4] = c.x;
+        q[g][5] = c.y;
+        q[g][6] = c.z;
+        q[g][7] = c.w;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             q[g][i] *= p.scale_log2;
@@ -350,7 +386,8 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_kernel(AttnParams p)
                 ok[u] = blk >= 0 && (uint32_t)blk < p.kv_blocks;
                 if (ok[u]) {
                     const uint64_t off = kern_kv_elem((uint32_t)blk, 0, h, t % KERN_KV_BLOCK_TOKENS,
-                                                      p.kv_heads, hd) + li * 8u;
+                                                      p.kv_heads, hd) +
+                                         li * 8u;
                     const uint64_t voff = off + (uint64_t)p.kv_heads * KERN_KV_BLOCK_TOKENS * hd;
                     uint4 kw = ld_stream(reinterpret_cast<const uint4 *>(p.kv + off));
                     uint4 vw = ld_stream(reinterpret_cast<const uint4 *>(p.kv + voff));
@@ -369,15 +406,18 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_kernel(AttnParams p)
                 float s = 0.0f;
                 if (ok[u]) {
 #pragma unroll
-                    for (int i = 0; i < 8; i++) s = fmaf(q[g][i], kf[u][i], s);
+                    for (int i = 0; i < 8; i++)
+                        s = fmaf(q[g][i], kf[u][i], s);
                 }
-                for (uint32_t o = L / 2u; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+                for (uint32_t o = L / 2u; o > 0; o >>= 1)
+                    s += __shfl_xor_sync(0xffffffffu, s, o);
                 if (ok[u]) {
                     float mn = fmaxf(m[g], s);
                     float c = exp2f(m[g] - mn), pe = exp2f(s - mn);
                     l[g] = l[g] * c + pe;
 #pragma unroll
-                    for (int i = 0; i < 8; i++) acc[g][i] = fmaf(acc[g][i], c, pe * vf[u][i]);
+                    for (int i = 0; i < 8; i++)
+                        acc[g][i] = fmaf(acc[g][i], c, pe * vf[u][i]);
                     m[g] = mn;
                 }
             }
@@ -393,13 +433,15 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_kernel(AttnParams p)
             sm_l[sub * G + g] = l[g];
         }
 #pragma unroll
-        for (int i = 0; i < 8; i++) sm_acc[(sub * G + g) * hd + li * 8u + i] = acc[g][i];
+        for (int i = 0; i < 8; i++)
+            sm_acc[(sub * G + g) * hd + li * 8u + i] = acc[g][i];
     }
     __syncthreads();
     for (uint32_t idx = threadIdx.x; idx < G * hd; idx += ATTN_THREADS) {
         const uint32_t g = idx / hd, d = idx % hd;
         float M = -INFINITY;
-        for (uint32_t s = 0; s < subs; s++) M = fmaxf(M, sm_m[s * G + g]);
+        for (uint32_t s = 0; s < subs; s++)
+            M = fmaxf(M, sm_m[s * G + g]);
         float Ls = 0.0f, A = 0.0f;
         if (M != -INFINITY)
             for (uint32_t s = 0; s < subs; s++) {
@@ -430,7 +472,8 @@ __global__ void attn_combine(AttnParams p)
     const uint32_t head = blockIdx.x, b = blockIdx.y, hd = p.hd, row = hd + 4u;
     const float *pp = p.partial + ((uint64_t)b * p.heads + head) * p.splits * row;
     float M = -INFINITY;
-    for (uint32_t s = 0; s < p.splits; s++) M = fmaxf(M, pp[s * row]);
+    for (uint32_t s = 0; s < p.splits; s++)
+        M = fmaxf(M, pp[s * row]);
     for (uint32_t d4 = threadIdx.x; d4 < hd / 4u; d4 += blockDim.x) {
         float Ls = 0.0f;
         float4 A = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -457,14 +500,22 @@ typedef void (*attn_fn)(AttnParams);
 static attn_fn attn_pick(uint32_t g)
 {
     switch (g) {
-    case 1: return attn_kernel<1>;
-    case 2: return attn_kernel<2>;
-    case 3: return attn_kernel<3>;
-    case 4: return attn_kernel<4>;
-    case 5: return attn_kernel<5>;
-    case 6: return attn_kernel<6>;
-    case 7: return attn_kernel<7>;
-    default: return attn_kernel<8>;
+    case 1:
+        return attn_kernel<1>;
+    case 2:
+        return attn_kernel<2>;
+    case 3:
+        return attn_kernel<3>;
+    case 4:
+        return attn_kernel<4>;
+    case 5:
+        return attn_kernel<5>;
+    case 6:
+        return attn_kernel<6>;
+    case 7:
+        return attn_kernel<7>;
+    default:
+        return attn_kernel<8>;
     }
 }
 
@@ -474,7 +525,8 @@ __global__ void embed_kernel(kern_embed_args a, const uint8_t *base)
 {
     const uint32_t b = blockIdx.x;
     const int32_t *lens = reinterpret_cast<const int32_t *>(base + a.lens);
-    float *x = reinterpret_cast<float *>(const_cast<uint8_t *>(base) + a.x) + (uint64_t)b * a.hidden;
+    float *x =
+        reinterpret_cast<float *>(const_cast<uint8_t *>(base) + a.x) + (uint64_t)b * a.hidden;
     const uint32_t tok = kern_token(a.seed, b, (uint32_t)lens[b], a.vocab);
     for (uint32_t j = threadIdx.x; j < a.hidden; j += blockDim.x) {
         if (a.dtype == KERN_INT4) {
@@ -484,7 +536,8 @@ __global__ void embed_kernel(kern_embed_args a, const uint8_t *base)
             int q = (j & 1u) ? (p[j / 2u] >> 4) : (p[j / 2u] & 0xf);
             x[j] = (float)(q - 8) * kern_h2f(s[j / KERN_INT4_GROUP]);
         } else {
-            const uint16_t *p = reinterpret_cast<const uint16_t *>(base + a.table) + (uint64_t)tok * a.hidden;
+            const uint16_t *p =
+                reinterpret_cast<const uint16_t *>(base + a.table) + (uint64_t)tok * a.hidden;
             x[j] = a.dtype == KERN_FP16 ? kern_h2f(p[j]) : kern_b2f(p[j]);
         }
     }
@@ -495,7 +548,9 @@ __global__ void fill_kernel(uint8_t *dst, int kind, uint64_t count, uint64_t see
     const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
     for (uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride) {
         switch (kind) {
-        case KERN_FILL_F32: reinterpret_cast<float *>(dst)[i] = kern_fill_f32(seed, i, scale); break;
+        case KERN_FILL_F32:
+            reinterpret_cast<float *>(dst)[i] = kern_fill_f32(seed, i, scale);
+            break;
         case KERN_FILL_F16:
             reinterpret_cast<uint16_t *>(dst)[i] = kern_f2h(kern_fill_f32(seed, i, scale));
             break;
@@ -505,7 +560,9 @@ __global__ void fill_kernel(uint8_t *dst, int kind, uint64_t count, uint64_t see
         case KERN_FILL_F16_POS:
             reinterpret_cast<uint16_t *>(dst)[i] = kern_f2h(kern_fill_pos(seed, i, scale));
             break;
-        default: dst[i] = kern_fill_byte(seed, i); break;
+        default:
+            dst[i] = kern_fill_byte(seed, i);
+            break;
         }
     }
 }
@@ -586,7 +643,8 @@ extern "C" int kcuda_upload(kcuda_ctx *c, uint64_t off, const void *src, uint64_
 
 extern "C" int kcuda_download(kcuda_ctx *c, uint64_t off, void *dst, uint64_t n, vp_err *e)
 {
-    CU(cudaMemcpyAsync(dst, c->base + off, (size_t)n, cudaMemcpyDeviceToHost, c->stream), "download");
+    CU(cudaMemcpyAsync(dst, c->base + off, (size_t)n, cudaMemcpyDeviceToHost, c->stream),
+       "download");
     CU(cudaStreamSynchronize(c->stream), "download sync");
     return 0;
 }
@@ -602,7 +660,8 @@ extern "C" int kcuda_fill(kcuda_ctx *c, uint64_t off, kern_fill_kind kind, uint6
 {
     uint64_t blocks = (count + 255u) / 256u, cap = (uint64_t)c->sms * 32u;
     if (blocks > cap) blocks = cap;
-    fill_kernel<<<(unsigned)blocks, 256, 0, c->stream>>>(c->base + off, (int)kind, count, seed, scale);
+    fill_kernel<<<(unsigned)blocks, 256, 0, c->stream>>>(c->base + off, (int)kind, count, seed,
+                                                         scale);
     CU(cudaGetLastError(), "fill launch");
     return 0;
 }
@@ -623,7 +682,8 @@ extern "C" int kcuda_gemv(kcuda_ctx *c, const kern_gemv_args *a, vp_err *e)
         p.k = a->k;
         p.flags = a->flags;
         p.y_stride = y_stride;
-        gemv_pick(a->dtype, bt, (a->flags & KERN_GEMV_NORM_X) != 0)<<<blocks, GEMV_THREADS, 0, c->stream>>>(p);
+        gemv_pick(a->dtype, bt,
+                  (a->flags & KERN_GEMV_NORM_X) != 0)<<<blocks, GEMV_THREADS, 0, c->stream>>>(p);
         CU(cudaGetLastError(), "gemv launch");
     }
     return 0;
@@ -669,7 +729,8 @@ extern "C" int kcuda_embed(kcuda_ctx *c, const kern_embed_args *a, vp_err *e)
 
 extern "C" int kcuda_copy(kcuda_ctx *c, uint64_t dst, uint64_t src, uint64_t n, vp_err *e)
 {
-    CU(cudaMemcpyAsync(c->base + dst, c->base + src, (size_t)n, cudaMemcpyDeviceToDevice, c->stream),
+    CU(cudaMemcpyAsync(c->base + dst, c->base + src, (size_t)n, cudaMemcpyDeviceToDevice,
+                       c->stream),
        "device copy");
     return 0;
 }

@@ -40,7 +40,7 @@ KERN_HD float kern_h2f(uint16_t h)
 {
     uint32_t em = (uint32_t)(h & 0x7fffu);
     uint32_t o = kern_f2u(kern_u2f(em << 13) * 0x1p112f);
-    if (em >= 0x7c00u) o |= 0x7f800000u; /* inf, NaN */
+    o |= (0u - (uint32_t)(em >= 0x7c00u)) & 0x7f800000u; /* inf, NaN; branch-free to vectorise */
     return kern_u2f(o | ((uint32_t)(h & 0x8000u) << 16));
 }
 
@@ -141,9 +141,9 @@ struct kcuda_ctx;
 struct kern_slice {
     kern_backend backend;
     uint64_t bytes;
-    uint8_t *host;           /* CPU backend: the slice */
-    struct kcuda_ctx *cuda;  /* CUDA backend */
-    struct timespec t0;      /* CPU timer */
+    uint8_t *host;          /* CPU backend: the slice */
+    struct kcuda_ctx *cuda; /* CUDA backend */
+    struct timespec t0;     /* CPU timer */
     char device[128];
 };
 

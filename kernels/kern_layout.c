@@ -51,9 +51,10 @@ int kern_shape_check(const kern_shape *s, vp_err *e)
     if (s->heads == 0 || s->heads > 1024)
         return vp_errf(e, VP_EINPUT, "shape: heads: %u is not in [1, 1024]", s->heads);
     if (s->kv_heads == 0 || s->heads % s->kv_heads || s->heads / s->kv_heads > KERN_MAX_GQA)
-        return vp_errf(e, VP_EINPUT,
-                       "shape: kv_heads: %u must divide heads (%u) with at most %u heads per KV head",
-                       s->kv_heads, s->heads, KERN_MAX_GQA);
+        return vp_errf(
+            e, VP_EINPUT,
+            "shape: kv_heads: %u must divide heads (%u) with at most %u heads per KV head",
+            s->kv_heads, s->heads, KERN_MAX_GQA);
     if (((uint64_t)s->heads * s->head_dim) % 128u)
         return vp_errf(e, VP_EINPUT, "shape: heads x head_dim (%u x %u) is not a multiple of 128",
                        s->heads, s->head_dim);
@@ -173,8 +174,7 @@ int kern_layout_plan(const kern_shape *s, uint32_t batch, uint32_t context, uint
     if (kern_shape_weight_bytes(s, &wb))
         return vp_errf(e, VP_EOVERFLOW, "layout: weight bytes overflow");
     if (wb > slice_bytes)
-        return vp_errf(e, VP_ENOSPACE,
-                       "layout: weights need %llu bytes, the slice has %llu",
+        return vp_errf(e, VP_ENOSPACE, "layout: weights need %llu bytes, the slice has %llu",
                        (unsigned long long)wb, (unsigned long long)slice_bytes);
     rc = kern_arena_take(&a, mat_bytes(d, s->vocab, h), KERN_ALIGN, &L.embed);
     if (!rc) rc = kern_arena_take(&a, scale_bytes(d, s->vocab, h), KERN_ALIGN, &L.embed_scales);
@@ -203,9 +203,10 @@ int kern_layout_plan(const kern_shape *s, uint32_t batch, uint32_t context, uint
     };
     for (unsigned i = 0; i < VP_ARRAY_LEN(sc); i++)
         if (kern_arena_take(&a, sc[i].bytes, KERN_ALIGN, sc[i].off))
-            return vp_errf(e, VP_ENOSPACE,
-                           "layout: weights (%llu bytes) and scratch do not fit the %llu-byte slice",
-                           (unsigned long long)L.weights_bytes, (unsigned long long)slice_bytes);
+            return vp_errf(
+                e, VP_ENOSPACE,
+                "layout: weights (%llu bytes) and scratch do not fit the %llu-byte slice",
+                (unsigned long long)L.weights_bytes, (unsigned long long)slice_bytes);
     L.scratch_bytes = align_up(a.used) - scratch0;
 
     /* KV pool: every whole block left */
@@ -266,11 +267,13 @@ static void derive(kern_shape *c, const kern_shape *fixed, uint32_t hidden)
         c->kv_heads = fixed->kv_heads;
     } else {
         uint32_t kv = c->heads / 4u ? c->heads / 4u : 1u;
-        while (kv > 1 && c->heads % kv) kv--;
+        while (kv > 1 && c->heads % kv)
+            kv--;
         c->kv_heads = kv;
     }
-    c->intermediate = fixed->intermediate ? fixed->intermediate
-                                          : ((uint32_t)((uint64_t)hidden * 7u / 2u) + 127u) / 128u * 128u;
+    c->intermediate = fixed->intermediate
+                          ? fixed->intermediate
+                          : ((uint32_t)((uint64_t)hidden * 7u / 2u) + 127u) / 128u * 128u;
 }
 
 int kern_shape_fill(kern_shape *s, uint64_t slice_bytes, uint32_t batch, uint32_t context,
@@ -310,7 +313,8 @@ int kern_shape_fill(kern_shape *s, uint64_t slice_bytes, uint32_t batch, uint32_
         if (fixed.layers) {
             layers = fixed.layers;
         } else {
-            uint64_t by_target = target > 2u * vocab_bytes(&c) ? (target - 2u * vocab_bytes(&c)) / lb : 0;
+            uint64_t by_target =
+                target > 2u * vocab_bytes(&c) ? (target - 2u * vocab_bytes(&c)) / lb : 0;
             uint64_t by_fit = (slice_bytes - fixed_bytes) / (lb + kvb);
             layers = by_target < by_fit ? by_target : by_fit;
             if (layers > 200) layers = 200;
@@ -324,7 +328,8 @@ int kern_shape_fill(kern_shape *s, uint64_t slice_bytes, uint32_t batch, uint32_
             c.layers--;
         }
         if (c.layers == 0 || kern_layout_plan(&c, batch, context, slice_bytes, &L, &last)) continue;
-        if (fixed.layers && L.weights_bytes > target && i + 1 < n) continue; /* try a smaller hidden */
+        if (fixed.layers && L.weights_bytes > target && i + 1 < n)
+            continue; /* try a smaller hidden */
         best = c;
         have_best = 1;
         if (fixed.hidden || fixed.layers || c.layers >= 8) break;

@@ -22,10 +22,10 @@ struct kern_model {
     kern_layout L;
     kern_kv kv;
     uint64_t seed;
-    uint32_t pinned;  /* 0, or the context every step attends over */
-    int captured;     /* CUDA: the step graph exists */
-    int32_t *tables;  /* host staging: batch x max_blocks_per_seq */
-    int32_t *lens;    /* host staging: batch */
+    uint32_t pinned; /* 0, or the context every step attends over */
+    int captured;    /* CUDA: the step graph exists */
+    int32_t *tables; /* host staging: batch x max_blocks_per_seq */
+    int32_t *lens;   /* host staging: batch */
 };
 
 /* Fills an n x k matrix (and its int4 scales) so that W x keeps x's scale: uniform weights with
@@ -69,11 +69,13 @@ static int fill_weights(kern_model *m, vp_err *e)
         kern_layout_layer(L, l, &o);
         seed += 8u;
         rc = fill_matrix(m->s, d, o.qkv, o.qkv_scales, qkv_n, h, seed, e);
-        if (!rc) rc = fill_matrix(m->s, d, o.o, o.o_scales, h, (uint64_t)sh->heads * hd, seed + 2u, e);
+        if (!rc)
+            rc = fill_matrix(m->s, d, o.o, o.o_scales, h, (uint64_t)sh->heads * hd, seed + 2u, e);
         if (!rc)
             rc = fill_matrix(m->s, d, o.gate_up, o.gate_up_scales, 2u * (uint64_t)sh->intermediate,
                              h, seed + 4u, e);
-        if (!rc) rc = fill_matrix(m->s, d, o.down, o.down_scales, h, sh->intermediate, seed + 6u, e);
+        if (!rc)
+            rc = fill_matrix(m->s, d, o.down, o.down_scales, h, sh->intermediate, seed + 6u, e);
     }
     if (!rc) rc = fill_matrix(m->s, d, L->lm_head, L->lm_head_scales, sh->vocab, h, seed + 8u, e);
     /* the whole KV pool: the "prompt" tokens every sequence starts with */
@@ -141,8 +143,9 @@ int kern_model_pin_context(kern_model *m, uint32_t context, vp_err *e)
                        m->L.context);
     for (uint32_t b = 0; b < m->L.batch; b++) {
         int rc = kern_kv_resize(&m->kv, b, context);
-        if (rc) return vp_errf(e, rc, "model: KV pool: cannot hold %u tokens for sequence %u",
-                               context, b);
+        if (rc)
+            return vp_errf(e, rc, "model: KV pool: cannot hold %u tokens for sequence %u", context,
+                           b);
     }
     m->pinned = context;
     return 0;
@@ -155,36 +158,45 @@ static int run_step(kern_model *m, vp_err *e)
     const kern_shape *sh = &L->shape;
     kern_slice *s = m->s;
     const uint32_t hd = sh->head_dim, qkv_n = (sh->heads + 2u * sh->kv_heads) * hd;
-    kern_embed_args ea = {sh->dtype, L->embed, L->embed_scales, L->lens, L->x,
-                          sh->vocab, sh->hidden, L->batch, m->seed};
+    kern_embed_args ea = {sh->dtype, L->embed,   L->embed_scales, L->lens, L->x,
+                          sh->vocab, sh->hidden, L->batch,        m->seed};
     int rc = kern_embed(s, &ea, e);
     for (uint32_t l = 0; l < sh->layers && !rc; l++) {
         kern_layer_offs o;
         kern_layout_layer(L, l, &o);
-        kern_gemv_args qkv = {sh->dtype, o.qkv, o.qkv_scales, L->x, L->qkv_out,
-                              qkv_n, sh->hidden, L->batch, KERN_GEMV_NORM_X};
-        kern_attn_args at = {
-            .qkv = L->qkv_out, .out = L->attn_out,
-            .kv = L->kv + (uint64_t)l * L->kv_blocks * L->kv_block_bytes,
-            .tables = L->tables, .lens = L->lens, .partial = L->partial,
-            .batch = L->batch, .heads = sh->heads, .kv_heads = sh->kv_heads, .head_dim = hd,
-            .kv_blocks = L->kv_blocks, .max_blocks_per_seq = L->max_blocks_per_seq,
-            .splits = L->attn_splits, .split_blocks = L->attn_split_blocks};
-        kern_gemv_args op = {sh->dtype, o.o, o.o_scales, L->attn_out, L->x,
-                             sh->hidden, sh->heads * hd, L->batch, KERN_GEMV_ACCUMULATE};
-        kern_gemv_args gu = {sh->dtype, o.gate_up, o.gate_up_scales, L->x, L->act,
-                             2u * sh->intermediate, sh->hidden, L->batch,
-                             KERN_GEMV_NORM_X | KERN_GEMV_SWIGLU};
-        kern_gemv_args dn = {sh->dtype, o.down, o.down_scales, L->act, L->x,
-                             sh->hidden, sh->intermediate, L->batch, KERN_GEMV_ACCUMULATE};
+        kern_gemv_args qkv = {sh->dtype,  o.qkv,    o.qkv_scales,    L->x, L->qkv_out, qkv_n,
+                              sh->hidden, L->batch, KERN_GEMV_NORM_X};
+        kern_attn_args at = {.qkv = L->qkv_out,
+                             .out = L->attn_out,
+                             .kv = L->kv + (uint64_t)l * L->kv_blocks * L->kv_block_bytes,
+                             .tables = L->tables,
+                             .lens = L->lens,
+                             .partial = L->partial,
+                             .batch = L->batch,
+                             .heads = sh->heads,
+                             .kv_heads = sh->kv_heads,
+                             .head_dim = hd,
+                             .kv_blocks = L->kv_blocks,
+                             .max_blocks_per_seq = L->max_blocks_per_seq,
+                             .splits = L->attn_splits,
+                             .split_blocks = L->attn_split_blocks};
+        kern_gemv_args op = {sh->dtype,      o.o,      o.o_scales,
+                             L->attn_out,    L->x,     sh->hidden,
+                             sh->heads * hd, L->batch, KERN_GEMV_ACCUMULATE};
+        kern_gemv_args gu = {sh->dtype,  o.gate_up, o.gate_up_scales,
+                             L->x,       L->act,    2u * sh->intermediate,
+                             sh->hidden, L->batch,  KERN_GEMV_NORM_X | KERN_GEMV_SWIGLU};
+        kern_gemv_args dn = {sh->dtype,        o.down,   o.down_scales,
+                             L->act,           L->x,     sh->hidden,
+                             sh->intermediate, L->batch, KERN_GEMV_ACCUMULATE};
         rc = kern_gemv(s, &qkv, e);
         if (!rc) rc = kern_attention(s, &at, e);
         if (!rc) rc = kern_gemv(s, &op, e);
         if (!rc) rc = kern_gemv(s, &gu, e);
         if (!rc) rc = kern_gemv(s, &dn, e);
     }
-    kern_gemv_args lm = {sh->dtype, L->lm_head, L->lm_head_scales, L->x, L->logits,
-                         sh->vocab, sh->hidden, L->batch, KERN_GEMV_NORM_X};
+    kern_gemv_args lm = {sh->dtype,  L->lm_head, L->lm_head_scales, L->x, L->logits, sh->vocab,
+                         sh->hidden, L->batch,   KERN_GEMV_NORM_X};
     if (!rc) rc = kern_gemv(s, &lm, e);
     return rc;
 }
@@ -244,6 +256,6 @@ int kern_model_step(kern_model *m, uint64_t *bytes, vp_err *e)
 
 int kern_model_logits(kern_model *m, float *dst, vp_err *e)
 {
-    return kern_download(m->s, m->L.logits,
-                         dst, (uint64_t)m->L.batch * m->L.shape.vocab * sizeof(float), e);
+    return kern_download(m->s, m->L.logits, dst,
+                         (uint64_t)m->L.batch * m->L.shape.vocab * sizeof(float), e);
 }

@@ -29,9 +29,12 @@ int kern_dtype_parse(const char *s, kern_dtype *out)
 const char *kern_dtype_name(kern_dtype d)
 {
     switch (d) {
-    case KERN_FP16: return "fp16";
-    case KERN_BF16: return "bf16";
-    case KERN_INT4: return "int4";
+    case KERN_FP16:
+        return "fp16";
+    case KERN_BF16:
+        return "bf16";
+    case KERN_INT4:
+        return "int4";
     }
     return "?";
 }
@@ -39,10 +42,14 @@ const char *kern_dtype_name(kern_dtype d)
 int kern_backend_parse(const char *s, kern_backend_req *out)
 {
     if (!s) return VP_ENOTFOUND;
-    if (strcmp(s, "auto") == 0) *out = KERN_REQ_AUTO;
-    else if (strcmp(s, "cpu") == 0) *out = KERN_REQ_CPU;
-    else if (strcmp(s, "cuda") == 0) *out = KERN_REQ_CUDA;
-    else return VP_ENOTFOUND;
+    if (strcmp(s, "auto") == 0)
+        *out = KERN_REQ_AUTO;
+    else if (strcmp(s, "cpu") == 0)
+        *out = KERN_REQ_CPU;
+    else if (strcmp(s, "cuda") == 0)
+        *out = KERN_REQ_CUDA;
+    else
+        return VP_ENOTFOUND;
     return 0;
 }
 
@@ -88,7 +95,8 @@ int kern_kv_init(kern_kv *kv, uint32_t num_blocks, uint32_t max_seqs, uint32_t m
     kv->max_seqs = max_seqs;
     kv->max_blocks_per_seq = max_blocks_per_seq;
     /* the top of the stack is block 0, so a fresh pool hands out 0, 1, 2, ... */
-    for (uint32_t i = 0; i < num_blocks; i++) kv->free_list[i] = num_blocks - 1u - i;
+    for (uint32_t i = 0; i < num_blocks; i++)
+        kv->free_list[i] = num_blocks - 1u - i;
     kv->free_top = num_blocks;
     return 0;
 }
@@ -114,9 +122,11 @@ int kern_kv_resize(kern_kv *kv, uint32_t seq, uint32_t tokens)
     uint32_t *table = kv->tables + (uint64_t)seq * kv->max_blocks_per_seq;
     if (want > kv->max_blocks_per_seq) return VP_ENOSPACE;
     if (want > have && want - have > kv->free_top) return VP_ENOSPACE;
-    while (have < want) table[have++] = kv->free_list[--kv->free_top];
+    while (have < want)
+        table[have++] = kv->free_list[--kv->free_top];
     /* free the tail in reverse, so the next allocation gets the lowest freed block back first */
-    while (have > want) kv->free_list[kv->free_top++] = table[--have];
+    while (have > want)
+        kv->free_list[kv->free_top++] = table[--have];
     kv->lens[seq] = tokens;
     return 0;
 }
@@ -227,8 +237,8 @@ static int check_region(const kern_slice *s, const char *what, uint64_t off, uin
                         uint64_t align, vp_err *e)
 {
     if (off > s->bytes || n > s->bytes - off)
-        return vp_errf(e, VP_EINPUT, "%s: bytes [%llu, +%llu) lie outside the %llu-byte slice", what,
-                       (unsigned long long)off, (unsigned long long)n,
+        return vp_errf(e, VP_EINPUT, "%s: bytes [%llu, +%llu) lie outside the %llu-byte slice",
+                       what, (unsigned long long)off, (unsigned long long)n,
                        (unsigned long long)s->bytes);
     if (off % align)
         return vp_errf(e, VP_EINPUT, "%s: offset %llu is not %llu-byte aligned", what,
@@ -267,7 +277,8 @@ int kern_slice_sync(kern_slice *s, vp_err *e)
 int kern_fill(kern_slice *s, uint64_t off, kern_fill_kind kind, uint64_t count, uint64_t seed,
               float scale, vp_err *e)
 {
-    if ((unsigned)kind > KERN_FILL_BYTES) return vp_errf(e, VP_EINPUT, "fill: unknown kind %d", kind);
+    if ((unsigned)kind > KERN_FILL_BYTES)
+        return vp_errf(e, VP_EINPUT, "fill: unknown kind %d", kind);
     uint64_t n;
     if (vp_mul_u64(count, kern_fill_elem(kind), &n))
         return vp_errf(e, VP_EINPUT, "fill: %llu elements overflow", (unsigned long long)count);
@@ -316,8 +327,9 @@ int kern_gemv(kern_slice *s, const kern_gemv_args *a, vp_err *e)
 {
     if ((unsigned)a->dtype > KERN_INT4) return vp_errf(e, VP_EINPUT, "gemv: unknown dtype");
     if (a->n == 0 || a->k == 0 || a->batch == 0 || a->k % KERN_INT4_GROUP)
-        return vp_errf(e, VP_EINPUT, "gemv: n=%u k=%u batch=%u (k must be a non-zero multiple of %u)",
-                       a->n, a->k, a->batch, KERN_INT4_GROUP);
+        return vp_errf(e, VP_EINPUT,
+                       "gemv: n=%u k=%u batch=%u (k must be a non-zero multiple of %u)", a->n, a->k,
+                       a->batch, KERN_INT4_GROUP);
     if ((a->flags & KERN_GEMV_SWIGLU) && ((a->n & 1u) || (a->flags & KERN_GEMV_ACCUMULATE)))
         return vp_errf(e, VP_EINPUT, "gemv: SwiGLU needs an even n and no accumulate");
     uint64_t wb = gemv_w_bytes(a), xb = (uint64_t)a->batch * a->k * 4u, yb = gemv_y_elems(a) * 4u;
@@ -327,7 +339,8 @@ int kern_gemv(kern_slice *s, const kern_gemv_args *a, vp_err *e)
     if (!rc) rc = check_region(s, "gemv x", a->x, xb, 16, e);
     if (!rc) rc = check_region(s, "gemv y", a->y, yb, 4, e);
     if (rc) return rc;
-    if (overlaps(a->y, yb, a->x, xb) || overlaps(a->y, yb, a->w, wb) || overlaps(a->y, yb, a->scales, sb))
+    if (overlaps(a->y, yb, a->x, xb) || overlaps(a->y, yb, a->w, wb) ||
+        overlaps(a->y, yb, a->scales, sb))
         return vp_errf(e, VP_EINPUT, "gemv: y overlaps an input");
     if (s->backend == KERN_BACKEND_CUDA) return kcuda_gemv(s->cuda, a, e);
     kcpu_gemv(s->host, a);
@@ -339,11 +352,13 @@ int kern_attention(kern_slice *s, const kern_attn_args *a, vp_err *e)
     uint32_t hd = a->head_dim;
     if (a->batch == 0 || a->heads == 0 || a->kv_heads == 0 || a->heads % a->kv_heads ||
         a->heads / a->kv_heads > KERN_MAX_GQA)
-        return vp_errf(e, VP_EINPUT, "attention: heads=%u kv_heads=%u batch=%u (heads must be a "
+        return vp_errf(e, VP_EINPUT,
+                       "attention: heads=%u kv_heads=%u batch=%u (heads must be a "
                        "multiple of kv_heads, at most %u per KV head)",
                        a->heads, a->kv_heads, a->batch, KERN_MAX_GQA);
     if (hd < 8 || hd > 256 || (hd & (hd - 1)))
-        return vp_errf(e, VP_EINPUT, "attention: head_dim %u is not a power of two in [8, 256]", hd);
+        return vp_errf(e, VP_EINPUT, "attention: head_dim %u is not a power of two in [8, 256]",
+                       hd);
     if (a->kv_blocks == 0 || a->max_blocks_per_seq == 0 || a->splits == 0 || a->split_blocks == 0 ||
         (uint64_t)a->splits * a->split_blocks < a->max_blocks_per_seq)
         return vp_errf(e, VP_EINPUT, "attention: kv_blocks=%u max_blocks_per_seq=%u splits=%u x %u",
@@ -354,7 +369,8 @@ int kern_attention(kern_slice *s, const kern_attn_args *a, vp_err *e)
     int rc = check_region(s, "attention qkv", a->qkv, b * row * 4u, 16, e);
     if (!rc) rc = check_region(s, "attention out", a->out, b * a->heads * hd * 4u, 16, e);
     if (!rc) rc = check_region(s, "attention kv", a->kv, blk * a->kv_blocks, 16, e);
-    if (!rc) rc = check_region(s, "attention tables", a->tables, b * a->max_blocks_per_seq * 4u, 4, e);
+    if (!rc)
+        rc = check_region(s, "attention tables", a->tables, b * a->max_blocks_per_seq * 4u, 4, e);
     if (!rc) rc = check_region(s, "attention lens", a->lens, b * 4u, 4, e);
     if (!rc)
         rc = check_region(s, "attention partial", a->partial,
@@ -371,7 +387,8 @@ int kern_embed(kern_slice *s, const kern_embed_args *a, vp_err *e)
         return vp_errf(e, VP_EINPUT, "embed: vocab=%u hidden=%u batch=%u", a->vocab, a->hidden,
                        a->batch);
     uint64_t vh = (uint64_t)a->vocab * a->hidden;
-    int rc = check_region(s, "embed table", a->table, a->dtype == KERN_INT4 ? vh / 2u : vh * 2u, 16, e);
+    int rc =
+        check_region(s, "embed table", a->table, a->dtype == KERN_INT4 ? vh / 2u : vh * 2u, 16, e);
     if (!rc && a->dtype == KERN_INT4)
         rc = check_region(s, "embed scales", a->scales, vh / KERN_INT4_GROUP * 2u, 2, e);
     if (!rc) rc = check_region(s, "embed lens", a->lens, (uint64_t)a->batch * 4u, 4, e);
@@ -410,12 +427,13 @@ int kern_probe_copy(kern_slice *s, uint64_t dst, uint64_t src, uint64_t n, unsig
                     double *gbs, vp_err *e)
 {
     if (n == 0 || iters == 0 || iters > 1000)
-        return vp_errf(e, VP_EINPUT, "probe: %llu bytes x %u iterations",
-                       (unsigned long long)n, iters);
+        return vp_errf(e, VP_EINPUT, "probe: %llu bytes x %u iterations", (unsigned long long)n,
+                       iters);
     double *t = malloc(sizeof(double) * iters);
     if (!t) return vp_errf(e, -ENOMEM, "probe: out of host memory");
     int rc = 0;
-    for (unsigned i = 0; i < 2 && !rc; i++) rc = kern_copy(s, dst, src, n, e);
+    for (unsigned i = 0; i < 2 && !rc; i++)
+        rc = kern_copy(s, dst, src, n, e);
     if (!rc) rc = kern_slice_sync(s, e);
     for (unsigned i = 0; i < iters && !rc; i++) {
         rc = kern_timer_start(s, e);

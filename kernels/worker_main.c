@@ -74,9 +74,9 @@ static int parse_args(int argc, char **argv, opts *o)
         const char *name;
         uint64_t lo, hi;
     } nums[] = {
-        {"--slice-bytes", 1, UINT64_MAX}, {"--layers", 1, 1024},      {"--hidden", 128, 65536},
-        {"--intermediate", 128, 262144},  {"--heads", 1, 1024},       {"--kv-heads", 1, 1024},
-        {"--head-dim", 8, 256},           {"--vocab", 1, 1u << 24},   {"--batch", 1, 256},
+        {"--slice-bytes", 1, UINT64_MAX}, {"--layers", 1, 1024},       {"--hidden", 128, 65536},
+        {"--intermediate", 128, 262144},  {"--heads", 1, 1024},        {"--kv-heads", 1, 1024},
+        {"--head-dim", 8, 256},           {"--vocab", 1, 1u << 24},    {"--batch", 1, 256},
         {"--context", 1, 1u << 20},       {"--stats-ms", 10, 3600000}, {"--cpu-duty", 1, 100},
         {"--seed", 0, UINT64_MAX},
     };
@@ -96,8 +96,7 @@ static int parse_args(int argc, char **argv, opts *o)
             fputs(usage, stdout);
             exit(0);
         }
-        if (strncmp(arg, "--", 2) != 0)
-            return die_usage("unexpected argument \"%s\"%s", arg, "");
+        if (strncmp(arg, "--", 2) != 0) return die_usage("unexpected argument \"%s\"%s", arg, "");
         const char *eq = strchr(arg, '=');
         size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
         if (len >= sizeof name) return die_usage("unknown option \"%s\"%s", arg, "");
@@ -127,25 +126,52 @@ static int parse_args(int argc, char **argv, opts *o)
         uint64_t v;
         if (parse_u64(val, nums[k].lo, nums[k].hi, &v)) {
             char range[64];
-            snprintf(range, sizeof range, " (an integer in [%" PRIu64 ", %" PRIu64 "])",
-                     nums[k].lo, nums[k].hi);
+            snprintf(range, sizeof range, " (an integer in [%" PRIu64 ", %" PRIu64 "])", nums[k].lo,
+                     nums[k].hi);
             fprintf(stderr, "vrampack-worker: %s: \"%s\" is not valid%s\n", name, val, range);
             return 2;
         }
         switch (k) {
-        case 0: o->slice_bytes = v; have_slice = 1; break;
-        case 1: o->shape.layers = (uint32_t)v; break;
-        case 2: o->shape.hidden = (uint32_t)v; break;
-        case 3: o->shape.intermediate = (uint32_t)v; break;
-        case 4: o->shape.heads = (uint32_t)v; break;
-        case 5: o->shape.kv_heads = (uint32_t)v; break;
-        case 6: o->shape.head_dim = (uint32_t)v; break;
-        case 7: o->shape.vocab = (uint32_t)v; break;
-        case 8: o->batch = (uint32_t)v; break;
-        case 9: o->context = (uint32_t)v; break;
-        case 10: o->stats_ms = (uint32_t)v; break;
-        case 11: o->cpu_duty = (uint32_t)v; break;
-        default: o->seed = v; break;
+        case 0:
+            o->slice_bytes = v;
+            have_slice = 1;
+            break;
+        case 1:
+            o->shape.layers = (uint32_t)v;
+            break;
+        case 2:
+            o->shape.hidden = (uint32_t)v;
+            break;
+        case 3:
+            o->shape.intermediate = (uint32_t)v;
+            break;
+        case 4:
+            o->shape.heads = (uint32_t)v;
+            break;
+        case 5:
+            o->shape.kv_heads = (uint32_t)v;
+            break;
+        case 6:
+            o->shape.head_dim = (uint32_t)v;
+            break;
+        case 7:
+            o->shape.vocab = (uint32_t)v;
+            break;
+        case 8:
+            o->batch = (uint32_t)v;
+            break;
+        case 9:
+            o->context = (uint32_t)v;
+            break;
+        case 10:
+            o->stats_ms = (uint32_t)v;
+            break;
+        case 11:
+            o->cpu_duty = (uint32_t)v;
+            break;
+        default:
+            o->seed = v;
+            break;
         }
     }
     if (!have_slice) return die_usage("--slice-bytes is required%s%s", "", "");
@@ -173,9 +199,12 @@ static void json_str(vp_sb *sb, const char *s)
     vp_sb_append(sb, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') vp_sb_printf(sb, "\\%c", c);
-        else if (c < 0x20) vp_sb_printf(sb, "\\u%04x", c);
-        else vp_sb_append(sb, (const char *)&c, 1);
+        if (c == '"' || c == '\\')
+            vp_sb_printf(sb, "\\%c", c);
+        else if (c < 0x20)
+            vp_sb_printf(sb, "\\u%04x", c);
+        else
+            vp_sb_append(sb, (const char *)&c, 1);
     }
     vp_sb_append(sb, "\"", 1);
 }
@@ -259,9 +288,9 @@ int main(int argc, char **argv)
                  kern_backend_name(kern_slice_backend(s)));
     json_str(&sb, kern_slice_device(s));
     vp_sb_printf(&sb,
-                 ",\"slice_bytes\":%" PRIu64 ",\"bytes_used\":%" PRIu64 ",\"weights_bytes\":%" PRIu64
-                 ",\"kv_bytes\":%" PRIu64 ",\"scratch_bytes\":%" PRIu64
-                 ",\"kv_blocks\":%u,\"kv_block_tokens\":%u,"
+                 ",\"slice_bytes\":%" PRIu64 ",\"bytes_used\":%" PRIu64
+                 ",\"weights_bytes\":%" PRIu64 ",\"kv_bytes\":%" PRIu64
+                 ",\"scratch_bytes\":%" PRIu64 ",\"kv_blocks\":%u,\"kv_block_tokens\":%u,"
                  "\"model\":{\"layers\":%u,\"hidden\":%u,\"intermediate\":%u,\"heads\":%u,"
                  "\"kv_heads\":%u,\"head_dim\":%u,\"vocab\":%u,\"dtype\":\"%s\"},"
                  "\"batch\":%u,\"context\":%u,\"copy_gbs\":%.3f,\"bytes_per_step\":%" PRIu64
@@ -290,18 +319,20 @@ int main(int argc, char **argv)
         if (t >= next_stats) {
             double sec = iv_busy / 1e3;
             sb.len = 0;
-            vp_sb_printf(&sb,
-                         "{\"event\":\"stats\",\"tokens_per_s\":%.3f,\"gbs\":%.3f,\"steps\":%" PRIu64
-                         ",\"step_ms\":%.3f,\"duty\":%.3f}",
-                         sec > 0 ? (double)(iv_steps * o.batch) / sec : 0.0,
-                         sec > 0 ? (double)iv_bytes / sec / 1e9 : 0.0, steps,
-                         iv_steps ? iv_busy / (double)iv_steps : 0.0,
-                         t > iv_start ? iv_busy / (t - iv_start) : 0.0);
+            vp_sb_printf(
+                &sb,
+                "{\"event\":\"stats\",\"tokens_per_s\":%.3f,\"gbs\":%.3f,\"steps\":%" PRIu64
+                ",\"step_ms\":%.3f,\"duty\":%.3f}",
+                sec > 0 ? (double)(iv_steps * o.batch) / sec : 0.0,
+                sec > 0 ? (double)iv_bytes / sec / 1e9 : 0.0, steps,
+                iv_steps ? iv_busy / (double)iv_steps : 0.0,
+                t > iv_start ? iv_busy / (t - iv_start) : 0.0);
             emit(vp_sb_str(&sb));
             iv_steps = iv_bytes = 0;
             iv_busy = 0;
             iv_start = t;
-            while (next_stats <= t) next_stats += o.stats_ms;
+            while (next_stats <= t)
+                next_stats += o.stats_ms;
         }
         if (cpu && !stop_requested) {
             /* idle so the steps take cpu_duty percent of the time; the duty wins over the stats

@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define PLACE_MAX_GPUS 16   /* GPUs per node */
 #define PLACE_NAME_MAX 64   /* node and model names, including the NUL */
 #define PLACE_TYPE_MAX 48   /* instance types and GPU model names */
@@ -127,5 +131,9 @@ typedef struct place_diff {
 
 int place_plan_diff(const place_plan *from, const place_plan *to, place_diff *out);
 void place_diff_free(place_diff *d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

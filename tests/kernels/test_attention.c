@@ -55,7 +55,8 @@ static double run_case(uint32_t batch, uint32_t heads, uint32_t kvh, uint32_t hd
     assert_int_equal(kern_arena_take(&ar, kv_elems * 2, 256, &a.kv), 0);
     assert_int_equal(kern_arena_take(&ar, (uint64_t)batch * maxb * 4, 256, &a.tables), 0);
     assert_int_equal(kern_arena_take(&ar, batch * 4, 256, &a.lens), 0);
-    assert_int_equal(kern_arena_take(&ar, (uint64_t)batch * heads * (hd + 4) * 4, 256, &a.partial), 0);
+    assert_int_equal(kern_arena_take(&ar, (uint64_t)batch * heads * (hd + 4) * 4, 256, &a.partial),
+                     0);
     kern_slice *s = NULL;
     vp_err e = {0};
     assert_int_equal(kern_slice_open(KERN_REQ_CPU, ar.used, &s, &e), 0);
@@ -71,7 +72,8 @@ static double run_case(uint32_t batch, uint32_t heads, uint32_t kvh, uint32_t hd
     uint64_t r = seed;
     uint32_t *perm = malloc(sizeof(uint32_t) * nblocks);
     assert_non_null(perm);
-    for (uint32_t i = 0; i < nblocks; i++) perm[i] = i;
+    for (uint32_t i = 0; i < nblocks; i++)
+        perm[i] = i;
     for (uint32_t i = nblocks - 1; i > 0; i--) {
         uint32_t j = (uint32_t)(lcg(&r) % (i + 1)), t = perm[i];
         perm[i] = perm[j];
@@ -80,12 +82,14 @@ static double run_case(uint32_t batch, uint32_t heads, uint32_t kvh, uint32_t hd
     int32_t *tables = (int32_t *)(base + a.tables), *lens = (int32_t *)(base + a.lens);
     const uint32_t cap = maxb * 16;
     for (uint32_t b = 0; b < batch; b++) {
-        for (uint32_t i = 0; i < maxb; i++) tables[b * maxb + i] = (int32_t)perm[b * maxb + i];
+        for (uint32_t i = 0; i < maxb; i++)
+            tables[b * maxb + i] = (int32_t)perm[b * maxb + i];
         uint32_t picks[] = {0, 15, 16, cap - 1, (uint32_t)(lcg(&r) % cap)};
         lens[b] = (int32_t)picks[(b + seed) % 5];
     }
     float *out = (float *)(base + a.out);
-    for (uint64_t i = 0; i < (uint64_t)batch * heads * hd; i++) out[i] = NAN;
+    for (uint64_t i = 0; i < (uint64_t)batch * heads * hd; i++)
+        out[i] = NAN;
 
     assert_int_equal(kern_attention(s, &a, &e), 0);
 
@@ -120,7 +124,8 @@ static double run_case(uint32_t batch, uint32_t heads, uint32_t kvh, uint32_t hd
                 p[t] = sc / sqrt((double)hd);
                 if (p[t] > m) m = p[t];
             }
-            for (uint32_t t = 0; t <= pos; t++) sum += (p[t] = exp(p[t] - m));
+            for (uint32_t t = 0; t <= pos; t++)
+                sum += (p[t] = exp(p[t] - m));
             for (uint32_t d = 0; d < hd; d++) {
                 double o = 0;
                 for (uint32_t t = 0; t <= pos; t++) {

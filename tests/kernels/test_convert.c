@@ -47,8 +47,10 @@ static void every_bf16_value_survives_a_round_trip(void **state)
     for (uint32_t h = 0; h < 65536; h++) {
         float f = kern_bf16_to_f32((uint16_t)h);
         assert_int_equal(bits_of(f), h << 16);
-        if ((h & 0x7f80) == 0x7f80 && (h & 0x7f)) assert_true(isnan(kern_bf16_to_f32(kern_f32_to_bf16(f))));
-        else assert_int_equal(kern_f32_to_bf16(f), h);
+        if ((h & 0x7f80) == 0x7f80 && (h & 0x7f))
+            assert_true(isnan(kern_bf16_to_f32(kern_f32_to_bf16(f))));
+        else
+            assert_int_equal(kern_f32_to_bf16(f), h);
     }
 }
 
@@ -82,8 +84,10 @@ static uint16_t f16_nearest(float x)
     uint32_t lo = 0, hi = 0x7bff;
     while (lo < hi) { /* largest pattern with value <= a */
         uint32_t mid = (lo + hi + 1) / 2;
-        if (f16_ref((uint16_t)mid) <= a) lo = mid;
-        else hi = mid - 1;
+        if (f16_ref((uint16_t)mid) <= a)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     uint32_t best = lo;
     if (lo < 0x7bff || a > f16_ref(0x7bff)) {
@@ -96,10 +100,24 @@ static uint16_t f16_nearest(float x)
 static void fp16_rounding_is_nearest_even(void **state)
 {
     (void)state;
-    const float special[] = {0.0f, -0.0f, 1.0f, 1.0f + 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-23f,
-                             1.0f + 3 * 0x1p-11f, 65504.0f, 65519.99f, 65520.0f, 1e9f,
-                             0x1p-25f, 0x1p-25f + 0x1p-40f, 0x1p-24f, 3 * 0x1p-25f, 0x1p-14f,
-                             0x1p-14f - 0x1p-25f, -2.5f, 1e-30f};
+    const float special[] = {0.0f,
+                             -0.0f,
+                             1.0f,
+                             1.0f + 0x1p-11f,
+                             1.0f + 0x1p-11f + 0x1p-23f,
+                             1.0f + 3 * 0x1p-11f,
+                             65504.0f,
+                             65519.99f,
+                             65520.0f,
+                             1e9f,
+                             0x1p-25f,
+                             0x1p-25f + 0x1p-40f,
+                             0x1p-24f,
+                             3 * 0x1p-25f,
+                             0x1p-14f,
+                             0x1p-14f - 0x1p-25f,
+                             -2.5f,
+                             1e-30f};
     for (unsigned i = 0; i < VP_ARRAY_LEN(special); i++)
         assert_int_equal(kern_f32_to_f16(special[i]), f16_nearest(special[i]));
     assert_int_equal(kern_f32_to_f16(1.0f + 0x1p-11f), 0x3c00); /* tie goes to even */
@@ -162,7 +180,8 @@ static void fills_are_deterministic_nonzero_and_in_range(void **state)
     assert_true(fabs(mean / N) < 0.02);
     kern_fill_host(b, KERN_FILL_F32, N, 43, 0.5f);
     unsigned same = 0;
-    for (int i = 0; i < N; i++) same += a[i] == b[i];
+    for (int i = 0; i < N; i++)
+        same += a[i] == b[i];
     assert_true(same < 5);
     /* element i does not depend on how many are filled */
     float c[10];
@@ -179,8 +198,10 @@ static void fills_are_deterministic_nonzero_and_in_range(void **state)
     kern_fill_host(q2 + 0, KERN_FILL_BYTES, 5, 9, 0);
     assert_memory_equal(q, q2, 5);
     unsigned hist[16] = {0};
-    for (int i = 0; i < N; i++) hist[q[i] & 15]++;
-    for (int i = 0; i < 16; i++) assert_true(hist[i] > N / 32);
+    for (int i = 0; i < N; i++)
+        hist[q[i] & 15]++;
+    for (int i = 0; i < 16; i++)
+        assert_true(hist[i] > N / 32);
 }
 
 static void a_cpu_slice_fills_the_same_bytes_as_the_host(void **state)
@@ -189,8 +210,8 @@ static void a_cpu_slice_fills_the_same_bytes_as_the_host(void **state)
     kern_slice *s = NULL;
     vp_err e = {0};
     assert_int_equal(kern_slice_open(KERN_REQ_CPU, 1 << 16, &s, &e), 0);
-    const kern_fill_kind kinds[] = {KERN_FILL_F32, KERN_FILL_F16, KERN_FILL_BF16,
-                                    KERN_FILL_F16_POS, KERN_FILL_BYTES};
+    const kern_fill_kind kinds[] = {KERN_FILL_F32, KERN_FILL_F16, KERN_FILL_BF16, KERN_FILL_F16_POS,
+                                    KERN_FILL_BYTES};
     uint8_t want[8192];
     for (unsigned k = 0; k < VP_ARRAY_LEN(kinds); k++) {
         assert_int_equal(kern_fill(s, 256, kinds[k], 1000, 77 + k, 0.25f, &e), 0);

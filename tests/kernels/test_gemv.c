@@ -51,7 +51,8 @@ static double gemv_error(kern_dtype d, uint32_t n, uint32_t k, uint32_t batch, u
     kern_slice *s = NULL;
     vp_err e = {0};
     uint64_t wb = d == KERN_INT4 ? (uint64_t)n * k / 2 : (uint64_t)n * k * 2;
-    uint64_t sb = (uint64_t)n * (k / 128) * 2, xb = (uint64_t)batch * k * 4, yb = (uint64_t)batch * n * 4;
+    uint64_t sb = (uint64_t)n * (k / 128) * 2, xb = (uint64_t)batch * k * 4,
+             yb = (uint64_t)batch * n * 4;
     kern_arena a;
     kern_arena_init(&a, wb + sb + xb + yb + 4 * KERN_ALIGN);
     kern_gemv_args g = {d, 0, 0, 0, 0, n, k, batch, flags};
@@ -66,7 +67,8 @@ static double gemv_error(kern_dtype d, uint32_t n, uint32_t k, uint32_t batch, u
         assert_int_equal(kern_fill(s, g.scales, KERN_FILL_F16_POS, sb / 2, seed + 1, 0.01f, &e), 0);
     } else {
         assert_int_equal(kern_fill(s, g.w, d == KERN_FP16 ? KERN_FILL_F16 : KERN_FILL_BF16,
-                                   (uint64_t)n * k, seed, 0.05f, &e), 0);
+                                   (uint64_t)n * k, seed, 0.05f, &e),
+                         0);
     }
     assert_int_equal(kern_fill(s, g.x, KERN_FILL_F32, (uint64_t)batch * k, seed + 2, 1.0f, &e), 0);
     float *y = (float *)(base + g.y);
@@ -91,14 +93,16 @@ static double gemv_error(kern_dtype d, uint32_t n, uint32_t k, uint32_t batch, u
         double inv = 1.0;
         if (flags & KERN_GEMV_NORM_X) {
             double ss = 0;
-            for (uint32_t j = 0; j < k; j++) ss += (double)xb_[j] * xb_[j];
+            for (uint32_t j = 0; j < k; j++)
+                ss += (double)xb_[j] * xb_[j];
             inv = 1.0 / sqrt(ss / k + 1e-5);
         }
         double prev = 0;
         for (uint32_t r = 0; r < n; r++) {
             double acc = 0;
             for (uint32_t j = 0; j < k; j++)
-                acc += weight_ref(base + g.w, (const uint16_t *)(base + g.scales), d, k, r, j) * xb_[j];
+                acc += weight_ref(base + g.w, (const uint16_t *)(base + g.scales), d, k, r, j) *
+                       xb_[j];
             acc *= inv;
             double want;
             uint64_t at;
@@ -142,7 +146,8 @@ static void check_dtype(kern_dtype d)
     for (unsigned i = 0; i < VP_ARRAY_LEN(shapes); i++)
         for (unsigned f = 0; f < VP_ARRAY_LEN(flag_sets); f++) {
             if ((flag_sets[f] & KERN_GEMV_SWIGLU) && (shapes[i].n & 1)) continue;
-            double err = gemv_error(d, shapes[i].n, shapes[i].k, shapes[i].batch, flag_sets[f], seed++);
+            double err =
+                gemv_error(d, shapes[i].n, shapes[i].k, shapes[i].batch, flag_sets[f], seed++);
             assert_true(err <= KERN_TOL_REL);
         }
     print_message("%s: worst relative error %.3g (tolerance %.1g)\n", kern_dtype_name(d), worst[d],

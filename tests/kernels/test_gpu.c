@@ -78,8 +78,8 @@ static void fills_are_identical_on_both_backends(void **state)
     (void)state;
     pair p;
     pair_open(&p, 1 << 22);
-    const kern_fill_kind kinds[] = {KERN_FILL_F32, KERN_FILL_F16, KERN_FILL_BF16,
-                                    KERN_FILL_F16_POS, KERN_FILL_BYTES};
+    const kern_fill_kind kinds[] = {KERN_FILL_F32, KERN_FILL_F16, KERN_FILL_BF16, KERN_FILL_F16_POS,
+                                    KERN_FILL_BYTES};
     uint8_t *a = malloc(1 << 21), *b = malloc(1 << 21);
     assert_non_null(a);
     assert_non_null(b);
@@ -87,7 +87,8 @@ static void fills_are_identical_on_both_backends(void **state)
         uint64_t n = 300001;
         unsigned sz = kinds[k] == KERN_FILL_F32 ? 4 : kinds[k] == KERN_FILL_BYTES ? 1 : 2;
         pair_fill(&p, 4096, kinds[k], n, 11 + k, 0.3f);
-        BOTH(kern_download(p.cpu, 4096, a, n * sz, &e_), kern_download(p.gpu, 4096, b, n * sz, &e_));
+        BOTH(kern_download(p.cpu, 4096, a, n * sz, &e_),
+             kern_download(p.gpu, 4096, b, n * sz, &e_));
         assert_memory_equal(a, b, n * sz);
     }
     free(a);
@@ -100,8 +101,8 @@ static void gemv_matches_the_cpu_for_every_dtype_flag_and_batch(void **state)
     (void)state;
     const struct {
         uint32_t n, k, batch;
-    } shapes[] = {{1, 128, 1}, {37, 256, 3}, {64, 1024, 8}, {50, 384, 11}, {4096, 4096, 1},
-                  {1000, 14336, 2}, {6, 128, 17}};
+    } shapes[] = {{1, 128, 1},     {37, 256, 3},     {64, 1024, 8}, {50, 384, 11},
+                  {4096, 4096, 1}, {1000, 14336, 2}, {6, 128, 17}};
     const unsigned flags[] = {0, KERN_GEMV_ACCUMULATE, KERN_GEMV_NORM_X,
                               KERN_GEMV_NORM_X | KERN_GEMV_SWIGLU};
     pair p;
@@ -111,12 +112,13 @@ static void gemv_matches_the_cpu_for_every_dtype_flag_and_batch(void **state)
         for (unsigned i = 0; i < VP_ARRAY_LEN(shapes); i++)
             for (unsigned f = 0; f < VP_ARRAY_LEN(flags); f++) {
                 if ((flags[f] & KERN_GEMV_SWIGLU) && (shapes[i].n & 1)) continue;
-                kern_gemv_args g = {(kern_dtype)d, 0, 0, 0, 0, shapes[i].n, shapes[i].k,
+                kern_gemv_args g = {(kern_dtype)d,   0,       0, 0, 0, shapes[i].n, shapes[i].k,
                                     shapes[i].batch, flags[f]};
                 uint64_t nk = (uint64_t)g.n * g.k, seed = 100 * d + 10 * i + f;
                 kern_arena a;
                 kern_arena_init(&a, 64u << 20);
-                assert_int_equal(kern_arena_take(&a, d == KERN_INT4 ? nk / 2 : nk * 2, 256, &g.w), 0);
+                assert_int_equal(kern_arena_take(&a, d == KERN_INT4 ? nk / 2 : nk * 2, 256, &g.w),
+                                 0);
                 assert_int_equal(kern_arena_take(&a, nk / 128 * 2, 256, &g.scales), 0);
                 assert_int_equal(kern_arena_take(&a, (uint64_t)g.batch * g.k * 4, 256, &g.x), 0);
                 assert_int_equal(kern_arena_take(&a, (uint64_t)g.batch * g.n * 4, 256, &g.y), 0);
@@ -134,7 +136,8 @@ static void gemv_matches_the_cpu_for_every_dtype_flag_and_batch(void **state)
                 if (!(flags[f] & KERN_GEMV_ACCUMULATE)) {
                     float *nan = malloc((uint64_t)g.batch * g.n * 4);
                     assert_non_null(nan);
-                    for (uint64_t j = 0; j < (uint64_t)g.batch * g.n; j++) nan[j] = NAN;
+                    for (uint64_t j = 0; j < (uint64_t)g.batch * g.n; j++)
+                        nan[j] = NAN;
                     pair_upload(&p, g.y, nan, (uint64_t)g.batch * g.n * 4);
                     free(nan);
                 }
@@ -174,17 +177,22 @@ static void attention_with_context_splits_matches_the_cpu(void **state)
         kern_arena ar;
         kern_arena_init(&ar, UINT64_MAX);
         assert_int_equal(kern_arena_take(&ar, a.batch * row * 4, 256, &a.qkv), 0);
-        assert_int_equal(kern_arena_take(&ar, (uint64_t)a.batch * a.heads * a.head_dim * 4, 256, &a.out), 0);
+        assert_int_equal(
+            kern_arena_take(&ar, (uint64_t)a.batch * a.heads * a.head_dim * 4, 256, &a.out), 0);
         assert_int_equal(kern_arena_take(&ar, kv_elems * 2, 256, &a.kv), 0);
-        assert_int_equal(kern_arena_take(&ar, (uint64_t)a.batch * a.max_blocks_per_seq * 4, 256, &a.tables), 0);
+        assert_int_equal(
+            kern_arena_take(&ar, (uint64_t)a.batch * a.max_blocks_per_seq * 4, 256, &a.tables), 0);
         assert_int_equal(kern_arena_take(&ar, a.batch * 4, 256, &a.lens), 0);
-        assert_int_equal(kern_arena_take(&ar, (uint64_t)a.batch * a.heads * a.splits * (a.head_dim + 4) * 4,
-                                         256, &a.partial), 0);
+        assert_int_equal(
+            kern_arena_take(&ar, (uint64_t)a.batch * a.heads * a.splits * (a.head_dim + 4) * 4, 256,
+                            &a.partial),
+            0);
         pair p;
         pair_open(&p, ar.used);
         pair_fill(&p, a.qkv, KERN_FILL_F32, a.batch * row, 50 + c, 1.5f);
         pair_fill(&p, a.kv, KERN_FILL_F16, kv_elems, 60 + c, 1.0f);
-        int32_t *tables = malloc((uint64_t)a.batch * a.max_blocks_per_seq * 4), *lens = malloc(a.batch * 4);
+        int32_t *tables = malloc((uint64_t)a.batch * a.max_blocks_per_seq * 4),
+                *lens = malloc(a.batch * 4);
         assert_non_null(tables);
         assert_non_null(lens);
         /* blocks scattered over the pool (7919 is prime to every pool size here), none shared */
@@ -205,7 +213,8 @@ static void attention_with_context_splits_matches_the_cpu(void **state)
         uint8_t *x = malloc(kv_elems * 2), *y = malloc(kv_elems * 2);
         assert_non_null(x);
         assert_non_null(y);
-        BOTH(kern_download(p.cpu, a.kv, x, kv_elems * 2, &e_), kern_download(p.gpu, a.kv, y, kv_elems * 2, &e_));
+        BOTH(kern_download(p.cpu, a.kv, x, kv_elems * 2, &e_),
+             kern_download(p.gpu, a.kv, y, kv_elems * 2, &e_));
         assert_memory_equal(x, y, kv_elems * 2);
         free(x);
         free(y);

@@ -40,7 +40,7 @@ static void step_bytes_follow_lengths_and_finished_sequences_restart(void **stat
     assert_int_equal(kern_model_layout(m)->kv_blocks, 6);
     const uint64_t base = kern_decode_bytes_per_step(&small, 2, 0);
     const uint64_t per_token = 2 * 2 * 2 * 64 * 2; /* K+V x layers x kv_heads x head_dim x fp16 */
-    uint32_t pos[2] = {20, 30}; /* context/2 + b * (context/2) / batch */
+    uint32_t pos[2] = {20, 30};                    /* context/2 + b * (context/2) / batch */
     vp_err e = {0};
     for (int step = 0; step < 65; step++) {
         uint64_t bytes = 0;

@@ -108,36 +108,57 @@ static void layout_regions_are_aligned_disjoint_and_inside_the_slice(void **stat
         assert_int_equal(kern_layout_plan(&s, 3, 333, 8000000, &L, NULL), 0);
         uint64_t qkv_n = (uint64_t)(s.heads + 2 * s.kv_heads) * s.head_dim;
         int q = dts[d] == KERN_INT4;
-#define MB(n, k) (q ? (uint64_t)(n) * (k) / 2 : (uint64_t)(n) * (k) * 2)
+#define MB(n, k) (q ? (uint64_t)(n) * (k) / 2 : (uint64_t)(n) * (k)*2)
 #define SB(n, k) (q ? (uint64_t)(n) * ((k) / 128) * 2 : 0)
         uint64_t r[64][2];
         unsigned nr = 0;
-        r[nr][0] = L.embed; r[nr++][1] = MB(s.vocab, s.hidden);
-        r[nr][0] = L.embed_scales; r[nr++][1] = SB(s.vocab, s.hidden);
-        r[nr][0] = L.lm_head; r[nr++][1] = MB(s.vocab, s.hidden);
-        r[nr][0] = L.lm_head_scales; r[nr++][1] = SB(s.vocab, s.hidden);
+        r[nr][0] = L.embed;
+        r[nr++][1] = MB(s.vocab, s.hidden);
+        r[nr][0] = L.embed_scales;
+        r[nr++][1] = SB(s.vocab, s.hidden);
+        r[nr][0] = L.lm_head;
+        r[nr++][1] = MB(s.vocab, s.hidden);
+        r[nr][0] = L.lm_head_scales;
+        r[nr++][1] = SB(s.vocab, s.hidden);
         for (uint32_t l = 0; l < s.layers; l++) {
             kern_layer_offs o;
             kern_layout_layer(&L, l, &o);
-            r[nr][0] = o.qkv; r[nr++][1] = MB(qkv_n, s.hidden);
-            r[nr][0] = o.qkv_scales; r[nr++][1] = SB(qkv_n, s.hidden);
-            r[nr][0] = o.o; r[nr++][1] = MB(s.hidden, s.heads * s.head_dim);
-            r[nr][0] = o.o_scales; r[nr++][1] = SB(s.hidden, s.heads * s.head_dim);
-            r[nr][0] = o.gate_up; r[nr++][1] = MB(2 * s.intermediate, s.hidden);
-            r[nr][0] = o.gate_up_scales; r[nr++][1] = SB(2 * s.intermediate, s.hidden);
-            r[nr][0] = o.down; r[nr++][1] = MB(s.hidden, s.intermediate);
-            r[nr][0] = o.down_scales; r[nr++][1] = SB(s.hidden, s.intermediate);
+            r[nr][0] = o.qkv;
+            r[nr++][1] = MB(qkv_n, s.hidden);
+            r[nr][0] = o.qkv_scales;
+            r[nr++][1] = SB(qkv_n, s.hidden);
+            r[nr][0] = o.o;
+            r[nr++][1] = MB(s.hidden, s.heads * s.head_dim);
+            r[nr][0] = o.o_scales;
+            r[nr++][1] = SB(s.hidden, s.heads * s.head_dim);
+            r[nr][0] = o.gate_up;
+            r[nr++][1] = MB(2 * s.intermediate, s.hidden);
+            r[nr][0] = o.gate_up_scales;
+            r[nr++][1] = SB(2 * s.intermediate, s.hidden);
+            r[nr][0] = o.down;
+            r[nr++][1] = MB(s.hidden, s.intermediate);
+            r[nr][0] = o.down_scales;
+            r[nr++][1] = SB(s.hidden, s.intermediate);
         }
         uint64_t B = L.batch;
-        r[nr][0] = L.x; r[nr++][1] = B * s.hidden * 4;
-        r[nr][0] = L.qkv_out; r[nr++][1] = B * qkv_n * 4;
-        r[nr][0] = L.attn_out; r[nr++][1] = B * s.heads * s.head_dim * 4;
-        r[nr][0] = L.act; r[nr++][1] = B * s.intermediate * 4;
-        r[nr][0] = L.logits; r[nr++][1] = B * s.vocab * 4;
-        r[nr][0] = L.tables; r[nr++][1] = B * L.max_blocks_per_seq * 4;
-        r[nr][0] = L.lens; r[nr++][1] = B * 4;
-        r[nr][0] = L.partial; r[nr++][1] = B * s.heads * L.attn_splits * (s.head_dim + 4) * 4;
-        r[nr][0] = L.kv; r[nr++][1] = L.kv_bytes;
+        r[nr][0] = L.x;
+        r[nr++][1] = B * s.hidden * 4;
+        r[nr][0] = L.qkv_out;
+        r[nr++][1] = B * qkv_n * 4;
+        r[nr][0] = L.attn_out;
+        r[nr++][1] = B * s.heads * s.head_dim * 4;
+        r[nr][0] = L.act;
+        r[nr++][1] = B * s.intermediate * 4;
+        r[nr][0] = L.logits;
+        r[nr++][1] = B * s.vocab * 4;
+        r[nr][0] = L.tables;
+        r[nr++][1] = B * L.max_blocks_per_seq * 4;
+        r[nr][0] = L.lens;
+        r[nr++][1] = B * 4;
+        r[nr][0] = L.partial;
+        r[nr++][1] = B * s.heads * L.attn_splits * (s.head_dim + 4) * 4;
+        r[nr][0] = L.kv;
+        r[nr++][1] = L.kv_bytes;
 #undef MB
 #undef SB
         uint64_t sum = 0;
@@ -152,7 +173,8 @@ static void layout_regions_are_aligned_disjoint_and_inside_the_slice(void **stat
         }
         nr = kept;
         qsort(r, nr, sizeof r[0], cmp_off);
-        for (unsigned i = 0; i + 1 < nr; i++) assert_true(r[i][0] + r[i][1] <= r[i + 1][0]);
+        for (unsigned i = 0; i + 1 < nr; i++)
+            assert_true(r[i][0] + r[i][1] <= r[i + 1][0]);
         assert_true(r[nr - 1][0] + r[nr - 1][1] <= L.bytes_used);
         assert_true(L.bytes_used <= L.slice_bytes);
         assert_true(sum <= L.bytes_used);
@@ -286,7 +308,7 @@ static void cpu_slice_holds_exactly_its_bytes_and_refuses_outside_access(void **
     assert_int_equal(kern_copy(s, 0, 8, 16, &e), VP_EINPUT); /* overlapping */
     kern_gemv_args g = {KERN_FP16, 0, 0, 0, 2048, 16, 128, 1, 0};
     assert_int_equal(kern_gemv(s, &g, &e), VP_EINPUT); /* x overlaps the weights */
-    g.n = 64; /* weights 64 x 128 x 2 = 16384 > 4099 */
+    g.n = 64;                                          /* weights 64 x 128 x 2 = 16384 > 4099 */
     assert_int_equal(kern_gemv(s, &g, &e), VP_EINPUT);
     kern_slice_close(s);
     assert_int_equal(kern_slice_open(KERN_REQ_CPU, 0, &s, &e), VP_EINPUT);
@@ -301,8 +323,10 @@ static void cuda_requests_fail_cleanly_without_a_device(void **state)
     kern_slice *s = NULL;
     assert_int_equal(kern_slice_open(KERN_REQ_CUDA, 1 << 20, &s, &e), VP_ESTATE);
     assert_null(s);
-    if (!kern_cuda_built()) assert_non_null(strstr(e.msg, "cuda backend not built"));
-    else assert_non_null(strstr(e.msg, "no usable CUDA device"));
+    if (!kern_cuda_built())
+        assert_non_null(strstr(e.msg, "cuda backend not built"));
+    else
+        assert_non_null(strstr(e.msg, "no usable CUDA device"));
     assert_int_equal(kern_slice_open(KERN_REQ_AUTO, 1 << 20, &s, &e), 0);
     assert_int_equal(kern_slice_backend(s), KERN_BACKEND_CPU);
     kern_slice_close(s);

@@ -106,7 +106,8 @@ static int finish(proc *p, char *err_text, size_t cap)
     size_t n = 0;
     ssize_t r;
     fcntl(p->err, F_SETFL, O_NONBLOCK);
-    while (n + 1 < cap && (r = read(p->err, err_text + n, cap - 1 - n)) > 0) n += (size_t)r;
+    while (n + 1 < cap && (r = read(p->err, err_text + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
     err_text[n] = '\0';
     close(p->out);
     close(p->err);
@@ -141,8 +142,10 @@ static void only_slice_bytes_gives_a_ready_worker_that_stops_on_sigterm(void **s
     int stopped = 0;
     while (read_line(&p, line, sizeof line, TIMEOUT_MS)) {
         assert_int_equal(stopped, 0); /* nothing after stopped */
-        if (strcmp(line, "{\"event\":\"stopped\"}") == 0) stopped = 1;
-        else assert_non_null(strstr(line, "{\"event\":\"stats\""));
+        if (strcmp(line, "{\"event\":\"stopped\"}") == 0)
+            stopped = 1;
+        else
+            assert_non_null(strstr(line, "{\"event\":\"stats\""));
     }
     assert_int_equal(stopped, 1);
     assert_int_equal(finish(&p, err, sizeof err), 0);
@@ -152,9 +155,9 @@ static void only_slice_bytes_gives_a_ready_worker_that_stops_on_sigterm(void **s
 static void stats_lines_report_rates_and_sigint_stops_too(void **state)
 {
     (void)state;
-    const char *args[] = {WORKER, "--backend", "cpu", "--slice-bytes", "8388608", "--dtype",
-                          "int4", "--stats-ms", "20", "--cpu-duty", "50", "--batch", "3",
-                          "--context", "64", NULL};
+    const char *args[] = {
+        WORKER, "--backend",  "cpu", "--slice-bytes", "8388608", "--dtype",   "int4", "--stats-ms",
+        "20",   "--cpu-duty", "50",  "--batch",       "3",       "--context", "64",   NULL};
     proc p;
     char line[4096], err[4096];
     spawn(&p, args);
@@ -175,7 +178,8 @@ static void stats_lines_report_rates_and_sigint_stops_too(void **state)
     assert_int_equal(stats, 3);
     assert_int_equal(kill(p.pid, SIGINT), 0);
     int stopped = 0;
-    while (read_line(&p, line, sizeof line, TIMEOUT_MS)) stopped = strcmp(line, "{\"event\":\"stopped\"}") == 0;
+    while (read_line(&p, line, sizeof line, TIMEOUT_MS))
+        stopped = strcmp(line, "{\"event\":\"stopped\"}") == 0;
     assert_int_equal(stopped, 1);
     assert_int_equal(finish(&p, err, sizeof err), 0);
 }
@@ -192,7 +196,8 @@ static int run_to_end(const char *const *args, char *out, char *err, size_t cap)
 static int count_lines(const char *s)
 {
     int n = 0;
-    for (; *s; s++) n += *s == '\n';
+    for (; *s; s++)
+        n += *s == '\n';
     return n;
 }
 
@@ -200,13 +205,13 @@ static void bad_flags_are_one_stderr_line_and_exit_2(void **state)
 {
     (void)state;
     const char *cases[][8] = {
-        {WORKER, "--backend", "cpu", NULL},                              /* no --slice-bytes */
+        {WORKER, "--backend", "cpu", NULL}, /* no --slice-bytes */
         {WORKER, "--slice-bytes", "12abc", NULL},
         {WORKER, "--slice-bytes", "-5", NULL},
         {WORKER, "--slice-bytes", "1048576", "--bogus", "1", NULL},
         {WORKER, "--slice-bytes", "1048576", "--dtype", "fp8", NULL},
         {WORKER, "--slice-bytes", "1048576", "--backend", "tpu", NULL},
-        {WORKER, "--slice-bytes", "1048576", "--batch", NULL},           /* missing value */
+        {WORKER, "--slice-bytes", "1048576", "--batch", NULL}, /* missing value */
         {WORKER, "--slice-bytes=1000000", "--hidden", "8192", "--layers", "80", NULL}, /* too big */
     };
     char out[4096], err[4096];
@@ -227,7 +232,8 @@ static void a_cuda_request_without_a_device_is_an_error_event_and_exit_1(void **
     assert_int_equal(run_to_end(args, out, err, sizeof err), 1);
     assert_non_null(strstr(out, "{\"event\":\"error\""));
     assert_int_equal(count_lines(err), 1);
-    assert_non_null(strstr(err, kern_cuda_built() ? "no usable CUDA device" : "cuda backend not built"));
+    assert_non_null(
+        strstr(err, kern_cuda_built() ? "no usable CUDA device" : "cuda backend not built"));
 }
 
 int main(void)
