@@ -6,16 +6,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int vp_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len, vp_err *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return vp_errf(e, -errno, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK so that a FIFO or device cannot park the caller in open(); only regular files
+     * are read at all. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return vp_errf(e, -errno, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return vp_errf(e, -EISDIR, "%s: is a directory", path);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return vp_errf(e, VP_EINPUT, "%s: not a regular file", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int err = errno;
+        close(fd);
+        return vp_errf(e, -err, "%s: cannot open: %s", path, strerror(err));
     }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
@@ -163,6 +175,10 @@ int vp_json_only_keys(const cJSON *obj, const char *const *allowed, const char *
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
     {
+        /* cJSON keeps duplicate keys and lookups see the first: refuse them instead. */
+        for (const cJSON *prev = obj->child; prev && prev != it; prev = prev->next)
+            if (prev->string && it->string && !strcmp(prev->string, it->string))
+                return vp_errf(e, VP_EINPUT, "%s.%s: given twice", ctx, it->string);
         bool ok = false;
         for (const char *const *a = allowed; *a; a++)
             if (it->string && strcmp(it->string, *a) == 0) { ok = true; break; }

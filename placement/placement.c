@@ -95,6 +95,7 @@ int place_plan_assign(place_plan *p, const char *model, uint32_t replica, int st
     if (node < 0 || (size_t)node >= p->n_nodes || n_gpus < 1 || n_gpus > PLACE_MAX_GPUS)
         return VP_EINPUT;
     const place_node *nd = &p->nodes[node];
+    if (nd->n_placed >= PLACE_MAX_PER_NODE) return VP_ENOSPACE;
     unsigned seen = 0;
     for (int i = 0; i < n_gpus; i++) {
         if (gpus[i] >= nd->n_gpus || (seen >> gpus[i] & 1u)) return VP_EINPUT;
@@ -116,6 +117,7 @@ int place_plan_assign(place_plan *p, const char *model, uint32_t replica, int st
     memcpy(pl->gpus, gpus, (size_t)n_gpus);
     pl->bytes_per_gpu = bytes_per_gpu;
     for (int i = 0; i < n_gpus; i++) p->nodes[node].gpus[gpus[i]].used_bytes += bytes_per_gpu;
+    p->nodes[node].n_placed++;
     return (int)p->n_placements++;
 }
 
@@ -125,6 +127,7 @@ void place_plan_unassign(place_plan *p, size_t i)
     place_placement *pl = &p->placements[i];
     for (int k = 0; k < pl->n_gpus; k++)
         p->nodes[pl->node].gpus[pl->gpus[k]].used_bytes -= pl->bytes_per_gpu;
+    if (p->nodes[pl->node].n_placed) p->nodes[pl->node].n_placed--;
     p->placements[i] = p->placements[--p->n_placements];
 }
 
@@ -246,6 +249,18 @@ int place_plan_validate(const place_plan *p, char *why, size_t cap)
                 rc = VP_EINPUT;
             }
         }
+    }
+    if (!rc && p->n_nodes > 1) {
+        const char **names = malloc(p->n_nodes * sizeof *names);
+        if (!names) { rc = -12; snprintf(why, cap, "out of memory"); }
+        for (size_t i = 0; names && i < p->n_nodes; i++) names[i] = p->nodes[i].name;
+        if (names) qsort(names, p->n_nodes, sizeof *names, id_cmp);
+        for (size_t i = 1; names && i < p->n_nodes && !rc; i++)
+            if (!strcmp(names[i - 1], names[i])) {
+                snprintf(why, cap, "node name %s appears twice", names[i]);
+                rc = VP_EINPUT;
+            }
+        free(names);
     }
     if (!rc && p->n_placements > 1) {
         qsort(ids, p->n_placements, sizeof *ids, id_cmp);

@@ -23,6 +23,7 @@ extern "C" {
 #define PLACE_TYPE_MAX 48   /* instance types and GPU model names */
 #define PLACE_ID_MAX 96     /* "model/replica[/stage]" */
 #define PLACE_REASON_MAX 256
+#define PLACE_MAX_PER_NODE 4096 /* placements on one node (what one agent report can carry) */
 
 typedef struct place_gpu {
     char model[PLACE_TYPE_MAX]; /* GPU model name, e.g. "H100" */
@@ -38,6 +39,7 @@ typedef struct place_node {
     bool inventory;            /* it exists already (not bought by this plan) */
     int n_gpus;
     place_gpu gpus[PLACE_MAX_GPUS];
+    uint32_t n_placed;         /* placements on this node, kept by assign/unassign */
 } place_node;
 
 typedef struct place_placement {
@@ -90,7 +92,8 @@ bool place_gpu_fits(const place_plan *p, int node, int g, uint64_t bytes);
 /* Records a placement on node `node`, GPUs gpus[0..n_gpus-1], bytes on each, and adds the bytes
  * to those GPUs' used_bytes. Refuses (VP_ENOSPACE) a GPU that would be overcommitted and
  * (VP_EINPUT) repeated or out-of-range GPU indices, changing nothing. id is built from model,
- * replica and stage. Returns the placement's index or a negative code. */
+ * replica and stage. VP_ENOSPACE too when the node already holds PLACE_MAX_PER_NODE placements.
+ * Returns the placement's index or a negative code. */
 int place_plan_assign(place_plan *p, const char *model, uint32_t replica, int stage, int n_stages,
                       int node, const uint8_t *gpus, int n_gpus, uint64_t bytes_per_gpu);
 

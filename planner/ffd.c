@@ -31,7 +31,8 @@ typedef struct ffd {
     size_t *node_ngroups;
     size_t cap_nodes;
     size_t n_tracked;        /* nodes whose node_groups entry is set (drop_idle may shrink the plan) */
-    int *bought;             /* per bin type: nodes bought so far */
+    int *bought;             /* per bin type: nodes bought so far (what max_count limits) */
+    int *seq;                /* per bin type: next number for a node's name */
     size_t *cursor;          /* [group * PLAN_MAX_PP + stage]: first node worth trying */
     uint64_t *rem;           /* [group * PLAN_MAX_PP + stage]: items still to place */
     double *lbval;           /* [group * PLAN_MAX_PP + stage]: lower-bound value of one item */
@@ -117,11 +118,19 @@ static int note_group(ffd *f, size_t n, uint32_t g)
     return 0;
 }
 
+/* A new node of bin type b whose name no inventory node already has. */
+static void fresh_node(ffd *f, size_t b, place_node *nd)
+{
+    do
+        plan_node_from_bintype(f->p, b, f->seq[b]++, nd);
+    while (!f->p->bintypes[b].inventory && plan_is_inventory_name(f->p, nd->name));
+    f->bought[b]++;
+}
+
 static int add_node(ffd *f, size_t b)
 {
     place_node nd;
-    int seq = f->bought[b]++;
-    plan_node_from_bintype(f->p, b, seq, &nd);
+    fresh_node(f, b, &nd);
     if (f->plan->n_nodes == f->cap_nodes) {
         size_t nc = f->cap_nodes ? f->cap_nodes * 2 : 64;
         int *bt = realloc(f->node_bt, nc * sizeof *bt);
@@ -239,6 +248,7 @@ static void ffd_free(ffd *f)
     free(f->node_ngroups);
     free(f->node_bt);
     free(f->bought);
+    free(f->seq);
     free(f->cursor);
     free(f->rem);
     free(f->lbval);
@@ -346,7 +356,8 @@ static void downsize(ffd *f)
             }
             if (!ok) continue;
             place_node nd;
-            plan_node_from_bintype(p, b, f->bought[b]++, &nd);
+            fresh_node(f, b, &nd);
+            nd.n_placed = plan->nodes[n].n_placed;
             plan->nodes[n] = nd;
             f->node_bt[n] = (int)b;
             for (size_t j = 0; j < k; j++) {
@@ -445,6 +456,8 @@ static void consolidate(ffd *f)
             place_placement *pl = &plan->placements[bn.idx[bn.first[n] + q]];
             for (int g = 0; g < pl->n_gpus; g++)
                 plan->nodes[n].gpus[pl->gpus[g]].used_bytes -= pl->bytes_per_gpu;
+            plan->nodes[n].n_placed--;
+            plan->nodes[dest[q]].n_placed++;
             pl->node = dest[q];
             memcpy(pl->gpus, dg[q], (size_t)pl->n_gpus);
             for (int g = 0; g < pl->n_gpus; g++)
@@ -471,11 +484,12 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
     f.plan = place_plan_new();
     size_t ng = p->n_groups ? p->n_groups : 1, nb = p->n_bintypes ? p->n_bintypes : 1;
     f.bought = calloc(nb, sizeof *f.bought);
+    f.seq = calloc(nb, sizeof *f.seq);
     f.cursor = calloc(ng * PLAN_MAX_PP, sizeof *f.cursor);
     f.rem = calloc(ng * PLAN_MAX_PP, sizeof *f.rem);
     f.lbval = calloc(ng * PLAN_MAX_PP, sizeof *f.lbval);
     f.order = calloc(ng, sizeof *f.order);
-    if (!f.plan || !f.bought || !f.cursor || !f.rem || !f.lbval || !f.order) goto oom;
+    if (!f.plan || !f.bought || !f.seq || !f.cursor || !f.rem || !f.lbval || !f.order) goto oom;
     snprintf(f.plan->solver, sizeof f.plan->solver, "ffd");
     snprintf(f.plan->status, sizeof f.plan->status, "heuristic");
 
@@ -543,7 +557,7 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
                 node = (int)n;
                 break;
             }
-            if (n == f.cursor[ck] && !conflict && gr->pp == 1) f.cursor[ck] = n + 1;
+            if (n == f.cursor[ck] && !conflict) f.cursor[ck] = n + 1;
         }
         if (node < 0) {
             int b = buy_for(&f, it->group, it->stage);
@@ -557,7 +571,9 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
             }
         }
         if (node < 0) {
-            /* Roll back earlier stages of this replica and report it. */
+            /* Roll back earlier stages of this replica and report it; the freed room makes
+             * earlier nodes worth trying again. */
+            for (uint32_t k = 0; k < gr->pp; k++) f.cursor[(size_t)it->group * PLAN_MAX_PP + k] = 0;
             for (int k = (int)it->stage - 1; k >= 0; k--) {
                 char id[PLACE_ID_MAX];
                 place_make_id(id, sizeof id, m->name, it->replica, k);
@@ -565,9 +581,15 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
                 if (j >= 0) place_plan_unassign(f.plan, (size_t)j);
             }
             char why[PLACE_REASON_MAX];
-            snprintf(why, sizeof why,
-                     "no room: every allowed node is full and no allowed instance type can be "
-                     "bought (inventory exhausted or max_count reached)");
+            if (m->spread)
+                snprintf(why, sizeof why,
+                         "no room: spread needs a node without another replica of this model, "
+                         "every such allowed node is full, and no allowed instance type can be "
+                         "bought (inventory exhausted or max_count reached)");
+            else
+                snprintf(why, sizeof why,
+                         "no room: every allowed node is full and no allowed instance type can "
+                         "be bought (inventory exhausted or max_count reached)");
             if (place_plan_add_unplaced(f.plan, m->name, it->replica, why)) goto oom;
             stage_nodes[it->stage] = -1;
             continue;
@@ -596,7 +618,7 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
     place_plan_drop_idle(f.plan);
     plan_estimate_latency(p, f.plan);
     f.plan->lower_bound_per_hour = plan_bound_continuous(p);
-    place_plan_update_cost(f.plan);
+    plan_bound_settle(p, f.plan);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     f.plan->solve_ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
     free(items);

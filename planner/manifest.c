@@ -187,6 +187,17 @@ static int parse_model(const cJSON *o, size_t idx, const char *what, const char 
                        "head_dim) or memory_bytes",
                        ctx);
     if (have_hf) {
+        /* The config defines the architecture; only the published counts and the window may be
+         * overridden, so nothing given here is silently ignored. */
+        static const char *const arch_only[] = {"layers", "kv_heads", "head_dim", "hidden",
+                                                "hidden_size", "heads", "vocab", "intermediate",
+                                                "kv_lora_rank", "qk_rope_head_dim", NULL};
+        for (const char *const *k = arch_only; *k; k++)
+            if (cJSON_GetObjectItemCaseSensitive(o, *k))
+                return vp_errf(e, VP_EINPUT,
+                               "%s.%s: the hf_config defines the architecture; give one or the "
+                               "other",
+                               ctx, *k);
         if ((rc = resolve_path(base_dir, rel, m->hf_config, sizeof m->hf_config, ctx, e)))
             return rc;
         vp_err sub = {0};
@@ -405,6 +416,13 @@ int plan_manifest_parse(const char *buf, size_t len, const char *what, const cha
                 goto fail;
             }
     }
+    uint64_t total = 0;
+    for (size_t i = 0; i < m->n_models; i++) total += m->models[i].replicas;
+    if (total > PLAN_MAX_TOTAL_REPLICAS) {
+        rc = vp_errf(e, VP_ETOOBIG, "%s.models: %llu replicas in all (limit %u)", what,
+                     (unsigned long long)total, PLAN_MAX_TOTAL_REPLICAS);
+        goto fail;
+    }
     cJSON_Delete(root);
     *out = m;
     return 0;
@@ -423,7 +441,9 @@ int plan_manifest_load(const char *path, plan_manifest **out, vp_err *e)
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0'; else strcpy(dir, ".");
+    if (slash == dir) dir[1] = '\0';      /* "/m.json" -> "/" */
+    else if (slash) *slash = '\0';
+    else strcpy(dir, ".");
     rc = plan_manifest_parse(buf, len, path, dir, out, e);
     free(buf);
     return rc;

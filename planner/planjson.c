@@ -165,6 +165,10 @@ int plan_from_json(const char *buf, size_t len, const char *what, place_plan **o
         int has_stage = vp_json_u32(o, "stage", ctx, false, 0, PLAN_MAX_PP - 1, &stage, e);
         if (has_stage < 0) { rc = has_stage; goto fail; }
         if ((rc = vp_json_u32(o, "stages", ctx, false, 1, PLAN_MAX_PP, &stages, e)) < 0) goto fail;
+        if (has_stage == 0 && stage >= stages) {
+            rc = vp_errf(e, VP_EINPUT, "%s.stage: %u is not below stages %u", ctx, stage, stages);
+            goto fail;
+        }
         if ((rc = vp_json_u64(o, "bytes_per_gpu", ctx, true, 0, UINT64_MAX, &bytes, e))) goto fail;
         int ni = -1;
         for (size_t k = 0; k < p->n_nodes; k++)
@@ -215,6 +219,13 @@ int plan_from_json(const char *buf, size_t len, const char *what, place_plan **o
         if ((rc = vp_json_str(o, "reason", ctx, false, reason, sizeof reason, e)) < 0) goto fail;
         if ((rc = place_plan_add_unplaced(p, model, replica, reason))) goto fail;
     }
+    char why[300];
+    if (place_plan_validate(p, why, sizeof why)) {
+        rc = vp_errf(e, VP_EINPUT, "%s: %s", what, why);
+        goto fail;
+    }
+    place_plan_update_cost(p);
+    if (p->lower_bound_per_hour > p->cost_per_hour) p->lower_bound_per_hour = p->cost_per_hour;
     place_plan_update_cost(p);
     cJSON_Delete(root);
     *out = p;

@@ -21,6 +21,7 @@
 #define PLAN_MAX_FILE_BYTES (16u << 20) /* manifests and fleets larger than this are refused */
 #define PLAN_MAX_MODELS 4096
 #define PLAN_MAX_REPLICAS 1000000u      /* per model */
+#define PLAN_MAX_TOTAL_REPLICAS 1000000u /* per manifest */
 #define PLAN_MAX_GPU_TYPES 8            /* entries in a model's gpu_types allow-list */
 
 /* ---- fleet: GPU models, instance types that may be bought, nodes that exist ---- */
@@ -144,8 +145,10 @@ typedef struct plan_problem {
 int plan_problem_build(const plan_manifest *m, const plan_fleet *f, plan_problem **out, vp_err *e);
 void plan_problem_free(plan_problem *p);
 
-/* A node of bin type b, named after it, with empty GPUs. `seq` numbers bought nodes. */
+/* A node of bin type b, named after it, with empty GPUs. `seq` numbers bought nodes
+ * ("<type>-<seq>"); callers skip a seq whose name plan_is_inventory_name reports taken. */
 void plan_node_from_bintype(const plan_problem *p, size_t b, int seq, place_node *out);
+bool plan_is_inventory_name(const plan_problem *p, const char *name);
 
 /* Bytes one decode step of a replica reads on each GPU of stage `stage` (active weights and the
  * KV cache at full context, split over the TP group and the stages); 0 for memory_bytes models,
@@ -172,6 +175,10 @@ void plan_options_default(plan_options *o);
 /* Continuous lower bound on cost per hour: each group's bytes priced at the cheapest $/usable
  * byte among bin types it may use. Never above the optimum. */
 double plan_bound_continuous(const plan_problem *p);
+
+/* The continuous bound over the replicas a plan actually placed, never above its cost: the bound
+ * a plan with unplaced replicas may claim. Sets plan->lower_bound_per_hour and gap. */
+void plan_bound_settle(const plan_problem *p, place_plan *plan);
 
 /* First-fit decreasing over heterogeneous node types: inventory first, then buys the node type
  * with the best price per useful byte. Returns a new plan (caller frees) with cost and bound set. */

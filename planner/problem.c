@@ -78,6 +78,7 @@ static int resolve_group(const plan_problem *p, const plan_model *m, plan_group 
             if (rc) return rc;
             if (!gpu_allowed(m, f, p->bintypes[b].gpu)) s->ok = false;
             else any_allowed = true;
+            if (p->bintypes[b].max_count == 0) s->ok = false; /* may not be bought at all */
             /* A GPU too slow for the latency objective even with the model alone is no home. */
             if (s->ok && m->tpot_ms > 0 &&
                 plan_tpot_ms(s->fp.decode_bytes_per_token / ((uint64_t)s->tp * s->pp),
@@ -119,6 +120,18 @@ static int resolve_group(const plan_problem *p, const plan_model *m, plan_group 
             big = bt;
     }
     const plan_shape *s = &g->shapes[big - p->bintypes];
+    if (!m->fixed && m->opts.tp && (int)m->opts.tp > big->n_gpus) {
+        snprintf(g->why_not, sizeof g->why_not,
+                 "tensor_parallel %u: the largest allowed node (%s) has %d GPUs", m->opts.tp,
+                 big->inventory ? big->inv_name : big->type, big->n_gpus);
+        return 0;
+    }
+    if (s->tp == 0) {
+        snprintf(g->why_not, sizeof g->why_not,
+                 "its footprint does not fit 64-bit byte counts (absurd sequence length, batch "
+                 "or size)");
+        return 0;
+    }
     double need = (double)s->fp.total_bytes / VP_GIB;
     snprintf(g->why_not, sizeof g->why_not,
              "gpu_types [%s]: the largest node (%s, %d x %s) holds %.1f GiB usable (%.1f GiB per "
@@ -227,7 +240,7 @@ void plan_node_from_bintype(const plan_problem *p, size_t b, int seq, place_node
     }
 }
 
-double plan_bound_continuous(const plan_problem *p)
+static double bound_counted(const plan_problem *p, const double *replicas)
 {
     double lb = 0;
     for (size_t i = 0; i < p->n_groups; i++) {
@@ -242,9 +255,47 @@ double plan_bound_continuous(const plan_problem *p)
             double cost = bytes * bt->price_per_hour / ((double)bt->usable_per_gpu * bt->n_gpus);
             if (best < 0 || cost < best) best = cost;
         }
-        if (best > 0) lb += best * g->replicas;
+        if (best > 0) lb += best * (replicas ? replicas[i] : g->replicas);
     }
     return lb;
+}
+
+bool plan_is_inventory_name(const plan_problem *p, const char *name)
+{
+    for (size_t i = 0; i < p->fleet->n_nodes; i++)
+        if (!strcmp(p->fleet->nodes[i].name, name)) return true;
+    return false;
+}
+
+double plan_bound_continuous(const plan_problem *p)
+{
+    return bound_counted(p, NULL);
+}
+
+void plan_bound_settle(const plan_problem *p, place_plan *plan)
+{
+    place_plan_update_cost(plan);
+    if (plan->n_unplaced) {
+        /* A bound over every requested replica may exceed what a plan that leaves some out
+         * costs; the placed ones are what this plan's cost pays for. */
+        double *placed = calloc(p->n_groups ? p->n_groups : 1, sizeof *placed);
+        if (placed) {
+            for (size_t k = 0; k < plan->n_placements; k++) {
+                const place_placement *pl = &plan->placements[k];
+                for (size_t g = 0; g < p->n_groups; g++)
+                    if (!strcmp(p->manifest->models[p->groups[g].model].name, pl->model)) {
+                        placed[g] += 1.0 / (pl->n_stages > 0 ? pl->n_stages : 1);
+                        break;
+                    }
+            }
+            double lb = bound_counted(p, placed);
+            if (lb < plan->lower_bound_per_hour) plan->lower_bound_per_hour = lb;
+            free(placed);
+        }
+    }
+    if (plan->lower_bound_per_hour > plan->cost_per_hour)
+        plan->lower_bound_per_hour = plan->cost_per_hour;
+    place_plan_update_cost(plan);
 }
 
 uint64_t plan_decode_bytes_per_gpu(const plan_shape *s, uint32_t stage)

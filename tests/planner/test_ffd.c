@@ -262,6 +262,50 @@ static void a_latency_objective_picks_gpus_fast_enough_and_limits_sharing(void *
     done(&r);
 }
 
+static void a_plan_with_unplaced_replicas_claims_no_bound_above_its_cost(void **state)
+{
+    (void)state;
+    run r;
+    /* One 100-byte GPU in inventory, nothing to buy: 1 of 10 replicas fits. */
+    solve(&r, "{\"models\": [{\"name\": \"a\", \"memory_bytes\": 60, \"replicas\": 10}]}",
+          "{\"gpu_memory_utilization\": 1.0,"
+          " \"gpu_models\": [{\"name\": \"G100\", \"memory_bytes\": 100}],"
+          " \"nodes\": [{\"name\": \"only\", \"gpus\": {\"G100\": 1}, \"price_per_hour\": 1}]}");
+    assert_int_equal(r.plan->n_placements, 1);
+    assert_int_equal(r.plan->n_unplaced, 9);
+    assert_true(r.plan->lower_bound_per_hour <= r.plan->cost_per_hour);
+    assert_true(r.plan->gap >= 0);
+    done(&r);
+}
+
+static void bought_nodes_never_take_an_inventory_node_name(void **state)
+{
+    (void)state;
+    run r;
+    solve(&r, "{\"models\": [{\"name\": \"a\", \"memory_bytes\": 60, \"replicas\": 3}]}",
+          "{\"gpu_memory_utilization\": 1.0,"
+          " \"gpu_models\": [{\"name\": \"G100\", \"memory_bytes\": 100}],"
+          " \"catalog\": [{\"type\": \"one\", \"gpus\": {\"G100\": 1}, \"price_per_hour\": 1}],"
+          " \"nodes\": [{\"name\": \"one-0\", \"gpus\": {\"G100\": 1}, \"price_per_hour\": 1}]}");
+    assert_int_equal(r.plan->n_nodes, 3); /* validate() in solve() checks the names are unique */
+    done(&r);
+}
+
+static void a_type_with_max_count_zero_does_not_stop_pipelining(void **state)
+{
+    (void)state;
+    run r;
+    solve(&r,
+          "{\"models\": [{\"name\": \"l405\", \"hf_config\": \"" VP_TEST_DATA
+          "/hf/llama-3.1-405b.json\", \"dtype\": \"bf16\", \"max_seq_len\": 8192}]}",
+          "{\"catalog\": [{\"type\": \"h200x8\", \"gpus\": {\"H200\": 8}, \"price_per_hour\": 1,"
+          " \"max_count\": 0}, {\"type\": \"h100x8\", \"gpus\": {\"H100\": 8}, "
+          "\"price_per_hour\": 2}]}");
+    assert_int_equal(r.plan->n_unplaced, 0);
+    assert_int_equal(r.plan->n_placements, 2);
+    done(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +320,9 @@ int main(void)
         cmocka_unit_test(the_plan_file_reads_back_to_the_same_plan),
         cmocka_unit_test(ten_thousand_replicas_stay_near_the_bound),
         cmocka_unit_test(a_latency_objective_picks_gpus_fast_enough_and_limits_sharing),
+        cmocka_unit_test(a_plan_with_unplaced_replicas_claims_no_bound_above_its_cost),
+        cmocka_unit_test(bought_nodes_never_take_an_inventory_node_name),
+        cmocka_unit_test(a_type_with_max_count_zero_does_not_stop_pipelining),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,6 +127,17 @@ static void bad_manifests_get_one_line_naming_the_field(void **state)
                  VP_EINPUT, "(a).gpu_types");
     expect_error("{\"models\": [{\"name\": \"a\", \"hf_config\": \"nope.json\"}]}", -2,
                  "(a).hf_config");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"replicas\": 1, "
+                 "\"replicas\": 50}]}",
+                 VP_EINPUT, "(a).replicas: given twice");
+    expect_error("{\"models\": [{\"name\": \"a\", \"hf_config\": \"hf/llama-3.1-8b.json\", "
+                 "\"layers\": 320}]}",
+                 VP_EINPUT, "(a).layers: the hf_config defines the architecture");
+    expect_error("{\"models\": [{\"name\": \"a\", \"hf_config\": \"/proc/self\"}]}",
+                 VP_EINPUT, "not a regular file");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"replicas\": 600000},"
+                 " {\"name\": \"b\", \"memory_bytes\": 5, \"replicas\": 600000}]}",
+                 VP_ETOOBIG, "replicas in all");
     expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 5, \"worker\": {\"command\": "
                  "[1]}}]}",
                  VP_EINPUT, "(a).worker.command[0]");
