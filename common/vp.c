@@ -84,6 +84,28 @@ void vp_sb_printf(vp_sb *sb, const char *fmt, ...)
     va_end(ap);
 }
 
+void vp_sb_json_str(vp_sb *sb, const char *s)
+{
+    vp_sb_append(sb, "\"", 1);
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c != 0 && c != '"' && c != '\\' && c >= 0x20 && c != 0x7f) continue;
+        vp_sb_append(sb, run, (size_t)(p - run));
+        if (c == 0) break;
+        switch (c) {
+        case '"': vp_sb_append(sb, "\\\"", 2); break;
+        case '\\': vp_sb_append(sb, "\\\\", 2); break;
+        case '\n': vp_sb_append(sb, "\\n", 2); break;
+        case '\r': vp_sb_append(sb, "\\r", 2); break;
+        case '\t': vp_sb_append(sb, "\\t", 2); break;
+        default: vp_sb_printf(sb, "\\u%04x", c); break;
+        }
+        run = p + 1;
+    }
+    vp_sb_append(sb, "\"", 1);
+}
+
 int vp_sb_ok(const vp_sb *sb) { return !sb->oom; }
 const char *vp_sb_str(const vp_sb *sb) { return sb->buf ? sb->buf : ""; }
 

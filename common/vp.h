@@ -60,6 +60,9 @@ typedef struct vp_sb {
 void vp_sb_printf(vp_sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vp_sb_vprintf(vp_sb *sb, const char *fmt, va_list ap);
 void vp_sb_append(vp_sb *sb, const char *s, size_t n);
+/* Appends s as a quoted JSON string: " \\ and control characters escaped, other bytes as they
+ * are (UTF-8 passes through). */
+void vp_sb_json_str(vp_sb *sb, const char *s);
 int vp_sb_ok(const vp_sb *sb);            /* 1 when no allocation failed */
 const char *vp_sb_str(const vp_sb *sb);   /* "" when empty; owned by sb */
 char *vp_sb_steal(vp_sb *sb);             /* caller frees; sb is reset */

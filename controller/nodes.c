@@ -102,32 +102,4 @@ const proto_placement *ctl_node_reported(const ctl_node *n, const char *id)
     return NULL;
 }
 
-void ctl_json_str(vp_sb *sb, const char *s)
-{
-    vp_sb_append(sb, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            vp_sb_append(sb, "\\\"", 2);
-            break;
-        case '\\':
-            vp_sb_append(sb, "\\\\", 2);
-            break;
-        case '\n':
-            vp_sb_append(sb, "\\n", 2);
-            break;
-        case '\r':
-            vp_sb_append(sb, "\\r", 2);
-            break;
-        case '\t':
-            vp_sb_append(sb, "\\t", 2);
-            break;
-        default:
-            if (*p < 0x20)
-                vp_sb_printf(sb, "\\u%04x", *p);
-            else
-                vp_sb_append(sb, (const char *)p, 1);
-        }
-    }
-    vp_sb_append(sb, "\"", 1);
-}
+void ctl_json_str(vp_sb *sb, const char *s) { vp_sb_json_str(sb, s); }

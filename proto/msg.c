@@ -579,39 +579,7 @@ out:
 
 /* ---- encoding ------------------------------------------------------------------------------ */
 
-static void put_str(vp_sb *sb, const char *s)
-{
-    vp_sb_append(sb, "\"", 1);
-    const char *run = s;
-    for (const char *p = s;; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c != 0 && c != '"' && c != '\\' && c >= 0x20 && c != 0x7f) continue;
-        vp_sb_append(sb, run, (size_t)(p - run));
-        if (c == 0) break;
-        switch (c) {
-        case '"':
-            vp_sb_append(sb, "\\\"", 2);
-            break;
-        case '\\':
-            vp_sb_append(sb, "\\\\", 2);
-            break;
-        case '\n':
-            vp_sb_append(sb, "\\n", 2);
-            break;
-        case '\r':
-            vp_sb_append(sb, "\\r", 2);
-            break;
-        case '\t':
-            vp_sb_append(sb, "\\t", 2);
-            break;
-        default:
-            vp_sb_printf(sb, "\\u%04x", c);
-            break;
-        }
-        run = p + 1;
-    }
-    vp_sb_append(sb, "\"", 1);
-}
+static void put_str(vp_sb *sb, const char *s) { vp_sb_json_str(sb, s); }
 
 static void put_key_str(vp_sb *sb, const char *key, const char *val)
 {
