@@ -62,8 +62,8 @@ static double run_cbc(const char *lp, double tl, double *ms)
     char sol[256], cmd[1024];
     snprintf(sol, sizeof sol, "%s.sol", lp);
     remove(sol);
-    snprintf(cmd, sizeof cmd, "cbc '%s' sec %.0f solve solu '%s' >/dev/null 2>&1", lp,
-             tl < 1 ? 1 : tl, sol);
+    snprintf(cmd, sizeof cmd, "cbc '%s' timeMode elapsed sec %.0f solve solu '%s' >/dev/null 2>&1",
+             lp, tl < 1 ? 1 : tl, sol);
     double t0 = now_ms();
     int st = system(cmd);
     *ms = now_ms() - t0;
@@ -74,7 +74,9 @@ static double run_cbc(const char *lp, double tl, double *ms)
     double obj = NAN;
     if (fgets(line, sizeof line, f)) {
         char *p = strstr(line, "objective value");
-        if (p && !strstr(line, "Infeasible") && !strstr(line, "infeasible")) obj = atof(p + 15);
+        /* "Stopped on time (no integer solution - continuous used)" is no solution. */
+        if (p && !strstr(line, "nfeasible") && !strstr(line, "no integer solution"))
+            obj = atof(p + 15);
     }
     fclose(f);
     remove(sol);
@@ -134,13 +136,15 @@ static void bench_one(const opts *o, const char *name, const char *manifest, con
         t->opt_cbc += !isnan(known_opt) && !isnan(cbc) && fabs(cbc - known_opt) < 1e-6;
     }
     char optbuf[32] = "-", cbcbuf[32] = "-", cbcms[32] = "-";
-    if (!isnan(known_opt)) snprintf(optbuf, sizeof optbuf, "%.4g", known_opt);
+    if (!isnan(known_opt)) snprintf(optbuf, sizeof optbuf, "%.2f", known_opt);
     if (o->cbc) {
-        if (!isnan(cbc)) snprintf(cbcbuf, sizeof cbcbuf, "%.4g", cbc);
-        else snprintf(cbcbuf, sizeof cbcbuf, "none");
+        if (!isnan(cbc))
+            snprintf(cbcbuf, sizeof cbcbuf, "%.2f", cbc);
+        else
+            snprintf(cbcbuf, sizeof cbcbuf, "none");
         snprintf(cbcms, sizeof cbcms, "%.0f", cbc_ms);
     }
-    printf("%-28s %6zu %9.4g %9.4g%s %9.4g %6.2f%% %7.0f %9s %8s %8s  %s%s\n", name, items,
+    printf("%-28s %6zu %10.2f %10.2f%s %10.2f %6.2f%% %7.0f %9s %9s %8s  %s%s\n", name, items,
            ffd->cost_per_hour, best->cost_per_hour, vp_opt ? "*" : " ", best->lower_bound_per_hour,
            100.0 * best->gap, ms, optbuf, cbcbuf, cbcms, best->status,
            bad_bound ? "  BOUND ABOVE OPTIMUM" : "");
@@ -178,7 +182,8 @@ static void bench_bpp(const opts *o, const char *rel, const char *name, double o
     }
     uint64_t *w = malloc(n * sizeof *w);
     size_t k = 0;
-    while (w && k < n && fscanf(f, "%lu", (unsigned long *)&w[k]) == 1) k++;
+    while (w && k < n && fscanf(f, "%lu", (unsigned long *)&w[k]) == 1)
+        k++;
     fclose(f);
     if (!w || k != n) {
         free(w);
@@ -191,10 +196,11 @@ static void bench_bpp(const opts *o, const char *rel, const char *name, double o
     int models = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < n && w[j] == w[i]) j++;
+        while (j < n && w[j] == w[i])
+            j++;
         vp_sb_printf(&man, "%s{\"name\": \"s%lu\", \"memory_bytes\": %llu, \"replicas\": %zu}",
-                     models++ ? "," : "", (unsigned long)w[i],
-                     (unsigned long long)(w[i] << 20), j - i);
+                     models++ ? "," : "", (unsigned long)w[i], (unsigned long long)(w[i] << 20),
+                     j - i);
         i = j;
     }
     vp_sb_printf(&man, "]}");
@@ -334,7 +340,8 @@ static void run_vsbpp(const opts *o, int max_rows, tally *t)
         if (!c) continue;
         snprintf(file, sizeof file, "%.*s", (int)(c - line), line);
         n = atoi(c + 1);
-        for (int skip = 0; skip < 4 && c; skip++) c = strchr(c + 1, ',');
+        for (int skip = 0; skip < 4 && c; skip++)
+            c = strchr(c + 1, ',');
         if (!c) continue;
         sscanf(c + 1, "%31[^,]", status);
         c = strchr(c + 1, ',');
@@ -367,7 +374,10 @@ static uint32_t rnd(void)
 
 static void bench_fleet(const opts *o, int replicas, int models, tally *t)
 {
-    static const struct { uint32_t layers, hidden, kv, hd; uint64_t params; } archs[] = {
+    static const struct {
+        uint32_t layers, hidden, kv, hd;
+        uint64_t params;
+    } archs[] = {
         {16, 2048, 8, 64, 1235814400ULL},   /* Llama-3.2-1B */
         {28, 3072, 8, 128, 3212749824ULL},  /* Llama-3.2-3B */
         {32, 4096, 8, 128, 8030261248ULL},  /* Llama-3.1-8B */
@@ -393,9 +403,8 @@ static void bench_fleet(const opts *o, int replicas, int models, tally *t)
         vp_sb_printf(&man,
                      "\"params\": %llu, \"layers\": %u, \"kv_heads\": %u, \"head_dim\": %u, "
                      "\"hidden\": %u, \"dtype\": \"%s\", \"max_seq_len\": %u, \"max_batch\": %u}",
-                     (unsigned long long)archs[a].params, archs[a].layers, archs[a].kv,
-                     archs[a].hd, archs[a].hidden, dtypes[rnd() % 4], 2048u << (rnd() % 3),
-                     1u << (rnd() % 3));
+                     (unsigned long long)archs[a].params, archs[a].layers, archs[a].kv, archs[a].hd,
+                     archs[a].hidden, dtypes[rnd() % 4], 2048u << (rnd() % 3), 1u << (rnd() % 3));
     }
     vp_sb_printf(&man, "]}");
     char name[64];
@@ -421,15 +430,22 @@ int main(int argc, char **argv)
 {
     opts o = {.tl = 10, .data = VP_BENCH_DATA, .cbc = true};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) o.quick = true;
-        else if (!strcmp(argv[i], "--all")) o.all = true;
-        else if (!strcmp(argv[i], "--no-cbc")) o.cbc = false;
-        else if (!strcmp(argv[i], "--set") && i + 1 < argc) o.set = argv[++i];
-        else if (!strcmp(argv[i], "--data") && i + 1 < argc) o.data = argv[++i];
-        else if (!strcmp(argv[i], "--time-limit") && i + 1 < argc) o.tl = atof(argv[++i]);
+        if (!strcmp(argv[i], "--quick"))
+            o.quick = true;
+        else if (!strcmp(argv[i], "--all"))
+            o.all = true;
+        else if (!strcmp(argv[i], "--no-cbc"))
+            o.cbc = false;
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc)
+            o.set = argv[++i];
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            o.data = argv[++i];
+        else if (!strcmp(argv[i], "--time-limit") && i + 1 < argc)
+            o.tl = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--all] [--set triplets|uniform|hard28|scholl|"
-                            "vsbpp|fleet] [--time-limit SEC] [--data DIR] [--no-cbc]\n",
+            fprintf(stderr,
+                    "usage: %s [--quick] [--all] [--set triplets|uniform|hard28|scholl|"
+                    "vsbpp|fleet] [--time-limit SEC] [--data DIR] [--no-cbc]\n",
                     argv[0]);
             return 2;
         }
@@ -440,8 +456,9 @@ int main(int argc, char **argv)
         o.cbc = false;
     }
     printf("time limit %.0f s per instance and solver; * = planner cost equals the known "
-           "optimum\n\n", o.tl);
-    printf("%-28s %6s %9s %10s %9s %7s %7s %9s %8s %8s  %s\n", "instance", "items", "FFD",
+           "optimum\n\n",
+           o.tl);
+    printf("%-28s %6s %10s %11s %10s %7s %7s %9s %9s %8s  %s\n", "instance", "items", "FFD",
            "vrampack", "bound", "gap", "ms", "optimum", "CBC", "CBC ms", "status");
     tally tt = {0}, tu = {0}, th = {0}, ts = {0}, tv = {0}, tf = {0};
     int per = o.quick ? 1 : (o.all ? 20 : 5);
@@ -470,8 +487,10 @@ int main(int argc, char **argv)
     }
     if (want(&o, "vsbpp")) run_vsbpp(&o, o.quick ? 2 : 8, &tv);
     if (want(&o, "fleet")) {
-        if (o.quick) bench_fleet(&o, 1000, 20, &tf);
-        else bench_fleet(&o, 10000, 50, &tf);
+        if (o.quick)
+            bench_fleet(&o, 1000, 20, &tf);
+        else
+            bench_fleet(&o, 10000, 50, &tf);
     }
     printf("\nsolved to the known optimum:\n");
     summary("triplets", &tt, o.cbc);

@@ -120,10 +120,34 @@ static bool is_a100(const plan_fleet *f, const char *gpu)
     return g && !strcmp(g->name, A100_NAME);
 }
 
-/* A fleet holding the GPU models of `f` and only the A100-80GB instance types (of `f`, else of
- * the built-in catalog) without count limits; no inventory. */
-static int a100_fleet(const plan_fleet *f, plan_fleet **out, bool *builtin_prices, vp_err *e)
+/* Does model m's allow-list rule A100-80GB out (an fp8 model that needs Hopper, say)? */
+static bool forbids_a100(const plan_fleet *f, const plan_model *m)
 {
+    if (!m->n_gpu_types) return false;
+    for (size_t k = 0; k < m->n_gpu_types; k++)
+        if (is_a100(f, m->gpu_types[k])) return false;
+    return true;
+}
+
+/* Is GPU `gpu` on the allow-list of a model that may not run on A100-80GB? */
+static bool needed_elsewhere(const plan_problem *p, const char *gpu)
+{
+    const plan_gpu_model *g = plan_fleet_gpu(p->fleet, gpu);
+    for (size_t i = 0; g && i < p->manifest->n_models; i++) {
+        const plan_model *m = &p->manifest->models[i];
+        if (!forbids_a100(p->fleet, m)) continue;
+        for (size_t k = 0; k < m->n_gpu_types; k++)
+            if (plan_fleet_gpu(p->fleet, m->gpu_types[k]) == g) return true;
+    }
+    return false;
+}
+
+/* A fleet holding the GPU models of `f` and the A100-80GB instance types (of `f`, else of the
+ * built-in catalog) without count limits, plus the fleet's own types for GPUs that models which
+ * cannot run on A100-80GB are restricted to; no inventory. */
+static int a100_fleet(const plan_problem *p, plan_fleet **out, bool *builtin_prices, vp_err *e)
+{
+    const plan_fleet *f = p->fleet;
     plan_fleet *builtin = plan_fleet_builtin();
     plan_fleet *a = calloc(1, sizeof *a);
     if (!builtin || !a) goto oom;
@@ -144,13 +168,16 @@ static int a100_fleet(const plan_fleet *f, plan_fleet **out, bool *builtin_price
         for (size_t i = 0; i < builtin->n_types; i++)
             n += is_a100(f, builtin->types[i].gpu);
     }
-    a->types = calloc(n ? n : 1, sizeof *a->types);
+    a->types = calloc(n + f->n_types + 1, sizeof *a->types);
     if (!a->types) goto oom;
     for (size_t i = 0; i < from->n_types; i++)
         if (is_a100(f, from->types[i].gpu)) {
             a->types[a->n_types] = from->types[i];
             a->types[a->n_types++].max_count = -1; /* the what-if buys as many as it needs */
         }
+    for (size_t i = 0; i < f->n_types; i++)
+        if (!is_a100(f, f->types[i].gpu) && needed_elsewhere(p, f->types[i].gpu))
+            a->types[a->n_types++] = f->types[i];
     plan_fleet_free(builtin);
     *out = a;
     return 0;
@@ -167,7 +194,7 @@ static int a100(const plan_problem *p, plan_baselines *out, vp_err *e)
     plan_problem *p2 = NULL;
     place_plan *plan = NULL;
     bool builtin_prices = false;
-    int rc = a100_fleet(p->fleet, &f, &builtin_prices, e);
+    int rc = a100_fleet(p, &f, &builtin_prices, e);
     if (rc) return rc;
     if (f->n_types == 0) {
         bl->available = false;
@@ -183,8 +210,13 @@ static int a100(const plan_problem *p, plan_baselines *out, vp_err *e)
         return vp_errf(e, -ENOMEM, "baseline %s: out of memory", A100_NAME);
     }
     memcpy(m.models, p->manifest->models, m.n_models * sizeof *m.models);
-    for (size_t i = 0; i < m.n_models; i++)
-        m.models[i].n_gpu_types = 0;
+    /* Everything that may run on A100-80GB goes there; a model whose allow-list rules it out
+     * keeps its allow-list (and the fleet's types for those GPUs). */
+    for (size_t i = 0; i < m.n_models; i++) {
+        if (forbids_a100(p->fleet, &m.models[i])) continue;
+        m.models[i].n_gpu_types = 1;
+        snprintf(m.models[i].gpu_types[0], sizeof m.models[i].gpu_types[0], "%s", A100_NAME);
+    }
 
     if ((rc = plan_problem_build(&m, f, &p2, e))) goto done;
     if ((rc = plan_ffd(p2, &plan, e))) goto done;

@@ -20,11 +20,18 @@
  * the exact value, which keeps the bound valid. Costs are sums of prices, so the bound is rounded
  * up to the prices' granularity.
  *
- * Plans: residual rounding then diving (fix the columns at 1 or more, else the largest, re-solve
- * on what is left) turns the LP into GPU patterns; patterns are laid out on nodes of their class,
- * TP groups by the same round-robin rule as the MIP; what does not fit that way (pipelined models,
- * spread overflow, leftovers) is placed by best fit, and a consolidation pass empties or downsizes
- * nodes where it can. */
+ * Plans: diving (fix every column at 1 or more, else the largest, re-solve on what is left),
+ * with limited discrepancy search when the first dive misses the bound: backtrack to try the
+ * next columns, tabu for later siblings, pruned when the residual LP cannot beat the target, and
+ * stopped after a few times the first dive's effort without a gain. The fixed patterns are laid
+ * out on nodes of their class, TP groups by the same round-robin rule as the MIP; what does not
+ * fit that way (pipelined models, spread overflow, leftovers) is placed by best fit, and a
+ * consolidation pass empties or downsizes nodes where it can. GPU patterns price a node by the
+ * GPU, which is loose when a plan needs only a few large nodes, so a second, whole-node master
+ * takes over when the plan misses the bound: its columns are complete node layouts (from the
+ * plans so far and from greedy fills guided by its duals) and GLPK solves it as an integer
+ * program, warm-started from the best plan.
+ */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -78,8 +85,8 @@ int plan_names_new(const plan_problem *p, plan_names *out)
 int plan_names_find(const plan_names *nm, const char *model)
 {
     struct plan_name_ent key = {.name = model};
-    const struct plan_name_ent *f = nm->ent ? bsearch(&key, nm->ent, nm->n, sizeof key, ent_cmp)
-                                            : NULL;
+    const struct plan_name_ent *f =
+        nm->ent ? bsearch(&key, nm->ent, nm->n, sizeof key, ent_cmp) : NULL;
     return f ? (int)f->group : -1;
 }
 
@@ -104,7 +111,8 @@ int plan_add_fresh_node(const plan_problem *p, place_plan *plan, size_t b)
         if (*end == '\0' && v >= 0 && (size_t)v <= n) taken[v] = true;
     }
     int seq = 0;
-    while (taken[seq]) seq++;
+    while (taken[seq])
+        seq++;
     free(taken);
     place_node nd;
     plan_node_from_bintype(p, b, seq, &nd);
@@ -139,10 +147,12 @@ static bool placeable(const plan_problem *p, size_t g)
     return false;
 }
 
-void plan_finish(const plan_problem *p, place_plan *plan, const char *solver,
-                 const char *otherwise, double t0_ms)
+void plan_finish(const plan_problem *p, place_plan *plan, const char *solver, const char *otherwise,
+                 double t0_ms)
 {
-    snprintf(plan->solver, sizeof plan->solver, "%s", solver);
+    char name[sizeof plan->solver];
+    snprintf(name, sizeof name, "%s", solver); /* solver may be plan->solver itself */
+    snprintf(plan->solver, sizeof plan->solver, "%s", name);
     place_plan_update_cost(plan);
     bool all = true;
     plan_names nm = {0};
@@ -174,33 +184,33 @@ void plan_finish(const plan_problem *p, place_plan *plan, const char *solver,
 typedef struct cg_kind {
     size_t group;
     uint32_t stage;
-    double demand;     /* replicas to cover */
+    double demand; /* replicas to cover */
     bool spread;
 } cg_kind;
 
 typedef struct cg_class {
-    int b;             /* representative bin type */
-    int *members;      /* bin types in the class (inventory: identical nodes) */
+    int b;        /* representative bin type */
+    int *members; /* bin types in the class (inventory: identical nodes) */
     int n_members;
     int G;
     uint64_t U;
-    double price;      /* per node */
-    double cap;        /* GPUs available, -1 = unlimited */
-    int cap_row;       /* -1 when unlimited */
-    int price_src;     /* class whose pricing this one shares (same GPU and shapes) */
+    double price;  /* per node */
+    double cap;    /* GPUs available, -1 = unlimited */
+    int cap_row;   /* -1 when unlimited */
+    int price_src; /* class whose pricing this one shares (same GPU and shapes) */
 } cg_class;
 
 typedef struct cg_pat {
     int cls;
     int col;
-    size_t off;        /* entries in the pool */
+    size_t off; /* entries in the pool */
     int n;
     uint64_t hash;
 } cg_pat;
 
 typedef struct cg_ent {
     int j;
-    uint32_t a;        /* slices on one GPU */
+    uint32_t a; /* slices on one GPU */
 } cg_ent;
 
 typedef struct cg {
@@ -209,31 +219,31 @@ typedef struct cg {
     cg_kind *kinds;
     size_t nc;
     cg_class *cls;
-    uint8_t *ok;       /* [c * nk + j] */
+    uint8_t *ok; /* [c * nk + j] */
     uint32_t *tp;
     uint64_t *w;
     plan_lp *lp;
-    double W;          /* artificial cost per replica */
-    int *art_col;      /* [j] */
+    double W;     /* artificial cost per replica */
+    int *art_col; /* [j] */
     /* patterns */
     cg_pat *pats;
     size_t npat, cappat;
     cg_ent *pool;
     size_t npool, cappool;
-    int *col_pat;      /* lp column -> pattern, -1 for artificial */
+    int *col_pat; /* lp column -> pattern, -1 for artificial */
     size_t capcolpat;
-    uint64_t *htab;    /* open addressing: pattern index + 1, 0 = empty */
+    uint64_t *htab; /* open addressing: pattern index + 1, 0 = empty */
     size_t hcap;
     /* state */
-    double ub;         /* best plan cost known (bounds K_c); < 0 unknown */
-    double *dres;      /* residual demand */
-    double *capres;    /* residual capacity per class */
+    double ub;      /* best plan cost known (bounds K_c); < 0 unknown */
+    double *dres;   /* residual demand */
+    double *capres; /* residual capacity per class */
     double fixed_cost;
     double *pi, *mu;
     double lp_obj;
-    double best_lb;    /* best Lagrangian bound at the root (no fixing) */
+    double best_lb; /* best Lagrangian bound at the root (no fixing) */
     bool root;
-    bool bound_valid;  /* the artificial columns are not needed */
+    bool bound_valid; /* the artificial columns are not needed */
     double deadline_ms;
     /* pricing scratch */
     double *val;
@@ -263,7 +273,8 @@ static int htab_grow(cg *g)
     if (!t) return -ENOMEM;
     for (size_t i = 0; i < g->npat; i++) {
         size_t h = (size_t)(g->pats[i].hash & (nc - 1));
-        while (t[h]) h = (h + 1) & (nc - 1);
+        while (t[h])
+            h = (h + 1) & (nc - 1);
         t[h] = i + 1;
     }
     free(g->htab);
@@ -305,7 +316,8 @@ static int add_pattern(cg *g, int cls, cg_ent *e, int n)
     }
     if (g->npool + (size_t)n > g->cappool) {
         size_t nc = g->cappool ? g->cappool * 2 : 1024;
-        while (nc < g->npool + (size_t)n) nc *= 2;
+        while (nc < g->npool + (size_t)n)
+            nc *= 2;
         cg_ent *pl = realloc(g->pool, nc * sizeof *pl);
         if (!pl) return -ENOMEM;
         g->pool = pl;
@@ -334,7 +346,8 @@ static int add_pattern(cg *g, int cls, cg_ent *e, int n)
     if (col < 0) return col;
     if ((size_t)col >= g->capcolpat) {
         size_t nc = g->capcolpat ? g->capcolpat * 2 : 256;
-        while (nc <= (size_t)col) nc *= 2;
+        while (nc <= (size_t)col)
+            nc *= 2;
         int *cp = realloc(g->col_pat, nc * sizeof *cp);
         if (!cp) return -ENOMEM;
         g->col_pat = cp;
@@ -350,14 +363,16 @@ static int add_pattern(cg *g, int cls, cg_ent *e, int n)
     g->npool += (size_t)n;
     g->col_pat[col] = (int)g->npat;
     size_t i = (size_t)(h & (g->hcap - 1));
-    while (g->htab[i]) i = (i + 1) & (g->hcap - 1);
+    while (g->htab[i])
+        i = (i + 1) & (g->hcap - 1);
     g->htab[i] = g->npat + 1;
     return (int)g->npat++;
 }
 
 static void cg_free(cg *g)
 {
-    for (size_t c = 0; c < g->nc; c++) free(g->cls[c].members);
+    for (size_t c = 0; c < g->nc; c++)
+        free(g->cls[c].members);
     free(g->cls);
     free(g->kinds);
     free(g->ok);
@@ -420,8 +435,8 @@ static int cg_init(cg *g, const plan_problem *p, double ub, vp_err *e)
                 for (size_t gi = 0; gi < p->n_groups && same; gi++) {
                     const plan_shape *x = &p->groups[gi].shapes[g->cls[c].b];
                     const plan_shape *y = &p->groups[gi].shapes[b];
-                    same = x->ok == y->ok && (!x->ok || (x->tp == y->tp &&
-                                                         !memcmp(x->stage_bytes, y->stage_bytes,
+                    same = x->ok == y->ok &&
+                           (!x->ok || (x->tp == y->tp && !memcmp(x->stage_bytes, y->stage_bytes,
                                                                  sizeof x->stage_bytes)));
                 }
                 if (same) found = (int)c;
@@ -435,7 +450,8 @@ static int cg_init(cg *g, const plan_problem *p, double ub, vp_err *e)
             c->G = bt->n_gpus;
             c->U = bt->usable_per_gpu;
             c->price = bt->price_per_hour;
-            c->cap = bt->inventory ? 0 : (bt->max_count < 0 ? -1 : (double)bt->max_count * bt->n_gpus);
+            c->cap =
+                bt->inventory ? 0 : (bt->max_count < 0 ? -1 : (double)bt->max_count * bt->n_gpus);
             c->members = malloc(p->n_bintypes * sizeof *c->members);
             if (!c->members) goto oom;
         }
@@ -498,7 +514,8 @@ static int cg_init(cg *g, const plan_problem *p, double ub, vp_err *e)
         if (g->art_col[j] < 0) goto solver;
         if ((size_t)g->art_col[j] >= g->capcolpat) {
             size_t nc = g->capcolpat ? g->capcolpat * 2 : 256;
-            while (nc <= (size_t)g->art_col[j]) nc *= 2;
+            while (nc <= (size_t)g->art_col[j])
+                nc *= 2;
             int *cp = realloc(g->col_pat, nc * sizeof *cp);
             if (!cp) goto oom;
             g->col_pat = cp;
@@ -524,24 +541,43 @@ static int cg_seed_from_plan(cg *g, const place_plan *plan)
     uint32_t(*cnt)[PLACE_MAX_GPUS] = calloc(g->nk ? g->nk : 1, sizeof *cnt);
     cg_ent *ent = malloc((g->nk ? g->nk : 1) * sizeof *ent);
     int rc = 0;
-    if (!kind_of || !cls_of || !cnt || !ent) { rc = -ENOMEM; goto done; }
-    for (size_t i = 0; i < p->n_groups * PLAN_MAX_PP; i++) kind_of[i] = -1;
+    if (!kind_of || !cls_of || !cnt || !ent) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < p->n_groups * PLAN_MAX_PP; i++)
+        kind_of[i] = -1;
     for (size_t j = 0; j < g->nk; j++)
         kind_of[g->kinds[j].group * PLAN_MAX_PP + g->kinds[j].stage] = (int)j;
-    for (size_t b = 0; b < p->n_bintypes; b++) cls_of[b] = -1;
+    for (size_t b = 0; b < p->n_bintypes; b++)
+        cls_of[b] = -1;
     for (size_t c = 0; c < g->nc; c++)
-        for (int k = 0; k < g->cls[c].n_members; k++) cls_of[g->cls[c].members[k]] = (int)c;
+        for (int k = 0; k < g->cls[c].n_members; k++)
+            cls_of[g->cls[c].members[k]] = (int)c;
     /* Placements grouped by node: one pass per node over a sorted index. */
     size_t np = plan->n_placements;
     size_t *order = malloc((np ? np : 1) * sizeof *order);
     size_t *start = calloc(plan->n_nodes + 1, sizeof *start);
-    if (!order || !start) { free(order); free(start); rc = -ENOMEM; goto done; }
-    for (size_t k = 0; k < np; k++) start[plan->placements[k].node + 1]++;
-    for (size_t n = 0; n < plan->n_nodes; n++) start[n + 1] += start[n];
+    if (!order || !start) {
+        free(order);
+        free(start);
+        rc = -ENOMEM;
+        goto done;
+    }
+    for (size_t k = 0; k < np; k++)
+        start[plan->placements[k].node + 1]++;
+    for (size_t n = 0; n < plan->n_nodes; n++)
+        start[n + 1] += start[n];
     size_t *fill = malloc((plan->n_nodes + 1) * sizeof *fill);
-    if (!fill) { free(order); free(start); rc = -ENOMEM; goto done; }
+    if (!fill) {
+        free(order);
+        free(start);
+        rc = -ENOMEM;
+        goto done;
+    }
     memcpy(fill, start, (plan->n_nodes + 1) * sizeof *fill);
-    for (size_t k = 0; k < np; k++) order[fill[plan->placements[k].node]++] = k;
+    for (size_t k = 0; k < np; k++)
+        order[fill[plan->placements[k].node]++] = k;
     free(fill);
     for (size_t n = 0; n < plan->n_nodes && !rc; n++) {
         int b = plan_node_bintype(p, &plan->nodes[n]);
@@ -557,7 +593,8 @@ static int cg_seed_from_plan(cg *g, const place_plan *plan)
             if (j < 0 || !g->ok[(size_t)c * g->nk + (size_t)j] ||
                 g->w[(size_t)c * g->nk + (size_t)j] != (pl->bytes_per_gpu ? pl->bytes_per_gpu : 1))
                 continue;
-            for (int t = 0; t < pl->n_gpus; t++) cnt[j][pl->gpus[t]]++;
+            for (int t = 0; t < pl->n_gpus; t++)
+                cnt[j][pl->gpus[t]]++;
             any = true;
         }
         if (!any) continue;
@@ -620,7 +657,7 @@ static int cg_seed_homogeneous(cg *g)
 
 typedef struct kp_item {
     int j;
-    double v;        /* value per slice */
+    double v; /* value per slice */
     uint64_t w;
     uint32_t ub;
 } kp_item;
@@ -636,7 +673,7 @@ typedef struct kp_sol {
 #define KP_MAX_SOLS 8
 
 typedef struct kp_out {
-    double best_ub;  /* upper bound on the best value (exact when solved) */
+    double best_ub; /* upper bound on the best value (exact when solved) */
     int nsol;
     kp_sol sol[KP_MAX_SOLS];
 } kp_out;
@@ -838,9 +875,10 @@ static int price_class(cg *g, size_t c, double thresh, kp_out *o)
     /* Dynamic programming when the table is small (the classic instances), branch and bound
      * over few distinct shapes (real fleets), else a greedy column with the fractional bound. */
     double cells = (double)(cl->U / gd) + 1, parts = 0;
-    for (int i = 0; i < n; i++) parts += floor(log2((double)items[i].ub)) + 1;
+    for (int i = 0; i < n; i++)
+        parts += floor(log2((double)items[i].ub)) + 1;
     int rc = 0;
-    if (cells * parts <= 2e7 && cells <= 4e6) {
+    if (cells * parts <= 6e7 && cells <= 4e6) {
         rc = kp_dp(items, n, cl->U, gd, thresh, o);
     } else if (n <= KP_MAX_ENT) {
         kp_bb s = {.it = items, .n = n, .limit = 200000, .thresh = thresh, .o = o};
@@ -937,8 +975,10 @@ static int cg_solve(cg *g, int max_iter, vp_err *e)
             if (g->cls[c].cap >= 0 && g->capres[c] <= 0 && rcost < 0) rcost = 0;
             if (rcost < 0) {
                 double k = class_k(g, c);
-                if (isinf(k)) bound_ok = false;
-                else lag += k * rcost;
+                if (isinf(k))
+                    bound_ok = false;
+                else
+                    lag += k * rcost;
             }
             double t = cl->price / cl->G - g->mu[c];
             if (g->cls[c].cap >= 0 && g->capres[c] <= 0) continue;
@@ -970,7 +1010,8 @@ done:
 static double art_flow(const cg *g)
 {
     double a = 0;
-    for (size_t j = 0; j < g->nk; j++) a += plan_lp_col(g->lp, g->art_col[j]);
+    for (size_t j = 0; j < g->nk; j++)
+        a += plan_lp_col(g->lp, g->art_col[j]);
     return a;
 }
 
@@ -1039,14 +1080,16 @@ static bool residual_done(const cg *g)
  * other than the first spends one discrepancy; columns tried by earlier siblings are tabu below
  * later ones. Iterative deepening over the discrepancy budget, so the plain dive comes first. */
 typedef struct lds {
-    dive stack;         /* fixes along the current path (copies < 0 never) */
-    dive best;          /* best complete path */
+    dive stack; /* fixes along the current path (copies < 0 never) */
+    dive best;  /* best complete path */
     double best_cost;
-    double target;      /* a complete path must cost at most this to count */
-    int *tabu;          /* pattern indices, a stack */
+    double target; /* a complete path must cost at most this to count */
+    int *tabu;     /* pattern indices, a stack */
     size_t ntabu, captabu;
     bool stop;
     long nodes;
+    long last_gain; /* node count at the last improvement */
+    long patience;  /* give up after this many nodes without one (0 = never) */
 } lds;
 
 static int lds_push_fix(cg *g, lds *L, int t, long copies)
@@ -1099,9 +1142,14 @@ static int lds_node(cg *g, lds *L, int depth, int disc, vp_err *e)
         return 0;
     }
     L->nodes++;
+    if (L->patience > 0 && L->nodes - L->last_gain > L->patience) {
+        L->stop = true;
+        return 0;
+    }
     if (residual_done(g)) {
         if (g->fixed_cost < L->best_cost - 1e-9) {
             L->best_cost = g->fixed_cost;
+            L->last_gain = L->nodes;
             L->best.n = 0;
             for (size_t i = 0; i < L->stack.n; i++)
                 if (dive_add(&L->best, L->stack.v[i].pat, L->stack.v[i].copies)) return -ENOMEM;
@@ -1142,8 +1190,10 @@ static int lds_node(cg *g, lds *L, int depth, int disc, vp_err *e)
             if (copies > 0) rc = lds_push_fix(g, L, cs[k].pat, copies);
         }
         if (!rc) rc = lds_node(g, L, depth + 1, disc, e);
-        if (rc == 0) rc = lds_pop_to(g, L, base);
-        else if (rc == 1) goto out;
+        if (rc == 0)
+            rc = lds_pop_to(g, L, base);
+        else if (rc == 1)
+            goto out;
         tried = 1;
     }
     /* Then single columns, best first; each beyond the first costs a discrepancy. */
@@ -1159,7 +1209,10 @@ static int lds_node(cg *g, lds *L, int depth, int disc, vp_err *e)
         if (L->ntabu == L->captabu) {
             size_t ncap = L->captabu ? L->captabu * 2 : 64;
             int *tb = realloc(L->tabu, ncap * sizeof *tb);
-            if (!tb) { rc = -ENOMEM; break; }
+            if (!tb) {
+                rc = -ENOMEM;
+                break;
+            }
             L->tabu = tb;
             L->captabu = ncap;
         }
@@ -1185,6 +1238,9 @@ static int cg_dive(cg *g, dive *d, double incumbent, double target, vp_err *e)
         if (disc > 0 && L.best_cost <= target + 1e-9) break; /* nothing cheaper exists */
         rc = lds_node(g, &L, 0, disc, e);
         if (rc < 0) break;
+        /* Improvements, when they come, come within some tens of times the plain dive's length
+         * (measured on the triplet instances: 12x missed two of 80 that 30x finds). */
+        if (disc == 0) L.patience = L.nodes * 30 > 200 ? L.nodes * 30 : 200;
         if (rc == 1 && disc > 0) disc--; /* found cheaper: search again at this depth */
         rc = lds_pop_to(g, &L, 0);
         if (rc) break;
@@ -1217,7 +1273,10 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
         if (p->bintypes[b].inventory) {
             place_node nd;
             plan_node_from_bintype(p, b, 0, &nd);
-            if (place_plan_add_node(plan, &nd) < 0) { rc = -ENOMEM; goto done; }
+            if (place_plan_add_node(plan, &nd) < 0) {
+                rc = -ENOMEM;
+                goto done;
+            }
         }
     for (size_t c = 0; c < g->nc; c++) {
         const cg_class *cl = &g->cls[c];
@@ -1227,7 +1286,10 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
         if (!total) continue;
         free(seq);
         seq = malloc((size_t)total * sizeof *seq);
-        if (!seq) { rc = -ENOMEM; goto done; }
+        if (!seq) {
+            rc = -ENOMEM;
+            goto done;
+        }
         /* Patterns with TP slices first, each pattern's copies side by side, so that the slices
          * of a TP group land on one node as often as possible. */
         long k = 0;
@@ -1237,9 +1299,11 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
                 if (pt->cls != (int)c) continue;
                 bool has_tp = false;
                 for (int q = 0; q < pt->n; q++)
-                    if (g->tp[c * g->nk + (size_t)g->pool[pt->off + (size_t)q].j] > 1) has_tp = true;
+                    if (g->tp[c * g->nk + (size_t)g->pool[pt->off + (size_t)q].j] > 1)
+                        has_tp = true;
                 if (has_tp != (pass == 0)) continue;
-                for (long r = 0; r < d->v[i].copies; r++) seq[k++] = d->v[i].pat;
+                for (long r = 0; r < d->v[i].copies; r++)
+                    seq[k++] = d->v[i].pat;
             }
         long nodes = (total + cl->G - 1) / cl->G;
         for (long nd = 0; nd < nodes; nd++) {
@@ -1253,7 +1317,10 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
                 if (idx < 0) continue;
             } else {
                 idx = plan_add_fresh_node(p, plan, (size_t)cl->b);
-                if (idx < 0) { rc = idx; goto done; }
+                if (idx < 0) {
+                    rc = idx;
+                    goto done;
+                }
             }
             /* Slices of each kind per GPU of this node. */
             for (size_t j = 0; j < g->nk; j++) {
@@ -1264,7 +1331,8 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
                     if (s >= total) break;
                     const cg_pat *pt = &g->pats[seq[s]];
                     for (int q = 0; q < pt->n; q++)
-                        if (g->pool[pt->off + (size_t)q].j == (int)j) a[gg] = g->pool[pt->off + (size_t)q].a;
+                        if (g->pool[pt->off + (size_t)q].j == (int)j)
+                            a[gg] = g->pool[pt->off + (size_t)q].a;
                     sum += a[gg];
                 }
                 if (!sum) continue;
@@ -1277,7 +1345,8 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
                 uint32_t n = sum / tp;
                 while (n > 0) {
                     uint32_t s = 0;
-                    for (int gg = 0; gg < cl->G; gg++) s += a[gg] < n ? a[gg] : n;
+                    for (int gg = 0; gg < cl->G; gg++)
+                        s += a[gg] < n ? a[gg] : n;
                     if (s >= tp * n) break;
                     n--;
                 }
@@ -1287,7 +1356,8 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
                 if (!n) continue;
                 uint32_t z[PLACE_MAX_GPUS];
                 uint32_t zs = 0;
-                for (int gg = 0; gg < cl->G; gg++) zs += z[gg] = a[gg] < n ? a[gg] : n;
+                for (int gg = 0; gg < cl->G; gg++)
+                    zs += z[gg] = a[gg] < n ? a[gg] : n;
                 for (int gg = cl->G - 1; gg >= 0 && zs > tp * n; gg--) {
                     uint32_t cut = zs - tp * n < z[gg] ? zs - tp * n : z[gg];
                     z[gg] -= cut;
@@ -1306,10 +1376,13 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
                 const char *model = p->manifest->models[gr->model].name;
                 for (uint32_t u = 0; u < n; u++) {
                     if (ng[u] != (int)tp) continue;
-                    int r = place_plan_assign(plan, model, next_rep[kd->group], -1, 1, idx,
-                                              gpus[u], (int)tp, w);
+                    int r = place_plan_assign(plan, model, next_rep[kd->group], -1, 1, idx, gpus[u],
+                                              (int)tp, w);
                     if (r == VP_ENOSPACE) continue; /* cannot happen with exact patterns */
-                    if (r < 0) { rc = r; goto done; }
+                    if (r < 0) {
+                        rc = r;
+                        goto done;
+                    }
                     next_rep[kd->group]++;
                 }
             }
@@ -1318,9 +1391,600 @@ static int cg_assemble(cg *g, const dive *d, place_plan *plan, vp_err *e)
 done:
     free(seq);
     free(next_rep);
-    if (rc) return vp_errf(e, rc, "column generation: laying out patterns failed (%s)",
-                           vp_strerror(rc));
+    if (rc)
+        return vp_errf(e, rc, "column generation: laying out patterns failed (%s)",
+                       vp_strerror(rc));
     return 0;
+}
+
+/* ---------------------------------------------------------------- whole-node master */
+
+/* GPU patterns price nodes by the GPU, which is loose when a plan needs only a few large nodes.
+ * Here a column is a whole node laid out (units with their GPUs), from the plans we have and
+ * from greedy fills guided by the duals; the integer program over these columns (GLPK) then
+ * picks the cheapest set of nodes that covers every replica. Pipelined kinds are left to repair
+ * (stages of a replica need distinct nodes, which a per-node column cannot see). */
+
+typedef struct nunit {
+    int j;
+    uint8_t n;
+    uint8_t gpus[PLACE_MAX_GPUS];
+} nunit;
+
+typedef struct npat {
+    int cls;
+    int col;
+    size_t off;
+    int n;
+    uint64_t hash;
+} npat;
+
+typedef struct nmaster {
+    cg *g;
+    plan_lp *lp;
+    npat *pats;
+    size_t npat, cappat;
+    nunit *pool;
+    size_t npool, cappool;
+    uint64_t *htab;
+    size_t hcap;
+    int *col_pat;
+    size_t capcol;
+    int *cap_row; /* per class, -1 unlimited */
+    double *capn; /* nodes per class, -1 unlimited */
+    bool *row_on; /* kinds with a demand row (single-stage models) */
+    int *cnt;     /* scratch: units per kind */
+} nmaster;
+
+static int nunit_cmp(const void *a, const void *b)
+{
+    const nunit *x = a, *y = b;
+    if (x->j != y->j) return x->j - y->j;
+    return memcmp(x->gpus, y->gpus, PLACE_MAX_GPUS);
+}
+
+static uint64_t npat_hash(int cls, const nunit *u, int n)
+{
+    /* Coverage only: two layouts of the same units are the same column. */
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(cls + 1);
+    for (int k = 0; k < n; k++) {
+        h ^= (uint64_t)(u[k].j + 1) * 0x9E3779B97F4A7C15ULL;
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+static bool same_cover(const nunit *a, int na, const nunit *b, int nb)
+{
+    if (na != nb) return false;
+    for (int k = 0; k < na; k++)
+        if (a[k].j != b[k].j) return false;
+    return true;
+}
+
+static int nm_find(const nmaster *M, int cls, const nunit *u, int n, uint64_t h)
+{
+    if (!M->hcap) return -1;
+    size_t i = (size_t)(h & (M->hcap - 1));
+    while (M->htab[i]) {
+        const npat *pt = &M->pats[M->htab[i] - 1];
+        if (pt->hash == h && pt->cls == cls && same_cover(&M->pool[pt->off], pt->n, u, n))
+            return (int)(M->htab[i] - 1);
+        i = (i + 1) & (M->hcap - 1);
+    }
+    return -1;
+}
+
+static int nm_rehash(nmaster *M)
+{
+    size_t nc = M->hcap ? M->hcap * 2 : 1024;
+    uint64_t *t = calloc(nc, sizeof *t);
+    if (!t) return -ENOMEM;
+    for (size_t i = 0; i < M->npat; i++) {
+        size_t h = (size_t)(M->pats[i].hash & (nc - 1));
+        while (t[h])
+            h = (h + 1) & (nc - 1);
+        t[h] = i + 1;
+    }
+    free(M->htab);
+    M->htab = t;
+    M->hcap = nc;
+    return 0;
+}
+
+/* Adds a node column (units sorted here); returns its index, or a negative code. */
+static int nm_add(nmaster *M, int cls, nunit *u, int n)
+{
+    cg *g = M->g;
+    int rows = 0;
+    for (int k = 0; k < n; k++)
+        rows += M->row_on[u[k].j];
+    if (rows == 0) return VP_EINPUT;
+    qsort(u, (size_t)n, sizeof *u, nunit_cmp);
+    uint64_t h = npat_hash(cls, u, n);
+    int f = nm_find(M, cls, u, n, h);
+    if (f >= 0) return f;
+    if ((M->npat + 1) * 2 > M->hcap && nm_rehash(M)) return -ENOMEM;
+    if (M->npat == M->cappat) {
+        size_t nc = M->cappat ? M->cappat * 2 : 256;
+        npat *pp = realloc(M->pats, nc * sizeof *pp);
+        if (!pp) return -ENOMEM;
+        M->pats = pp;
+        M->cappat = nc;
+    }
+    if (M->npool + (size_t)n > M->cappool) {
+        size_t nc = M->cappool ? M->cappool * 2 : 4096;
+        while (nc < M->npool + (size_t)n)
+            nc *= 2;
+        nunit *pl = realloc(M->pool, nc * sizeof *pl);
+        if (!pl) return -ENOMEM;
+        M->pool = pl;
+        M->cappool = nc;
+    }
+    int *ri = malloc(((size_t)n + 1) * sizeof *ri);
+    double *rv = malloc(((size_t)n + 1) * sizeof *rv);
+    if (!ri || !rv) {
+        free(ri);
+        free(rv);
+        return -ENOMEM;
+    }
+    int nn = 0;
+    for (int k = 0; k < n;) {
+        int j = u[k].j, c = 0;
+        while (k < n && u[k].j == j) {
+            c++;
+            k++;
+        }
+        if (!M->row_on[j]) continue;
+        ri[nn] = j;
+        rv[nn++] = c;
+    }
+    if (M->cap_row[cls] >= 0) {
+        ri[nn] = M->cap_row[cls];
+        rv[nn++] = 1;
+    }
+    int col = plan_lp_add_col(M->lp, g->cls[cls].price, 0, -1, nn, ri, rv);
+    free(ri);
+    free(rv);
+    if (col < 0) return col;
+    if ((size_t)col >= M->capcol) {
+        size_t nc = M->capcol ? M->capcol * 2 : 256;
+        while (nc <= (size_t)col)
+            nc *= 2;
+        int *cp = realloc(M->col_pat, nc * sizeof *cp);
+        if (!cp) return -ENOMEM;
+        M->col_pat = cp;
+        M->capcol = nc;
+    }
+    npat *pt = &M->pats[M->npat];
+    *pt = (npat){cls, col, M->npool, n, h};
+    memcpy(&M->pool[M->npool], u, (size_t)n * sizeof *u);
+    M->npool += (size_t)n;
+    M->col_pat[col] = (int)M->npat;
+    size_t i = (size_t)(h & (M->hcap - 1));
+    while (M->htab[i])
+        i = (i + 1) & (M->hcap - 1);
+    M->htab[i] = M->npat + 1;
+    return (int)M->npat++;
+}
+
+/* Greedy fill of one empty node of class c: kinds in the given order, each as many units as
+ * fit (up to its demand; one for spread models), tightest GPUs first. */
+static int nm_fill(const nmaster *M, int c, const int *order, int norder, nunit *out)
+{
+    const cg *g = M->g;
+    const cg_class *cl = &g->cls[c];
+    uint64_t freeb[PLACE_MAX_GPUS];
+    for (int q = 0; q < cl->G; q++)
+        freeb[q] = cl->U;
+    int n = 0;
+    for (int oi = 0; oi < norder; oi++) {
+        int j = order[oi];
+        size_t x = (size_t)c * g->nk + (size_t)j;
+        uint32_t tp = g->tp[x];
+        uint64_t w = g->w[x];
+        double left = g->kinds[j].spread ? 1 : g->kinds[j].demand;
+        while (left >= 1) {
+            int gq[PLACE_MAX_GPUS], nc = 0;
+            for (int q = 0; q < cl->G; q++) {
+                if (freeb[q] < w) continue;
+                int k = nc++;
+                while (k > 0 && freeb[gq[k - 1]] > freeb[q]) {
+                    gq[k] = gq[k - 1];
+                    k--;
+                }
+                gq[k] = q;
+            }
+            if ((uint32_t)nc < tp) break;
+            nunit *u = &out[n++];
+            memset(u, 0, sizeof *u);
+            u->j = j;
+            u->n = (uint8_t)tp;
+            for (uint32_t t = 0; t < tp; t++) {
+                u->gpus[t] = (uint8_t)gq[t];
+                freeb[gq[t]] -= w;
+            }
+            left -= 1;
+            if (n >= 4096) return n;
+        }
+    }
+    return n;
+}
+
+typedef struct kv {
+    int j;
+    double key;
+} kv;
+
+static int kv_desc(const void *a, const void *b)
+{
+    const kv *x = a, *y = b;
+    if (x->key != y->key) return x->key > y->key ? -1 : 1;
+    return x->j - y->j;
+}
+
+/* Columns from a plan's nodes. */
+static int nm_seed_plan(nmaster *M, const place_plan *plan, nunit *buf)
+{
+    const plan_problem *p = M->g->p;
+    cg *g = M->g;
+    plan_names nm;
+    if (plan_names_new(p, &nm)) return -ENOMEM;
+    int *cls_of = malloc((p->n_bintypes ? p->n_bintypes : 1) * sizeof *cls_of);
+    int *kind_of = malloc((p->n_groups ? p->n_groups : 1) * PLAN_MAX_PP * sizeof *kind_of);
+    int rc = 0;
+    if (!cls_of || !kind_of) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t b = 0; b < p->n_bintypes; b++)
+        cls_of[b] = -1;
+    for (size_t c = 0; c < g->nc; c++)
+        for (int k = 0; k < g->cls[c].n_members; k++)
+            cls_of[g->cls[c].members[k]] = (int)c;
+    for (size_t i = 0; i < p->n_groups * PLAN_MAX_PP; i++)
+        kind_of[i] = -1;
+    for (size_t j = 0; j < g->nk; j++)
+        kind_of[g->kinds[j].group * PLAN_MAX_PP + g->kinds[j].stage] = (int)j;
+    /* placements by node */
+    size_t nn = plan->n_nodes;
+    size_t *start = calloc(nn + 1, sizeof *start),
+           *order = malloc((plan->n_placements + 1) * sizeof *order);
+    size_t *fill = malloc((nn + 1) * sizeof *fill);
+    if (!start || !order || !fill) {
+        free(start);
+        free(order);
+        free(fill);
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t k = 0; k < plan->n_placements; k++)
+        start[plan->placements[k].node + 1]++;
+    for (size_t i = 0; i < nn; i++)
+        start[i + 1] += start[i];
+    memcpy(fill, start, (nn + 1) * sizeof *fill);
+    for (size_t k = 0; k < plan->n_placements; k++)
+        order[fill[plan->placements[k].node]++] = k;
+    for (size_t i = 0; i < nn && rc >= 0; i++) {
+        int b = plan_node_bintype(p, &plan->nodes[i]);
+        if (b < 0 || cls_of[b] < 0) continue;
+        int n = 0;
+        for (size_t q = start[i]; q < start[i + 1] && n < 4096; q++) {
+            const place_placement *pl = &plan->placements[order[q]];
+            int gi = plan_names_find(&nm, pl->model);
+            uint32_t st = pl->stage < 0 ? 0 : (uint32_t)pl->stage;
+            if (gi < 0 || st >= PLAN_MAX_PP) continue;
+            int j = kind_of[(size_t)gi * PLAN_MAX_PP + st];
+            if (j < 0 || !M->row_on[j]) continue;
+            nunit *u = &buf[n++];
+            memset(u, 0, sizeof *u);
+            u->j = j;
+            u->n = (uint8_t)pl->n_gpus;
+            memcpy(u->gpus, pl->gpus, (size_t)pl->n_gpus);
+        }
+        if (n) {
+            int r = nm_add(M, cls_of[b], buf, n);
+            if (r < 0 && r != VP_EINPUT) rc = r;
+        }
+    }
+    free(start);
+    free(order);
+    free(fill);
+out:
+    free(cls_of);
+    free(kind_of);
+    plan_names_free(&nm);
+    return rc < 0 ? rc : 0;
+}
+
+static void nm_free(nmaster *M)
+{
+    plan_lp_free(M->lp);
+    free(M->pats);
+    free(M->pool);
+    free(M->htab);
+    free(M->col_pat);
+    free(M->cap_row);
+    free(M->capn);
+    free(M->row_on);
+    free(M->cnt);
+}
+
+/* Lays the chosen node columns out as a plan. */
+static int nm_realize(nmaster *M, const double *x, place_plan *plan)
+{
+    cg *g = M->g;
+    const plan_problem *p = g->p;
+    uint32_t *placed = calloc(p->n_groups ? p->n_groups : 1, sizeof *placed);
+    int *next_member = calloc(g->nc ? g->nc : 1, sizeof *next_member);
+    int rc = 0;
+    if (!placed || !next_member) {
+        free(placed);
+        free(next_member);
+        return -ENOMEM;
+    }
+    for (size_t b = 0; b < p->n_bintypes; b++)
+        if (p->bintypes[b].inventory) {
+            place_node nd;
+            plan_node_from_bintype(p, b, 0, &nd);
+            if (place_plan_add_node(plan, &nd) < 0) {
+                rc = -ENOMEM;
+                goto out;
+            }
+        }
+    /* Once a model has all its replicas, its units in later nodes are dropped (the master may
+     * cover more than needed); repair and consolidation tidy up after. */
+    for (size_t t = 0; t < M->npat && !rc; t++) {
+        long copies = lround(x[M->pats[t].col]);
+        const npat *pt = &M->pats[t];
+        const cg_class *cl = &g->cls[pt->cls];
+        for (long k = 0; k < copies; k++) {
+            bool any = false;
+            for (int q = 0; q < pt->n && !any; q++) {
+                size_t grp = g->kinds[M->pool[pt->off + (size_t)q].j].group;
+                any = placed[grp] < p->groups[grp].replicas;
+            }
+            if (!any) break;
+            int idx = -1;
+            if (p->bintypes[cl->b].inventory) {
+                if (next_member[pt->cls] >= cl->n_members) break;
+                const char *name = p->bintypes[cl->members[next_member[pt->cls]++]].inv_name;
+                for (size_t i = 0; i < plan->n_nodes; i++)
+                    if (!strcmp(plan->nodes[i].name, name)) idx = (int)i;
+                if (idx < 0) continue;
+            } else {
+                idx = plan_add_fresh_node(p, plan, (size_t)cl->b);
+                if (idx < 0) {
+                    rc = idx;
+                    goto out;
+                }
+            }
+            for (int q = 0; q < pt->n; q++) {
+                const nunit *u = &M->pool[pt->off + (size_t)q];
+                const cg_kind *kd = &g->kinds[u->j];
+                if (placed[kd->group] >= p->groups[kd->group].replicas) continue;
+                uint64_t w = p->groups[kd->group].shapes[cl->b].stage_bytes[kd->stage];
+                int r =
+                    place_plan_assign(plan, p->manifest->models[p->groups[kd->group].model].name,
+                                      placed[kd->group], -1, 1, idx, u->gpus, u->n, w);
+                if (r == VP_ENOSPACE) continue;
+                if (r < 0) {
+                    rc = r;
+                    goto out;
+                }
+                placed[kd->group]++;
+            }
+        }
+    }
+out:
+    free(placed);
+    free(next_member);
+    return rc;
+}
+
+/* The whole-node master: seeds, dual-guided greedy columns, then the integer program. Writes a
+ * plan (caller frees) or leaves *out NULL when it found nothing. */
+static int cg_node_master(cg *g, const place_plan *const *seeds, int nseeds, double bound,
+                          double deadline_ms, double mip_s, place_plan **out, vp_err *e)
+{
+    const plan_problem *p = g->p;
+    nmaster M = {.g = g};
+    nunit *buf = malloc(4096 * sizeof *buf);
+    int *order = malloc((g->nk ? g->nk : 1) * sizeof *order);
+    kv *keys = malloc((g->nk ? g->nk : 1) * sizeof *keys);
+    double *pi = calloc(g->nk ? g->nk : 1, sizeof *pi), *x = NULL, *warm = NULL;
+    place_plan *plan = NULL;
+    int rc = 0;
+    *out = NULL;
+    M.cap_row = malloc((g->nc ? g->nc : 1) * sizeof *M.cap_row);
+    M.capn = malloc((g->nc ? g->nc : 1) * sizeof *M.capn);
+    M.row_on = calloc(g->nk ? g->nk : 1, sizeof *M.row_on);
+    M.lp = plan_lp_new("vrampack-nodes");
+    if (!buf || !order || !keys || !pi || !M.cap_row || !M.capn || !M.row_on || !M.lp) goto oom;
+    for (size_t j = 0; j < g->nk; j++) {
+        M.row_on[j] = p->groups[g->kinds[j].group].pp == 1;
+        if (plan_lp_add_row(M.lp, 'G', M.row_on[j] ? g->kinds[j].demand : 0) < 0) goto solver;
+    }
+    for (size_t c = 0; c < g->nc; c++) {
+        const cg_class *cl = &g->cls[c];
+        M.capn[c] = cl->cap < 0 ? -1 : floor(cl->cap / cl->G + 1e-9);
+        M.cap_row[c] = -1;
+        if (M.capn[c] >= 0 && (M.cap_row[c] = plan_lp_add_row(M.lp, 'L', M.capn[c])) < 0)
+            goto solver;
+    }
+    for (size_t j = 0; j < g->nk; j++) {
+        int row = (int)j;
+        double one = 1;
+        int col = plan_lp_add_col(M.lp, g->W, 0, -1, 1, &row, &one);
+        if (col < 0) goto solver;
+        if ((size_t)col >= M.capcol) {
+            size_t nc = M.capcol ? M.capcol * 2 : 256;
+            while (nc <= (size_t)col)
+                nc *= 2;
+            int *cp = realloc(M.col_pat, nc * sizeof *cp);
+            if (!cp) goto oom;
+            M.col_pat = cp;
+            M.capcol = nc;
+        }
+        M.col_pat[col] = -1;
+    }
+    for (int s = 0; s < nseeds; s++)
+        if (seeds[s] && (rc = nm_seed_plan(&M, seeds[s], buf)) < 0) goto fail;
+    /* Single-GPU classes: every GPU pattern is a node column. */
+    for (size_t t = 0; t < g->npat; t++) {
+        const cg_pat *pt = &g->pats[t];
+        if (g->cls[pt->cls].G != 1) continue;
+        int n = 0;
+        for (int q = 0; q < pt->n && n < 4096; q++) {
+            const cg_ent *en = &g->pool[pt->off + (size_t)q];
+            if (!M.row_on[en->j] || g->tp[(size_t)pt->cls * g->nk + (size_t)en->j] != 1) continue;
+            for (uint32_t a = 0; a < en->a && n < 4096; a++) {
+                memset(&buf[n], 0, sizeof buf[n]);
+                buf[n].j = en->j;
+                buf[n++].n = 1;
+            }
+        }
+        if (n && (rc = nm_add(&M, pt->cls, buf, n)) < 0 && rc != VP_EINPUT) goto fail;
+    }
+    rc = 0;
+    /* Dual-guided greedy columns until none prices out. */
+    for (int it = 0; it < 400; it++) {
+        if (plan_now_ms() > deadline_ms - mip_s * 1000) break;
+        double obj;
+        if (plan_lp_solve(M.lp, &obj)) goto solver;
+        for (size_t j = 0; j < g->nk; j++) {
+            double v = plan_lp_dual(M.lp, (int)j);
+            pi[j] = v > 0 ? v : 0;
+        }
+        bool added = false;
+        for (size_t c = 0; c < g->nc; c++) {
+            const cg_class *cl = &g->cls[c];
+            double mu = M.cap_row[c] >= 0 ? plan_lp_dual(M.lp, M.cap_row[c]) : 0;
+            if (mu > 0) mu = 0;
+            /* Fills in order of dual value per byte, and of size; then each kind forced first
+             * (small fleets only: it costs a fill per kind). */
+            int nanchor = g->nk <= 64 ? (int)g->nk : 0;
+            for (int mode = 0; mode < 2 + nanchor; mode++) {
+                int nk = 0;
+                for (size_t j = 0; j < g->nk; j++) {
+                    size_t xx = c * g->nk + j;
+                    if (!g->ok[xx] || !M.row_on[j] || pi[j] <= 1e-12) continue;
+                    double size = (double)g->w[xx] * g->tp[xx];
+                    keys[nk++] = (kv){(int)j, mode == 1 ? size : pi[j] / size};
+                }
+                if (!nk) continue;
+                qsort(keys, (size_t)nk, sizeof *keys, kv_desc);
+                int no = 0;
+                if (mode >= 2) {
+                    int anchor = mode - 2;
+                    bool present = false;
+                    for (int k = 0; k < nk; k++)
+                        present |= keys[k].j == anchor;
+                    if (!present) continue;
+                    order[no++] = anchor;
+                }
+                for (int k = 0; k < nk; k++)
+                    if (mode < 2 || keys[k].j != mode - 2) order[no++] = keys[k].j;
+                int n = nm_fill(&M, (int)c, order, no, buf);
+                double val = 0;
+                for (int k = 0; k < n; k++)
+                    val += pi[buf[k].j];
+                if (n && cl->price - mu - val < -1e-9 * (1 + cl->price)) {
+                    size_t before = M.npat;
+                    int r = nm_add(&M, (int)c, buf, n);
+                    if (r < 0 && r != VP_EINPUT) {
+                        rc = r;
+                        goto fail;
+                    }
+                    if (M.npat > before) added = true;
+                }
+            }
+        }
+        if (!added) break;
+    }
+    /* The integer program over every column, from the best seed. */
+    int ncols = plan_lp_n_cols(M.lp);
+    x = calloc((size_t)ncols + 1, sizeof *x);
+    warm = calloc((size_t)ncols + 1, sizeof *warm);
+    if (!x || !warm) goto oom;
+    for (int col = 0; col < ncols; col++)
+        if (plan_lp_set_integer(M.lp, col)) goto solver;
+    bool have_warm = false;
+    if (nseeds > 0 && seeds[0]) {
+        /* Count the first seed's nodes per column. */
+        const place_plan *sp = seeds[0];
+        have_warm = true;
+        plan_names nm;
+        if (plan_names_new(p, &nm)) goto oom;
+        for (size_t i = 0; i < sp->n_nodes && have_warm; i++) {
+            if (place_node_load(sp, i) == 0) continue;
+            int b = plan_node_bintype(p, &sp->nodes[i]);
+            int cls = -1;
+            for (size_t c = 0; c < g->nc && cls < 0; c++)
+                for (int k = 0; k < g->cls[c].n_members; k++)
+                    if (g->cls[c].members[k] == b) cls = (int)c;
+            int n = 0;
+            for (size_t k = 0; k < sp->n_placements && n < 4096; k++) {
+                const place_placement *pl = &sp->placements[k];
+                if ((size_t)pl->node != i || pl->stage >= 0) continue;
+                int gi = plan_names_find(&nm, pl->model);
+                int j = -1;
+                for (size_t jj = 0; jj < g->nk && j < 0; jj++)
+                    if ((int)g->kinds[jj].group == gi && M.row_on[jj]) j = (int)jj;
+                if (j < 0) continue;
+                memset(&buf[n], 0, sizeof buf[n]);
+                buf[n].j = j;
+                buf[n].n = (uint8_t)pl->n_gpus;
+                memcpy(buf[n].gpus, pl->gpus, (size_t)pl->n_gpus);
+                n++;
+            }
+            if (!n) continue;
+            if (cls < 0) {
+                have_warm = false;
+                break;
+            }
+            qsort(buf, (size_t)n, sizeof *buf, nunit_cmp);
+            int t = nm_find(&M, cls, buf, n, npat_hash(cls, buf, n));
+            if (t < 0) {
+                have_warm = false;
+                break;
+            }
+            warm[M.pats[t].col] += 1;
+        }
+        plan_names_free(&nm);
+        /* Artificial columns at zero; the seed covers every demand or it is no warm start. */
+    }
+    double obj;
+    bool opt;
+    double left = (deadline_ms - plan_now_ms()) / 1000.0;
+    if (left > mip_s) left = mip_s;
+    if (left < 0.05) left = 0.05;
+    int r = plan_lp_mip(M.lp, have_warm ? warm : NULL, left, plan_round_bound(p, bound) + 1e-9, x,
+                        &obj, &opt);
+    if (r == VP_ENOSPACE) goto fail; /* nothing found: no plan from here */
+    if (r) goto solver;
+    plan = place_plan_new();
+    if (!plan) goto oom;
+    if ((rc = nm_realize(&M, x, plan)) < 0) goto fail;
+    *out = plan;
+    plan = NULL;
+    rc = 0;
+    goto fail;
+oom:
+    rc = vp_errf(e, -ENOMEM, "out of memory in the node master");
+    goto fail;
+solver:
+    rc = 0; /* a failed improvement step is not an error: the plans we have stand */
+fail:
+    place_plan_free(plan);
+    free(buf);
+    free(order);
+    free(keys);
+    free(pi);
+    free(x);
+    free(warm);
+    nm_free(&M);
+    return rc < 0 && rc != VP_ENOSPACE ? rc : 0;
 }
 
 /* ---------------------------------------------------------------- entry points */
@@ -1339,6 +2003,15 @@ static double plan_ub(const plan_problem *p, const place_plan *warm)
     return all ? warm->cost_per_hour : -1;
 }
 
+/* a places more replicas than b, or as many for less. */
+static bool better_plan(const plan_problem *p, const place_plan *a, const place_plan *b)
+{
+    bool a_all = plan_ub(p, a) >= 0, b_all = plan_ub(p, b) >= 0;
+    if (a_all != b_all) return a_all;
+    if (a->n_unplaced != b->n_unplaced) return a->n_unplaced < b->n_unplaced;
+    return a->cost_per_hour < b->cost_per_hour - 1e-9 * (1 + b->cost_per_hour);
+}
+
 /* Root column generation; leaves g ready for diving. *bound gets the rounded bound (0 when none
  * was proven). */
 static int cg_root(cg *g, const plan_problem *p, const place_plan *warm, double deadline_ms,
@@ -1346,15 +2019,28 @@ static int cg_root(cg *g, const plan_problem *p, const place_plan *warm, double 
 {
     int rc = cg_init(g, p, plan_ub(p, warm), e);
     if (rc) return rc;
+    if (g->ub < 0) {
+        /* No plan yet: every slice alone on a GPU of its cheapest class is a feasible master
+         * solution, so its cost bounds the master's optimum, which is all class_k needs. */
+        double ub = 0;
+        for (size_t j = 0; j < g->nk; j++) {
+            double best = INFINITY;
+            for (size_t c = 0; c < g->nc; c++)
+                if (g->ok[c * g->nk + j]) {
+                    double v = g->cls[c].price / g->cls[c].G * g->tp[c * g->nk + j];
+                    if (v < best) best = v;
+                }
+            ub += isinf(best) ? g->W : best * g->kinds[j].demand;
+        }
+        g->ub = ub;
+    }
     g->deadline_ms = deadline_ms;
     g->best_lb = 0;
     if (warm && (rc = cg_seed_from_plan(g, warm)))
         return vp_errf(e, rc, "column generation: seeding from the plan failed");
     if ((rc = cg_seed_homogeneous(g))) return vp_errf(e, rc, "out of memory");
-    double tq = plan_now_ms();
     rc = cg_solve(g, 1000000, e);
     if (rc) return rc;
-    if (getenv("VPDBG")) fprintf(stderr, "root: %zu pats lp %.4f lb %.4f ms %.0f\n", g->npat, g->lp_obj, g->best_lb, plan_now_ms()-tq);
     g->bound_valid = art_flow(g) <= 1e-6;
     *bound = g->bound_valid ? plan_round_bound(p, g->best_lb) : 0;
     return 0;
@@ -1386,39 +2072,75 @@ int plan_colgen_run(const plan_problem *p, const place_plan *warm, double time_l
     bool warm_opt = warm && plan_ub(p, warm) >= 0 &&
                     warm->cost_per_hour <= bound + 1e-9 * (1 + warm->cost_per_hour);
     if (!warm_opt) {
-        double tq = plan_now_ms();
         double inc = warm && plan_ub(p, warm) >= 0 ? warm->cost_per_hour : INFINITY;
         rc = cg_dive(&g, &d, inc, bound, e);
         if (rc) goto done;
-        if (getenv("VPDBG")) { long cnt=0; for (size_t i=0;i<d.n;i++) cnt+=d.v[i].copies; fprintf(stderr, "dive: %ld patterns fixed cost %.2f ms %.0f npat %zu\n", cnt, g.fixed_cost, plan_now_ms()-tq, g.npat); }
         plan = place_plan_new();
-        if (!plan) { rc = vp_errf(e, -ENOMEM, "out of memory"); goto done; }
+        if (!plan) {
+            rc = vp_errf(e, -ENOMEM, "out of memory");
+            goto done;
+        }
         rc = cg_assemble(&g, &d, plan, e);
         if (rc) goto done;
         rc = plan_fill_missing(p, plan, e);
         if (rc) goto done;
         double now = plan_now_ms();
         rc = plan_consolidate(p, plan, NULL, NULL, deadline > now + 500 ? deadline : now + 500);
-        if (rc) { rc = vp_errf(e, rc, "consolidation failed"); goto done; }
+        if (rc) {
+            rc = vp_errf(e, rc, "consolidation failed");
+            goto done;
+        }
         place_plan_update_cost(plan);
         char why[256];
         if (place_plan_validate(plan, why, sizeof why)) {
-            rc = vp_errf(e, VP_ESOLVER, "internal: column generation built an invalid plan: %s", why);
+            rc = vp_errf(e, VP_ESOLVER, "internal: column generation built an invalid plan: %s",
+                         why);
             goto done;
         }
         /* Keep the warm plan when it is at least as good (or places more). */
-        if (warm) {
-            bool w_all = plan_ub(p, warm) >= 0, p_all = plan_ub(p, plan) >= 0;
-            if ((w_all && !p_all) ||
-                (w_all == p_all && warm->cost_per_hour <= plan->cost_per_hour + 1e-9)) {
-                place_plan_free(plan);
-                plan = NULL;
+        if (warm && !better_plan(p, plan, warm)) {
+            place_plan_free(plan);
+            plan = NULL;
+        }
+        /* Whole-node columns when the GPU-level plan did not meet the bound. */
+        const place_plan *cur = plan ? plan : warm;
+        double now2 = plan_now_ms();
+        if (cur && plan_ub(p, cur) >= 0 && now2 < deadline &&
+            cur->cost_per_hour > plan_round_bound(p, bound) + 1e-9 * (1 + bound)) {
+            const place_plan *seeds[2] = {cur, plan ? warm : NULL};
+            double mip_s = time_limit_s * 0.3 > 0.5 ? time_limit_s * 0.3 : 0.5;
+            place_plan *np = NULL;
+            rc = cg_node_master(&g, seeds, 2, bound, deadline, mip_s, &np, e);
+            if (rc) goto done;
+            if (np) {
+                rc = plan_fill_missing(p, np, e);
+                if (!rc) {
+                    now2 = plan_now_ms();
+                    rc = plan_consolidate(p, np, NULL, NULL,
+                                          deadline > now2 + 500 ? deadline : now2 + 500);
+                }
+                place_plan_update_cost(np);
+                char why2[256];
+                if (!rc && place_plan_validate(np, why2, sizeof why2) == 0 &&
+                    better_plan(p, np, cur)) {
+                    place_plan_free(plan);
+                    plan = np;
+                    np = NULL;
+                }
+                place_plan_free(np);
+                if (rc) {
+                    rc = vp_errf(e, rc, "node master repair failed");
+                    goto done;
+                }
             }
         }
     }
     if (!plan) {
         plan = warm ? place_plan_clone(warm) : NULL;
-        if (!plan) { rc = vp_errf(e, warm ? -ENOMEM : VP_ESOLVER, "no plan"); goto done; }
+        if (!plan) {
+            rc = vp_errf(e, warm ? -ENOMEM : VP_ESOLVER, "no plan");
+            goto done;
+        }
     } else {
         snprintf(plan->solver, sizeof plan->solver, "colgen");
     }

@@ -13,8 +13,8 @@
  * edge-colouring theorem on the stages x nodes multigraph), so that is the row, and extraction
  * colours the graph to name the replicas. Spread models get sum_s m[s,n] <= 1. Where capacity is
  * finite a slack u_i counts unplaced replicas at a penalty above any plan's cost. Symmetry:
- * identical slots are used in order and by non-increasing load, and the GPUs of a slot with no
- * pinned placement by non-increasing load. Rebalance adds a binary s_r per running replica
+ * identical slots are used in order, and the GPUs of a slot with no pinned placement by
+ * non-increasing load. Rebalance adds a binary s_r per running replica
  * (stays where it is) and one row sum_r (1 - s_r) <= max_moves.
  *
  * GLPK is driven without presolve (so the warm start, injected by glp_ios_heur_sol, is in the
@@ -65,27 +65,48 @@ static void glpk_enter(jmp_buf *jb)
 static const char *glpk_code_name(int rc)
 {
     switch (rc) {
-    case 0: return "ok";
-    case GLP_EBADB: return "invalid basis";
-    case GLP_ESING: return "singular matrix";
-    case GLP_ECOND: return "ill-conditioned matrix";
-    case GLP_EBOUND: return "invalid bounds";
-    case GLP_EFAIL: return "solver failed";
-    case GLP_EOBJLL: return "objective lower limit reached";
-    case GLP_EOBJUL: return "objective upper limit reached";
-    case GLP_EITLIM: return "iteration limit";
-    case GLP_ETMLIM: return "time limit";
-    case GLP_ENOPFS: return "no primal feasible solution";
-    case GLP_ENODFS: return "no dual feasible solution";
-    case GLP_EROOT: return "no optimal LP basis";
-    case GLP_ESTOP: return "stopped";
-    case GLP_EMIPGAP: return "gap tolerance reached";
-    case GLP_ENOFEAS: return "no feasible solution";
-    case GLP_ENOCVG: return "no convergence";
-    case GLP_EINSTAB: return "numerical instability";
-    case GLP_EDATA: return "invalid data";
-    case GLP_ERANGE: return "result out of range";
-    default: return "unknown GLPK code";
+    case 0:
+        return "ok";
+    case GLP_EBADB:
+        return "invalid basis";
+    case GLP_ESING:
+        return "singular matrix";
+    case GLP_ECOND:
+        return "ill-conditioned matrix";
+    case GLP_EBOUND:
+        return "invalid bounds";
+    case GLP_EFAIL:
+        return "solver failed";
+    case GLP_EOBJLL:
+        return "objective lower limit reached";
+    case GLP_EOBJUL:
+        return "objective upper limit reached";
+    case GLP_EITLIM:
+        return "iteration limit";
+    case GLP_ETMLIM:
+        return "time limit";
+    case GLP_ENOPFS:
+        return "no primal feasible solution";
+    case GLP_ENODFS:
+        return "no dual feasible solution";
+    case GLP_EROOT:
+        return "no optimal LP basis";
+    case GLP_ESTOP:
+        return "stopped";
+    case GLP_EMIPGAP:
+        return "gap tolerance reached";
+    case GLP_ENOFEAS:
+        return "no feasible solution";
+    case GLP_ENOCVG:
+        return "no convergence";
+    case GLP_EINSTAB:
+        return "numerical instability";
+    case GLP_EDATA:
+        return "invalid data";
+    case GLP_ERANGE:
+        return "result out of range";
+    default:
+        return "unknown GLPK code";
     }
 }
 
@@ -98,7 +119,10 @@ struct plan_lp {
     glp_smcp smcp;
 };
 
-static bool lp_alive(const plan_lp *lp) { return lp && lp->P && lp->gen == tl_gen; }
+static bool lp_alive(const plan_lp *lp)
+{
+    return lp && lp->P && lp->gen == tl_gen;
+}
 
 plan_lp *plan_lp_new(const char *name)
 {
@@ -142,18 +166,29 @@ void plan_lp_free(plan_lp *lp)
 static void set_row_sense(glp_prob *P, int i, char sense, double rhs)
 {
     switch (sense) {
-    case 'G': glp_set_row_bnds(P, i, GLP_LO, rhs, 0); break;
-    case 'L': glp_set_row_bnds(P, i, GLP_UP, 0, rhs); break;
-    case 'E': glp_set_row_bnds(P, i, GLP_FX, rhs, rhs); break;
-    default: glp_set_row_bnds(P, i, GLP_FR, 0, 0); break;
+    case 'G':
+        glp_set_row_bnds(P, i, GLP_LO, rhs, 0);
+        break;
+    case 'L':
+        glp_set_row_bnds(P, i, GLP_UP, 0, rhs);
+        break;
+    case 'E':
+        glp_set_row_bnds(P, i, GLP_FX, rhs, rhs);
+        break;
+    default:
+        glp_set_row_bnds(P, i, GLP_FR, 0, 0);
+        break;
     }
 }
 
 static void set_col_range(glp_prob *P, int j, double lo, double hi)
 {
-    if (hi < 0) glp_set_col_bnds(P, j, GLP_LO, lo, 0);
-    else if (hi <= lo) glp_set_col_bnds(P, j, GLP_FX, lo, lo);
-    else glp_set_col_bnds(P, j, GLP_DB, lo, hi);
+    if (hi < 0)
+        glp_set_col_bnds(P, j, GLP_LO, lo, 0);
+    else if (hi <= lo)
+        glp_set_col_bnds(P, j, GLP_FX, lo, lo);
+    else
+        glp_set_col_bnds(P, j, GLP_DB, lo, hi);
 }
 
 int plan_lp_add_row(plan_lp *lp, char sense, double rhs)
@@ -231,7 +266,10 @@ int plan_lp_set_col_bounds(plan_lp *lp, int col, double lo, double hi)
     return 0;
 }
 
-int plan_lp_n_cols(const plan_lp *lp) { return lp ? lp->n_cols : 0; }
+int plan_lp_n_cols(const plan_lp *lp)
+{
+    return lp ? lp->n_cols : 0;
+}
 
 int plan_lp_solve(plan_lp *lp, double *obj)
 {
@@ -267,6 +305,85 @@ double plan_lp_dual(const plan_lp *lp, int row)
     return glp_get_row_dual(lp->P, row + 1);
 }
 
+int plan_lp_set_integer(plan_lp *lp, int col)
+{
+    if (!lp_alive(lp) || col < 0 || col >= lp->n_cols) return VP_ESOLVER;
+    jmp_buf jb, *prev = tl_jmp;
+    if (setjmp(jb)) return glpk_lost(prev);
+    glpk_enter(&jb);
+    glp_set_col_kind(lp->P, col + 1, GLP_IV);
+    tl_jmp = prev;
+    return 0;
+}
+
+typedef struct lp_mip_cb {
+    const double *warm;
+    bool given;
+    double deadline_ms;
+    double stop_at; /* an incumbent at or below this is good enough */
+} lp_mip_cb;
+
+static void lp_mip_callback(glp_tree *T, void *info)
+{
+    lp_mip_cb *cb = info;
+    if (glp_ios_reason(T) == GLP_IHEUR && cb->warm && !cb->given) {
+        cb->given = true;
+        glp_ios_heur_sol(T, cb->warm);
+    }
+    glp_prob *P = glp_ios_get_prob(T);
+    if (glp_mip_status(P) == GLP_FEAS && glp_mip_obj_val(P) <= cb->stop_at) glp_ios_terminate(T);
+    if (cb->deadline_ms > 0 && plan_now_ms() > cb->deadline_ms) glp_ios_terminate(T);
+}
+
+int plan_lp_mip(plan_lp *lp, const double *warm, double time_limit_s, double stop_at, double *x,
+                double *obj, bool *optimal)
+{
+    if (!lp_alive(lp)) return VP_ESOLVER;
+    double *w1 = NULL;
+    if (warm) {
+        w1 = malloc(((size_t)lp->n_cols + 1) * sizeof *w1);
+        if (!w1) return -ENOMEM;
+        w1[0] = 0;
+        memcpy(w1 + 1, warm, (size_t)lp->n_cols * sizeof *w1);
+    }
+    jmp_buf jb, *prev = tl_jmp;
+    if (setjmp(jb)) {
+        free(w1);
+        return glpk_lost(prev);
+    }
+    glpk_enter(&jb);
+    int rc = glp_simplex(lp->P, &lp->smcp);
+    if (rc == 0 && glp_get_status(lp->P) != GLP_OPT) rc = GLP_ENOPFS;
+    lp_mip_cb cb = {
+        .warm = w1, .deadline_ms = plan_now_ms() + time_limit_s * 1000, .stop_at = stop_at};
+    if (rc == 0) {
+        glp_iocp io;
+        glp_init_iocp(&io);
+        io.msg_lev = GLP_MSG_OFF;
+        io.presolve = GLP_OFF;
+        io.mir_cuts = GLP_ON;
+        io.mip_gap = 2e-3; /* a heuristic step: 0.2% is close enough (and below one node) */
+        io.cb_func = lp_mip_callback;
+        io.cb_info = &cb;
+        io.tm_lim = time_limit_s * 1000 < 1 ? 1 : (int)(time_limit_s * 1000);
+        rc = glp_intopt(lp->P, &io);
+    }
+    int st = rc == 0 || rc == GLP_ETMLIM || rc == GLP_ESTOP || rc == GLP_EMIPGAP
+                 ? glp_mip_status(lp->P)
+                 : GLP_UNDEF;
+    if (st == GLP_OPT || st == GLP_FEAS) {
+        for (int j = 0; j < lp->n_cols; j++)
+            x[j] = glp_mip_col_val(lp->P, j + 1);
+        *obj = glp_mip_obj_val(lp->P);
+        *optimal = rc == 0 && st == GLP_OPT;
+    }
+    tl_jmp = prev;
+    free(w1);
+    if (st == GLP_OPT || st == GLP_FEAS) return 0;
+    return rc == 0 || rc == GLP_ETMLIM || rc == GLP_ESTOP || rc == GLP_ENOPFS ? VP_ENOSPACE
+                                                                              : VP_ESOLVER;
+}
+
 /* ---------------------------------------------------------------- the compact MIP */
 
 typedef struct kindv {
@@ -275,12 +392,12 @@ typedef struct kindv {
 } kindv;
 
 typedef struct slot {
-    int b;           /* bin type */
-    const char *name;/* inventory or current node name; NULL for a fresh slot */
-    int sym_prev;    /* previous slot of the same symmetry class, -1 */
-    bool pinned;     /* hosts a pinned placement: its GPUs are not interchangeable */
-    int y;           /* column (0-based) */
-    int cap_row;     /* first of n_gpus capacity rows */
+    int b;            /* bin type */
+    const char *name; /* inventory or current node name; NULL for a fresh slot */
+    int sym_prev;     /* previous slot of the same symmetry class, -1 */
+    bool pinned;      /* hosts a pinned placement: its GPUs are not interchangeable */
+    int y;            /* column (0-based) */
+    int cap_row;      /* first of n_gpus capacity rows */
 } slot;
 
 typedef struct pin {
@@ -298,20 +415,20 @@ typedef struct mip {
     plan_names nm;
     size_t nk;
     kindv *kinds;
-    int *kind_of;        /* [group * PLAN_MAX_PP + stage] -> kind or -1 */
+    int *kind_of; /* [group * PLAN_MAX_PP + stage] -> kind or -1 */
     size_t ns;
     slot *slots;
-    int *zbase;          /* [n * nk + j]: first z column, -1 when j may not go on n */
-    int *mcol;           /* [n * nk + j]: m column when tp > 1, else -1 */
-    int *ucol;           /* [group]: unplaced slack column or -1 */
+    int *zbase; /* [n * nk + j]: first z column, -1 when j may not go on n */
+    int *mcol;  /* [n * nk + j]: m column when tp > 1, else -1 */
+    int *ucol;  /* [group]: unplaced slack column or -1 */
     double penalty;
     size_t npin;
     pin *pins;
-    long budget;         /* max moves, -1 = none */
+    long budget; /* max moves, -1 = none */
     /* columns */
     int ncols, capcols;
     double *cost, *lo, *hi;
-    char *ctype;         /* 'B','I','C' */
+    char *ctype; /* 'B','I','C' */
     /* rows */
     int nrows, caprows;
     char *rsense;
@@ -446,9 +563,8 @@ static bool bintypes_identical(const plan_problem *p, int a, int b)
         return false;
     for (size_t g = 0; g < p->n_groups; g++) {
         const plan_shape *s = &p->groups[g].shapes[a], *t = &p->groups[g].shapes[b];
-        if (s->ok != t->ok || (s->ok && (s->tp != t->tp ||
-                                         memcmp(s->stage_bytes, t->stage_bytes,
-                                                sizeof s->stage_bytes) != 0)))
+        if (s->ok != t->ok || (s->ok && (s->tp != t->tp || memcmp(s->stage_bytes, t->stage_bytes,
+                                                                  sizeof s->stage_bytes) != 0)))
             return false;
     }
     return true;
@@ -594,7 +710,8 @@ static int mip_layout(mip *m, vp_err *e)
                 if (pn->slot[s] < 0) ok = false;
             }
             if (!ok) continue;
-            for (int s = 0; s < cr->n_stages; s++) m->slots[pn->slot[s]].pinned = true;
+            for (int s = 0; s < cr->n_stages; s++)
+                m->slots[pn->slot[s]].pinned = true;
             m->npin++;
         }
     }
@@ -642,7 +759,8 @@ static int mip_build(mip *m, vp_err *e)
 
     /* Does any group need the unplaced slack? Only when every type it may use is finite. */
     double total_price = 1;
-    for (size_t n = 0; n < ns; n++) total_price += p->bintypes[m->slots[n].b].price_per_hour;
+    for (size_t n = 0; n < ns; n++)
+        total_price += p->bintypes[m->slots[n].b].price_per_hour;
     m->penalty = total_price * 2 + 1;
     for (size_t g = 0; g < p->n_groups; g++) {
         if (!group_placeable(p, g)) continue;
@@ -803,7 +921,8 @@ static int mip_build(mip *m, vp_err *e)
         const plan_bintype *bt = &p->bintypes[b];
         if (bt->inventory || bt->max_count < 0) continue;
         int cnt = 0;
-        for (size_t n = 0; n < ns; n++) cnt += m->slots[n].b == (int)b;
+        for (size_t n = 0; n < ns; n++)
+            cnt += m->slots[n].b == (int)b;
         if (cnt <= bt->max_count) continue;
         int row = new_row(m, 'L', bt->max_count);
         if (row < 0) goto oom;
@@ -822,8 +941,9 @@ static int mip_build(mip *m, vp_err *e)
         }
     }
 
-    /* Symmetry: identical slots in use first and by non-increasing load; GPUs of a slot with no
-     * pinned placement by non-increasing load. */
+    /* Symmetry: identical slots in use first; GPUs of a slot with no pinned placement by
+     * non-increasing load. (Ordering identical slots by load as well was measured: it does not
+     * help GLPK and it keeps CBC's heuristics from finding any solution on the exported model.) */
     for (size_t n = 0; n < ns; n++) {
         const slot *s = &m->slots[n];
         const plan_bintype *bt = &p->bintypes[s->b];
@@ -832,17 +952,6 @@ static int mip_build(mip *m, vp_err *e)
             const slot *q = &m->slots[s->sym_prev];
             int row = new_row(m, 'G', 0);
             if (row < 0 || put(m, row, q->y, 1) || put(m, row, s->y, -1)) goto oom;
-            int lr = new_row(m, 'G', 0);
-            if (lr < 0) goto oom;
-            for (size_t j = 0; j < nk; j++) {
-                int zq = m->zbase[(size_t)s->sym_prev * nk + j], zs = m->zbase[n * nk + j];
-                double wq = zq >= 0 ? (double)kind_bytes(m, j, q->b) / U : 0;
-                double ws = zs >= 0 ? (double)kind_bytes(m, j, s->b) / U : 0;
-                for (int g = 0; g < bt->n_gpus; g++) {
-                    if (zq >= 0 && put(m, lr, zq + g, wq)) goto oom;
-                    if (zs >= 0 && put(m, lr, zs + g, -ws)) goto oom;
-                }
-            }
         }
         if (s->pinned) continue;
         for (int g = 0; g + 1 < bt->n_gpus; g++) {
@@ -871,11 +980,14 @@ static void mip_load(mip *m, bool names)
     glp_set_obj_dir(P, GLP_MIN);
     if (m->nrows) glp_add_rows(P, m->nrows);
     if (m->ncols) glp_add_cols(P, m->ncols);
-    for (int i = 0; i < m->nrows; i++) set_row_sense(P, i + 1, m->rsense[i], m->rrhs[i]);
+    for (int i = 0; i < m->nrows; i++)
+        set_row_sense(P, i + 1, m->rsense[i], m->rrhs[i]);
     for (int j = 0; j < m->ncols; j++) {
         glp_set_obj_coef(P, j + 1, m->cost[j]);
-        glp_set_col_kind(P, j + 1, m->ctype[j] == 'B' ? GLP_BV : m->ctype[j] == 'I' ? GLP_IV
-                                                                                      : GLP_CV);
+        glp_set_col_kind(P, j + 1,
+                         m->ctype[j] == 'B'   ? GLP_BV
+                         : m->ctype[j] == 'I' ? GLP_IV
+                                              : GLP_CV);
         if (m->ctype[j] != 'B') set_col_range(P, j + 1, m->lo[j], m->hi[j]);
     }
     glp_load_matrix(P, (int)m->nnz, m->ia, m->ja, m->ar);
@@ -967,7 +1079,10 @@ static bool mip_warm_vector(const mip *m, const place_plan *w, double *x)
         for (int s = 0; s < pn->n_stages && stays; s++) {
             const place_placement *cp = &m->a->current->placements[pn->pl[s]];
             int k = place_plan_find(w, cp->id);
-            if (k < 0) { stays = false; break; }
+            if (k < 0) {
+                stays = false;
+                break;
+            }
             const place_placement *wp = &w->placements[k];
             if (node_slot[wp->node] != pn->slot[s] || wp->n_gpus != cp->n_gpus ||
                 wp->bytes_per_gpu != cp->bytes_per_gpu ||
@@ -977,7 +1092,8 @@ static bool mip_warm_vector(const mip *m, const place_plan *w, double *x)
         }
         if (!stays) continue;
         x[pn->col + 1] = 1;
-        for (int s = 0; s < pn->n_stages; s++) pl_pinned[idx[s]] = true;
+        for (int s = 0; s < pn->n_stages; s++)
+            pl_pinned[idx[s]] = true;
     }
     for (size_t k = 0; k < w->n_placements && ok; k++) {
         if (pl_pinned[k]) continue;
@@ -997,7 +1113,8 @@ static bool mip_warm_vector(const mip *m, const place_plan *w, double *x)
             ok = false;
             break;
         }
-        for (int t = 0; t < pl->n_gpus; t++) x[zb + pl->gpus[t] + 1] += 1;
+        for (int t = 0; t < pl->n_gpus; t++)
+            x[zb + pl->gpus[t] + 1] += 1;
         if (mc >= 0) x[mc + 1] += 1;
     }
     if (!ok) goto done;
@@ -1011,9 +1128,11 @@ static bool mip_warm_vector(const mip *m, const place_plan *w, double *x)
         int j0 = m->kind_of[g * PLAN_MAX_PP];
         for (size_t n = 0; n < m->ns; n++) {
             int zb = m->zbase[n * nk + (size_t)j0], mc = m->mcol[n * nk + (size_t)j0];
-            if (mc >= 0) placed += x[mc + 1];
+            if (mc >= 0)
+                placed += x[mc + 1];
             else if (zb >= 0)
-                for (int q = 0; q < p->bintypes[m->slots[n].b].n_gpus; q++) placed += x[zb + q + 1];
+                for (int q = 0; q < p->bintypes[m->slots[n].b].n_gpus; q++)
+                    placed += x[zb + q + 1];
         }
         x[m->ucol[g] + 1] = gr->replicas - placed;
     }
@@ -1036,14 +1155,17 @@ static bool mip_warm_vector(const mip *m, const place_plan *w, double *x)
             int zb = m->zbase[n * nk + j];
             if (zb < 0) continue;
             double tmp[PLACE_MAX_GPUS];
-            for (int g = 0; g < bt->n_gpus; g++) tmp[g] = x[zb + ld[g].g + 1];
-            for (int g = 0; g < bt->n_gpus; g++) x[zb + g + 1] = tmp[g];
+            for (int g = 0; g < bt->n_gpus; g++)
+                tmp[g] = x[zb + ld[g].g + 1];
+            for (int g = 0; g < bt->n_gpus; g++)
+                x[zb + g + 1] = tmp[g];
         }
     }
     /* Runs of identical slots: sort by load (selection sort over a run, swapping all columns). */
     for (size_t n0 = 0; n0 < m->ns;) {
         size_t n1 = n0 + 1;
-        while (n1 < m->ns && m->slots[n1].sym_prev == (int)n1 - 1) n1++;
+        while (n1 < m->ns && m->slots[n1].sym_prev == (int)n1 - 1)
+            n1++;
         for (size_t a = n0; a + 1 < n1; a++) {
             size_t best = a;
             double bl = -1;
@@ -1069,7 +1191,10 @@ static bool mip_warm_vector(const mip *m, const place_plan *w, double *x)
             for (size_t j = 0; j < nk; j++) {
                 int za = m->zbase[a * nk + j], zc = m->zbase[best * nk + j];
                 int ma = m->mcol[a * nk + j], mb = m->mcol[best * nk + j];
-                if ((za < 0) != (zc < 0) || (ma < 0) != (mb < 0)) { ok = false; goto done; }
+                if ((za < 0) != (zc < 0) || (ma < 0) != (mb < 0)) {
+                    ok = false;
+                    goto done;
+                }
                 if (za >= 0)
                     for (int g = 0; g < p->bintypes[m->slots[a].b].n_gpus; g++) {
                         t = x[za + g + 1];
@@ -1094,15 +1219,26 @@ static bool mip_warm_vector(const mip *m, const place_plan *w, double *x)
     }
     if (ok) {
         double *act = calloc((size_t)m->nrows + 1, sizeof *act);
-        if (!act) { ok = false; goto done; }
-        for (size_t k = 1; k <= m->nnz; k++) act[m->ia[k] - 1] += m->ar[k] * x[m->ja[k]];
+        if (!act) {
+            ok = false;
+            goto done;
+        }
+        for (size_t k = 1; k <= m->nnz; k++)
+            act[m->ia[k] - 1] += m->ar[k] * x[m->ja[k]];
         for (int i = 0; i < m->nrows && ok; i++) {
             double v = act[i], r = m->rrhs[i];
             switch (m->rsense[i]) {
-            case 'G': ok = v >= r - 1e-9; break;
-            case 'L': ok = v <= r + 1e-9; break;
-            case 'E': ok = fabs(v - r) <= 1e-9; break;
-            default: break;
+            case 'G':
+                ok = v >= r - 1e-9;
+                break;
+            case 'L':
+                ok = v <= r + 1e-9;
+                break;
+            case 'E':
+                ok = fabs(v - r) <= 1e-9;
+                break;
+            default:
+                break;
             }
         }
         free(act);
@@ -1117,7 +1253,7 @@ done:
 /* ---- solution to plan ---- */
 
 typedef struct unit {
-    int node;                     /* plan node */
+    int node; /* plan node */
     int n_gpus;
     uint8_t gpus[PLACE_MAX_GPUS];
 } unit;
@@ -1137,8 +1273,10 @@ static int colour_edges(int nstages, int nnodes, int ncol, size_t nedges, const 
         free(path);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < (size_t)nstages * (size_t)ncol; i++) atL[i] = -1;
-    for (size_t i = 0; i < (size_t)nnodes * (size_t)ncol; i++) atR[i] = -1;
+    for (size_t i = 0; i < (size_t)nstages * (size_t)ncol; i++)
+        atL[i] = -1;
+    for (size_t i = 0; i < (size_t)nnodes * (size_t)ncol; i++)
+        atR[i] = -1;
     int rc = 0;
     for (size_t e = 0; e < nedges; e++) {
         int s = edge_stage[e], v = edge_node[e], a = -1, b = -1;
@@ -1146,7 +1284,10 @@ static int colour_edges(int nstages, int nnodes, int ncol, size_t nedges, const 
             if (atL[s * ncol + c] < 0) a = c;
         for (int c = 0; c < ncol && b < 0; c++)
             if (atR[v * ncol + c] < 0) b = c;
-        if (a < 0 || b < 0) { rc = VP_ESOLVER; break; }
+        if (a < 0 || b < 0) {
+            rc = VP_ESOLVER;
+            break;
+        }
         if (atR[v * ncol + a] >= 0) {
             /* Alternating a/b path from v; swapping it frees a at v (it cannot reach s). */
             size_t len = 0;
@@ -1223,7 +1364,8 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
     size_t *rep_off = malloc((ng + 1) * sizeof *rep_off);
     if (!rep_off) goto oom;
     rep_off[0] = 0;
-    for (size_t g = 0; g < p->n_groups; g++) rep_off[g + 1] = rep_off[g] + p->groups[g].replicas;
+    for (size_t g = 0; g < p->n_groups; g++)
+        rep_off[g + 1] = rep_off[g] + p->groups[g].replicas;
     used_rep = calloc(rep_off[p->n_groups] ? rep_off[p->n_groups] : 1, 1);
     if (!used_rep) {
         free(rep_off);
@@ -1236,7 +1378,10 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
         for (int st = 0; st < pn->n_stages; st++) {
             const place_placement *cp = &m->a->current->placements[pn->pl[st]];
             int node = slot_node[pn->slot[st]];
-            if (node < 0) { rc = vp_errf(e, VP_ESOLVER, "internal: pinned slot unused"); goto fail_r; }
+            if (node < 0) {
+                rc = vp_errf(e, VP_ESOLVER, "internal: pinned slot unused");
+                goto fail_r;
+            }
             rc = place_plan_assign(plan, cp->model, cp->replica, cp->stage, cp->n_stages, node,
                                    cp->gpus, cp->n_gpus, cp->bytes_per_gpu);
             if (rc < 0) goto bad_r;
@@ -1251,9 +1396,11 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
             int zb = m->zbase[n * nk + j], mc = m->mcol[n * nk + j];
             if (zb < 0) continue;
             const plan_bintype *bt = &p->bintypes[m->slots[n].b];
-            if (mc >= 0) cnt += (size_t)llround(x[mc + 1]);
+            if (mc >= 0)
+                cnt += (size_t)llround(x[mc + 1]);
             else
-                for (int g = 0; g < bt->n_gpus; g++) cnt += (size_t)llround(x[zb + g + 1]);
+                for (int g = 0; g < bt->n_gpus; g++)
+                    cnt += (size_t)llround(x[zb + g + 1]);
         }
         units[j] = malloc((cnt ? cnt : 1) * sizeof **units);
         if (!units[j]) goto oom_r;
@@ -1263,11 +1410,16 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
             const plan_bintype *bt = &p->bintypes[m->slots[n].b];
             const plan_shape *sh = &p->groups[m->kinds[j].group].shapes[m->slots[n].b];
             long mu = 0;
-            if (mc >= 0) mu = llround(x[mc + 1]);
+            if (mc >= 0)
+                mu = llround(x[mc + 1]);
             else
-                for (int g = 0; g < bt->n_gpus; g++) mu += llround(x[zb + g + 1]);
+                for (int g = 0; g < bt->n_gpus; g++)
+                    mu += llround(x[zb + g + 1]);
             if (mu <= 0) continue;
-            if (slot_node[n] < 0) { rc = vp_errf(e, VP_ESOLVER, "internal: units on an unused node"); goto fail_r; }
+            if (slot_node[n] < 0) {
+                rc = vp_errf(e, VP_ESOLVER, "internal: units on an unused node");
+                goto fail_r;
+            }
             size_t base = nunits[j];
             for (long u = 0; u < mu; u++) {
                 units[j][base + (size_t)u].node = slot_node[n];
@@ -1276,15 +1428,22 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
             long q = 0;
             for (int g = 0; g < bt->n_gpus; g++) {
                 long zc = llround(x[zb + g + 1]);
-                if (zc > mu) { rc = vp_errf(e, VP_ESOLVER, "internal: z above m"); goto fail_r; }
+                if (zc > mu) {
+                    rc = vp_errf(e, VP_ESOLVER, "internal: z above m");
+                    goto fail_r;
+                }
                 for (long t = 0; t < zc; t++, q++) {
                     unit *un = &units[j][base + (size_t)(q % mu)];
-                    if (un->n_gpus >= PLACE_MAX_GPUS) { rc = vp_errf(e, VP_ESOLVER, "internal: too many GPUs"); goto fail_r; }
+                    if (un->n_gpus >= PLACE_MAX_GPUS) {
+                        rc = vp_errf(e, VP_ESOLVER, "internal: too many GPUs");
+                        goto fail_r;
+                    }
                     un->gpus[un->n_gpus++] = (uint8_t)g;
                 }
             }
             if (q != mu * (long)sh->tp) {
-                rc = vp_errf(e, VP_ESOLVER, "internal: %ld slices for %ld units of TP %u", q, mu, sh->tp);
+                rc = vp_errf(e, VP_ESOLVER, "internal: %ld slices for %ld units of TP %u", q, mu,
+                             sh->tp);
                 goto fail_r;
             }
             nunits[j] += (size_t)mu;
@@ -1310,7 +1469,8 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
         for (uint32_t r = 0; r < gr->replicas; r++) {
             if (used_rep[rep_off[g] + r]) continue;
             bool dup = false;
-            for (size_t k = 0; k < nfirst && !dup; k++) dup = freeidx[k] == r;
+            for (size_t k = 0; k < nfirst && !dup; k++)
+                dup = freeidx[k] == r;
             if (!dup) freeidx[nf++] = r;
         }
         if (!group_placeable(p, g)) {
@@ -1327,7 +1487,10 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
                 rc = vp_errf(e, VP_ESOLVER, "internal: stage counts differ for %s", md->name);
                 goto fail_f;
             }
-        if (placed > nf) { rc = vp_errf(e, VP_ESOLVER, "internal: too many units for %s", md->name); goto fail_f; }
+        if (placed > nf) {
+            rc = vp_errf(e, VP_ESOLVER, "internal: too many units for %s", md->name);
+            goto fail_f;
+        }
         if (gr->pp <= 1) {
             for (size_t k = 0; k < placed; k++) {
                 const unit *un = &units[j0][k];
@@ -1344,7 +1507,10 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
             int *col = malloc(ne * sizeof *col);
             size_t *eu = malloc(ne * sizeof *eu);
             if (!es || !en || !col || !eu) {
-                free(es); free(en); free(col); free(eu);
+                free(es);
+                free(en);
+                free(col);
+                free(eu);
                 goto oom_f;
             }
             size_t k = 0;
@@ -1366,7 +1532,10 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
                                        un->node, un->gpus, un->n_gpus, sh->stage_bytes[es[q]]);
                 if (rc >= 0) rc = 0;
             }
-            free(es); free(en); free(col); free(eu);
+            free(es);
+            free(en);
+            free(col);
+            free(eu);
             if (rc) goto bad_f;
         }
         for (size_t q = placed; q < nf; q++)
@@ -1383,7 +1552,8 @@ static int mip_extract(const mip *m, const double *x, place_plan **out, vp_err *
         rc = vp_errf(e, VP_ESOLVER, "internal: MIP solution is not a valid plan: %s", why);
         goto fail;
     }
-    for (size_t j = 0; j < nk; j++) free(units[j]);
+    for (size_t j = 0; j < nk; j++)
+        free(units[j]);
     free(units);
     free(nunits);
     free(slot_node);
@@ -1408,7 +1578,8 @@ fail_r:
 oom:
     rc = vp_errf(e, -ENOMEM, "out of memory");
 fail:
-    for (size_t j = 0; units && j < nk; j++) free(units[j]);
+    for (size_t j = 0; units && j < nk; j++)
+        free(units[j]);
     free(units);
     free(nunits);
     free(slot_node);
@@ -1423,9 +1594,9 @@ typedef struct cbinfo {
     const double *warm;
     bool warm_given, warm_accepted;
     double deadline_ms;
-    double known_bound;   /* proven elsewhere (colgen), penalised objective scale */
+    double known_bound; /* proven elsewhere (colgen), penalised objective scale */
     double best_bound;
-    bool proven;          /* stopped because the incumbent meets the bound */
+    bool proven; /* stopped because the incumbent meets the bound */
     const plan_problem *p;
 } cbinfo;
 
@@ -1456,10 +1627,10 @@ static void mip_callback(glp_tree *T, void *info)
 }
 
 typedef struct solve_out {
-    double *x;        /* 1-based solution */
+    double *x; /* 1-based solution */
     bool have_x;
     bool optimal;
-    double bound;     /* valid bound on the penalised objective */
+    double bound; /* valid bound on the penalised objective */
     double lp_obj;
     int glp_rc;
 } solve_out;
@@ -1515,13 +1686,11 @@ static int mip_solve_guarded(mip *m, cbinfo *cb, double time_limit_s, const char
     io.presolve = GLP_OFF;
     io.br_tech = GLP_BR_PCH;
     io.bt_tech = GLP_BT_BLB;
-    const char *dbg = getenv("VPMIP");
-    io.gmi_cuts = dbg && strchr(dbg, 'g') ? GLP_ON : GLP_OFF;
-    io.mir_cuts = dbg && strchr(dbg, 'm') ? GLP_ON : GLP_OFF;
-    io.cov_cuts = dbg && strchr(dbg, 'c') ? GLP_ON : GLP_OFF;
-    io.clq_cuts = dbg && strchr(dbg, 'q') ? GLP_ON : GLP_OFF;
-    io.fp_heur = dbg && strchr(dbg, 'f') ? GLP_ON : GLP_OFF;
-    io.ps_heur = dbg && strchr(dbg, 'p') ? GLP_ON : GLP_OFF;
+    /* Measured on the classic instances: MIR cuts pay; Gomory, cover and clique cuts, the
+     * feasibility pump and proximity search mostly cost time (and GLPK checks its time limit
+     * only between nodes, so long root work overruns it). */
+    io.mir_cuts = GLP_ON;
+    io.pp_tech = GLP_PP_ROOT;
     io.cb_func = mip_callback;
     io.cb_info = cb;
     double left = time_limit_s * 1000 - (plan_now_ms() - t0);
@@ -1536,7 +1705,8 @@ static int mip_solve_guarded(mip *m, cbinfo *cb, double time_limit_s, const char
     }
     if (st == GLP_OPT || st == GLP_FEAS) {
         so->have_x = true;
-        for (int j = 1; j <= m->ncols; j++) so->x[j] = glp_mip_col_val(m->P, j);
+        for (int j = 1; j <= m->ncols; j++)
+            so->x[j] = glp_mip_col_val(m->P, j);
         double obj = glp_mip_obj_val(m->P);
         if ((rc == 0 && st == GLP_OPT) || cb->proven) {
             so->optimal = true;
@@ -1579,9 +1749,31 @@ int plan_ilp_run(const plan_problem *p, const plan_ilp_args *a, place_plan **out
     int rc = mip_layout(&m, e);
     if (rc) goto done;
     size_t est = mip_estimate_cols(&m);
-    if (est > PLAN_ILP_MAX_COLS && !a->export_only && !a->export_lp) {
-        rc = vp_errf(e, VP_ETOOBIG, "MIP: %zu columns (%zu node slots x %zu unit kinds) is over "
-                     "the limit of %d; use column generation", est, m.ns, m.nk, PLAN_ILP_MAX_COLS);
+    if ((a->export_only || a->export_lp) && est > PLAN_ILP_EXPORT_MAX_COLS) {
+        rc = vp_errf(e, VP_ETOOBIG,
+                     "%s: the MIP would have %zu columns (%zu node slots x %zu unit kinds), over "
+                     "the export limit of %d",
+                     a->export_lp, est, m.ns, m.nk, PLAN_ILP_EXPORT_MAX_COLS);
+        goto done;
+    }
+    bool too_big = est > PLAN_ILP_MAX_COLS && !a->export_only;
+    if (too_big && !a->export_lp) {
+        rc = vp_errf(e, VP_ETOOBIG,
+                     "MIP: %zu columns (%zu node slots x %zu unit kinds) is over "
+                     "the limit of %d; use column generation",
+                     est, m.ns, m.nk, PLAN_ILP_MAX_COLS);
+        goto done;
+    }
+    if (too_big) {
+        /* Write the model for another solver, but do not try to solve it here. */
+        plan_ilp_args b = *a;
+        b.export_only = true;
+        rc = plan_ilp_run(p, &b, NULL, e);
+        if (!rc)
+            rc = vp_errf(e, VP_ETOOBIG,
+                         "MIP: %zu columns is over the limit of %d (written to %s, not solved); "
+                         "use column generation",
+                         est, PLAN_ILP_MAX_COLS, a->export_lp);
         goto done;
     }
     rc = mip_build(&m, e);
@@ -1594,7 +1786,9 @@ int plan_ilp_run(const plan_problem *p, const plan_ilp_args *a, place_plan **out
         goto done;
     }
     bool have_warm = a->warm && mip_warm_vector(&m, a->warm, warm);
-    cbinfo cb = {.warm = have_warm ? warm : NULL, .known_bound = a->known_bound, .p = p,
+    cbinfo cb = {.warm = have_warm ? warm : NULL,
+                 .known_bound = a->known_bound,
+                 .p = p,
                  .best_bound = -1e300};
     solve_out so = {.x = x, .bound = -1e300};
     double limit = a->time_limit_s - (plan_now_ms() - t0) / 1000.0;
@@ -1666,8 +1860,8 @@ done:
 int plan_ilp(const plan_problem *p, const place_plan *warm, double time_limit_s,
              const char *export_lp, place_plan **out, vp_err *e)
 {
-    plan_ilp_args a = {.warm = warm, .max_moves = -1, .time_limit_s = time_limit_s,
-                       .export_lp = export_lp};
+    plan_ilp_args a = {
+        .warm = warm, .max_moves = -1, .time_limit_s = time_limit_s, .export_lp = export_lp};
     return plan_ilp_run(p, &a, out, e);
 }
 
@@ -1703,7 +1897,8 @@ int plan_optimize(const plan_problem *p, const place_plan *warm, const plan_opti
                   place_plan **out, vp_err *e)
 {
     double t0 = plan_now_ms();
-    double limit = o && o->time_limit_s > 0 ? o->time_limit_s : 10.0;
+    /* No options: the default 10 s; a limit of 0 still gets a token 0.1 s. */
+    double limit = !o ? 10.0 : o->time_limit_s > 0.1 ? o->time_limit_s : 0.1;
     place_plan *own = NULL, *best = NULL, *cand = NULL;
     int rc = 0;
     if (!warm) {
@@ -1716,12 +1911,12 @@ int plan_optimize(const plan_problem *p, const place_plan *warm, const plan_opti
         if (rc) goto done;
     }
     size_t cols = ilp_size(p, warm);
-    bool mip_ok = cols > 0 && cols <= PLAN_ILP_MAX_COLS;
+    bool mip_ok = cols > 0 && cols <= PLAN_ILP_AUTO_COLS;
     /* Column generation first: its bound is the one worth having, and it often closes the gap
      * by itself. The MIP gets what is left when it is small enough to use it. */
     double bound = 0;
     vp_err sub = {0};
-    rc = plan_colgen_run(p, warm, mip_ok ? limit * 0.5 : limit, &best, &bound, &sub);
+    rc = plan_colgen_run(p, warm, mip_ok ? limit * 0.25 : limit, &best, &bound, &sub);
     if (rc == -ENOMEM) {
         vp_errf(e, rc, "%s", sub.msg);
         goto done;
@@ -1729,7 +1924,10 @@ int plan_optimize(const plan_problem *p, const place_plan *warm, const plan_opti
     if (rc) {
         /* A solver failure is not the end: the warm plan stands. */
         best = place_plan_clone(warm);
-        if (!best) { rc = vp_errf(e, -ENOMEM, "out of memory"); goto done; }
+        if (!best) {
+            rc = vp_errf(e, -ENOMEM, "out of memory");
+            goto done;
+        }
         bound = warm->lower_bound_per_hour;
         rc = 0;
     }
@@ -1738,11 +1936,9 @@ int plan_optimize(const plan_problem *p, const place_plan *warm, const plan_opti
     bool solved = all && best->cost_per_hour <= bound + 1e-9 * (1 + best->cost_per_hour);
     double left = limit - (plan_now_ms() - t0) / 1000.0;
     if (!solved && mip_ok && left > 0.05) {
-        plan_ilp_args a = {.warm = best, .max_moves = -1, .time_limit_s = left,
-                           .known_bound = all ? bound : 0};
-        double tq = plan_now_ms();
+        plan_ilp_args a = {
+            .warm = best, .max_moves = -1, .time_limit_s = left, .known_bound = all ? bound : 0};
         int r = plan_ilp_run(p, &a, &cand, &sub);
-        if (getenv("VPDBG")) fprintf(stderr, "mip: rc %d %.0f ms (limit %.1f s) cols %zu %s\n", r, plan_now_ms() - tq, left, cols, sub.msg);
         if (r == -ENOMEM) {
             rc = vp_errf(e, r, "%s", sub.msg);
             goto done;
@@ -1758,7 +1954,7 @@ int plan_optimize(const plan_problem *p, const place_plan *warm, const plan_opti
             }
         }
     }
-    best->lower_bound_per_hour = bound;
+    best->lower_bound_per_hour = plan_round_bound(p, bound);
     plan_finish(p, best, best->solver, "feasible", t0);
     *out = best;
     best = NULL;

@@ -33,8 +33,11 @@
  * NULL) receives the model in CPLEX LP format before solving. The new plan (caller frees) has
  * solver "ilp", status "optimal" or "feasible", lower_bound_per_hour (the best of the MIP's bound
  * and the continuous one), gap and solve_ms. VP_ETOOBIG when the model would exceed
- * PLAN_ILP_MAX_COLS columns (use plan_colgen); VP_ESOLVER when GLPK fails. */
-#define PLAN_ILP_MAX_COLS 60000
+ * PLAN_ILP_MAX_COLS columns (use plan_colgen; export_lp is still written when it is under
+ * PLAN_ILP_EXPORT_MAX_COLS); VP_ESOLVER when GLPK fails. */
+#define PLAN_ILP_MAX_COLS 20000
+#define PLAN_ILP_AUTO_COLS 3000          /* plan_optimize runs the MIP only below this size */
+#define PLAN_ILP_EXPORT_MAX_COLS 2000000 /* larger models are not written at all */
 int plan_ilp(const plan_problem *p, const place_plan *warm, double time_limit_s,
              const char *export_lp, place_plan **out, vp_err *e);
 
@@ -48,9 +51,11 @@ int plan_ilp_export(const plan_problem *p, const place_plan *warm, const char *p
 int plan_colgen_bound(const plan_problem *p, const place_plan *warm, double time_limit_s,
                       double *bound, vp_err *e);
 
-/* Plan from column generation: LP, residual rounding and diving over its columns, repair of the
- * rest by best fit, then consolidation. Falls back to (a copy of) `warm` when that is cheaper.
- * Caller frees *out; solver "colgen", status "optimal" when cost meets the bound. */
+/* Plan from column generation: the LP, diving with limited discrepancy search over its columns,
+ * layout on nodes, repair of the rest by best fit, consolidation, and (when that misses the
+ * bound) an integer program over whole-node columns. A copy of `warm` when nothing beats it
+ * (then its solver name is kept). Caller frees *out; solver "colgen", status "optimal" when the
+ * cost meets the bound, else "feasible". */
 int plan_colgen(const plan_problem *p, const place_plan *warm, double time_limit_s,
                 place_plan **out, vp_err *e);
 
@@ -63,9 +68,9 @@ int plan_optimize(const plan_problem *p, const place_plan *warm, const plan_opti
 /* ---- rebalancing ---- */
 
 typedef enum plan_move_kind {
-    PLAN_MOVE_START,    /* a replica that did not run (new, or displaced from a lost node) */
-    PLAN_MOVE_MIGRATE,  /* a running replica moves: start it at `to`, then stop it at `from` */
-    PLAN_MOVE_STOP,     /* a replica no longer wanted */
+    PLAN_MOVE_START,   /* a replica that did not run (new, or displaced from a lost node) */
+    PLAN_MOVE_MIGRATE, /* a running replica moves: start it at `to`, then stop it at `from` */
+    PLAN_MOVE_STOP,    /* a replica no longer wanted */
 } plan_move_kind;
 
 /* One step, for one placement (one pipeline stage of a replica). */
@@ -78,21 +83,23 @@ typedef struct plan_move {
     char from_node[PLACE_NAME_MAX]; /* "" for START */
     uint8_t from_gpus[PLACE_MAX_GPUS];
     int n_from_gpus;
-    char to_node[PLACE_NAME_MAX];   /* "" for STOP */
+    char to_node[PLACE_NAME_MAX]; /* "" for STOP */
     uint8_t to_gpus[PLACE_MAX_GPUS];
     int n_to_gpus;
-    uint64_t bytes_per_gpu;         /* at the destination (STOP: at the source) */
+    uint64_t bytes_per_gpu; /* at the destination (STOP: at the source) */
     /* $/hour the running fleet costs less once this step is done (negative when the step brings
      * a node into use). The steps' savings add up to current cost - new cost. */
     double saves_per_hour;
-    /* No room to start first: this step stops the old placement before starting the new one. */
+    /* Set only when migrations form a cycle with no room to start any of them first: a STOP
+     * step with the flag stops a migrating replica early, and its MIGRATE step later carries the
+     * flag too (its old placement is already gone). */
     bool break_before_make;
 } plan_move;
 
 typedef struct plan_moves {
     plan_move *v;
     size_t n, cap;
-    size_t migrated_replicas;       /* distinct replicas among MIGRATE steps: what max_moves caps */
+    size_t migrated_replicas;       /* running replicas among MIGRATE steps: what max_moves caps */
     double cost_before, cost_after; /* $/hour */
 } plan_moves;
 
@@ -133,7 +140,10 @@ int plan_node_bintype(const plan_problem *p, const place_node *n);
  * plan_names_new (caller frees with free()). */
 typedef struct plan_names {
     size_t n;
-    struct plan_name_ent { const char *name; size_t group; } *ent;
+    struct plan_name_ent {
+        const char *name;
+        size_t group;
+    } * ent;
 } plan_names;
 int plan_names_new(const plan_problem *p, plan_names *out);
 int plan_names_find(const plan_names *nm, const char *model);
@@ -161,8 +171,8 @@ double plan_round_bound(const plan_problem *p, double bound);
 
 /* Sets cost, gap (from plan->lower_bound_per_hour) and status ("optimal" when the cost meets the
  * bound and nothing is unplaced that could be placed, else `otherwise`). */
-void plan_finish(const plan_problem *p, place_plan *plan, const char *solver,
-                 const char *otherwise, double t0_ms);
+void plan_finish(const plan_problem *p, place_plan *plan, const char *solver, const char *otherwise,
+                 double t0_ms);
 
 /* plan_colgen that also hands back the bound it proved (0 when none). */
 int plan_colgen_run(const plan_problem *p, const place_plan *warm, double time_limit_s,
@@ -174,7 +184,7 @@ typedef struct plan_cur_rep {
     size_t group;
     uint32_t replica;
     int n_stages;
-    size_t pl[PLAN_MAX_PP];   /* index into current->placements, per stage */
+    size_t pl[PLAN_MAX_PP]; /* index into current->placements, per stage */
 } plan_cur_rep;
 /* *reps is allocated (caller frees with free()); replicas p no longer wants are left out. */
 int plan_current_scan(const plan_problem *p, const place_plan *current, plan_cur_rep **reps,
@@ -182,13 +192,13 @@ int plan_current_scan(const plan_problem *p, const place_plan *current, plan_cur
 
 /* The MIP with everything it can take. */
 typedef struct plan_ilp_args {
-    const place_plan *warm;     /* incumbent to start from (may be NULL) */
-    const place_plan *current;  /* rebalance: its running replicas may stay put (may be NULL) */
-    long max_moves;             /* with current: running replicas that may move; -1 = any */
+    const place_plan *warm;    /* incumbent to start from (may be NULL) */
+    const place_plan *current; /* rebalance: its running replicas may stay put (may be NULL) */
+    long max_moves;            /* with current: running replicas that may move; -1 = any */
     double time_limit_s;
-    const char *export_lp;      /* write the model here first (may be NULL) */
-    bool export_only;           /* write and return, out untouched */
-    double known_bound;         /* a bound proven elsewhere: stop once the incumbent meets it */
+    const char *export_lp; /* write the model here first (may be NULL) */
+    bool export_only;      /* write and return, out untouched */
+    double known_bound;    /* a bound proven elsewhere: stop once the incumbent meets it */
 } plan_ilp_args;
 int plan_ilp_run(const plan_problem *p, const plan_ilp_args *a, place_plan **out, vp_err *e);
 
@@ -208,5 +218,11 @@ int plan_lp_n_cols(const plan_lp *lp);
 int plan_lp_solve(plan_lp *lp, double *obj);
 double plan_lp_col(const plan_lp *lp, int col);
 double plan_lp_dual(const plan_lp *lp, int row);
+int plan_lp_set_integer(plan_lp *lp, int col);
+/* Solves with the integer columns integral, from `warm` (n_cols values, may be NULL), stopping at
+ * the time limit or once an incumbent costs stop_at or less. x (n_cols) gets the best solution
+ * found. 0 = found one (*optimal says whether proven); VP_ENOSPACE = none; VP_ESOLVER. */
+int plan_lp_mip(plan_lp *lp, const double *warm, double time_limit_s, double stop_at, double *x,
+                double *obj, bool *optimal);
 
 #endif

@@ -60,7 +60,8 @@ static int id_index_new(const place_plan *plan, id_index *x)
     x->n = plan->n_placements;
     x->ent = malloc((x->n ? x->n : 1) * sizeof *x->ent);
     if (!x->ent) return -ENOMEM;
-    for (size_t i = 0; i < x->n; i++) x->ent[i] = (id_ent){plan->placements[i].id, i};
+    for (size_t i = 0; i < x->n; i++)
+        x->ent[i] = (id_ent){plan->placements[i].id, i};
     qsort(x->ent, x->n, sizeof *x->ent, id_ent_cmp);
     return 0;
 }
@@ -81,9 +82,8 @@ static void id_index_free(id_index *x)
 static bool same_slot(const place_plan *a, const place_placement *x, const place_plan *b,
                       const place_placement *y)
 {
-    return strcmp(a->nodes[x->node].name, b->nodes[y->node].name) == 0 &&
-           x->n_gpus == y->n_gpus && x->bytes_per_gpu == y->bytes_per_gpu &&
-           memcmp(x->gpus, y->gpus, (size_t)x->n_gpus) == 0;
+    return strcmp(a->nodes[x->node].name, b->nodes[y->node].name) == 0 && x->n_gpus == y->n_gpus &&
+           x->bytes_per_gpu == y->bytes_per_gpu && memcmp(x->gpus, y->gpus, (size_t)x->n_gpus) == 0;
 }
 
 /* ---------------------------------------------------------------- running replicas */
@@ -97,7 +97,8 @@ int plan_current_scan(const plan_problem *p, const place_plan *current, plan_cur
     if (id_index_new(current, &ix)) return vp_errf(e, -ENOMEM, "out of memory");
     int *nbt = malloc((current->n_nodes ? current->n_nodes : 1) * sizeof *nbt);
     size_t total = 0;
-    for (size_t g = 0; g < p->n_groups; g++) total += p->groups[g].replicas;
+    for (size_t g = 0; g < p->n_groups; g++)
+        total += p->groups[g].replicas;
     plan_cur_rep *v = malloc((total ? total : 1) * sizeof *v);
     if (!nbt || !v) {
         free(nbt);
@@ -105,7 +106,8 @@ int plan_current_scan(const plan_problem *p, const place_plan *current, plan_cur
         id_index_free(&ix);
         return vp_errf(e, -ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < current->n_nodes; i++) nbt[i] = plan_node_bintype(p, &current->nodes[i]);
+    for (size_t i = 0; i < current->n_nodes; i++)
+        nbt[i] = plan_node_bintype(p, &current->nodes[i]);
     size_t k = 0;
     for (size_t g = 0; g < p->n_groups; g++) {
         if (!placeable(p, g)) continue;
@@ -117,14 +119,24 @@ int plan_current_scan(const plan_problem *p, const place_plan *current, plan_cur
                 char id[PLACE_ID_MAX];
                 place_make_id(id, sizeof id, model_name(p, g), r, gr->pp > 1 ? (int)s : -1);
                 int at = id_index_find(&ix, id);
-                if (at < 0) { ok = false; break; }
+                if (at < 0) {
+                    ok = false;
+                    break;
+                }
                 const place_placement *pl = &current->placements[at];
-                if (pl->node < 0 || (size_t)pl->node >= current->n_nodes) { ok = false; break; }
+                if (pl->node < 0 || (size_t)pl->node >= current->n_nodes) {
+                    ok = false;
+                    break;
+                }
                 int b = nbt[pl->node];
-                if (b < 0) { ok = false; break; }
+                if (b < 0) {
+                    ok = false;
+                    break;
+                }
                 const plan_shape *sh = &gr->shapes[b];
                 const plan_bintype *bt = &p->bintypes[b];
-                if (!sh->ok || sh->tp != (uint32_t)pl->n_gpus || sh->stage_bytes[s] != pl->bytes_per_gpu ||
+                if (!sh->ok || sh->tp != (uint32_t)pl->n_gpus ||
+                    sh->stage_bytes[s] != pl->bytes_per_gpu ||
                     current->nodes[pl->node].n_gpus != bt->n_gpus) {
                     ok = false;
                     break;
@@ -146,8 +158,8 @@ int plan_current_scan(const plan_problem *p, const place_plan *current, plan_cur
 /* ---------------------------------------------------------------- placing what is missing */
 
 typedef struct nodeidx {
-    int *head;        /* [node] first placement index, -1 */
-    int *next;        /* [placement] next on the same node */
+    int *head; /* [node] first placement index, -1 */
+    int *next; /* [placement] next on the same node */
     size_t cap_pl, cap_nodes;
 } nodeidx;
 
@@ -159,7 +171,8 @@ static int nodeidx_build(nodeidx *x, const place_plan *plan)
     if (!x->head || !x->next) return -ENOMEM;
     x->cap_nodes = cn;
     x->cap_pl = cp;
-    for (size_t i = 0; i < plan->n_nodes; i++) x->head[i] = -1;
+    for (size_t i = 0; i < plan->n_nodes; i++)
+        x->head[i] = -1;
     for (size_t k = plan->n_placements; k-- > 0;) {
         int n = plan->placements[k].node;
         x->next[k] = x->head[n];
@@ -175,7 +188,8 @@ static int nodeidx_grow(nodeidx *x, const place_plan *plan)
         int *h = realloc(x->head, nc * sizeof *h);
         if (!h) return -ENOMEM;
         x->head = h;
-        for (size_t i = old; i < nc; i++) x->head[i] = -1;
+        for (size_t i = old; i < nc; i++)
+            x->head[i] = -1;
         x->cap_nodes = nc;
     }
     if (plan->n_placements > x->cap_pl) {
@@ -254,7 +268,7 @@ static double pick_tight(const place_plan *plan, int n, uint32_t tp, uint64_t w,
 typedef struct missing {
     size_t group;
     uint32_t replica;
-    uint32_t stages;   /* bitmask of stages to place */
+    uint32_t stages; /* bitmask of stages to place */
     double key;
 } missing;
 
@@ -312,9 +326,9 @@ int plan_fill_missing(const plan_problem *p, place_plan *plan, vp_err *e)
         const plan_group *gr = &p->groups[g];
         if (!placeable(p, g)) {
             for (uint32_t r = 0; r < gr->replicas; r++)
-                if (!have[g][r] && place_plan_add_unplaced(plan, model_name(p, g), r,
-                                                           gr->why_not[0] ? gr->why_not
-                                                                          : "fits no node type"))
+                if (!have[g][r] &&
+                    place_plan_add_unplaced(plan, model_name(p, g), r,
+                                            gr->why_not[0] ? gr->why_not : "fits no node type"))
                     goto oom;
             continue;
         }
@@ -324,7 +338,8 @@ int plan_fill_missing(const plan_problem *p, place_plan *plan, vp_err *e)
             const plan_shape *s = &gr->shapes[b];
             if (!s->ok) continue;
             double bytes = 0;
-            for (uint32_t st = 0; st < gr->pp; st++) bytes += (double)s->stage_bytes[st] * s->tp;
+            for (uint32_t st = 0; st < gr->pp; st++)
+                bytes += (double)s->stage_bytes[st] * s->tp;
             if (bytes > key) key = bytes;
         }
         for (uint32_t r = 0; r < gr->replicas; r++) {
@@ -338,7 +353,8 @@ int plan_fill_missing(const plan_problem *p, place_plan *plan, vp_err *e)
     qsort(miss, nmiss, sizeof *miss, missing_cmp);
     nbt = malloc((plan->n_nodes + nmiss * PLAN_MAX_PP + 1) * sizeof *nbt);
     if (!nbt) goto oom;
-    for (size_t i = 0; i < plan->n_nodes; i++) nbt[i] = plan_node_bintype(p, &plan->nodes[i]);
+    for (size_t i = 0; i < plan->n_nodes; i++)
+        nbt[i] = plan_node_bintype(p, &plan->nodes[i]);
 
     for (size_t mi = 0; mi < nmiss; mi++) {
         const missing *ms = &miss[mi];
@@ -466,7 +482,8 @@ int plan_fill_missing(const plan_problem *p, place_plan *plan, vp_err *e)
 oom:
     rc = vp_errf(e, -ENOMEM, "out of memory while placing");
 done:
-    for (size_t g = 0; have && g < p->n_groups; g++) free(have[g]);
+    for (size_t g = 0; have && g < p->n_groups; g++)
+        free(have[g]);
     free(have);
     free(left);
     free(bought);
@@ -591,7 +608,8 @@ static int try_empty(const plan_problem *p, place_plan *plan, nodeidx *x, const 
                     if (log[q].node == (int)n)
                         for (int t = 0; t < log[q].n_gpus; t++)
                             if (log[q].gpus[t] == gg) used += log[q].bytes;
-                if (used > nd->gpus[gg].usable_bytes || nd->gpus[gg].usable_bytes - used < w) continue;
+                if (used > nd->gpus[gg].usable_bytes || nd->gpus[gg].usable_bytes - used < w)
+                    continue;
                 uint64_t r = nd->gpus[gg].usable_bytes - used;
                 int k = ncand++;
                 while (k > 0 && room[k - 1] > r) {
@@ -604,7 +622,8 @@ static int try_empty(const plan_problem *p, place_plan *plan, nodeidx *x, const 
             }
             if ((uint32_t)ncand < sh->tp) continue;
             double slack = 0;
-            for (uint32_t t = 0; t < sh->tp; t++) slack += (double)(room[t] - w);
+            for (uint32_t t = 0; t < sh->tp; t++)
+                slack += (double)(room[t] - w);
             slack /= (double)p->bintypes[nbt[n]].usable_per_gpu;
             if (best < 0 || slack < best_slack) {
                 best = (int)n;
@@ -623,7 +642,7 @@ static int try_empty(const plan_problem *p, place_plan *plan, nodeidx *x, const 
         a->replica = pl->replica;
     }
     /* Commit: unassign every placement of c (their indices shift, so go by id), then assign. */
-    char (*ids)[PLACE_ID_MAX] = malloc((size_t)nlist * sizeof *ids);
+    char(*ids)[PLACE_ID_MAX] = malloc((size_t)nlist * sizeof *ids);
     int *stage = malloc((size_t)nlist * sizeof *stage), *nst = malloc((size_t)nlist * sizeof *nst);
     if (!ids || !stage || !nst) {
         free(ids);
@@ -661,7 +680,8 @@ static bool layout_on(const plan_problem *p, const place_plan *plan, const plan_
 {
     const plan_bintype *bt = &p->bintypes[b];
     uint64_t freeb[PLACE_MAX_GPUS];
-    for (int g = 0; g < bt->n_gpus; g++) freeb[g] = bt->usable_per_gpu;
+    for (int g = 0; g < bt->n_gpus; g++)
+        freeb[g] = bt->usable_per_gpu;
     for (int li = 0; li < nlist; li++) {
         const place_placement *pl = &plan->placements[list[li]];
         int g = plan_names_find(nm, pl->model);
@@ -702,7 +722,10 @@ int plan_consolidate(const plan_problem *p, place_plan *plan, const place_plan *
     double *order = NULL;
     int rc = 0;
     if (plan_names_new(p, &nm)) return -ENOMEM;
-    if (origin && id_index_new(origin, &oix)) { rc = -ENOMEM; goto done; }
+    if (origin && id_index_new(origin, &oix)) {
+        rc = -ENOMEM;
+        goto done;
+    }
     const id_index *oi = origin ? &oix : NULL;
     log = malloc(4096 * sizeof *log);
     int *cnt_b = calloc(p->n_bintypes ? p->n_bintypes : 1, sizeof *cnt_b);
@@ -719,7 +742,10 @@ int plan_consolidate(const plan_problem *p, place_plan *plan, const place_plan *
         free(order);
         nbt = malloc((plan->n_nodes + 1) * sizeof *nbt);
         order = malloc((plan->n_nodes + 1) * 2 * sizeof *order);
-        if (!nbt || !order || nodeidx_build(&x, plan)) { rc = -ENOMEM; goto done_c; }
+        if (!nbt || !order || nodeidx_build(&x, plan)) {
+            rc = -ENOMEM;
+            goto done_c;
+        }
         size_t no = 0;
         for (size_t n = 0; n < plan->n_nodes; n++) {
             nbt[n] = plan_node_bintype(p, &plan->nodes[n]);
@@ -770,7 +796,10 @@ int plan_consolidate(const plan_problem *p, place_plan *plan, const place_plan *
                 continue;
             }
             int r = try_empty(p, plan, &x, nbt, &nm, c, log, 4096);
-            if (r < 0) { rc = r; goto done_c; }
+            if (r < 0) {
+                rc = r;
+                goto done_c;
+            }
             if (r == 0) fails++;
             if (r == 1) {
                 fails = 0;
@@ -780,7 +809,10 @@ int plan_consolidate(const plan_problem *p, place_plan *plan, const place_plan *
                 improved = true;
                 nodeidx_free(&x);
                 memset(&x, 0, sizeof x);
-                if (nodeidx_build(&x, plan)) { rc = -ENOMEM; goto done_c; }
+                if (nodeidx_build(&x, plan)) {
+                    rc = -ENOMEM;
+                    goto done_c;
+                }
             }
         }
         /* 2. Rebuy a node as a cheaper type that holds all of it. */
@@ -790,7 +822,10 @@ int plan_consolidate(const plan_problem *p, place_plan *plan, const place_plan *
             int list[256], nlist = 0;
             bool too_many = false;
             for (int k = x.head[n]; k >= 0; k = x.next[k]) {
-                if (nlist == 256) { too_many = true; break; }
+                if (nlist == 256) {
+                    too_many = true;
+                    break;
+                }
                 list[nlist++] = k;
             }
             if (too_many) continue;
@@ -812,7 +847,10 @@ int plan_consolidate(const plan_problem *p, place_plan *plan, const place_plan *
             }
             if (best_b < 0) continue;
             int idx = plan_add_fresh_node(p, plan, (size_t)best_b);
-            if (idx < 0) { rc = idx; goto done_c; }
+            if (idx < 0) {
+                rc = idx;
+                goto done_c;
+            }
             cnt_b[best_b]++;
             char ids[256][PLACE_ID_MAX];
             const char *models[256];
@@ -835,7 +873,10 @@ int plan_consolidate(const plan_problem *p, place_plan *plan, const place_plan *
             for (int li = 0; li < nlist; li++) {
                 int r = place_plan_assign(plan, models[li], reps[li], stg[li], nst[li], idx,
                                           bgpus[li], (int)tps[li], bbytes[li]);
-                if (r < 0) { rc = r; goto done_c; }
+                if (r < 0) {
+                    rc = r;
+                    goto done_c;
+                }
             }
             if (budget && *budget >= 0) *budget -= charge;
             improved = true;
@@ -926,7 +967,7 @@ typedef struct simnode {
     int n_gpus;
     uint64_t usable[PLACE_MAX_GPUS];
     uint64_t used[PLACE_MAX_GPUS];
-    long count;       /* placements on it */
+    long count; /* placements on it */
 } simnode;
 
 typedef struct sim {
@@ -946,8 +987,10 @@ static void sim_add_pl(sim *s, int n, const uint8_t *gpus, int ng, uint64_t byte
 {
     simnode *nd = &s->v[n];
     for (int t = 0; t < ng; t++) {
-        if (sign > 0) nd->used[gpus[t]] += bytes;
-        else nd->used[gpus[t]] -= bytes;
+        if (sign > 0)
+            nd->used[gpus[t]] += bytes;
+        else
+            nd->used[gpus[t]] -= bytes;
     }
     long before = nd->count;
     nd->count += sign;
@@ -960,7 +1003,8 @@ static bool sim_fits(const sim *s, int n, const uint8_t *gpus, int ng, uint64_t 
     const simnode *nd = &s->v[n];
     for (int t = 0; t < ng; t++) {
         if (gpus[t] >= nd->n_gpus) return false;
-        if (nd->used[gpus[t]] > nd->usable[gpus[t]] || nd->usable[gpus[t]] - nd->used[gpus[t]] < bytes)
+        if (nd->used[gpus[t]] > nd->usable[gpus[t]] ||
+            nd->usable[gpus[t]] - nd->used[gpus[t]] < bytes)
             return false;
     }
     return true;
@@ -969,15 +1013,27 @@ static bool sim_fits(const sim *s, int n, const uint8_t *gpus, int ng, uint64_t 
 int plan_moves_build(const plan_problem *p, const place_plan *from, const place_plan *to,
                      plan_moves *out, vp_err *e)
 {
-    (void)p;
     memset(out, 0, sizeof *out);
     sim s = {0};
     id_index fx = {0}, tx = {0};
     size_t *pend = NULL;
-    bool *broken = NULL;
+    bool *broken = NULL, *lost = NULL, *counted = NULL;
+    plan_cur_rep *reps = NULL;
+    size_t nreps = 0;
     int rc = 0;
     s.v = calloc(from->n_nodes + to->n_nodes + 1, sizeof *s.v);
-    if (!s.v || id_index_new(from, &fx) || id_index_new(to, &tx)) goto oom;
+    lost = calloc(from->n_nodes + 1, 1);
+    counted = calloc(from->n_placements + 1, 1);
+    if (!s.v || !lost || !counted || id_index_new(from, &fx) || id_index_new(to, &tx)) goto oom;
+    /* Nodes the problem no longer has run nothing: their replicas start afresh elsewhere. */
+    for (size_t i = 0; i < from->n_nodes; i++)
+        lost[i] = plan_node_bintype(p, &from->nodes[i]) < 0;
+    /* Running replicas (what max_moves counts). */
+    rc = plan_current_scan(p, from, &reps, &nreps, e);
+    if (rc) goto fail;
+    for (size_t r = 0; r < nreps; r++)
+        for (int st = 0; st < reps[r].n_stages; st++)
+            counted[reps[r].pl[st]] = true;
     /* Nodes: `to`'s figures where a node is in both. */
     for (int pass = 0; pass < 2; pass++) {
         const place_plan *pl = pass == 0 ? to : from;
@@ -987,7 +1043,8 @@ int plan_moves_build(const plan_problem *p, const place_plan *from, const place_
             nd->name = pl->nodes[i].name;
             nd->price = pl->nodes[i].price_per_hour;
             nd->n_gpus = pl->nodes[i].n_gpus;
-            for (int g = 0; g < nd->n_gpus; g++) nd->usable[g] = pl->nodes[i].gpus[g].usable_bytes;
+            for (int g = 0; g < nd->n_gpus; g++)
+                nd->usable[g] = pl->nodes[i].gpus[g].usable_bytes;
         }
     }
     int *from_node = malloc((from->n_nodes + 1) * sizeof *from_node);
@@ -997,10 +1054,13 @@ int plan_moves_build(const plan_problem *p, const place_plan *from, const place_
         free(to_node);
         goto oom;
     }
-    for (size_t i = 0; i < from->n_nodes; i++) from_node[i] = sim_find(&s, from->nodes[i].name);
-    for (size_t i = 0; i < to->n_nodes; i++) to_node[i] = sim_find(&s, to->nodes[i].name);
+    for (size_t i = 0; i < from->n_nodes; i++)
+        from_node[i] = sim_find(&s, from->nodes[i].name);
+    for (size_t i = 0; i < to->n_nodes; i++)
+        to_node[i] = sim_find(&s, to->nodes[i].name);
     for (size_t k = 0; k < from->n_placements; k++) {
         const place_placement *pl = &from->placements[k];
+        if (lost[pl->node]) continue;
         sim_add_pl(&s, from_node[pl->node], pl->gpus, pl->n_gpus, pl->bytes_per_gpu, +1);
     }
     out->cost_before = s.cost;
@@ -1008,7 +1068,7 @@ int plan_moves_build(const plan_problem *p, const place_plan *from, const place_
     /* 1. Stops of placements `to` does not have. */
     for (size_t k = 0; k < from->n_placements; k++) {
         const place_placement *pl = &from->placements[k];
-        if (id_index_find(&tx, pl->id) >= 0) continue;
+        if (lost[pl->node] || id_index_find(&tx, pl->id) >= 0) continue;
         memset(&mv, 0, sizeof mv);
         mv.kind = PLAN_MOVE_STOP;
         snprintf(mv.id, sizeof mv.id, "%s", pl->id);
@@ -1054,6 +1114,7 @@ int plan_moves_build(const plan_problem *p, const place_plan *from, const place_
                 continue;
             }
             int f = id_index_find(&fx, tp->id);
+            if (f >= 0 && lost[from->placements[f].node]) f = -1;
             memset(&mv, 0, sizeof mv);
             mv.kind = f >= 0 ? PLAN_MOVE_MIGRATE : PLAN_MOVE_START;
             snprintf(mv.id, sizeof mv.id, "%s", tp->id);
@@ -1073,7 +1134,8 @@ int plan_moves_build(const plan_problem *p, const place_plan *from, const place_
                 mv.n_from_gpus = fp->n_gpus;
                 mv.break_before_make = broken[k];
                 if (!broken[k])
-                    sim_add_pl(&s, from_node[fp->node], fp->gpus, fp->n_gpus, fp->bytes_per_gpu, -1);
+                    sim_add_pl(&s, from_node[fp->node], fp->gpus, fp->n_gpus, fp->bytes_per_gpu,
+                               -1);
             }
             mv.saves_per_hour = before - s.cost;
             if (moves_push(out, &mv)) {
@@ -1087,8 +1149,10 @@ int plan_moves_build(const plan_problem *p, const place_plan *from, const place_
         if (progress || !np) continue;
         /* Deadlock (a cycle of migrations): stop one migration's old placement first. */
         size_t pick = np;
-        for (size_t q = 0; q < np && pick == np; q++)
-            if (!broken[pend[q]] && id_index_find(&fx, to->placements[pend[q]].id) >= 0) pick = q;
+        for (size_t q = 0; q < np && pick == np; q++) {
+            int f = id_index_find(&fx, to->placements[pend[q]].id);
+            if (!broken[pend[q]] && f >= 0 && !lost[from->placements[f].node]) pick = q;
+        }
         if (pick == np) {
             rc = vp_errf(e, VP_ESTATE, "internal: move order stuck with %zu steps left", np);
             free(from_node);
@@ -1121,9 +1185,11 @@ int plan_moves_build(const plan_problem *p, const place_plan *from, const place_
     free(from_node);
     free(to_node);
     out->cost_after = s.cost;
-    /* Distinct replicas among migrations. */
+    /* Distinct running replicas among migrations. */
     for (size_t i = 0; i < out->n; i++) {
         if (out->v[i].kind != PLAN_MOVE_MIGRATE) continue;
+        int f = id_index_find(&fx, out->v[i].id);
+        if (f < 0 || !counted[f]) continue;
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
             seen = out->v[j].kind == PLAN_MOVE_MIGRATE && out->v[j].replica == out->v[i].replica &&
@@ -1139,6 +1205,9 @@ done:
     free(s.v);
     free(pend);
     free(broken);
+    free(lost);
+    free(counted);
+    free(reps);
     id_index_free(&fx);
     id_index_free(&tx);
     return rc;
@@ -1149,9 +1218,12 @@ static void json_str(vp_sb *sb, const char *s)
     vp_sb_append(sb, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') vp_sb_printf(sb, "\\%c", c);
-        else if (c < 0x20) vp_sb_printf(sb, "\\u%04x", c);
-        else vp_sb_append(sb, (const char *)&c, 1);
+        if (c == '"' || c == '\\')
+            vp_sb_printf(sb, "\\%c", c);
+        else if (c < 0x20)
+            vp_sb_printf(sb, "\\u%04x", c);
+        else
+            vp_sb_append(sb, (const char *)&c, 1);
     }
     vp_sb_append(sb, "\"", 1);
 }
@@ -1159,7 +1231,8 @@ static void json_str(vp_sb *sb, const char *s)
 static void json_gpus(vp_sb *sb, const uint8_t *g, int n)
 {
     vp_sb_append(sb, "[", 1);
-    for (int i = 0; i < n; i++) vp_sb_printf(sb, "%s%u", i ? ", " : "", g[i]);
+    for (int i = 0; i < n; i++)
+        vp_sb_printf(sb, "%s%u", i ? ", " : "", g[i]);
     vp_sb_append(sb, "]", 1);
 }
 
@@ -1167,8 +1240,9 @@ char *plan_moves_to_json(const plan_moves *m)
 {
     vp_sb sb = {0};
     static const char *kinds[] = {"start", "migrate", "stop"};
-    vp_sb_printf(&sb, "{\"migrated_replicas\": %zu, \"cost_before\": %.4f, \"cost_after\": %.4f, "
-                      "\"moves\": [",
+    vp_sb_printf(&sb,
+                 "{\"migrated_replicas\": %zu, \"cost_before\": %.4f, \"cost_after\": %.4f, "
+                 "\"moves\": [",
                  m->migrated_replicas, m->cost_before, m->cost_after);
     for (size_t i = 0; i < m->n; i++) {
         const plan_move *mv = &m->v[i];
@@ -1252,7 +1326,8 @@ static int base_from_current(const plan_problem *p, const place_plan *current, p
             done++;
         }
         if (done < reps[r].n_stages)
-            while (done-- > 0) place_plan_unassign(b, b->n_placements - 1);
+            while (done-- > 0)
+                place_plan_unassign(b, b->n_placements - 1);
     }
     free(map);
     free(reps);
@@ -1275,7 +1350,8 @@ static void slot_key(const place_plan *plan, const place_placement *pl, char *bu
 {
     int off = snprintf(buf, cap, "%s|%s|", pl->model, plan->nodes[pl->node].name);
     unsigned set = 0;
-    for (int t = 0; t < pl->n_gpus; t++) set |= 1u << pl->gpus[t];
+    for (int t = 0; t < pl->n_gpus; t++)
+        set |= 1u << pl->gpus[t];
     for (int g = 0; g < PLACE_MAX_GPUS && off > 0 && (size_t)off < cap; g++)
         if (set >> g & 1u) off += snprintf(buf + off, cap - (size_t)off, "%d,", g);
     if (off > 0 && (size_t)off < cap)
@@ -1324,7 +1400,8 @@ static int relabel(const plan_problem *p, const place_plan *current, place_plan 
         rc = -ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < nc; i++) cnbt[i] = plan_node_bintype(p, &current->nodes[i]);
+    for (size_t i = 0; i < nc; i++)
+        cnbt[i] = plan_node_bintype(p, &current->nodes[i]);
     for (size_t f = 0; f < nf; f++) {
         match[f] = -1;
         if (!fresh->nodes[f].inventory) continue;
@@ -1361,10 +1438,13 @@ static int relabel(const plan_problem *p, const place_plan *current, place_plan 
         if (match[f] >= 0 || fresh->nodes[f].inventory) continue;
         for (int seq = -1;; seq++) {
             char nmb[PLACE_NAME_MAX];
-            if (seq < 0) snprintf(nmb, sizeof nmb, "%s", fresh->nodes[f].name);
-            else snprintf(nmb, sizeof nmb, "%s-%d", fresh->nodes[f].type, seq);
+            if (seq < 0)
+                snprintf(nmb, sizeof nmb, "%s", fresh->nodes[f].name);
+            else
+                snprintf(nmb, sizeof nmb, "%s-%d", fresh->nodes[f].type, seq);
             bool used = false;
-            for (size_t c = 0; c < nc && !used; c++) used = !strcmp(current->nodes[c].name, nmb);
+            for (size_t c = 0; c < nc && !used; c++)
+                used = !strcmp(current->nodes[c].name, nmb);
             for (size_t o = 0; o < nf && !used; o++)
                 used = o != f && !strcmp(fresh->nodes[o].name, nmb);
             if (!used) {
@@ -1397,10 +1477,12 @@ static int relabel(const plan_problem *p, const place_plan *current, place_plan 
         }
         place_gpu old[PLACE_MAX_GPUS];
         memcpy(old, fresh->nodes[f].gpus, sizeof old);
-        for (int g = 0; g < G; g++) fresh->nodes[f].gpus[perm[g]] = old[g];
+        for (int g = 0; g < G; g++)
+            fresh->nodes[f].gpus[perm[g]] = old[g];
         for (int a = fx.head[f]; a >= 0; a = fx.next[a]) {
             place_placement *x = &fresh->placements[a];
-            for (int t = 0; t < x->n_gpus; t++) x->gpus[t] = (uint8_t)perm[x->gpus[t]];
+            for (int t = 0; t < x->n_gpus; t++)
+                x->gpus[t] = (uint8_t)perm[x->gpus[t]];
         }
     }
     /* Replica numbers of single-stage models: a fresh placement in a slot a current replica of
@@ -1431,7 +1513,8 @@ static int relabel(const plan_problem *p, const place_plan *current, place_plan 
             rc = -ENOMEM;
             goto done;
         }
-        for (uint32_t r = 0; r < R; r++) newnum[r] = -1;
+        for (uint32_t r = 0; r < R; r++)
+            newnum[r] = -1;
         for (size_t a = 0; a < fresh->n_placements; a++) {
             const place_placement *x = &fresh->placements[a];
             if (x->stage >= 0 || x->replica >= R || strcmp(x->model, name)) continue;
@@ -1440,7 +1523,8 @@ static int relabel(const plan_problem *p, const place_plan *current, place_plan 
             slot_ent *hit = bsearch(&key, cs, ncs, sizeof *cs, slot_ent_cmp);
             if (!hit) continue;
             /* Several current replicas may share a slot key (same GPUs): take an unclaimed one. */
-            while (hit > cs && !strcmp(hit[-1].key, key.key)) hit--;
+            while (hit > cs && !strcmp(hit[-1].key, key.key))
+                hit--;
             for (; hit < cs + ncs && !strcmp(hit->key, key.key); hit++) {
                 const place_placement *y = &current->placements[hit->k];
                 uint32_t cr = y->replica;
@@ -1456,7 +1540,8 @@ static int relabel(const plan_problem *p, const place_plan *current, place_plan 
         uint32_t next = 0;
         for (uint32_t r = 0; r < R; r++) {
             if (newnum[r] >= 0) continue;
-            while (next < R && claimed[next]) next++;
+            while (next < R && claimed[next])
+                next++;
             if (next < R) {
                 newnum[r] = (int)next;
                 claimed[next] = true;
@@ -1484,6 +1569,20 @@ done:
     nodeidx_free(&fx);
     nodeidx_free(&cx);
     return rc;
+}
+
+/* Every replica that fits some node type is placed. */
+static bool plan_ub_all(const plan_problem *p, const place_plan *plan)
+{
+    plan_names nm;
+    if (plan_names_new(p, &nm)) return false;
+    bool all = true;
+    for (size_t u = 0; u < plan->n_unplaced && all; u++) {
+        int g = plan_names_find(&nm, plan->unplaced[u].model);
+        if (g >= 0 && placeable(p, (size_t)g)) all = false;
+    }
+    plan_names_free(&nm);
+    return all;
 }
 
 static bool better(const plan_problem *p, const place_plan *a, const place_plan *b)
@@ -1516,7 +1615,10 @@ int plan_rebalance(const plan_problem *p, const place_plan *current, long max_mo
         if (!cand) goto oom;
         long budget = max_moves;
         rc = plan_consolidate(p, cand, current, &budget, deadline);
-        if (rc) { rc = vp_errf(e, rc, "consolidation failed"); goto fail; }
+        if (rc) {
+            rc = vp_errf(e, rc, "consolidation failed");
+            goto fail;
+        }
         if (better(p, cand, best) &&
             (max_moves < 0 || plan_count_migrations(p, current, cand) <= (size_t)max_moves)) {
             place_plan_free(best);
@@ -1560,9 +1662,17 @@ int plan_rebalance(const plan_problem *p, const place_plan *current, long max_mo
     }
     /* The MIP, when the fleet is small enough: exact, and it can prove it. */
     double left = (deadline - plan_now_ms()) / 1000.0;
-    if (left > 0.05) {
-        plan_ilp_args a = {.warm = best, .current = current, .max_moves = max_moves,
-                           .time_limit_s = left};
+    /* Any plan, moved or not, costs at least the unconstrained bound: when the best plan meets
+     * it there is nothing left to prove. */
+    bool met = best->n_unplaced == 0 && bound > 0 &&
+               best->cost_per_hour <= plan_round_bound(p, bound) + 1e-9 * (1 + bound);
+    if (met) proven = true;
+    if (left > 0.05 && !met) {
+        plan_ilp_args a = {.warm = best,
+                           .current = current,
+                           .max_moves = max_moves,
+                           .time_limit_s = left,
+                           .known_bound = bound};
         vp_err sub = {0};
         int r = plan_ilp_run(p, &a, &cand, &sub);
         if (r == 0) {
@@ -1584,8 +1694,11 @@ int plan_rebalance(const plan_problem *p, const place_plan *current, long max_mo
     }
     best->lower_bound_per_hour = bound > 0 ? bound : 0;
     plan_finish(p, best, "rebalance", "feasible", t0);
-    if (proven && strcmp(best->status, "optimal") != 0) {
-        /* Optimal under the budget, which the unconstrained bound need not reach. */
+    if (proven && strcmp(best->status, "optimal") != 0 && plan_ub_all(p, best)) {
+        /* Proven optimal under the budget: that optimum is the bound that matters here (the
+         * unconstrained one may lie below what any plan within the budget can reach). */
+        best->lower_bound_per_hour = best->cost_per_hour;
+        place_plan_update_cost(best);
         snprintf(best->status, sizeof best->status, "optimal");
     }
     rc = plan_moves_build(p, current, best, moves, e);

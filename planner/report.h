@@ -12,9 +12,9 @@
  *    inventory limits are honoured; nothing else shares the node.
  *  - "everything on A100-80GB": the same manifest packed with first-fit decreasing onto the
  *    A100-80GB instance types only (the fleet's own, or the built-in catalog's when the fleet
- *    sells none), as many as needed (max_count lifted), inventory left out and gpu_types
- *    allow-lists ignored, because the question is what standardising on that one GPU would
- *    cost.
+ *    sells none), as many as needed (max_count lifted), inventory left out: what standardising
+ *    on that one GPU would cost. A model whose gpu_types rule A100-80GB out (an fp8 model that
+ *    needs Hopper) cannot be standardised and stays on the fleet's types it allows.
  *
  * Sizes are printed in GiB (2^30 bytes) and the report says so; the JSON report keeps exact byte
  * counts. Pure: no I/O, no clocks. Thread-safe on distinct objects. */

@@ -187,8 +187,8 @@ static void sec_baselines(doc *d, const facts *f)
         "honouring gpu_types and inventory limits.");
     plan_rpt_textf(d, BK_TEXT,
                    "Everything on A100-80GB: the same replicas packed by first-fit decreasing onto "
-                   "A100-80GB instance types only, as many as needed, gpu_types allow-lists "
-                   "ignored.");
+                   "A100-80GB instance types, as many as needed; a model whose gpu_types rule "
+                   "A100-80GB out stays on the types it allows.");
     if (b->one_per_gpu.note[0])
         plan_rpt_textf(d, BK_TEXT, "One model per GPU, unplaced: %s", b->one_per_gpu.note);
     if (b->a100.note[0]) plan_rpt_textf(d, BK_TEXT, "A100-80GB: %s", b->a100.note);

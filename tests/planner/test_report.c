@@ -391,8 +391,23 @@ static void one_model_per_gpu_respects_allow_lists_and_buys_a_node_per_pipeline_
     done(&r);
 }
 
+/* Is gpu on the allow-list of a model of m that rules A100-80GB out? */
+static bool kept_for_restricted(const plan_manifest *m, const char *gpu)
+{
+    for (size_t i = 0; i < m->n_models; i++) {
+        bool a100 = false, listed = false;
+        for (size_t k = 0; k < m->models[i].n_gpu_types; k++) {
+            a100 |= !strcmp(m->models[i].gpu_types[k], "A100-80GB");
+            listed |= !strcmp(m->models[i].gpu_types[k], gpu);
+        }
+        if (m->models[i].n_gpu_types && !a100 && listed) return true;
+    }
+    return false;
+}
+
 /* FFD on a fleet reduced by hand to src's A100-80GB instance types (the built-in catalog's when
- * src is NULL) with no count limit, manifest allow-lists cleared. */
+ * src is NULL) with no count limit, plus the types of GPUs that A100-less allow-lists name;
+ * every other model restricted to A100-80GB. */
 static place_plan *ffd_on_a100_only(const plan_manifest *m, const plan_fleet *src)
 {
     vp_err e = {0};
@@ -411,6 +426,8 @@ static place_plan *ffd_on_a100_only(const plan_manifest *m, const plan_fleet *sr
         if (!strcmp(f->types[i].gpu, "A100-80GB")) {
             f->types[w] = f->types[i];
             f->types[w++].max_count = -1;
+        } else if (kept_for_restricted(m, f->types[i].gpu)) {
+            f->types[w++] = f->types[i];
         }
     assert_true(w > 0);
     f->n_types = w;
@@ -418,15 +435,21 @@ static place_plan *ffd_on_a100_only(const plan_manifest *m, const plan_fleet *sr
     copy.models = calloc(m->n_models, sizeof *copy.models);
     assert_non_null(copy.models);
     memcpy(copy.models, m->models, m->n_models * sizeof *copy.models);
-    for (size_t i = 0; i < copy.n_models; i++)
-        copy.models[i].n_gpu_types = 0;
+    for (size_t i = 0; i < copy.n_models; i++) {
+        bool a100 = !copy.models[i].n_gpu_types;
+        for (size_t k = 0; k < copy.models[i].n_gpu_types; k++)
+            a100 |= !strcmp(copy.models[i].gpu_types[k], "A100-80GB");
+        if (!a100) continue;
+        copy.models[i].n_gpu_types = 1;
+        strcpy(copy.models[i].gpu_types[0], "A100-80GB");
+    }
     plan_problem *p = NULL;
     place_plan *plan = NULL;
     if (plan_problem_build(&copy, f, &p, &e)) fail_msg("problem: %s", e.msg);
     if (plan_ffd(p, &plan, &e)) fail_msg("ffd: %s", e.msg);
     for (size_t i = 0; i < plan->n_nodes; i++)
-        if (place_node_load(plan, i))
-            assert_string_equal(plan->nodes[i].gpus[0].model, "A100-80GB");
+        if (place_node_load(plan, i) && strcmp(plan->nodes[i].gpus[0].model, "A100-80GB"))
+            assert_true(kept_for_restricted(m, plan->nodes[i].gpus[0].model));
     plan_problem_free(p);
     free(copy.models);
     plan_fleet_free(f);
@@ -454,7 +477,7 @@ static void a100_baseline_equals_ffd_on_a100_instance_types_alone(void **state)
     assert_int_equal(r.b.a100.nodes, nodes);
     assert_int_equal(r.b.a100.gpus, gpus);
     assert_int_equal(r.b.a100.replicas_unplaced, want->n_unplaced);
-    /* The allow-list is ignored there: all 9 replicas fit on A100-80GB. */
+    /* The L4-only model stays on L4; the other 8 replicas go to A100-80GB. */
     assert_int_equal(r.b.a100.replicas_placed, 9);
     assert_int_equal(r.b.a100.replicas_unplaced, 0);
     place_plan_free(want);

@@ -1,0 +1,251 @@
+/* solver_fixture.h - packing problems for the solver tests: built by hand (every shape, TP degree
+ * and stage size chosen by the test) or read from the classic instances in tests/data.
+ *
+ * Hand-built problems allocate the same structures plan_problem_build would, so the library's
+ * own free functions release them. Header-only and static: each test file is its own program. */
+#ifndef SOLVER_FIXTURE_H
+#define SOLVER_FIXTURE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilp.h"
+#include "planner.h"
+
+#define FX_MAX 16 /* GPU models and bin types */
+#define FX_MAX_MODELS 64
+
+/* Not every test program uses every helper. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+typedef struct fx {
+    plan_manifest *m;
+    plan_fleet *f;
+    plan_problem *p;
+    bool parsed; /* built by plan_problem_build from text */
+} fx;
+
+static fx *fx_new(void)
+{
+    fx *x = calloc(1, sizeof *x);
+    x->m = calloc(1, sizeof *x->m);
+    x->m->models = calloc(FX_MAX_MODELS, sizeof *x->m->models);
+    snprintf(x->m->source, sizeof x->m->source, "test manifest");
+    x->f = calloc(1, sizeof *x->f);
+    x->f->gpus = calloc(FX_MAX, sizeof *x->f->gpus);
+    x->f->util_ppm = 1000000;
+    snprintf(x->f->source, sizeof x->f->source, "test fleet");
+    x->p = calloc(1, sizeof *x->p);
+    x->p->manifest = x->m;
+    x->p->fleet = x->f;
+    x->p->bintypes = calloc(FX_MAX, sizeof *x->p->bintypes);
+    x->p->groups = calloc(FX_MAX_MODELS, sizeof *x->p->groups);
+    return x;
+}
+
+static int fx_gpu(fx *x, const char *name, uint64_t bytes)
+{
+    plan_gpu_model *g = &x->f->gpus[x->f->n_gpus];
+    snprintf(g->name, sizeof g->name, "%s", name);
+    g->memory_bytes = bytes;
+    g->bandwidth_gbs = 1000;
+    return (int)x->f->n_gpus++;
+}
+
+/* A purchasable instance type; max_count -1 = unlimited. */
+static int fx_bin(fx *x, const char *type, int gpu, int n_gpus, double price, int max_count)
+{
+    plan_bintype *b = &x->p->bintypes[x->p->n_bintypes];
+    snprintf(b->type, sizeof b->type, "%s", type);
+    b->gpu = gpu;
+    b->n_gpus = n_gpus;
+    b->usable_per_gpu = x->f->gpus[gpu].memory_bytes;
+    b->price_per_hour = price;
+    b->max_count = max_count;
+    return (int)x->p->n_bintypes++;
+}
+
+/* A node that exists already. */
+static int fx_inv(fx *x, const char *name, const char *type, int gpu, int n_gpus, double price)
+{
+    int b = fx_bin(x, type, gpu, n_gpus, price, 1);
+    x->p->bintypes[b].inventory = true;
+    snprintf(x->p->bintypes[b].inv_name, sizeof x->p->bintypes[b].inv_name, "%s", name);
+    return b;
+}
+
+static int fx_model(fx *x, const char *name, uint32_t replicas, bool spread, uint32_t pp)
+{
+    plan_model *md = &x->m->models[x->m->n_models];
+    snprintf(md->name, sizeof md->name, "%s", name);
+    md->replicas = replicas;
+    md->spread = spread;
+    md->fixed = pp == 1;
+    plan_group *g = &x->p->groups[x->p->n_groups];
+    g->model = x->m->n_models++;
+    g->replicas = replicas;
+    g->pp = pp;
+    g->shapes = calloc(FX_MAX, sizeof *g->shapes);
+    return (int)x->p->n_groups++;
+}
+
+/* Model `group` may go on bin type `bin` as tp GPUs per stage with these bytes per GPU. */
+static void fx_shape(fx *x, int group, int bin, uint32_t tp, const uint64_t *stage_bytes)
+{
+    plan_group *g = &x->p->groups[group];
+    plan_shape *s = &g->shapes[bin];
+    s->ok = true;
+    s->tp = tp;
+    s->pp = g->pp;
+    for (uint32_t k = 0; k < g->pp; k++)
+        s->stage_bytes[k] = stage_bytes[k];
+    s->fp.tp = tp;
+    s->fp.pp = g->pp;
+    s->fp.per_gpu_bytes = stage_bytes[0];
+    s->fp.total_bytes = stage_bytes[0] * tp * g->pp;
+}
+
+/* Same bytes on every stage, allowed on every bin type defined so far. */
+static void fx_shape_all(fx *x, int group, uint32_t tp, uint64_t bytes)
+{
+    uint64_t sb[PLAN_MAX_PP];
+    for (int k = 0; k < PLAN_MAX_PP; k++)
+        sb[k] = bytes;
+    for (size_t b = 0; b < x->p->n_bintypes; b++)
+        fx_shape(x, group, (int)b, tp, sb);
+}
+
+static void fx_free(fx *x)
+{
+    if (!x) return;
+    plan_problem_free(x->p);
+    plan_fleet_free(x->f);
+    plan_manifest_free(x->m);
+    free(x);
+}
+
+/* Builds from manifest and fleet text with the library's own parsers. */
+static fx *fx_parse(const char *manifest, const char *fleet)
+{
+    fx *x = calloc(1, sizeof *x);
+    vp_err e = {0};
+    x->parsed = true;
+    if (plan_manifest_parse(manifest, strlen(manifest), "manifest", NULL, &x->m, &e) ||
+        plan_fleet_parse(fleet, strlen(fleet), "fleet", &x->f, &e) ||
+        plan_problem_build(x->m, x->f, &x->p, &e)) {
+        fprintf(stderr, "fixture: %s\n", e.msg);
+        fx_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static int fx_cmp_desc(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+/* A classic instance (BPPLIB format) as distinct-size models in MiB on one GPU model of exactly
+ * C MiB, gpu_memory_utilization 1.0, a 1-GPU type at $1/hour: the plan's cost is its bins. */
+static fx *fx_bpp(const char *file)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bpp/%s", VP_TEST_DATA, file);
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    unsigned long n = 0, cap = 0;
+    if (fscanf(f, "%lu %lu", &n, &cap) != 2 || n == 0 || n > 10000) {
+        fclose(f);
+        return NULL;
+    }
+    unsigned long *w = malloc(n * sizeof *w);
+    for (unsigned long i = 0; i < n; i++)
+        if (fscanf(f, "%lu", &w[i]) != 1) w[i] = 0;
+    fclose(f);
+    qsort(w, n, sizeof *w, fx_cmp_desc);
+    vp_sb man = {0}, fl = {0};
+    vp_sb_printf(&man, "{\"models\": [");
+    int k = 0;
+    for (unsigned long i = 0; i < n;) {
+        unsigned long j = i;
+        while (j < n && w[j] == w[i])
+            j++;
+        vp_sb_printf(&man, "%s{\"name\": \"s%lu\", \"memory_bytes\": %llu, \"replicas\": %lu}",
+                     k++ ? "," : "", w[i], (unsigned long long)w[i] << 20, j - i);
+        i = j;
+    }
+    vp_sb_printf(&man, "]}");
+    vp_sb_printf(&fl,
+                 "{\"gpu_memory_utilization\": 1.0, \"gpu_models\": [{\"name\": \"BIN\", "
+                 "\"memory_bytes\": %llu}], \"catalog\": [{\"type\": \"bin\", \"gpus\": "
+                 "{\"BIN\": 1}, \"price_per_hour\": 1}]}",
+                 (unsigned long long)cap << 20);
+    fx *x = fx_parse(vp_sb_str(&man), vp_sb_str(&fl));
+    vp_sb_free(&man);
+    vp_sb_free(&fl);
+    free(w);
+    return x;
+}
+
+/* A variable-cost instance (Delorme & Martinovic format) the same way, one GPU model and
+ * instance type per bin type with its cost and availability. */
+static fx *fx_vsbpp(const char *file)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/vsbpp/%s", VP_TEST_DATA, file);
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    int m = 0, k = 0;
+    vp_sb fl = {0}, man = {0}, cat = {0};
+    if (fscanf(f, "%d", &m) != 1 || m <= 0 || m > 16) {
+        fclose(f);
+        return NULL;
+    }
+    vp_sb_printf(&fl, "{\"gpu_memory_utilization\": 1.0, \"gpu_models\": [");
+    vp_sb_printf(&cat, "\"catalog\": [");
+    for (int i = 0; i < m; i++) {
+        unsigned long c, a;
+        double cost;
+        if (fscanf(f, "%lu %lu %lf", &c, &a, &cost) != 3) break;
+        vp_sb_printf(&fl, "%s{\"name\": \"B%d\", \"memory_bytes\": %llu}", i ? "," : "", i,
+                     (unsigned long long)c << 20);
+        vp_sb_printf(&cat,
+                     "%s{\"type\": \"bin%d\", \"gpus\": {\"B%d\": 1}, \"price_per_hour\": %g, "
+                     "\"max_count\": %lu}",
+                     i ? "," : "", i, i, cost, a);
+    }
+    vp_sb_printf(&fl, "], %s]}", vp_sb_str(&cat));
+    if (fscanf(f, "%d", &k) != 1) k = 0;
+    vp_sb_printf(&man, "{\"models\": [");
+    for (int i = 0; i < k; i++) {
+        unsigned long w, d;
+        if (fscanf(f, "%lu %lu", &w, &d) != 2) break;
+        vp_sb_printf(&man, "%s{\"name\": \"s%d\", \"memory_bytes\": %llu, \"replicas\": %lu}",
+                     i ? "," : "", i, (unsigned long long)w << 20, d);
+    }
+    vp_sb_printf(&man, "]}");
+    fclose(f);
+    fx *x = fx_parse(vp_sb_str(&man), vp_sb_str(&fl));
+    vp_sb_free(&fl);
+    vp_sb_free(&man);
+    vp_sb_free(&cat);
+    return x;
+}
+
+/* Every placement of the plan must be valid and every placeable replica placed. */
+static int fx_plan_ok(const plan_problem *p, const place_plan *plan, char *why, size_t cap)
+{
+    if (place_plan_validate(plan, why, cap)) return -1;
+    size_t want = 0;
+    for (size_t g = 0; g < p->n_groups; g++)
+        want += (size_t)p->groups[g].replicas * p->groups[g].pp;
+    if (plan->n_placements != want) {
+        snprintf(why, cap, "%zu placements, %zu wanted", plan->n_placements, want);
+        return -1;
+    }
+    return 0;
+}
+
+#endif
