@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ilp.h"
 #include "planner.h"
 #include "report.h"
+#include "vp_json.h"
 
 static void usage(FILE *f)
 {
@@ -18,6 +20,7 @@ static void usage(FILE *f)
             "usage: vrampack plan MANIFEST [--fleet FILE] [--solver auto|ffd|ilp]\n"
             "                     [--time-limit SEC] [--out plan.json]\n"
             "                     [--report [text|md|json|html]] [--export-lp FILE]\n"
+            "                     [--current plan.json [--max-moves N] [--moves FILE]]\n"
             "\n"
             "Packs the manifest's model replicas onto the cheapest set of GPU nodes.\n"
             "\n"
@@ -30,6 +33,10 @@ static void usage(FILE *f)
             "  --out FILE         write the plan as JSON (written atomically)\n"
             "  --report [FMT]     print a cost review: text (default), md, json or html\n"
             "  --export-lp FILE   write the MIP in CPLEX LP format (solve it with another solver)\n"
+            "  --current FILE     rebalance: start from this plan and move few replicas\n"
+            "  --max-moves N      at most N running replicas move (default: no limit; 0 only\n"
+            "                     places what is new or unplaced)\n"
+            "  --moves FILE       write the move list as JSON (printed as text otherwise)\n"
             "\n"
             "Without --report and --out, prints the plan JSON on stdout.\n"
             "exit: 0 all placed, 1 some replicas unplaced, 2 bad input or usage\n");
@@ -38,6 +45,8 @@ static void usage(FILE *f)
 int cli_plan(int argc, char **argv)
 {
     const char *manifest_path = NULL, *fleet_path = NULL, *out_path = NULL;
+    const char *current_path = NULL, *moves_path = NULL;
+    long max_moves = -1;
     bool report = false;
     plan_report_fmt fmt = PLAN_REPORT_TEXT;
     plan_options opt;
@@ -52,6 +61,16 @@ int cli_plan(int argc, char **argv)
             fleet_path = argv[++i];
         } else if (!strcmp(a, "--out") && has_val) {
             out_path = argv[++i];
+        } else if (!strcmp(a, "--current") && has_val) {
+            current_path = argv[++i];
+        } else if (!strcmp(a, "--moves") && has_val) {
+            moves_path = argv[++i];
+        } else if (!strcmp(a, "--max-moves") && has_val) {
+            uint64_t v;
+            if (!cli_parse_u64("plan", "--max-moves", argv[++i], 0, PLAN_MAX_TOTAL_REPLICAS, false,
+                               &v))
+                return CLI_USAGE;
+            max_moves = (long)v;
         } else if (!strcmp(a, "--export-lp") && has_val) {
             opt.export_lp = argv[++i];
         } else if (!strcmp(a, "--solver") && has_val) {
@@ -94,6 +113,10 @@ int cli_plan(int argc, char **argv)
         usage(stderr);
         return CLI_USAGE;
     }
+    if (!current_path && (max_moves >= 0 || moves_path)) {
+        fprintf(stderr, "vrampack plan: --max-moves and --moves need --current\n");
+        return CLI_USAGE;
+    }
 
     int rc = CLI_USAGE;
     vp_err e = {0};
@@ -103,12 +126,31 @@ int cli_plan(int argc, char **argv)
     place_plan *plan = NULL;
     plan_baselines base;
     bool have_base = false;
-    char *json = NULL, *text = NULL;
+    char *json = NULL, *text = NULL, *moves_json = NULL;
+    place_plan *current = NULL;
+    plan_moves moves = {0};
 
     if (plan_manifest_load(manifest_path, &m, &e)) goto err;
     if (fleet_path ? plan_fleet_load(fleet_path, &f, &e) : !(f = plan_fleet_builtin())) goto err;
     if (plan_problem_build(m, f, &prob, &e)) goto err;
-    if (plan_solve(prob, &opt, &plan, &e)) {
+    if (current_path) {
+        char *buf;
+        size_t len;
+        if (vp_read_file(current_path, PLAN_MAX_FILE_BYTES, &buf, &len, &e)) goto err;
+        int r = plan_from_json(buf, len, current_path, &current, &e);
+        free(buf);
+        if (r) goto err;
+        if (plan_rebalance(prob, current, max_moves, opt.time_limit_s, &plan, &moves, &e)) {
+            rc = CLI_FAIL;
+            goto err;
+        }
+        moves_json = plan_moves_to_json(&moves);
+        if (!moves_json) {
+            fprintf(stderr, "vrampack plan: out of memory\n");
+            rc = CLI_FAIL;
+            goto out;
+        }
+    } else if (plan_solve(prob, &opt, &plan, &e)) {
         rc = CLI_FAIL;
         goto err;
     }
@@ -150,6 +192,29 @@ int cli_plan(int argc, char **argv)
             goto out;
         }
     }
+    if (moves_path) {
+        int w = cli_write_file_atomic(moves_path, moves_json, strlen(moves_json));
+        if (w) {
+            fprintf(stderr, "vrampack plan: --moves %s: cannot write: %s\n", moves_path,
+                    vp_strerror(w));
+            rc = CLI_FAIL;
+            goto out;
+        }
+    }
+    if (current && !moves_path) {
+        static const char *kind[] = {"start", "migrate", "stop"};
+        printf("moves (make-before-break order): %zu steps, %zu replicas migrate, $%.2f/hour -> "
+               "$%.2f/hour\n",
+               moves.n, moves.migrated_replicas, moves.cost_before, moves.cost_after);
+        for (size_t k = 0; k < moves.n; k++) {
+            const plan_move *mv = &moves.v[k];
+            printf("  %3zu. %-7s %-28s %s%s%s  %s $%.2f/hour%s\n", k + 1, kind[mv->kind],
+                   mv->id, mv->from_node, mv->from_node[0] && mv->to_node[0] ? " -> " : "",
+                   mv->to_node, mv->saves_per_hour < 0 ? "adds" : "saves",
+                   mv->saves_per_hour < 0 ? -mv->saves_per_hour : mv->saves_per_hour,
+                   mv->break_before_make ? " (stop first: no room to start before)" : "");
+        }
+    }
     if (report)
         fputs(text, stdout);
     else if (!out_path)
@@ -165,6 +230,9 @@ err:
     fprintf(stderr, "vrampack plan: %s\n", e.msg[0] ? e.msg : vp_strerror(e.code));
 out:
     if (have_base) plan_baselines_free(&base);
+    free(moves_json);
+    plan_moves_free(&moves);
+    place_plan_free(current);
     free(json);
     free(text);
     place_plan_free(plan);

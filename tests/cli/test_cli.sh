@@ -64,6 +64,15 @@ check "a model that fits nowhere exits 1" test $? -eq 1
 check "and the plan lists it as unplaced with a reason" \
   python3 -c "import json,sys; p=json.load(open(sys.argv[1])); u=p['unplaced'][0]; assert u['model']=='huge' and 'L4' in u['reason']" "$tmp/huge-plan.json"
 
+# Rebalance: --max-moves is honoured and the move list is written.
+"$vp" plan "$src/examples/small.json" --out "$tmp/cur.json" >/dev/null 2>&1
+"$vp" plan "$src/examples/review.json" --current "$tmp/cur.json" --max-moves 0 --time-limit 2 \
+  --moves "$tmp/moves.json" --out "$tmp/next.json" >/dev/null 2>&1
+check "rebalance with --max-moves 0 migrates nothing" \
+  python3 -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['migrated_replicas']==0 and m['moves'], m" "$tmp/moves.json"
+"$vp" plan "$src/examples/small.json" --max-moves 3 >/dev/null 2>&1
+check "--max-moves without --current exits 2" test $? -eq 2
+
 # estimate: exact bytes in JSON.
 "$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --dtype bf16 --seq-len 8192 --json >"$tmp/est" 2>&1
 check "estimate --json reports the official parameter count" \
