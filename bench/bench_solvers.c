@@ -121,7 +121,10 @@ static void bench_one(const opts *o, const char *name, const char *manifest, con
             close(fd);
             char lpf[64];
             snprintf(lpf, sizeof lpf, "%s.lp", lp);
-            if (plan_ilp_export(p, ffd, lpf, &e) == 0) cbc = run_cbc(lpf, o->tl, &cbc_ms);
+            if (plan_ilp_export(p, ffd, lpf, &e) == 0)
+                cbc = run_cbc(lpf, o->tl, &cbc_ms);
+            else
+                cbc_ms = -1; /* too large to write out */
             remove(lpf);
             remove(lp);
         }
@@ -141,8 +144,8 @@ static void bench_one(const opts *o, const char *name, const char *manifest, con
         if (!isnan(cbc))
             snprintf(cbcbuf, sizeof cbcbuf, "%.2f", cbc);
         else
-            snprintf(cbcbuf, sizeof cbcbuf, "none");
-        snprintf(cbcms, sizeof cbcms, "%.0f", cbc_ms);
+            snprintf(cbcbuf, sizeof cbcbuf, "%s", cbc_ms < 0 ? "too big" : "none");
+        if (cbc_ms >= 0) snprintf(cbcms, sizeof cbcms, "%.0f", cbc_ms);
     }
     printf("%-28s %6zu %10.2f %10.2f%s %10.2f %6.2f%% %7.0f %9s %9s %8s  %s%s\n", name, items,
            ffd->cost_per_hour, best->cost_per_hour, vp_opt ? "*" : " ", best->lower_bound_per_hour,

@@ -33,6 +33,13 @@
 
 #include "ilp.h"
 
+/* GLPK reports fatal errors through a hook that longjmps back here. Every local that lives across
+ * a setjmp below is set before it and not changed until the longjmp can happen, which is what C
+ * requires; gcc's -Wclobbered cannot see that at -O2 and warns anyway. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wclobbered"
+#endif
+
 /* ---------------------------------------------------------------- GLPK errors */
 
 static _Thread_local jmp_buf *tl_jmp;

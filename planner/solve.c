@@ -54,9 +54,12 @@ int plan_solve(const plan_problem *p, const plan_options *o, place_plan **out, v
     }
     if (o->solver == PLAN_SOLVER_ILP) {
         rc = plan_ilp(p, ffd, o->time_limit_s, o->export_lp, &best, e);
-        if (rc == VP_ETOOBIG)
-            vp_errf(e, rc, "the MIP would have more than %d columns for this fleet; use --solver "
-                    "auto (column generation) or ffd", PLAN_ILP_MAX_COLS);
+        if (rc == VP_ETOOBIG) {
+            /* Too large for the MIP: column generation (the file, if asked, is written). */
+            plan_options o2 = *o;
+            o2.export_lp = NULL;
+            rc = plan_optimize(p, ffd, &o2, &best, e);
+        }
     } else {
         rc = plan_optimize(p, ffd, o, &best, e);
     }
