@@ -127,6 +127,21 @@ void vp_sb_free(vp_sb *sb)
     sb->oom = 0;
 }
 
+int vp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : (first ? first : 16);
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / (elem ? elem : 1)) return -ENOMEM;
+        nc *= 2;
+    }
+    void *a = realloc(*arr, nc * elem);
+    if (!a) return -ENOMEM;
+    *arr = a;
+    *cap = nc;
+    return 0;
+}
+
 int vp_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
 {
     if (__builtin_mul_overflow(a, b, out)) return VP_EOVERFLOW;

@@ -68,6 +68,11 @@ const char *vp_sb_str(const vp_sb *sb);   /* "" when empty; owned by sb */
 char *vp_sb_steal(vp_sb *sb);             /* caller frees; sb is reset */
 void vp_sb_free(vp_sb *sb);
 
+/* Makes room for `need` elements of `elem` bytes in the array *arr whose capacity is *cap,
+ * doubling from `first`; 0 or -ENOMEM (the array is then unchanged). The one growth policy for
+ * every dynamic array in the project. */
+int vp_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t first);
+
 /* Checked arithmetic: return 0 and store the result, or VP_EOVERFLOW. */
 int vp_mul_u64(uint64_t a, uint64_t b, uint64_t *out);
 int vp_add_u64(uint64_t a, uint64_t b, uint64_t *out);

@@ -58,13 +58,7 @@ place_plan *place_plan_clone(const place_plan *p)
 
 static int grow(void **arr, size_t *cap, size_t n, size_t size)
 {
-    if (n < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *a = realloc(*arr, nc * size);
-    if (!a) return -12; /* -ENOMEM */
-    *arr = a;
-    *cap = nc;
-    return 0;
+    return vp_grow(arr, cap, n + 1, size, 16);
 }
 
 int place_plan_add_node(place_plan *p, const place_node *n)

@@ -307,22 +307,10 @@ static int add_pattern(cg *g, int cls, cg_ent *e, int n)
     int f = find_pat(g, cls, e, n, h);
     if (f >= 0) return f;
     if ((g->npat + 1) * 2 > g->hcap && htab_grow(g)) return -ENOMEM;
-    if (g->npat == g->cappat) {
-        size_t nc = g->cappat ? g->cappat * 2 : 256;
-        cg_pat *pp = realloc(g->pats, nc * sizeof *pp);
-        if (!pp) return -ENOMEM;
-        g->pats = pp;
-        g->cappat = nc;
-    }
-    if (g->npool + (size_t)n > g->cappool) {
-        size_t nc = g->cappool ? g->cappool * 2 : 1024;
-        while (nc < g->npool + (size_t)n)
-            nc *= 2;
-        cg_ent *pl = realloc(g->pool, nc * sizeof *pl);
-        if (!pl) return -ENOMEM;
-        g->pool = pl;
-        g->cappool = nc;
-    }
+    if (vp_grow((void **)&g->pats, &g->cappat, g->npat + 1, sizeof *g->pats, 256))
+        return -ENOMEM;
+    if (vp_grow((void **)&g->pool, &g->cappool, g->npool + (size_t)n, sizeof *g->pool, 1024))
+        return -ENOMEM;
     const cg_class *c = &g->cls[cls];
     int *ri = malloc(((size_t)n + 1) * sizeof *ri);
     double *rv = malloc(((size_t)n + 1) * sizeof *rv);
@@ -1034,13 +1022,8 @@ static int dive_add(dive *d, int pat, long copies)
             d->v[i].copies += copies;
             return 0;
         }
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 64;
-        fixed_pat *v = realloc(d->v, nc * sizeof *v);
-        if (!v) return -ENOMEM;
-        d->v = v;
-        d->cap = nc;
-    }
+    if (vp_grow((void **)&d->v, &d->cap, d->n + 1, sizeof *d->v, 64))
+        return -ENOMEM;
     d->v[d->n++] = (fixed_pat){pat, copies};
     return 0;
 }
@@ -1094,13 +1077,8 @@ typedef struct lds {
 
 static int lds_push_fix(cg *g, lds *L, int t, long copies)
 {
-    if (L->stack.n == L->stack.cap) {
-        size_t nc = L->stack.cap ? L->stack.cap * 2 : 64;
-        fixed_pat *v = realloc(L->stack.v, nc * sizeof *v);
-        if (!v) return -ENOMEM;
-        L->stack.v = v;
-        L->stack.cap = nc;
-    }
+    if (vp_grow((void **)&L->stack.v, &L->stack.cap, L->stack.n + 1, sizeof *L->stack.v, 64))
+        return -ENOMEM;
     L->stack.v[L->stack.n++] = (fixed_pat){t, copies};
     return fix_pattern(g, t, copies);
 }
@@ -1505,22 +1483,10 @@ static int nm_add(nmaster *M, int cls, nunit *u, int n)
     int f = nm_find(M, cls, u, n, h);
     if (f >= 0) return f;
     if ((M->npat + 1) * 2 > M->hcap && nm_rehash(M)) return -ENOMEM;
-    if (M->npat == M->cappat) {
-        size_t nc = M->cappat ? M->cappat * 2 : 256;
-        npat *pp = realloc(M->pats, nc * sizeof *pp);
-        if (!pp) return -ENOMEM;
-        M->pats = pp;
-        M->cappat = nc;
-    }
-    if (M->npool + (size_t)n > M->cappool) {
-        size_t nc = M->cappool ? M->cappool * 2 : 4096;
-        while (nc < M->npool + (size_t)n)
-            nc *= 2;
-        nunit *pl = realloc(M->pool, nc * sizeof *pl);
-        if (!pl) return -ENOMEM;
-        M->pool = pl;
-        M->cappool = nc;
-    }
+    if (vp_grow((void **)&M->pats, &M->cappat, M->npat + 1, sizeof *M->pats, 256))
+        return -ENOMEM;
+    if (vp_grow((void **)&M->pool, &M->cappool, M->npool + (size_t)n, sizeof *M->pool, 4096))
+        return -ENOMEM;
     int *ri = malloc(((size_t)n + 1) * sizeof *ri);
     double *rv = malloc(((size_t)n + 1) * sizeof *rv);
     if (!ri || !rv) {
