@@ -416,11 +416,9 @@ done:
 static bool drop_placement(const ctl_solve_req *in, const plan_problem *prob, const cJSON *old_root,
                            const cJSON *new_root, const place_placement *q)
 {
-    const plan_group *g = NULL;
-    for (size_t i = 0; i < prob->n_groups && !g; i++)
-        if (!strcmp(prob->manifest->models[prob->groups[i].model].name, q->model))
-            g = &prob->groups[i];
-    if (!g) return true; /* model no longer wanted */
+    int gi = plan_group_find(prob, q->model);
+    if (gi < 0) return true; /* model no longer wanted */
+    const plan_group *g = &prob->groups[gi];
     uint32_t pp = g->pp ? g->pp : 1;
     if (q->replica >= g->replicas || (uint32_t)q->n_stages != pp) return true;
     if (pp > 1 ? (q->stage < 0 || (uint32_t)q->stage >= pp) : q->stage >= 0) return true;

@@ -293,28 +293,42 @@ static bool same_slot(const place_plan *a, const place_placement *x, const place
     return memcmp(x->gpus, y->gpus, (size_t)x->n_gpus) == 0;
 }
 
+static int pl_id_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const place_placement *const *)a)->id, (*(const place_placement *const *)b)->id);
+}
+
 int place_plan_diff(const place_plan *from, const place_plan *to, place_diff *out)
 {
     memset(out, 0, sizeof *out);
+    size_t nf = from->n_placements;
     out->start = malloc((to->n_placements ? to->n_placements : 1) * sizeof *out->start);
-    out->stop = malloc((from->n_placements ? from->n_placements : 1) * sizeof *out->stop);
-    if (!out->start || !out->stop) { place_diff_free(out); return -12; }
-    /* Match by id through a sorted index of `from`. */
-    size_t *idx = malloc((from->n_placements ? from->n_placements : 1) * sizeof *idx);
-    bool *matched = calloc(from->n_placements ? from->n_placements : 1, 1);
-    if (!idx || !matched) { free(idx); free(matched); place_diff_free(out); return -12; }
+    out->stop = malloc((nf ? nf : 1) * sizeof *out->stop);
+    /* Match by id through an index of `from` sorted by id: O(n log n), not O(n^2). */
+    const place_placement **ids = malloc((nf ? nf : 1) * sizeof *ids);
+    bool *matched = calloc(nf ? nf : 1, 1);
+    if (!out->start || !out->stop || !ids || !matched) {
+        free(ids);
+        free(matched);
+        place_diff_free(out);
+        return -12;
+    }
+    for (size_t j = 0; j < nf; j++) ids[j] = &from->placements[j];
+    qsort(ids, nf, sizeof *ids, pl_id_cmp);
     for (size_t i = 0; i < to->n_placements; i++) {
-        int j = place_plan_find(from, to->placements[i].id);
-        if (j >= 0 && same_slot(from, &from->placements[j], to, &to->placements[i])) {
+        const place_placement *key = &to->placements[i];
+        const place_placement **hit = nf ? bsearch(&key, ids, nf, sizeof *ids, pl_id_cmp) : NULL;
+        size_t j = hit ? (size_t)(*hit - from->placements) : 0;
+        if (hit && same_slot(from, &from->placements[j], to, &to->placements[i])) {
             matched[j] = true;
             out->n_keep++;
         } else {
             out->start[out->n_start++] = i;
         }
     }
-    for (size_t j = 0; j < from->n_placements; j++)
+    for (size_t j = 0; j < nf; j++)
         if (!matched[j]) out->stop[out->n_stop++] = j;
-    free(idx);
+    free(ids);
     free(matched);
     return 0;
 }

@@ -50,19 +50,6 @@ double plan_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-int plan_node_bintype(const plan_problem *p, const place_node *n)
-{
-    for (size_t b = 0; b < p->n_bintypes; b++) {
-        const plan_bintype *bt = &p->bintypes[b];
-        if (bt->inventory) {
-            if (strcmp(bt->inv_name, n->name) == 0) return (int)b;
-        } else if (!n->inventory && strcmp(bt->type, n->type) == 0) {
-            return (int)b;
-        }
-    }
-    return -1;
-}
-
 static int ent_cmp(const void *a, const void *b)
 {
     const struct plan_name_ent *x = a, *y = b;

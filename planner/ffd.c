@@ -296,13 +296,6 @@ static void by_node_free(by_node *bn)
     free(bn->idx);
 }
 
-static uint32_t group_of(const plan_problem *p, const char *model)
-{
-    for (uint32_t g = 0; g < p->n_groups; g++)
-        if (!strcmp(p->manifest->models[p->groups[g].model].name, model)) return g;
-    return UINT32_MAX;
-}
-
 /* Re-buys each bought node as the cheapest type that holds everything on it. Items stay
  * together, so spread and stage rules still hold. */
 static void downsize(ffd *f)
@@ -328,8 +321,8 @@ static void downsize(ffd *f)
             bool ok = true;
             for (size_t j = 0; j < k && ok; j++) {
                 const place_placement *pl = &plan->placements[idx[j]];
-                uint32_t gi = group_of(p, pl->model);
-                if (gi == UINT32_MAX) { ok = false; break; }
+                int gi = plan_group_find(p, pl->model);
+                if (gi < 0) { ok = false; break; }
                 const plan_shape *s = &p->groups[gi].shapes[b];
                 uint32_t st = pl->stage < 0 ? 0 : (uint32_t)pl->stage;
                 if (!s->ok || s->tp != (uint32_t)pl->n_gpus ||
@@ -418,8 +411,8 @@ static void consolidate(ffd *f)
         size_t j;
         for (j = 0; j < k && ok; j++) {
             const place_placement *pl = &plan->placements[bn.idx[bn.first[n] + j]];
-            uint32_t gi = group_of(p, pl->model);
-            const plan_model *m = gi == UINT32_MAX ? NULL : &p->manifest->models[p->groups[gi].model];
+            int gi = plan_group_find(p, pl->model);
+            const plan_model *m = gi < 0 ? NULL : &p->manifest->models[p->groups[gi].model];
             if (!m || pl->stage >= 0) { ok = false; break; }
             dest[j] = -1;
             for (size_t t = 0; t < nn && dest[j] < 0; t++) {

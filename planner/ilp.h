@@ -132,10 +132,6 @@ char *plan_moves_to_json(const plan_moves *m);
 /* Monotonic clock in milliseconds (for time limits and solve_ms only). */
 double plan_now_ms(void);
 
-/* Bin type of a plan node: inventory nodes by name, bought nodes by instance type. -1 when the
- * problem has no such bin type (a node that was lost, or a type no longer in the catalog). */
-int plan_node_bintype(const plan_problem *p, const place_node *n);
-
 /* Group whose model is named `model`, or -1. Binary search over a sorted name index built by
  * plan_names_new (caller frees with free()). */
 typedef struct plan_names {

@@ -191,12 +191,7 @@ int plan_from_json(const char *buf, size_t len, const char *what, place_plan **o
             }
             gpus[k++] = (uint8_t)x->valuedouble;
         }
-        char id[PLACE_ID_MAX];
-        place_make_id(id, sizeof id, model, replica, has_stage == 0 ? (int)stage : -1);
-        if (place_plan_find(p, id) >= 0) {
-            rc = vp_errf(e, VP_EDUP, "%s: placement %s appears twice", ctx, id);
-            goto fail;
-        }
+        /* Repeated ids are caught by place_plan_validate once all are read. */
         rc = place_plan_assign(p, model, replica, has_stage == 0 ? (int)stage : -1, (int)stages,
                                ni, gpus, ngp, bytes);
         if (rc == VP_ENOSPACE) {

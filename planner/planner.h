@@ -150,6 +150,13 @@ void plan_problem_free(plan_problem *p);
 void plan_node_from_bintype(const plan_problem *p, size_t b, int seq, place_node *out);
 bool plan_is_inventory_name(const plan_problem *p, const char *name);
 
+/* Bin type of a plan node: inventory nodes by name, bought nodes by instance type. -1 when the
+ * problem has no such bin type (a node that was lost, or a type no longer in the catalog). */
+int plan_node_bintype(const plan_problem *p, const place_node *n);
+
+/* Index of the group whose model is named `model`, or -1. Linear in the number of models. */
+int plan_group_find(const plan_problem *p, const char *model);
+
 /* Bytes one decode step of a replica reads on each GPU of stage `stage` (active weights and the
  * KV cache at full context, split over the TP group and the stages); 0 for memory_bytes models,
  * whose architecture is unknown. */

@@ -282,11 +282,8 @@ void plan_bound_settle(const plan_problem *p, place_plan *plan)
         if (placed) {
             for (size_t k = 0; k < plan->n_placements; k++) {
                 const place_placement *pl = &plan->placements[k];
-                for (size_t g = 0; g < p->n_groups; g++)
-                    if (!strcmp(p->manifest->models[p->groups[g].model].name, pl->model)) {
-                        placed[g] += 1.0 / (pl->n_stages > 0 ? pl->n_stages : 1);
-                        break;
-                    }
+                int g = plan_group_find(p, pl->model);
+                if (g >= 0) placed[g] += 1.0 / (pl->n_stages > 0 ? pl->n_stages : 1);
             }
             double lb = bound_counted(p, placed);
             if (lb < plan->lower_bound_per_hour) plan->lower_bound_per_hour = lb;
@@ -311,19 +308,23 @@ double plan_tpot_ms(uint64_t decode_bytes, uint32_t bandwidth_gbs)
     return (double)decode_bytes / ((double)bandwidth_gbs * 1e9) * 1e3;
 }
 
-static const plan_group *group_named(const plan_problem *p, const char *model)
-{
-    for (size_t g = 0; g < p->n_groups; g++)
-        if (!strcmp(p->manifest->models[p->groups[g].model].name, model)) return &p->groups[g];
-    return NULL;
-}
-
-static int bintype_of(const plan_problem *p, const place_node *n)
+int plan_node_bintype(const plan_problem *p, const place_node *n)
 {
     for (size_t b = 0; b < p->n_bintypes; b++) {
         const plan_bintype *bt = &p->bintypes[b];
-        if (bt->inventory ? !strcmp(bt->inv_name, n->name) : !strcmp(bt->type, n->type)) return (int)b;
+        if (bt->inventory) {
+            if (strcmp(bt->inv_name, n->name) == 0) return (int)b;
+        } else if (!n->inventory && strcmp(bt->type, n->type) == 0) {
+            return (int)b;
+        }
     }
+    return -1;
+}
+
+int plan_group_find(const plan_problem *p, const char *model)
+{
+    for (size_t g = 0; g < p->n_groups; g++)
+        if (!strcmp(p->manifest->models[p->groups[g].model].name, model)) return (int)g;
     return -1;
 }
 
@@ -336,10 +337,11 @@ void plan_estimate_latency(const plan_problem *p, place_plan *plan)
     if (!load || !mine) { free(load); free(mine); return; }
     for (size_t i = 0; i < plan->n_placements; i++) {
         place_placement *pl = &plan->placements[i];
-        const plan_group *g = group_named(p, pl->model);
-        int b = bintype_of(p, &plan->nodes[pl->node]);
-        if (!g || b < 0) continue;
-        mine[i] = plan_decode_bytes_per_gpu(&g->shapes[b], pl->stage < 0 ? 0 : (uint32_t)pl->stage);
+        int g = plan_group_find(p, pl->model);
+        int b = plan_node_bintype(p, &plan->nodes[pl->node]);
+        if (g < 0 || b < 0) continue;
+        mine[i] = plan_decode_bytes_per_gpu(&p->groups[g].shapes[b],
+                                            pl->stage < 0 ? 0 : (uint32_t)pl->stage);
         for (int k = 0; k < pl->n_gpus; k++) load[pl->node][pl->gpus[k]] += (double)mine[i];
     }
     for (size_t i = 0; i < plan->n_placements; i++) {

@@ -20,19 +20,13 @@ void plan_options_default(plan_options *o)
     o->export_lp = NULL;
 }
 
-static const plan_model *model_named(const plan_problem *p, const char *name)
-{
-    for (size_t i = 0; i < p->manifest->n_models; i++)
-        if (!strcmp(p->manifest->models[i].name, name)) return &p->manifest->models[i];
-    return NULL;
-}
-
 /* Every placement of a model with slo.tpot_ms meets it, given what shares its GPUs. */
 static bool meets_slos(const plan_problem *p, const place_plan *plan)
 {
     for (size_t i = 0; i < plan->n_placements; i++) {
         const place_placement *pl = &plan->placements[i];
-        const plan_model *m = model_named(p, pl->model);
+        int g = plan_group_find(p, pl->model);
+        const plan_model *m = g < 0 ? NULL : &p->manifest->models[p->groups[g].model];
         if (m && m->tpot_ms > 0 && pl->est_tpot_ms > m->tpot_ms * (1 + 1e-9)) return false;
     }
     return true;

@@ -213,6 +213,14 @@ static void the_plan_file_reads_back_to_the_same_plan(void **state)
                       "11}]}";
     assert_int_equal(plan_from_json(bad, strlen(bad), "bad.json", &back, &e), VP_EINPUT);
     assert_non_null(strstr(e.msg, "overcommitted"));
+    /* So is one that lists a placement twice. */
+    const char *twice = "{\"version\": 1, \"nodes\": [{\"name\": \"n\", \"gpus\": [{\"index\": 0, "
+                        "\"usable_bytes\": 10}]}], \"placements\": ["
+                        "{\"model\": \"a\", \"replica\": 0, \"node\": \"n\", \"gpus\": [0], "
+                        "\"bytes_per_gpu\": 1}, {\"model\": \"a\", \"replica\": 0, \"node\": \"n\", "
+                        "\"gpus\": [0], \"bytes_per_gpu\": 1}]}";
+    assert_int_equal(plan_from_json(twice, strlen(twice), "twice.json", &back, &e), VP_EINPUT);
+    assert_non_null(strstr(e.msg, "a/0 appears twice"));
     free(json);
     done(&r);
 }
