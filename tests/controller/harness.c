@@ -466,3 +466,33 @@ bool h_log_has(const char *path, const char *const *needles)
     free(t);
     return found;
 }
+
+typedef struct fleet_wait {
+    int n;
+} fleet_wait;
+
+static bool fleet_connected(h_env *h, void *ud)
+{
+    return h_nodes_connected(h) == ((fleet_wait *)ud)->n;
+}
+
+int h_start_fleet(h_env *h, const char *tag, int n_agents, const char *sim)
+{
+    for (int i = 0; i < n_agents; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%ld-%c", tag, (long)getpid(), 'a' + i);
+        if (h_start_agent(h, name, sim) < 0) return -1;
+    }
+    fleet_wait w = {n_agents};
+    return h_wait(fleet_connected, h, &w, 20000) ? 0 : -1;
+}
+
+const cJSON *h_find_id(const cJSON *arr, const char *id)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!strcmp(h_str(it, "id"), id)) return it;
+    }
+    return NULL;
+}

@@ -89,6 +89,13 @@ bool h_log_has(const char *path, const char *const *needles);
 
 /* Small JSON helpers. */
 const char *h_str(const cJSON *o, const char *key);
+
+/* Starts n_agents agents named "<tag><pid>-a", "-b", ... with --sim `sim` and waits until all are
+ * connected. 0 or -1. */
+int h_start_fleet(h_env *h, const char *tag, int n_agents, const char *sim);
+
+/* The element of array `arr` whose "id" is id, or NULL. */
+const cJSON *h_find_id(const cJSON *arr, const char *id);
 double h_num(const cJSON *o, const char *key);
 
 #endif

@@ -25,24 +25,11 @@ static h_env env;
 static int victim = -1;
 static cJSON *before; /* /v1/placements before the kill */
 
-static bool three_nodes(h_env *h, void *ud)
-{
-    (void)ud;
-    return h_nodes_connected(h) == 3;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    char tag[32];
-    snprintf(tag, sizeof tag, "loss%ld", (long)getpid());
     if (h_setup(&env, "loss", HB_MS, false) || h_start_controller(&env, 0, NULL)) return -1;
-    for (int i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "%s-%c", tag, 'a' + i);
-        if (h_start_agent(&env, name, "TGPU:2:2Gi") < 0) return -1;
-    }
-    if (!h_wait(three_nodes, &env, NULL, 20000)) return -1;
+    if (h_start_fleet(&env, "loss", 3, "TGPU:2:2Gi")) return -1;
     if (h_submit(&env, MANIFEST, NULL) != 200) return -1;
     int n = N_PLACEMENTS;
     return h_wait(h_all_running, &env, &n, 30000) ? 0 : -1;
@@ -54,14 +41,6 @@ static int teardown(void **state)
     cJSON_Delete(before);
     h_teardown(&env);
     return 0;
-}
-
-static const cJSON *find_id(const cJSON *j, const char *id)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
-                               j, "placements")) if (!strcmp(h_str(it, "id"), id)) return it;
-    return NULL;
 }
 
 /* Every placement the victim ran is running elsewhere, or unplaced naming the lost node. */
@@ -76,12 +55,13 @@ static bool recovered(h_env *h, void *ud)
     {
         if (!ok) break;
         if (strcmp(h_str(it, "node"), vname)) continue;
-        const cJSON *q = find_id(now, h_str(it, "id"));
+        const cJSON *q =
+            h_find_id(cJSON_GetObjectItemCaseSensitive(now, "placements"), h_str(it, "id"));
         if (q && !strcmp(h_str(q, "state"), "running") && strcmp(h_str(q, "node"), vname)) continue;
         /* Unplaced entries are listed by replica. */
         char rid[128];
         snprintf(rid, sizeof rid, "%s/%d", h_str(it, "model"), (int)h_num(it, "replica"));
-        q = find_id(now, rid);
+        q = h_find_id(cJSON_GetObjectItemCaseSensitive(now, "placements"), rid);
         ok = q && !strcmp(h_str(q, "state"), "unplaced") && strstr(h_str(q, "reason"), vname);
     }
     cJSON_Delete(now);
@@ -124,7 +104,8 @@ static void test_placements_on_surviving_nodes_did_not_move(void **state)
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements"))
     {
         if (!strcmp(h_str(it, "node"), env.agents[victim].name)) continue;
-        const cJSON *q = find_id(now, h_str(it, "id"));
+        const cJSON *q =
+            h_find_id(cJSON_GetObjectItemCaseSensitive(now, "placements"), h_str(it, "id"));
         assert_non_null(q);
         assert_string_equal(h_str(q, "node"), h_str(it, "node"));
         assert_true(h_num(q, "pid") == h_num(it, "pid"));

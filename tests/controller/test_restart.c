@@ -23,24 +23,11 @@
 static h_env env;
 static cJSON *before;
 
-static bool three_nodes(h_env *h, void *ud)
-{
-    (void)ud;
-    return h_nodes_connected(h) == 3;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    char tag[32];
-    snprintf(tag, sizeof tag, "rst%ld", (long)getpid());
     if (h_setup(&env, "restart", HB_MS, false) || h_start_controller(&env, 0, NULL)) return -1;
-    for (int i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "%s-%c", tag, 'a' + i);
-        if (h_start_agent(&env, name, "TGPU:2:2Gi") < 0) return -1;
-    }
-    if (!h_wait(three_nodes, &env, NULL, 20000)) return -1;
+    if (h_start_fleet(&env, "rst", 3, "TGPU:2:2Gi")) return -1;
     if (h_submit(&env, MANIFEST, NULL) != 200) return -1;
     int n = N_PLACEMENTS;
     return h_wait(h_all_running, &env, &n, 30000) ? 0 : -1;
@@ -52,14 +39,6 @@ static int teardown(void **state)
     cJSON_Delete(before);
     h_teardown(&env);
     return 0;
-}
-
-static const cJSON *find_id(const cJSON *j, const char *id)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
-                               j, "placements")) if (!strcmp(h_str(it, "id"), id)) return it;
-    return NULL;
 }
 
 static bool whole(h_env *h, void *ud)
@@ -101,7 +80,8 @@ static void test_no_placement_was_lost_moved_or_restarted(void **state)
     const cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements"))
     {
-        const cJSON *q = find_id(now, h_str(it, "id"));
+        const cJSON *q =
+            h_find_id(cJSON_GetObjectItemCaseSensitive(now, "placements"), h_str(it, "id"));
         assert_non_null(q);
         assert_string_equal(h_str(q, "node"), h_str(it, "node"));
         assert_true(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(q, "gpus"),

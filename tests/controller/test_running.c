@@ -23,24 +23,12 @@
 
 static h_env env;
 
-static bool three_nodes(h_env *h, void *ud)
-{
-    (void)ud;
-    return h_nodes_connected(h) == 3;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    char tag[32];
-    snprintf(tag, sizeof tag, "run%ld", (long)getpid());
     if (h_setup(&env, "running", HB_MS, false) || h_start_controller(&env, 0, NULL)) return -1;
-    for (int i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "%s-%c", tag, 'a' + i);
-        if (h_start_agent(&env, name, "TGPU:2:2Gi") < 0) return -1;
-    }
-    return h_wait(three_nodes, &env, NULL, 20000) ? 0 : -1;
+    if (h_start_fleet(&env, "run", 3, "TGPU:2:2Gi")) return -1;
+    return 0;
 }
 
 static int teardown(void **state)
@@ -63,13 +51,6 @@ static void test_a_submitted_manifest_comes_up_running_on_every_placement(void *
     assert_true(h_wait(h_all_running, &env, &n, 30000));
 }
 
-static const cJSON *find_id(const cJSON *arr, const char *id)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr) if (!strcmp(h_str(it, "id"), id)) return it;
-    return NULL;
-}
-
 static void test_placements_agree_with_the_plan(void **state)
 {
     (void)state;
@@ -87,7 +68,7 @@ static void test_placements_agree_with_the_plan(void **state)
     const cJSON *it;
     cJSON_ArrayForEach(it, pp)
     {
-        const cJSON *q = find_id(pa, h_str(it, "id"));
+        const cJSON *q = h_find_id(pa, h_str(it, "id"));
         assert_non_null(q);
         assert_string_equal(h_str(q, "node"), h_str(it, "node"));
         assert_string_equal(h_str(q, "model"), h_str(it, "model"));
@@ -156,7 +137,7 @@ static void test_resubmitting_the_same_manifest_moves_nothing(void **state)
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(before, "placements"))
     {
         const cJSON *q =
-            find_id(cJSON_GetObjectItemCaseSensitive(after, "placements"), h_str(it, "id"));
+            h_find_id(cJSON_GetObjectItemCaseSensitive(after, "placements"), h_str(it, "id"));
         assert_non_null(q);
         assert_string_equal(h_str(q, "node"), h_str(it, "node"));
         assert_true(h_num(q, "pid") == h_num(it, "pid")); /* the same worker, not a restart */
@@ -231,7 +212,7 @@ static void test_a_model_dropped_from_the_manifest_is_released_and_the_rest_stay
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(after, "placements"))
     {
         const cJSON *q =
-            find_id(cJSON_GetObjectItemCaseSensitive(before, "placements"), h_str(it, "id"));
+            h_find_id(cJSON_GetObjectItemCaseSensitive(before, "placements"), h_str(it, "id"));
         assert_non_null(q);
         assert_true(h_num(q, "pid") == h_num(it, "pid"));
     }
