@@ -1,16 +1,16 @@
 /* cmd_submit.c - `vrampack submit MANIFEST --api HOST:PORT`: send a manifest to a running
  * controller, which replaces its desired set of models with it, and print the answer.
  *
- * hf_config paths in a manifest are relative to the manifest file; the controller resolves
- * paths on its own host, so relative ones are made absolute here first (they then work when the
- * controller shares this file system, the usual case). */
-#include <limits.h>
+ * The manifest is checked here first and sent self-contained: every hf_config path (relative
+ * to the manifest file) is replaced by the config object it names, so the controller never opens
+ * a file a client named and its stored state needs nothing else to be planned again. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "http_client.h"
+#include "planner.h"
 #include "vp_json.h"
 
 #define SUBMIT_TIMEOUT_MS 600000 /* a big MIP solve may take minutes */
@@ -22,36 +22,6 @@ static void usage(FILE *f)
                "desired models; the controller plans them and starts them on its agents.\n"
                "Exit 0 when everything was placed, 1 when some replica could not be (the\n"
                "reasons are printed) or the controller is unreachable, 2 for bad input.\n");
-}
-
-static char *absolutise(const char *path, char *text)
-{
-    cJSON *root = cJSON_Parse(text);
-    if (!root) return text; /* the controller will say what is wrong with it */
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
-    bool changed = false;
-    cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models"), *m;
-    cJSON_ArrayForEach(m, models)
-    {
-        cJSON *hf = cJSON_GetObjectItemCaseSensitive(m, "hf_config");
-        if (!cJSON_IsString(hf) || hf->valuestring[0] == '/') continue;
-        char joined[PATH_MAX * 2], real[PATH_MAX];
-        snprintf(joined, sizeof joined, "%s/%s", dir, hf->valuestring);
-        if (!realpath(joined, real)) continue;
-        cJSON_SetValuestring(hf, real);
-        changed = true;
-    }
-    char *out = changed ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!out) return text;
-    free(text);
-    return out;
 }
 
 static void print_error(const char *what, const cli_http_resp *r)
@@ -94,13 +64,11 @@ int cli_submit(int argc, char **argv)
     char token[256] = "";
     if (token_file && cli_token_load(token_file, token, sizeof token)) return CLI_USAGE;
     char *text;
-    size_t len;
     vp_err e = {0};
-    if (vp_read_file(manifest, 16u << 20, &text, &len, &e)) {
+    if (plan_manifest_inline_file(manifest, &text, &e)) {
         fprintf(stderr, "vrampack submit: %s\n", e.msg);
         return CLI_USAGE;
     }
-    text = absolutise(manifest, text);
     cli_http_resp r;
     char err[512];
     int rc = cli_http_request(api, "POST", "/v1/manifests", token, text, strlen(text),

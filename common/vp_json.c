@@ -58,8 +58,70 @@ int vp_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len
     return 0;
 }
 
+/* Length of the UTF-8 sequence starting at s (at most n bytes available), or 0 when it is not
+ * well-formed: overlong forms, surrogates and code points above U+10FFFF are refused, as RFC 3629
+ * asks. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; min = 0x80; }
+    else if ((c & 0xf0) == 0xe0) { len = 3; min = 0x800; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; min = 0x10000; }
+    else return 0;
+    if (n < len) return 0;
+    unsigned cp = c & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+/* Text that cJSON would accept but that must not reach a parser's caller: invalid UTF-8, a NUL
+ * byte (C strings would end there and silently lose the rest), a raw control character inside a
+ * string, or a \u0000 escape (the same truncation, spelled differently). Trailing NULs after the
+ * text are tolerated, as before. */
+static int check_text(const char *buf, size_t len, const char *what, vp_err *e)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    while (len && s[len - 1] == 0) len--;
+    bool in_str = false;
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        if (c == 0) return vp_errf(e, VP_EPARSE, "%s: NUL byte at offset %zu", what, i);
+        if (c >= 0x80) {
+            size_t n = utf8_len(s + i, len - i);
+            if (!n) return vp_errf(e, VP_EPARSE, "%s: invalid UTF-8 at offset %zu", what, i);
+            i += n;
+            continue;
+        }
+        if (in_str) {
+            if (c < 0x20)
+                return vp_errf(e, VP_EPARSE, "%s: control character in a string at offset %zu",
+                               what, i);
+            if (c == '\\') {
+                if (i + 5 < len && s[i + 1] == 'u' && !memcmp(s + i + 2, "0000", 4))
+                    return vp_errf(e, VP_EPARSE, "%s: \\u0000 in a string at offset %zu", what, i);
+                i += 2;
+                continue;
+            }
+            if (c == '"') in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        }
+        i++;
+    }
+    return 0;
+}
+
 int vp_json_parse(const char *buf, size_t len, const char *what, cJSON **out, vp_err *e)
 {
+    int bad = check_text(buf, len, what, e);
+    if (bad) return bad;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {

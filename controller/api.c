@@ -431,7 +431,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *text = vp_sb_str(&r->body);
     plan_manifest *m = NULL;
     vp_err e = {0};
-    int rc = plan_manifest_parse(text, r->body_len, "manifest", NULL, &m, &e);
+    int rc = plan_manifest_parse_inline(text, r->body_len, "manifest", &m, &e);
     if (rc) {
         log_request(c, method, url, 400, e.msg);
         return respond_error(conn, rc == -ENOMEM ? 500 : 400, e.msg[0] ? e.msg : vp_strerror(rc));

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine.h"
 #include "footprint.h"
 #include "placement.h"
 #include "vp.h"
@@ -23,6 +24,7 @@
 #define PLAN_MAX_REPLICAS 1000000u      /* per model */
 #define PLAN_MAX_TOTAL_REPLICAS 1000000u /* per manifest */
 #define PLAN_MAX_GPU_TYPES 8            /* entries in a model's gpu_types allow-list */
+#define PLAN_SOURCE_MAX 512             /* a model's source: repository id or path */
 
 /* ---- fleet: GPU models, instance types that may be bought, nodes that exist ---- */
 
@@ -84,8 +86,13 @@ typedef struct plan_model {
     size_t n_gpu_types;          /* 0 = any */
     bool spread;                 /* replicas on distinct nodes */
     double tpot_ms;              /* 0 = no latency objective */
-    char **worker_cmd;           /* NULL-terminated argv template, or NULL */
-    char hf_config[256];         /* path as resolved, for reports */
+    /* How a replica runs (engine.h): the engine, what it loads, extra arguments. */
+    eng_kind engine;             /* ENG_BUILTIN unless the manifest names one */
+    char source[PLAN_SOURCE_MAX];/* repository id or path the engine loads; default: name */
+    char **engine_args;          /* NULL-terminated, appended verbatim; or NULL */
+    char **worker_cmd;           /* engine "command": NULL-terminated argv template, or NULL */
+    uint32_t ready_timeout_s;    /* how long a replica may take to become ready; 0 = default */
+    char hf_config[256];         /* path as resolved, or "inline", for reports */
 } plan_model;
 
 typedef struct plan_manifest {
@@ -96,9 +103,18 @@ typedef struct plan_manifest {
 
 /* Reads a manifest; hf_config paths are relative to the manifest's directory. */
 int plan_manifest_load(const char *path, plan_manifest **out, vp_err *e);
-/* Parses manifest text; `what` names it in errors; base_dir resolves hf_config (NULL = cwd). */
+/* Parses manifest text; `what` names it in errors; base_dir resolves hf_config (NULL = cwd).
+ * hf_config may be a path or the config object itself. */
 int plan_manifest_parse(const char *buf, size_t len, const char *what, const char *base_dir,
                         plan_manifest **out, vp_err *e);
+/* Parses a self-contained manifest (what an API receives): every hf_config must be an object;
+ * a path is refused without being opened, so no file on the reader's host is ever named. */
+int plan_manifest_parse_inline(const char *buf, size_t len, const char *what,
+                               plan_manifest **out, vp_err *e);
+/* Reads the manifest at path and returns it as self-contained JSON text: each hf_config path
+ * is replaced by the config object it names. The result is checked with
+ * plan_manifest_parse_inline before it is returned. Caller frees *out. */
+int plan_manifest_inline_file(const char *path, char **out, vp_err *e);
 void plan_manifest_free(plan_manifest *m);
 
 /* ---- the resolved problem ---- */

@@ -72,6 +72,37 @@ static void parse_reports_line_and_column(void **state)
     assert_int_equal(vp_json_parse(trailing, strlen(trailing), "t", &o, &e), VP_EPARSE);
 }
 
+static void parse_refuses_nul_bytes_control_characters_and_invalid_utf8(void **state)
+{
+    (void)state;
+    static const struct { const char *txt; size_t len; const char *why; } bad[] = {
+        {"{\"a\": \"x\0y\"}", 12, "NUL byte at offset 8"},
+        {"{\"a\": 1}\0{", 10, "NUL byte at offset 8"},
+        {"{\"a\": \"x\\u0000y\"}", 17, "\\u0000 in a string"},
+        {"{\"a\": \"x\ty\"}", 12, "control character"},
+        {"{\"a\": \"\xc3\"}", 10, "invalid UTF-8 at offset 7"},
+        {"{\"a\": \"\xc0\xaf\"}", 11, "invalid UTF-8"},       /* overlong '/' */
+        {"{\"a\": \"\xed\xa0\x80\"}", 12, "invalid UTF-8"},  /* a surrogate */
+        {"{\"a\": \"\xf4\x90\x80\x80\"}", 13, "invalid UTF-8"}, /* above U+10FFFF */
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(bad); i++) {
+        cJSON *o = NULL;
+        vp_err e = {0};
+        int rc = vp_json_parse(bad[i].txt, bad[i].len, "m.json", &o, &e);
+        if (rc != VP_EPARSE || !strstr(e.msg, bad[i].why))
+            fail_msg("case %zu: rc %d, message \"%s\", expected \"%s\"", i, rc, e.msg,
+                     bad[i].why);
+    }
+    /* Escaped backslashes, real UTF-8 and a trailing NUL stay fine. */
+    const char ok[] = "{\"a\": \"\\\\u0000 caf\xc3\xa9 \xf0\x9f\x99\x82\"}";
+    cJSON *o = NULL;
+    vp_err e = {0};
+    int rc = vp_json_parse(ok, sizeof ok, "m.json", &o, &e);
+    if (rc) fail_msg("valid text refused: %s", e.msg);
+    assert_string_equal(cJSON_GetObjectItem(o, "a")->valuestring, "\\u0000 caf\xc3\xa9 \xf0\x9f\x99\x82");
+    cJSON_Delete(o);
+}
+
 static void read_file_refuses_oversize_and_missing(void **state)
 {
     (void)state;
@@ -93,6 +124,7 @@ int main(void)
         cmocka_unit_test(string_builder_grows),
         cmocka_unit_test(getters_name_the_field_and_refuse_bad_values),
         cmocka_unit_test(parse_reports_line_and_column),
+        cmocka_unit_test(parse_refuses_nul_bytes_control_characters_and_invalid_utf8),
         cmocka_unit_test(read_file_refuses_oversize_and_missing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

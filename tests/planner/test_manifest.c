@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "planner.h"
@@ -200,6 +201,97 @@ static void bad_fleets_get_one_line_naming_the_field(void **state)
     }
 }
 
+static void engines_sources_and_arguments_are_read_with_their_defaults(void **state)
+{
+    (void)state;
+    plan_manifest *m;
+    vp_err e = {0};
+    const char *txt =
+        "{\"models\": ["
+        "{\"name\": \"chat\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+        " \"source\": \"meta-llama/Llama-3.1-8B-Instruct\", \"engine\": \"vllm\","
+        " \"engine_args\": [\"--enable-prefix-caching\", \"{not-a-placeholder}\"],"
+        " \"ready_timeout_s\": 1200},"
+        "{\"name\": \"small\", \"memory_bytes\": 1000, \"engine\": \"llama.cpp\"},"
+        "{\"name\": \"plain\", \"memory_bytes\": 1000},"
+        "{\"name\": \"custom\", \"memory_bytes\": 1000,"
+        " \"worker\": {\"command\": [\"srv\", \"--port={port}\", \"{\\\"t\\\": 1}\"]}}]}";
+    if (parse(txt, &m, &e)) fail_msg("%s", e.msg);
+    const plan_model *chat = &m->models[0];
+    assert_int_equal(chat->engine, ENG_VLLM);
+    assert_string_equal(chat->source, "meta-llama/Llama-3.1-8B-Instruct");
+    assert_string_equal(chat->engine_args[0], "--enable-prefix-caching");
+    assert_string_equal(chat->engine_args[1], "{not-a-placeholder}"); /* verbatim */
+    assert_null(chat->engine_args[2]);
+    assert_int_equal(chat->ready_timeout_s, 1200);
+    assert_int_equal(m->models[1].engine, ENG_LLAMACPP);
+    assert_string_equal(m->models[1].source, "small"); /* default: the model's name */
+    assert_int_equal(m->models[1].ready_timeout_s, 0);
+    assert_int_equal(m->models[2].engine, ENG_BUILTIN);
+    assert_null(m->models[2].engine_args);
+    assert_int_equal(m->models[3].engine, ENG_COMMAND); /* a template alone means "command" */
+    assert_string_equal(m->models[3].worker_cmd[1], "--port={port}");
+    plan_manifest_free(m);
+}
+
+static void bad_engines_and_unknown_placeholders_are_refused_with_the_field_named(void **state)
+{
+    (void)state;
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 1, \"engine\": \"tgi\"}]}",
+                 VP_EINPUT, "models[0] (a).engine: unknown engine \"tgi\"");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 1,"
+                 " \"worker\": {\"command\": [\"srv\", \"--port\", \"{prot}\"]}}]}",
+                 VP_EINPUT, "(a).worker.command[2]: unknown placeholder {prot}");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 1, \"engine\": \"command\"}]}",
+                 VP_EINPUT, "(a).worker.command: engine \"command\" needs a template");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 1, \"engine\": \"vllm\","
+                 " \"worker\": {\"command\": [\"x\"]}}]}",
+                 VP_EINPUT, "(a).worker: a command template is for engine \"command\"");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 1,"
+                 " \"engine_args\": [\"--x\"]}]}",
+                 VP_EINPUT, "(a).engine_args: the builtin worker takes none");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 1, \"engine\": \"vllm\","
+                 " \"engine_args\": [1]}]}",
+                 VP_EINPUT, "(a).engine_args[0]: must be a string");
+    expect_error("{\"models\": [{\"name\": \"a\", \"memory_bytes\": 1, \"engine\": \"vllm\","
+                 " \"ready_timeout_s\": 0}]}",
+                 VP_EINPUT, "(a).ready_timeout_s: must be an integer");
+}
+
+static void an_inline_config_plans_like_its_file_and_paths_are_refused_inline(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    vp_err e = {0};
+    if (plan_manifest_inline_file(VP_TEST_DATA "/manifests/llama.json", &text, &e))
+        fail_msg("%s", e.msg);
+    assert_null(strstr(text, "llama-3.1-8b.json")); /* the path is gone, the object is there */
+    assert_non_null(strstr(text, "\"num_key_value_heads\""));
+    plan_manifest *from_file = NULL, *inl = NULL;
+    if (plan_manifest_load(VP_TEST_DATA "/manifests/llama.json", &from_file, &e))
+        fail_msg("%s", e.msg);
+    if (plan_manifest_parse_inline(text, strlen(text), "api", &inl, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(inl->n_models, from_file->n_models);
+    for (size_t i = 0; i < inl->n_models; i++) {
+        assert_int_equal(inl->models[i].arch.params, from_file->models[i].arch.params);
+        assert_int_equal(inl->models[i].arch.kv_heads, from_file->models[i].arch.kv_heads);
+        assert_string_equal(inl->models[i].hf_config, "inline");
+    }
+    plan_manifest_free(from_file);
+    plan_manifest_free(inl);
+    free(text);
+
+    /* A path in an API manifest is refused without the file being opened. */
+    const char *bad = "{\"models\": [{\"name\": \"a\", \"hf_config\": \"/proc/kmsg\"}]}";
+    plan_manifest *m = NULL;
+    assert_int_equal(plan_manifest_parse_inline(bad, strlen(bad), "api", &m, &e), VP_EINPUT);
+    assert_non_null(strstr(e.msg, "api: models[0] (a).hf_config: must be the config object"));
+    assert_null(m);
+    const char *num = "{\"models\": [{\"name\": \"a\", \"hf_config\": 3}]}";
+    assert_int_equal(plan_manifest_parse_inline(num, strlen(num), "api", &m, &e), VP_EINPUT);
+    assert_non_null(strstr(e.msg, "hf_config: must be a path or a config object"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +301,9 @@ int main(void)
         cmocka_unit_test(bad_manifests_get_one_line_naming_the_field),
         cmocka_unit_test(fleet_files_add_gpus_and_replace_the_catalog),
         cmocka_unit_test(bad_fleets_get_one_line_naming_the_field),
+        cmocka_unit_test(engines_sources_and_arguments_are_read_with_their_defaults),
+        cmocka_unit_test(bad_engines_and_unknown_placeholders_are_refused_with_the_field_named),
+        cmocka_unit_test(an_inline_config_plans_like_its_file_and_paths_are_refused_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

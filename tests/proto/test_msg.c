@@ -195,7 +195,8 @@ static void garbage_and_non_objects_are_refused(void **state)
 {
     (void)state;
     expect_refused("{\"type\":\"heartbeat\",", "malformed JSON");
-    expect_refused("\x01\x02\xff", "malformed JSON");
+    expect_refused("\x01\x02\xff", "invalid UTF-8");
+    expect_refused("{\"type\":\"release\",\"v\":1,\"id\":\"a\\u0000b\"}", "\\u0000");
     expect_refused("[1,2,3]", "must be a JSON object");
     expect_refused("\"hello\"", "must be a JSON object");
     expect_refused("{\"type\":\"release\",\"v\":1,\"id\":\"a\"} trailing", "after the JSON value");
