@@ -207,6 +207,14 @@ void plan_bound_settle(const plan_problem *p, place_plan *plan);
  * with the best price per useful byte. Returns a new plan (caller frees) with cost and bound set. */
 int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e);
 
+/* Checks a plan against the problem it was made for, beyond place_plan_validate: every placement
+ * is a stage of a wanted replica on a node of a type its model may use, with that type's TP
+ * degree and bytes per GPU; every replica placed whole or listed unplaced, never both; spread
+ * replicas on distinct nodes; max_count and inventory respected; cost, bound, gap and status
+ * consistent (bound never above cost). 0, VP_EINPUT with the first broken rule in why, or
+ * -ENOMEM. */
+int plan_check(const plan_problem *p, const place_plan *plan, char *why, size_t cap);
+
 /* The front door: runs the requested solver and returns the best plan with bound, gap, status
  * and solve_ms filled in. */
 int plan_solve(const plan_problem *p, const plan_options *o, place_plan **out, vp_err *e);

@@ -171,7 +171,7 @@ static int nodeidx_build(nodeidx *x, const place_plan *plan)
     if (!x->head || !x->next) return -ENOMEM;
     x->cap_nodes = cn;
     x->cap_pl = cp;
-    for (size_t i = 0; i < plan->n_nodes; i++)
+    for (size_t i = 0; i < cn; i++) /* nodes appended later start empty */
         x->head[i] = -1;
     for (size_t k = plan->n_placements; k-- > 0;) {
         int n = plan->placements[k].node;
