@@ -172,3 +172,52 @@ int vp_muldiv_floor_u64(uint64_t a, uint64_t num, uint64_t den, uint64_t *out)
     *out = (uint64_t)q;
     return 0;
 }
+
+/* The multiplier a quantity suffix names, or 0 when it names none. */
+static uint64_t bytes_suffix(const char *s)
+{
+    static const struct { const char *sfx; uint64_t mult; } table[] = {
+        {"", 1ULL},
+        {"B", 1ULL},
+        {"Ki", 1ULL << 10}, {"KiB", 1ULL << 10},
+        {"Mi", 1ULL << 20}, {"MiB", 1ULL << 20},
+        {"Gi", 1ULL << 30}, {"GiB", 1ULL << 30},
+        {"Ti", 1ULL << 40}, {"TiB", 1ULL << 40},
+        {"Pi", 1ULL << 50}, {"PiB", 1ULL << 50},
+        {"k", 1000ULL}, {"K", 1000ULL}, {"kB", 1000ULL}, {"KB", 1000ULL},
+        {"M", 1000000ULL}, {"MB", 1000000ULL},
+        {"G", 1000000000ULL}, {"GB", 1000000000ULL},
+        {"T", 1000000000000ULL}, {"TB", 1000000000000ULL},
+        {"P", 1000000000000000ULL}, {"PB", 1000000000000000ULL},
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(table); i++)
+        if (!strcmp(s, table[i].sfx)) return table[i].mult;
+    return 0;
+}
+
+int vp_parse_bytes(const char *s, uint64_t *out)
+{
+    /* mantissa = whole digits and up to 18 fraction digits, kept as an exact fraction
+     * num / 10^frac so that "1.5Gi" is 1610612736 with no float in the way. */
+    uint64_t num = 0, den = 1;
+    int digits = 0, frac = -1;
+    const char *p = s;
+    for (; *p; p++) {
+        if (*p == '.' && frac < 0) { frac = 0; continue; }
+        if (*p < '0' || *p > '9') break;
+        if (frac >= 0 && ++frac > 18) return VP_EINPUT;
+        if (vp_mul_u64(num, 10, &num) || vp_add_u64(num, (uint64_t)(*p - '0'), &num))
+            return VP_EOVERFLOW;
+        if (frac > 0) den *= 10;
+        digits++;
+    }
+    if (!digits || frac == 0) return VP_EINPUT; /* "", "Gi", "1." */
+    uint64_t mult = bytes_suffix(p);
+    if (!mult) return VP_EINPUT;
+    unsigned __int128 v = (unsigned __int128)num * mult;
+    if (v % den) return VP_EINPUT;
+    v /= den;
+    if (v > UINT64_MAX) return VP_EOVERFLOW;
+    *out = (uint64_t)v;
+    return 0;
+}

@@ -83,6 +83,12 @@ int vp_muldiv_ceil_u64(uint64_t a, uint64_t num, uint64_t den, uint64_t *out);
 /* floor(a * num / den), same contract. */
 int vp_muldiv_floor_u64(uint64_t a, uint64_t num, uint64_t den, uint64_t *out);
 
+/* A byte quantity as people write it: "25769803776", "24Gi", "24GiB", "1.5Ti", "80G", "512M",
+ * "4k". Binary suffixes Ki Mi Gi Ti Pi (optionally followed by B), decimal k/K M G T P (also
+ * kB, MB, GB, TB, PB), as Kubernetes quantities do. The value must be a whole number of bytes
+ * ("0.1Ki" is refused) and fit 64 bits. 0, VP_EINPUT (malformed or not whole) or VP_EOVERFLOW. */
+int vp_parse_bytes(const char *s, uint64_t *out);
+
 #define VP_GIB (1024.0 * 1024.0 * 1024.0)
 #define VP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

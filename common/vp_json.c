@@ -190,6 +190,24 @@ int vp_json_u32(const cJSON *obj, const char *key, const char *ctx, bool require
     return rc;
 }
 
+int vp_json_bytes(const cJSON *obj, const char *key, const char *ctx, bool required, uint64_t min,
+                  uint64_t max, uint64_t *out, vp_err *e)
+{
+    const cJSON *it;
+    int rc = get(obj, key, ctx, required, &it, e);
+    if (rc) return rc;
+    if (!cJSON_IsString(it)) return vp_json_u64(obj, key, ctx, required, min, max, out, e);
+    uint64_t v;
+    if (vp_parse_bytes(it->valuestring, &v) || v < min || v > max)
+        return vp_errf(e, VP_EINPUT,
+                       "%s.%s: must be a byte count in [%llu, %llu]: an integer or a quantity "
+                       "such as \"24Gi\" (got \"%.40s\")",
+                       ctx, key, (unsigned long long)min, (unsigned long long)max,
+                       it->valuestring);
+    *out = v;
+    return 0;
+}
+
 int vp_json_double(const cJSON *obj, const char *key, const char *ctx, bool required, double min,
                    double max, double *out, vp_err *e)
 {

@@ -34,6 +34,9 @@ int vp_json_u64(const cJSON *obj, const char *key, const char *ctx, bool require
                 uint64_t max, uint64_t *out, vp_err *e);
 int vp_json_u32(const cJSON *obj, const char *key, const char *ctx, bool required, uint32_t min,
                 uint32_t max, uint32_t *out, vp_err *e);
+/* A byte count: a JSON integer, or a quantity string such as "24Gi" (vp_parse_bytes). */
+int vp_json_bytes(const cJSON *obj, const char *key, const char *ctx, bool required, uint64_t min,
+                  uint64_t max, uint64_t *out, vp_err *e);
 int vp_json_double(const cJSON *obj, const char *key, const char *ctx, bool required, double min,
                    double max, double *out, vp_err *e);
 int vp_json_bool(const cJSON *obj, const char *key, const char *ctx, bool required, bool *out,

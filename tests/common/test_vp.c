@@ -103,6 +103,45 @@ static void parse_refuses_nul_bytes_control_characters_and_invalid_utf8(void **s
     cJSON_Delete(o);
 }
 
+static void byte_quantities_are_exact_and_refuse_what_is_not_a_whole_byte(void **state)
+{
+    (void)state;
+    static const struct { const char *s; int rc; uint64_t v; } cases[] = {
+        {"25769803776", 0, 25769803776ULL}, {"24Gi", 0, 25769803776ULL},
+        {"24GiB", 0, 25769803776ULL},       {"1.5Ti", 0, 1649267441664ULL},
+        {"80G", 0, 80000000000ULL},         {"80GB", 0, 80000000000ULL},
+        {"512Mi", 0, 536870912ULL},         {"4k", 0, 4000ULL},
+        {"0", 0, 0},                        {"16Pi", 0, 18014398509481984ULL},
+        {"0.5Ki", 0, 512},                  {"0.1Ki", VP_EINPUT, 0},
+        {"", VP_EINPUT, 0},                 {"Gi", VP_EINPUT, 0},
+        {"1.", VP_EINPUT, 0},               {"24 Gi", VP_EINPUT, 0},
+        {"24gi", VP_EINPUT, 0},             {"-1", VP_EINPUT, 0},
+        {"1.2.3", VP_EINPUT, 0},            {"16384Pi", VP_EOVERFLOW, 0},
+        {"99999999999999999999", VP_EOVERFLOW, 0},
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(cases); i++) {
+        uint64_t v = 0;
+        int rc = vp_parse_bytes(cases[i].s, &v);
+        if (rc != cases[i].rc || (rc == 0 && v != cases[i].v))
+            fail_msg("\"%s\": rc %d value %llu, expected rc %d value %llu", cases[i].s, rc,
+                     (unsigned long long)v, cases[i].rc, (unsigned long long)cases[i].v);
+    }
+    cJSON *o;
+    vp_err e = {0};
+    const char *txt = "{\"a\": \"24Gi\", \"b\": 1024, \"c\": \"lots\", \"d\": \"2Gi\"}";
+    assert_int_equal(vp_json_parse(txt, strlen(txt), "x.json", &o, &e), 0);
+    uint64_t v = 0;
+    assert_int_equal(vp_json_bytes(o, "a", "x", true, 0, UINT64_MAX, &v, &e), 0);
+    assert_int_equal(v, 25769803776ULL);
+    assert_int_equal(vp_json_bytes(o, "b", "x", true, 0, UINT64_MAX, &v, &e), 0);
+    assert_int_equal(v, 1024);
+    assert_int_equal(vp_json_bytes(o, "c", "x", true, 0, UINT64_MAX, &v, &e), VP_EINPUT);
+    assert_non_null(strstr(e.msg, "x.c: must be a byte count"));
+    assert_int_equal(vp_json_bytes(o, "d", "x", true, 0, 1ULL << 30, &v, &e), VP_EINPUT);
+    assert_int_equal(vp_json_bytes(o, "z", "x", false, 0, 1, &v, &e), 1);
+    cJSON_Delete(o);
+}
+
 static void read_file_refuses_oversize_and_missing(void **state)
 {
     (void)state;
@@ -126,6 +165,7 @@ int main(void)
         cmocka_unit_test(parse_reports_line_and_column),
         cmocka_unit_test(parse_refuses_nul_bytes_control_characters_and_invalid_utf8),
         cmocka_unit_test(read_file_refuses_oversize_and_missing),
+        cmocka_unit_test(byte_quantities_are_exact_and_refuse_what_is_not_a_whole_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
