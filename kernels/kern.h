@@ -280,6 +280,31 @@ int kern_embed(kern_slice *s, const kern_embed_args *a, vp_err *e);
 /* Bytes a GEMV reads and writes (weights, scales, x, y) - what its achieved bandwidth counts. */
 uint64_t kern_gemv_bytes(const kern_gemv_args *a);
 
+/* How a GEMV's work is dealt out, the same on both backends. A row's weights are read as 16-byte
+ * vectors (8 fp16/bf16 or 32 int4 weights). A block of KERN_GEMV_WARPS warps takes
+ * rows_per_block rows: its warps form groups of ksplit warps, each group owns rows_per_warp rows,
+ * and the warps of a group share those rows' vectors, 32 consecutive vectors (one per lane) at a
+ * time in turn (kern_gemv_slice_of), so a small matrix still gets enough warps in flight. The
+ * partial sums of a row are added in slice order 0, 1, ..., ksplit - 1, and the flags' work (norm
+ * scale, SwiGLU, residual add) is done once, on the total. */
+#define KERN_GEMV_WARPS 8u
+/* Streaming multiprocessors the CPU twin plans for (an H100/H200 has 132), so its slices match
+ * the GPU's on the parts the benchmark targets. */
+#define KERN_GEMV_PLAN_SMS 132u
+typedef struct kern_gemv_plan {
+    uint32_t rows_per_warp;  /* rows a warp multiplies with each x value it loads */
+    uint32_t ksplit;         /* warps sharing a row: 1, 2, 4 or 8 */
+    uint32_t rows_per_block; /* (KERN_GEMV_WARPS / ksplit) x rows_per_warp */
+    uint32_t blocks;         /* ceil(n / rows_per_block) */
+} kern_gemv_plan;
+
+/* The plan for an n x k GEMV of dtype d over a batch tile of `batch` rows (1..8) on a GPU with
+ * `sms` multiprocessors (0: KERN_GEMV_PLAN_SMS): rows_per_warp 4 for batch <= 2, else 2; ksplit
+ * the smallest power of two that gives at least 32 warps per multiprocessor, but no more than
+ * leaves every lane two vectors of each row. Pure. */
+void kern_gemv_plan_make(kern_dtype d, uint32_t n, uint32_t k, uint32_t batch, uint32_t sms,
+                         kern_gemv_plan *p);
+
 /* ---- Timing and the bandwidth probe ---- */
 
 /* Marks the start of a timed region on the slice's stream (device events on CUDA, the monotonic
