@@ -203,6 +203,42 @@ typedef struct kern_slice kern_slice;
  * VP_ESTATE ("cuda backend not built", no device) or -ENOMEM. */
 int kern_slice_open(kern_backend_req req, uint64_t bytes, kern_slice **out, vp_err *e);
 void kern_slice_close(kern_slice *s); /* accepts NULL */
+
+/* What a CUDA process holds on the device besides its slice: the context with every kernel
+ * loaded (measured when the slice is opened), plus this much headroom for what the runtime may
+ * still take later (a CUDA graph, events), and allocations round up to 2 MiB pages. When the
+ * context cannot be measured, KERN_CUDA_CONTEXT_ASSUMED stands in for it (the planner's default
+ * per-GPU reserve). */
+#define KERN_CUDA_HEADROOM (32ull << 20)
+#define KERN_CUDA_GRANULE (2ull << 20)
+#define KERN_CUDA_CONTEXT_ASSUMED (512ull << 20)
+
+/* The slice a budget leaves once `context` bytes are held and `headroom` kept free, rounded down
+ * to a multiple of granule (a power of two): 0, or VP_ENOSPACE when nothing is left. Pure. */
+int kern_budget_slice(uint64_t budget, uint64_t context, uint64_t headroom, uint64_t granule,
+                      uint64_t *slice);
+
+/* Like kern_slice_open, but `budget` bounds everything the process holds on the device, the CUDA
+ * context included: on CUDA it creates the context, loads every kernel (so none is loaded lazily
+ * after the slice is taken), measures what the process then holds and takes the slice
+ * kern_budget_slice leaves (VP_ENOSPACE, naming the measured context, when none is left). On the
+ * CPU the slice is the whole budget. This is what the worker's --slice-bytes means. */
+int kern_slice_open_budget(kern_backend_req req, uint64_t budget, kern_slice **out, vp_err *e);
+
+/* How a slice's budget was spent (bytes). For a slice from kern_slice_open, budget = slice and
+ * context = headroom = 0. context_source says how the context was found: "none" (CPU, or not
+ * asked), "process" (the driver's per-process count, as nvidia-smi shows it), "device" (the
+ * device's used bytes before and after the context was made) or "assumed". */
+typedef struct kern_slice_mem {
+    uint64_t budget, context, headroom, slice;
+    const char *context_source; /* static storage */
+} kern_slice_mem;
+void kern_slice_memory(const kern_slice *s, kern_slice_mem *out);
+
+/* Device bytes this process holds now, as the driver counts them per process (what nvidia-smi
+ * shows). VP_ESTATE when that cannot be known (the CPU backend, no NVML, a PID namespace that
+ * hides the process from the driver). */
+int kern_slice_device_used(kern_slice *s, uint64_t *bytes, vp_err *e);
 kern_backend kern_slice_backend(const kern_slice *s);
 uint64_t kern_slice_bytes(const kern_slice *s);
 const char *kern_slice_device(const kern_slice *s); /* "cpu" or the GPU's name; owned by s */

@@ -20,9 +20,11 @@
  * make a kernel leave the slice. */
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kern_impl.h"
 
@@ -660,37 +662,183 @@ extern "C" int kcuda_device_count(vp_err *e)
     return n;
 }
 
-extern "C" int kcuda_open(uint64_t bytes, kcuda_ctx **out, char *name, size_t name_len, vp_err *e)
+/* ---- NVML, loaded at run time: the per-process device memory nvidia-smi shows ----
+ * Only the few entry points used here are declared, with the layouts of NVML's public header
+ * (nvmlProcessInfo_t as taken by the _v2/_v3 process queries); the library comes with the driver,
+ * and without it the context is measured another way or assumed. */
+typedef struct nvml_dev_st *nvml_dev;
+typedef struct {
+    unsigned long long total, free, used;
+} nvml_memory;
+typedef struct {
+    unsigned int pid;
+    unsigned long long used;
+    unsigned int gpu_instance, compute_instance;
+} nvml_process;
+
+static struct {
+    int tried, ok;
+    int (*init)(void);
+    int (*by_bus_id)(const char *, nvml_dev *);
+    int (*memory)(nvml_dev, nvml_memory *);
+    int (*processes)(nvml_dev, unsigned int *, nvml_process *);
+} nvml;
+
+static int nvml_load(void)
+{
+    if (nvml.tried) return nvml.ok;
+    nvml.tried = 1;
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h) return 0;
+    nvml.init = (int (*)(void))dlsym(h, "nvmlInit_v2");
+    nvml.by_bus_id = (int (*)(const char *, nvml_dev *))dlsym(h, "nvmlDeviceGetHandleByPciBusId_v2");
+    nvml.memory = (int (*)(nvml_dev, nvml_memory *))dlsym(h, "nvmlDeviceGetMemoryInfo");
+    nvml.processes = (int (*)(nvml_dev, unsigned int *, nvml_process *))dlsym(
+        h, "nvmlDeviceGetComputeRunningProcesses_v3");
+    if (!nvml.processes)
+        nvml.processes = (int (*)(nvml_dev, unsigned int *, nvml_process *))dlsym(
+            h, "nvmlDeviceGetComputeRunningProcesses_v2");
+    nvml.ok = nvml.init && nvml.by_bus_id && nvml.memory && nvml.init() == 0;
+    return nvml.ok; /* the library stays loaded for the life of the process */
+}
+
+/* NVML's handle of CUDA device 0 (matched by PCI bus id, so CUDA_VISIBLE_DEVICES is honoured). */
+static nvml_dev nvml_device0(void)
+{
+    char bus[32];
+    nvml_dev d = NULL;
+    if (!nvml_load() || cudaDeviceGetPCIBusId(bus, (int)sizeof bus, 0) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    return nvml.by_bus_id(bus, &d) == 0 ? d : NULL;
+}
+
+/* Bytes process `pid` holds on d; 0 when NVML does not list it (e.g. another PID namespace). */
+static uint64_t nvml_process_bytes(nvml_dev d, unsigned int pid)
+{
+    nvml_process procs[64];
+    unsigned int n = 64;
+    if (!d || !nvml.processes || nvml.processes(d, &n, procs) != 0) return 0;
+    for (unsigned int i = 0; i < n && i < 64; i++)
+        if (procs[i].pid == pid && procs[i].used != ~0ull) return procs[i].used;
+    return 0;
+}
+
+static uint64_t nvml_device_used(nvml_dev d)
+{
+    nvml_memory m;
+    return d && nvml.memory(d, &m) == 0 ? m.used : 0;
+}
+
+/* Loads every kernel's module now: with lazy loading (the default since CUDA 12.2) a kernel's
+ * code would otherwise be loaded at its first launch, after the slice was taken, and could fail
+ * with "out of memory" on a GPU the slice filled. */
+static cudaError_t load_all_kernels(void)
+{
+    cudaFuncAttributes fa;
+    const kern_dtype dts[] = {KERN_FP16, KERN_BF16, KERN_INT4};
+    cudaError_t st = cudaSuccess;
+    for (int d = 0; d < 3 && st == cudaSuccess; d++)
+        for (uint32_t b = 1; b <= KERN_GEMV_BATCH_TILE && st == cudaSuccess; b++) {
+            st = cudaFuncGetAttributes(&fa, gemv_pick(dts[d], b, false));
+            if (st == cudaSuccess) st = cudaFuncGetAttributes(&fa, gemv_pick(dts[d], b, true));
+        }
+    for (uint32_t g = 1; g <= KERN_MAX_GQA && st == cudaSuccess; g++)
+        st = cudaFuncGetAttributes(&fa, attn_pick(g));
+    if (st == cudaSuccess) st = cudaFuncGetAttributes(&fa, attn_combine);
+    if (st == cudaSuccess) st = cudaFuncGetAttributes(&fa, embed_kernel);
+    if (st == cudaSuccess) st = cudaFuncGetAttributes(&fa, fill_kernel);
+    return st;
+}
+
+/* What the context holds (into mem), measured after every kernel is loaded. */
+static void measure_context(nvml_dev d, uint64_t used_before, kern_slice_mem *mem)
+{
+    uint64_t own = nvml_process_bytes(d, (unsigned int)getpid());
+    uint64_t after = nvml_device_used(d);
+    if (own > 0) {
+        mem->context = own;
+        mem->context_source = "process";
+    } else if (used_before > 0 && after > used_before) {
+        mem->context = after - used_before;
+        mem->context_source = "device";
+    } else {
+        mem->context = KERN_CUDA_CONTEXT_ASSUMED;
+        mem->context_source = "assumed";
+    }
+}
+
+extern "C" int kcuda_open(uint64_t bytes, kern_slice_mem *mem, kcuda_ctx **out, char *name,
+                          size_t name_len, vp_err *e)
 {
     *out = NULL;
+    const bool budgeted = mem->budget != 0;
+    /* before the context exists: the device's used bytes, for the fallback measurement */
+    nvml_dev nd = budgeted ? nvml_device0() : NULL;
+    const uint64_t used_before = nvml_device_used(nd);
     /* sleep, not spin, while waiting for the GPU: a worker should not burn a host core */
     cudaError_t st = cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync);
     if (st != cudaSuccess) (void)cudaGetLastError(); /* already active: keep its flags */
     CU(cudaSetDevice(0), "cudaSetDevice(0)");
+    CU(cudaFree(0), "context creation");
     cudaDeviceProp prop;
     CU(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    CU(load_all_kernels(), "loading the kernels");
     kcuda_ctx *c = (kcuda_ctx *)calloc(1, sizeof *c);
     if (!c) return vp_errf(e, -ENOMEM, "cuda: out of host memory");
     snprintf(name, name_len, "%s", prop.name);
     c->sms = prop.multiProcessorCount;
-    c->bytes = bytes;
-    st = cudaMalloc((void **)&c->base, (size_t)bytes);
-    if (st != cudaSuccess) {
-        free(c);
-        return vp_errf(e, st == cudaErrorMemoryAllocation ? VP_ENOSPACE : VP_ESTATE,
-                       "cuda: cudaMalloc of the %llu-byte slice: %s", (unsigned long long)bytes,
-                       cudaGetErrorString(st));
-    }
     st = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     if (st == cudaSuccess) st = cudaEventCreate(&c->ev0);
     if (st == cudaSuccess) st = cudaEventCreate(&c->ev1);
-    if (st == cudaSuccess) st = cudaMemsetAsync(c->base, 0, (size_t)bytes, c->stream);
+    if (st != cudaSuccess) {
+        kcuda_close(c);
+        return cu_fail(e, st, "stream setup");
+    }
+    mem->slice = bytes;
+    if (budgeted) {
+        measure_context(nd, used_before, mem);
+        mem->headroom = KERN_CUDA_HEADROOM;
+        if (kern_budget_slice(mem->budget, mem->context, mem->headroom, KERN_CUDA_GRANULE,
+                              &mem->slice)) {
+            kcuda_close(c);
+            return vp_errf(e, VP_ENOSPACE,
+                           "cuda: a %llu-byte budget leaves no slice after the CUDA context "
+                           "(%llu bytes, %s) and %llu bytes of headroom",
+                           (unsigned long long)mem->budget, (unsigned long long)mem->context,
+                           mem->context_source, (unsigned long long)mem->headroom);
+        }
+    }
+    c->bytes = mem->slice;
+    st = cudaMalloc((void **)&c->base, (size_t)c->bytes);
+    if (st != cudaSuccess) {
+        (void)cudaGetLastError(); /* clear it, or the next launch check would report it */
+        c->base = NULL;
+        kcuda_close(c);
+        return vp_errf(e, st == cudaErrorMemoryAllocation ? VP_ENOSPACE : VP_ESTATE,
+                       "cuda: cudaMalloc of the %llu-byte slice: %s", (unsigned long long)mem->slice,
+                       cudaGetErrorString(st));
+    }
+    st = cudaMemsetAsync(c->base, 0, (size_t)c->bytes, c->stream);
     if (st == cudaSuccess) st = cudaStreamSynchronize(c->stream);
     if (st != cudaSuccess) {
         kcuda_close(c);
         return cu_fail(e, st, "slice setup");
     }
     *out = c;
+    return 0;
+}
+
+extern "C" int kcuda_device_used(kcuda_ctx *c, uint64_t *bytes, vp_err *e)
+{
+    (void)c;
+    uint64_t own = nvml_process_bytes(nvml_device0(), (unsigned int)getpid());
+    if (own == 0)
+        return vp_errf(e, VP_ESTATE,
+                       "device memory: the driver does not list this process (no NVML, or "
+                       "another PID namespace)");
+    *bytes = own;
     return 0;
 }
 

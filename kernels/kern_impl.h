@@ -178,6 +178,7 @@ struct kcuda_ctx;
 struct kern_slice {
     kern_backend backend;
     uint64_t bytes;
+    kern_slice_mem mem;
     uint8_t *host;          /* CPU backend: the slice */
     struct kcuda_ctx *cuda; /* CUDA backend */
     struct timespec t0;     /* CPU timer */
@@ -200,7 +201,11 @@ extern "C" {
 typedef struct kcuda_ctx kcuda_ctx;
 int kcuda_built(void);
 int kcuda_device_count(vp_err *e);
-int kcuda_open(uint64_t bytes, kcuda_ctx **out, char *name, size_t name_len, vp_err *e);
+/* Opens the device and takes a slice: of exactly `bytes` when mem->budget is 0, else of what
+ * mem->budget leaves after the measured context and the headroom (mem is filled in either way). */
+int kcuda_open(uint64_t bytes, kern_slice_mem *mem, kcuda_ctx **out, char *name, size_t name_len,
+               vp_err *e);
+int kcuda_device_used(kcuda_ctx *c, uint64_t *bytes, vp_err *e);
 void kcuda_close(kcuda_ctx *c);
 int kcuda_upload(kcuda_ctx *c, uint64_t off, const void *src, uint64_t n, vp_err *e);
 int kcuda_download(kcuda_ctx *c, uint64_t off, void *dst, uint64_t n, vp_err *e);

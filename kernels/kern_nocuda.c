@@ -16,9 +16,15 @@ int kcuda_device_count(vp_err *e)
     return 0;
 }
 
-int kcuda_open(uint64_t bytes, kcuda_ctx **out, char *name, size_t name_len, vp_err *e)
+int kcuda_open(uint64_t bytes, kern_slice_mem *mem, kcuda_ctx **out, char *name, size_t name_len,
+               vp_err *e)
 {
     *out = NULL;
+    return NOT_BUILT(e);
+}
+
+int kcuda_device_used(kcuda_ctx *c, uint64_t *bytes, vp_err *e)
+{
     return NOT_BUILT(e);
 }
 
