@@ -195,6 +195,20 @@ int kern_cuda_built(void);
  * Never fails; the reason for 0 goes into e when given. */
 int kern_cuda_device_count(vp_err *e);
 
+/* CUDA device 0 as the runtime sees it. Versions are encoded 1000 x major + 10 x minor (12040 is
+ * 12.4); the driver's is the newest CUDA it supports. */
+typedef struct kern_cuda_info {
+    int driver_version, runtime_version;
+    int sms, cc_major, cc_minor;
+    uint64_t total_bytes, free_bytes;
+    char name[128];
+} kern_cuda_info;
+
+/* Fills *out for device 0 (this creates the CUDA context). VP_ESTATE naming the cause when there
+ * is no usable device; the versions are filled in even then, where they can be read (a driver
+ * older than the runtime is the common cause: error 35). */
+int kern_cuda_describe(kern_cuda_info *out, vp_err *e);
+
 typedef struct kern_slice kern_slice;
 
 /* Takes a slice of exactly `bytes` bytes with one allocation: device memory of device 0 for CUDA,

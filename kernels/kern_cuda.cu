@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kern_impl.h"
@@ -660,6 +661,26 @@ extern "C" int kcuda_device_count(vp_err *e)
     }
     if (n == 0) vp_errf(e, VP_ESTATE, "cudaGetDeviceCount: no devices");
     return n;
+}
+
+extern "C" int kcuda_describe(kern_cuda_info *out, vp_err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (cudaDriverGetVersion(&out->driver_version) != cudaSuccess) (void)cudaGetLastError();
+    if (cudaRuntimeGetVersion(&out->runtime_version) != cudaSuccess) (void)cudaGetLastError();
+    if (kcuda_device_count(e) == 0) return VP_ESTATE;
+    CU(cudaSetDevice(0), "cudaSetDevice(0)");
+    cudaDeviceProp prop;
+    CU(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    snprintf(out->name, sizeof out->name, "%s", prop.name);
+    out->sms = prop.multiProcessorCount;
+    out->cc_major = prop.major;
+    out->cc_minor = prop.minor;
+    size_t fr = 0, tot = 0;
+    CU(cudaMemGetInfo(&fr, &tot), "cudaMemGetInfo");
+    out->free_bytes = fr;
+    out->total_bytes = tot;
+    return 0;
 }
 
 /* ---- NVML, loaded at run time: the per-process device memory nvidia-smi shows ----

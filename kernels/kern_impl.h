@@ -201,6 +201,7 @@ extern "C" {
 typedef struct kcuda_ctx kcuda_ctx;
 int kcuda_built(void);
 int kcuda_device_count(vp_err *e);
+int kcuda_describe(kern_cuda_info *out, vp_err *e);
 /* Opens the device and takes a slice: of exactly `bytes` when mem->budget is 0, else of what
  * mem->budget leaves after the measured context and the headroom (mem is filled in either way). */
 int kcuda_open(uint64_t bytes, kern_slice_mem *mem, kcuda_ctx **out, char *name, size_t name_len,

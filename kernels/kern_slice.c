@@ -163,6 +163,11 @@ int kern_cuda_device_count(vp_err *e)
     return kcuda_device_count(e);
 }
 
+int kern_cuda_describe(kern_cuda_info *out, vp_err *e)
+{
+    return kcuda_describe(out, e);
+}
+
 int kern_budget_slice(uint64_t budget, uint64_t context, uint64_t headroom, uint64_t granule,
                       uint64_t *slice)
 {
