@@ -54,9 +54,13 @@ int bk_stage_preflight(bk_cfg *c)
     kern_cuda_info info;
     int rc = kern_cuda_describe(&info, &e);
     bk_row r = bk_row_new('I', "preflight", "versions");
-    snprintf(r.note, sizeof r.note, "driver supports CUDA %d.%d, runtime is CUDA %d.%d",
-             info.driver_version / 1000, info.driver_version % 1000 / 10,
-             info.runtime_version / 1000, info.runtime_version % 1000 / 10);
+    if (info.driver_version == 0)
+        snprintf(r.note, sizeof r.note, "no CUDA driver found, runtime is CUDA %d.%d",
+                 info.runtime_version / 1000, info.runtime_version % 1000 / 10);
+    else
+        snprintf(r.note, sizeof r.note, "driver supports CUDA %d.%d, runtime is CUDA %d.%d",
+                 info.driver_version / 1000, info.driver_version % 1000 / 10,
+                 info.runtime_version / 1000, info.runtime_version % 1000 / 10);
     bk_emit(c->rec, &r);
     if (rc) return stage_error(c, "preflight", "device", &e);
     r = bk_row_new('I', "preflight", "device");

@@ -672,7 +672,7 @@ extern "C" int kcuda_describe(kern_cuda_info *out, vp_err *e)
     CU(cudaSetDevice(0), "cudaSetDevice(0)");
     cudaDeviceProp prop;
     CU(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-    snprintf(out->name, sizeof out->name, "%s", prop.name);
+    snprintf(out->name, sizeof out->name, "%.127s", prop.name);
     out->sms = prop.multiProcessorCount;
     out->cc_major = prop.major;
     out->cc_minor = prop.minor;
