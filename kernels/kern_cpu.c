@@ -5,8 +5,9 @@
  * fp16 rounding of the new K/V, fp32 accumulation) in the plainest order that is still quick
  * enough for a worker on a small machine: a row is decoded once into fp32 and then dotted with
  * every batch row, with eight independent partial sums so the compiler can keep them in registers.
- * The GEMV follows the CUDA kernel's decomposition (the same plan, k-slices and slice-order sum,
- * the same int4 magic-number dequantisation), so the paths the GPU takes are exercised here too.
+ * The GEMV follows the CUDA kernel's decomposition (the same plan, k-slices and slice-order sum;
+ * int4 values equal to its magic-number dequantisation bit for bit), so the paths the GPU takes
+ * are exercised here too.
  * The results differ from CUDA's only by summation order and exp(), within KERN_TOL_REL. Offsets
  * arrive bounds-checked (kern_slice.c); attention also re-checks the data-dependent block ids and
  * lengths and skips what would fall outside the pool. */
@@ -87,19 +88,28 @@ static float dot8(const float *a, const float *b, uint32_t n)
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+/* (low nibble - 8, high nibble - 8) of every byte: int4 decoding by table, two weights a load.
+ * These are exactly the values the CUDA kernel's fp16x2 magic-number arithmetic gives
+ * (kern_int4_word; tests/kernels/test_plan.c checks it bit for bit against q - 8), at a tenth of
+ * its cost on a CPU. */
+#define NIB(b)                                                                                     \
+    {                                                                                              \
+        (float)((b)&15) - 8.0f, (float)((b) >> 4) - 8.0f                                           \
+    }
+#define NIB4(b) NIB(b), NIB((b) + 1), NIB((b) + 2), NIB((b) + 3)
+#define NIB16(b) NIB4(b), NIB4((b) + 4), NIB4((b) + 8), NIB4((b) + 12)
+#define NIB64(b) NIB16(b), NIB16((b) + 16), NIB16((b) + 32), NIB16((b) + 48)
+static const float nibbles[256][2] = {NIB64(0), NIB64(64), NIB64(128), NIB64(192)};
+
 /* Decodes elements [k0, k0 + 128) of row n into out: the weight value for fp16/bf16, (q - 8) for
- * int4 (the group's scale is applied to the group's sum), the latter with the same fp16x2
- * magic-number arithmetic as the CUDA kernel (kern_int4_word). */
+ * int4 (the group's scale is applied to the group's sum). */
 static void decode_chunk(const kern_gemv_args *a, const uint8_t *w, uint64_t n, uint32_t k0,
                          float *out)
 {
     if (a->dtype == KERN_INT4) {
         const uint8_t *p = w + n * (a->k / 2u) + k0 / 2u;
-        for (uint32_t i = 0; i < KERN_INT4_GROUP / 8u; i++) {
-            uint32_t word;
-            memcpy(&word, p + 4u * i, 4); /* little-endian: nibble j is element 8 i + j */
-            kern_int4_word(word, out + 8u * i);
-        }
+        for (uint32_t i = 0; i < KERN_INT4_GROUP / 2u; i++)
+            memcpy(out + 2 * i, nibbles[p[i]], 8);
         return;
     }
     const uint16_t *p = (const uint16_t *)w + n * a->k + k0;
