@@ -195,6 +195,20 @@ int kern_cuda_built(void);
  * Never fails; the reason for 0 goes into e when given. */
 int kern_cuda_device_count(vp_err *e);
 
+/* CUDA device 0 as the runtime sees it. Versions are encoded 1000 x major + 10 x minor (12040 is
+ * 12.4); the driver's is the newest CUDA it supports. */
+typedef struct kern_cuda_info {
+    int driver_version, runtime_version;
+    int sms, cc_major, cc_minor;
+    uint64_t total_bytes, free_bytes;
+    char name[128];
+} kern_cuda_info;
+
+/* Fills *out for device 0 (this creates the CUDA context). VP_ESTATE naming the cause when there
+ * is no usable device; the versions are filled in even then, where they can be read (a driver
+ * older than the runtime is the common cause: error 35). */
+int kern_cuda_describe(kern_cuda_info *out, vp_err *e);
+
 typedef struct kern_slice kern_slice;
 
 /* Takes a slice of exactly `bytes` bytes with one allocation: device memory of device 0 for CUDA,
@@ -203,6 +217,42 @@ typedef struct kern_slice kern_slice;
  * VP_ESTATE ("cuda backend not built", no device) or -ENOMEM. */
 int kern_slice_open(kern_backend_req req, uint64_t bytes, kern_slice **out, vp_err *e);
 void kern_slice_close(kern_slice *s); /* accepts NULL */
+
+/* What a CUDA process holds on the device besides its slice: the context with every kernel
+ * loaded (measured when the slice is opened), plus this much headroom for what the runtime may
+ * still take later (a CUDA graph, events), and allocations round up to 2 MiB pages. When the
+ * context cannot be measured, KERN_CUDA_CONTEXT_ASSUMED stands in for it (the planner's default
+ * per-GPU reserve). */
+#define KERN_CUDA_HEADROOM (32ull << 20)
+#define KERN_CUDA_GRANULE (2ull << 20)
+#define KERN_CUDA_CONTEXT_ASSUMED (512ull << 20)
+
+/* The slice a budget leaves once `context` bytes are held and `headroom` kept free, rounded down
+ * to a multiple of granule (a power of two): 0, or VP_ENOSPACE when nothing is left. Pure. */
+int kern_budget_slice(uint64_t budget, uint64_t context, uint64_t headroom, uint64_t granule,
+                      uint64_t *slice);
+
+/* Like kern_slice_open, but `budget` bounds everything the process holds on the device, the CUDA
+ * context included: on CUDA it creates the context, loads every kernel (so none is loaded lazily
+ * after the slice is taken), measures what the process then holds and takes the slice
+ * kern_budget_slice leaves (VP_ENOSPACE, naming the measured context, when none is left). On the
+ * CPU the slice is the whole budget. This is what the worker's --slice-bytes means. */
+int kern_slice_open_budget(kern_backend_req req, uint64_t budget, kern_slice **out, vp_err *e);
+
+/* How a slice's budget was spent (bytes). For a slice from kern_slice_open, budget = slice and
+ * context = headroom = 0. context_source says how the context was found: "none" (CPU, or not
+ * asked), "process" (the driver's per-process count, as nvidia-smi shows it), "device" (the
+ * device's used bytes before and after the context was made) or "assumed". */
+typedef struct kern_slice_mem {
+    uint64_t budget, context, headroom, slice;
+    const char *context_source; /* static storage */
+} kern_slice_mem;
+void kern_slice_memory(const kern_slice *s, kern_slice_mem *out);
+
+/* Device bytes this process holds now, as the driver counts them per process (what nvidia-smi
+ * shows). VP_ESTATE when that cannot be known (the CPU backend, no NVML, a PID namespace that
+ * hides the process from the driver). */
+int kern_slice_device_used(kern_slice *s, uint64_t *bytes, vp_err *e);
 kern_backend kern_slice_backend(const kern_slice *s);
 uint64_t kern_slice_bytes(const kern_slice *s);
 const char *kern_slice_device(const kern_slice *s); /* "cpu" or the GPU's name; owned by s */
@@ -279,6 +329,31 @@ int kern_embed(kern_slice *s, const kern_embed_args *a, vp_err *e);
 
 /* Bytes a GEMV reads and writes (weights, scales, x, y) - what its achieved bandwidth counts. */
 uint64_t kern_gemv_bytes(const kern_gemv_args *a);
+
+/* How a GEMV's work is dealt out, the same on both backends. A row's weights are read as 16-byte
+ * vectors (8 fp16/bf16 or 32 int4 weights). A block of KERN_GEMV_WARPS warps takes
+ * rows_per_block rows: its warps form groups of ksplit warps, each group owns rows_per_warp rows,
+ * and the warps of a group share those rows' vectors, 32 consecutive vectors (one per lane) at a
+ * time in turn (kern_gemv_slice_of), so a small matrix still gets enough warps in flight. The
+ * partial sums of a row are added in slice order 0, 1, ..., ksplit - 1, and the flags' work (norm
+ * scale, SwiGLU, residual add) is done once, on the total. */
+#define KERN_GEMV_WARPS 8u
+/* Streaming multiprocessors the CPU twin plans for (an H100/H200 has 132), so its slices match
+ * the GPU's on the parts the benchmark targets. */
+#define KERN_GEMV_PLAN_SMS 132u
+typedef struct kern_gemv_plan {
+    uint32_t rows_per_warp;  /* rows a warp multiplies with each x value it loads */
+    uint32_t ksplit;         /* warps sharing a row: 1, 2, 4 or 8 */
+    uint32_t rows_per_block; /* (KERN_GEMV_WARPS / ksplit) x rows_per_warp */
+    uint32_t blocks;         /* ceil(n / rows_per_block) */
+} kern_gemv_plan;
+
+/* The plan for an n x k GEMV of dtype d over a batch tile of `batch` rows (1..8) on a GPU with
+ * `sms` multiprocessors (0: KERN_GEMV_PLAN_SMS): rows_per_warp 4 for batch <= 2, else 2; ksplit
+ * the smallest power of two that gives at least 32 warps per multiprocessor, but no more than
+ * leaves every lane two vectors of each row. Pure. */
+void kern_gemv_plan_make(kern_dtype d, uint32_t n, uint32_t k, uint32_t batch, uint32_t sms,
+                         kern_gemv_plan *p);
 
 /* ---- Timing and the bandwidth probe ---- */
 

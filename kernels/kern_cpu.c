@@ -5,6 +5,9 @@
  * fp16 rounding of the new K/V, fp32 accumulation) in the plainest order that is still quick
  * enough for a worker on a small machine: a row is decoded once into fp32 and then dotted with
  * every batch row, with eight independent partial sums so the compiler can keep them in registers.
+ * The GEMV follows the CUDA kernel's decomposition (the same plan, k-slices and slice-order sum;
+ * int4 values equal to its magic-number dequantisation bit for bit), so the paths the GPU takes
+ * are exercised here too.
  * The results differ from CUDA's only by summation order and exp(), within KERN_TOL_REL. Offsets
  * arrive bounds-checked (kern_slice.c); attention also re-checks the data-dependent block ids and
  * lengths and skips what would fall outside the pool. */
@@ -85,7 +88,10 @@ static float dot8(const float *a, const float *b, uint32_t n)
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* (low nibble - 8, high nibble - 8) of every byte: int4 decoding by table, two weights a load. */
+/* (low nibble - 8, high nibble - 8) of every byte: int4 decoding by table, two weights a load.
+ * These are exactly the values the CUDA kernel's fp16x2 magic-number arithmetic gives
+ * (kern_int4_word; tests/kernels/test_plan.c checks it bit for bit against q - 8), at a tenth of
+ * its cost on a CPU. */
 #define NIB(b)                                                                                     \
     {                                                                                              \
         (float)((b)&15) - 8.0f, (float)((b) >> 4) - 8.0f                                           \
@@ -115,18 +121,51 @@ static void decode_chunk(const kern_gemv_args *a, const uint8_t *w, uint64_t n, 
             out[i] = kern_b2f(p[i]);
 }
 
-void kcpu_gemv(uint8_t *base, const kern_gemv_args *a)
+/* Writes row n's totals of one batch tile (b0 .. b0 + bt) with the flags' work. */
+static void gemv_store(const kern_gemv_args *a, float *y, uint64_t n, uint32_t b0, uint32_t bt,
+                       const float *total, const float *scale_x, float *prev)
+{
+    for (uint32_t b = 0; b < bt; b++) {
+        float v = total[b] * scale_x[b];
+        uint64_t row = b0 + b;
+        if (a->flags & KERN_GEMV_SWIGLU) {
+            if ((n & 1u) == 0) {
+                prev[b] = v;
+            } else {
+                float gate = prev[b];
+                y[row * (a->n / 2u) + n / 2u] = gate / (1.0f + expf(-gate)) * v;
+            }
+        } else if (a->flags & KERN_GEMV_ACCUMULATE) {
+            y[row * a->n + n] += v;
+        } else {
+            y[row * a->n + n] = v;
+        }
+    }
+}
+
+/* The GEMV in the CUDA kernel's decomposition: each row's 128-weight groups go to the k-slice
+ * that reads them (kern_gemv_slice_of), every slice keeps its own partial sums, and the partials
+ * are added in slice order before the flags' work, as the CUDA block reduction does. */
+void kcpu_gemv_split(uint8_t *base, const kern_gemv_args *a, uint32_t ksplit)
 {
     const uint8_t *w = base + a->w;
     const uint16_t *scales = (const uint16_t *)(base + a->scales);
     const float *x = (const float *)(base + a->x);
     float *y = (float *)(base + a->y);
     const uint32_t k = a->k, nb = a->batch, groups = a->k / KERN_INT4_GROUP;
+    const uint32_t per_vec = a->dtype == KERN_INT4 ? 32u : 8u;
     float chunk[KERN_INT4_GROUP];
-    float acc[KERN_GEMV_BATCH_TILE];
+    float part[KERN_GEMV_WARPS][KERN_GEMV_BATCH_TILE];
 
     for (uint32_t b0 = 0; b0 < nb; b0 += KERN_GEMV_BATCH_TILE) {
         uint32_t bt = nb - b0 < KERN_GEMV_BATCH_TILE ? nb - b0 : KERN_GEMV_BATCH_TILE;
+        uint32_t ks = ksplit;
+        if (ks == 0) {
+            kern_gemv_plan p;
+            kern_gemv_plan_make(a->dtype, a->n, a->k, bt, 0, &p);
+            ks = p.ksplit;
+        }
+        if (ks > KERN_GEMV_WARPS) ks = KERN_GEMV_WARPS;
         float scale_x[KERN_GEMV_BATCH_TILE];
         for (uint32_t b = 0; b < bt; b++) {
             scale_x[b] = 1.0f;
@@ -138,33 +177,29 @@ void kcpu_gemv(uint8_t *base, const kern_gemv_args *a)
         }
         float prev[KERN_GEMV_BATCH_TILE] = {0}; /* SwiGLU: the gate row's result */
         for (uint64_t n = 0; n < a->n; n++) {
-            for (uint32_t b = 0; b < bt; b++)
-                acc[b] = 0.0f;
+            memset(part, 0, sizeof part);
             for (uint32_t g = 0; g < groups; g++) {
                 uint32_t k0 = g * KERN_INT4_GROUP;
+                uint32_t sl = kern_gemv_slice_of(k0 / per_vec, ks);
                 decode_chunk(a, w, n, k0, chunk);
                 float s = a->dtype == KERN_INT4 ? kern_h2f(scales[n * groups + g]) : 1.0f;
                 for (uint32_t b = 0; b < bt; b++)
-                    acc[b] += s * dot8(chunk, x + (uint64_t)(b0 + b) * k + k0, KERN_INT4_GROUP);
+                    part[sl][b] += s * dot8(chunk, x + (uint64_t)(b0 + b) * k + k0, KERN_INT4_GROUP);
             }
+            float total[KERN_GEMV_BATCH_TILE];
             for (uint32_t b = 0; b < bt; b++) {
-                float v = acc[b] * scale_x[b];
-                uint64_t row = b0 + b;
-                if (a->flags & KERN_GEMV_SWIGLU) {
-                    if ((n & 1u) == 0) {
-                        prev[b] = v;
-                    } else {
-                        float gate = prev[b];
-                        y[row * (a->n / 2u) + n / 2u] = gate / (1.0f + expf(-gate)) * v;
-                    }
-                } else if (a->flags & KERN_GEMV_ACCUMULATE) {
-                    y[row * a->n + n] += v;
-                } else {
-                    y[row * a->n + n] = v;
-                }
+                total[b] = part[0][b];
+                for (uint32_t sl = 1; sl < ks; sl++)
+                    total[b] += part[sl][b];
             }
+            gemv_store(a, y, n, b0, bt, total, scale_x, prev);
         }
     }
+}
+
+void kcpu_gemv(uint8_t *base, const kern_gemv_args *a)
+{
+    kcpu_gemv_split(base, a, 0);
 }
 
 void kcpu_attention(uint8_t *base, const kern_attn_args *a)

@@ -1,30 +1,35 @@
-/* kern_cuda.cu - the CUDA backend: one cudaMalloc of exactly the slice, and the decode kernels
- * (GEMV for fp16/bf16/int4, paged attention with a context split, embedding, fills).
+/* kern_cuda.cu - the CUDA backend: one cudaMalloc of the slice, and the decode kernels (GEMV for
+ * fp16/bf16/int4, paged attention with a context split, embedding, fills).
  *
  * Design. Decode is memory-bandwidth bound, so each kernel is built to stream its bytes once at
  * full width: every weight load is a 16-byte, warp-coalesced, L1-bypassing load (512 contiguous
- * bytes per warp instruction), each warp keeps GEMV_ROWS rows' loads in flight before it uses
- * them, and a weight read once is multiplied with up to KERN_GEMV_BATCH_TILE batch rows. The int4
- * path dequantises without int-to-float conversions: a nibble q is or-ed into the mantissa of 1.0
- * to give 1 + q/16, and sum((q - 8) x) = 16 (sum((1 + q/16) x) - 1.5 sum(x)), where sum(x) is
- * shared by all rows of the warp. Accumulation is fp32 throughout. Attention gives each
- * (sequence, KV head, context split) a thread block that reads each K/V row once for the whole GQA
- * group, runs an online softmax, and a small second kernel merges the splits (flash-decoding).
- * The new token's K/V are read from the QKV buffer (rounded to fp16 exactly as the cache stores
- * them) and written into the cache by the split that owns the position, so no block reads what
- * another writes in the same launch. All launches go to one stream; every runtime call's status is
- * checked and every launch is followed by cudaGetLastError. Block ids from the tables are checked
- * against the pool, so bad tables cannot make a kernel leave the slice. */
+ * bytes per warp instruction). The GEMV deals its work out as kern_gemv_plan_make says (the CPU
+ * twin follows the same plan): each warp owns R rows (4 for batch tiles of 1-2, else 2) and
+ * multiplies every x value it loads with all of them; a small matrix has its rows shared by up
+ * to 8 warps of a block (k-split), whose sums meet in shared memory, so it still has enough warps
+ * in flight. Each lane loads its next vector of every row (with the int4 scales) before it
+ * multiplies the current one. The int4 path dequantises with fp16x2 magic numbers, one LOP3 per
+ * two weights (kern_int4_word, tested bit for bit on the CPU). Accumulation is fp32 throughout.
+ * Attention gives each (sequence, KV head, context split) a thread block that reads each K/V row
+ * once for the whole GQA group, runs an online softmax, and a small second kernel merges the
+ * splits (flash-decoding). The new token's K/V are read from the QKV buffer (rounded to fp16
+ * exactly as the cache stores them) and written into the cache by the split that owns the
+ * position, so no block reads what another writes in the same launch. All launches go to one
+ * stream; every runtime call's status is checked and every launch is followed by
+ * cudaGetLastError. Block ids from the tables are checked against the pool, so bad tables cannot
+ * make a kernel leave the slice. */
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "kern_impl.h"
 
-#define GEMV_WARPS 4
-#define GEMV_ROWS 4
+#define GEMV_WARPS ((int)KERN_GEMV_WARPS)
 #define GEMV_THREADS (GEMV_WARPS * 32)
 #define ATTN_THREADS 128
 
@@ -88,11 +93,35 @@ template <int DT> static __device__ __forceinline__ void decode2(uint32_t w, flo
     }
 }
 
-/* 1 + q/16 for nibble i of w: the nibble placed in the top four mantissa bits of 1.0f. */
-template <int I> static __device__ __forceinline__ float nib(uint32_t w)
+static __device__ __forceinline__ __half2 as_half2(uint32_t u)
 {
-    uint32_t t = I < 5 ? (w << (19 - 4 * I)) : (w >> (4 * I - 19));
-    return __uint_as_float((t & 0x00780000u) | 0x3f800000u);
+    return *reinterpret_cast<const __half2 *>(&u);
+}
+
+/* The eight int4 weights (q - 8) of word w in element order: kern_int4_word (kern_impl.h, tested
+ * bit for bit on the CPU) with fp16x2 instructions - four AND-ORs (LOP3), one shift, two
+ * subtracts and two fused multiply-adds for eight weights, then exact fp16 -> fp32 conversions. */
+static __device__ __forceinline__ void int4_word(uint32_t w, float f[8])
+{
+    const uint32_t w8 = w >> 8;
+    const __half2 lo = as_half2((w & KERN_INT4_MASK_LO) | KERN_INT4_MAGIC);
+    const __half2 hi = as_half2((w & KERN_INT4_MASK_HI) | KERN_INT4_MAGIC);
+    const __half2 lo8 = as_half2((w8 & KERN_INT4_MASK_LO) | KERN_INT4_MAGIC);
+    const __half2 hi8 = as_half2((w8 & KERN_INT4_MASK_HI) | KERN_INT4_MAGIC);
+    const __half2 k1032 = __float2half2_rn(1032.0f), k16th = __float2half2_rn(0.0625f),
+                  km72 = __float2half2_rn(-72.0f);
+    const float2 a = __half22float2(__hsub2(lo, k1032));
+    const float2 b = __half22float2(__hfma2(hi, k16th, km72));
+    const float2 c = __half22float2(__hsub2(lo8, k1032));
+    const float2 d = __half22float2(__hfma2(hi8, k16th, km72));
+    f[0] = a.x;
+    f[4] = a.y;
+    f[1] = b.x;
+    f[5] = b.y;
+    f[2] = c.x;
+    f[6] = c.y;
+    f[3] = d.x;
+    f[7] = d.y;
 }
 
 struct GemvParams {
@@ -101,185 +130,221 @@ struct GemvParams {
     const float *x;
     float *y;
     uint32_t n, k, flags;
-    uint32_t y_stride; /* floats per batch row of y */
+    uint32_t y_stride;       /* floats per batch row of y */
+    uint32_t ksplit;         /* warps sharing a row (kern_gemv_plan) */
+    uint32_t rows_per_block; /* (GEMV_WARPS / ksplit) x R */
 };
 
-/* Warp-per-GEMV_ROWS-rows GEMV over B batch rows. Lane l reads 16-byte vectors l, l + 32, ... of
- * each of its rows, so a warp instruction covers 512 contiguous bytes of a row. */
-template <int DT, int B, bool NORM>
-__global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(GemvParams p)
+/* One 16-byte vector of each of a warp's R rows, with the int4 rows' scales: a pipeline stage. */
+template <int R> struct GemvStage {
+    uint4 w[R];
+    uint16_t sc[R];
+};
+
+template <int DT, int R>
+static __device__ __forceinline__ void gemv_load(GemvStage<R> &st, const uint4 *const *wr,
+                                                 const uint16_t *const *sr, uint32_t v)
 {
-    const int lane = threadIdx.x & 31;
-    const uint32_t row0 = (blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5)) * GEMV_ROWS;
-    if (row0 >= p.n) return;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        st.w[r] = ld_stream(wr[r] + v);
+        if (DT == KERN_INT4) st.sc[r] = __ldg(sr[r] + v / 4u); /* 4 vectors per 128-group */
+    }
+}
+
+/* acc[r][b] += (row r's vector) . (x_b's matching 8 or 32 values); ss[b] += x_b^2 when NORM.
+ * The weights of a 32-bit word are decoded once into registers and used for every batch row. */
+template <int DT, int B, int R, bool NORM>
+static __device__ __forceinline__ void gemv_compute(const GemvStage<R> &st, const float4 *x4,
+                                                    uint32_t xs, uint32_t v, float (&acc)[R][B],
+                                                    float (&ss)[B])
+{
+    if (DT != KERN_INT4) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) { /* two halves of 4 values: x4 per batch row stays small */
+            float wf[R][4];
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                decode2<DT>(word_of(st.w[r], 2 * h), wf[r][0], wf[r][1]);
+                decode2<DT>(word_of(st.w[r], 2 * h + 1), wf[r][2], wf[r][3]);
+            }
+#pragma unroll
+            for (int b = 0; b < B; b++) {
+                const float4 xv = __ldg(x4 + b * xs + v * 2u + h);
+                const float xf[4] = {xv.x, xv.y, xv.z, xv.w};
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    if (NORM) ss[b] = fmaf(xf[i], xf[i], ss[b]);
+#pragma unroll
+                    for (int r = 0; r < R; r++)
+                        acc[r][b] = fmaf(wf[r][i], xf[i], acc[r][b]);
+                }
+            }
+        }
+    } else {
+        float part[R][B];
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int b = 0; b < B; b++)
+                part[r][b] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) { /* word j holds elements 8 j .. 8 j + 7 of the vector */
+            float wf[R][8];
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                int4_word(word_of(st.w[r], j), wf[r]);
+#pragma unroll
+            for (int b = 0; b < B; b++) {
+                const float4 xa = __ldg(x4 + b * xs + v * 8u + j * 2u);
+                const float4 xb = __ldg(x4 + b * xs + v * 8u + j * 2u + 1u);
+                const float xf[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+#pragma unroll
+                for (int i = 0; i < 8; i++) {
+                    if (NORM) ss[b] = fmaf(xf[i], xf[i], ss[b]);
+#pragma unroll
+                    for (int r = 0; r < R; r++)
+                        part[r][b] = fmaf(wf[r][i], xf[i], part[r][b]);
+                }
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const float sc = __half2float(__ushort_as_half(st.sc[r]));
+#pragma unroll
+            for (int b = 0; b < B; b++)
+                acc[r][b] = fmaf(sc, part[r][b], acc[r][b]);
+        }
+    }
+}
+
+/* Blocks per SM each GEMV must fit, which caps its registers: fp16/bf16 3 (85 registers, 24
+ * warps) for batch tiles of 1-2, where bandwidth is the limit, else 2 (128); int4 2 up to 4 batch
+ * rows (its dequantised weights need about 100 registers at R = 4), and 1 for 5-8 rows, which are
+ * bound by their multiply-adds and would spill under 128 registers. */
+static constexpr int gemv_min_blocks(int dt, int b)
+{
+    return dt == KERN_INT4 ? (b <= 4 ? 2 : 1) : (b <= 2 ? 3 : 2);
+}
+
+/* y = W x over a tile of B batch rows, as kern_gemv_plan deals it out: warp w of the block is
+ * k-slice w % ksplit of row group w / ksplit, whose R rows start at blockIdx.x * rows_per_block +
+ * group * R. Lane l of slice s reads vectors (32 i + s) * 32 + l of each row (512 contiguous bytes
+ * per warp instruction), with the next vector's loads (and int4 scales) issued before the current
+ * one is multiplied. The slices' warp-reduced sums meet in shared memory and are added in slice
+ * order; the flags' work is done once on the total. Rows past n re-read row n - 1 and are not
+ * stored, so every warp reaches the barrier. */
+template <int DT, int B, int R, bool NORM>
+__global__ void __launch_bounds__(GEMV_THREADS, gemv_min_blocks(DT, B)) gemv_kernel(GemvParams p)
+{
+    __shared__ float red[GEMV_WARPS][R * B + B]; /* per warp: R x B sums, then B sums of x^2 */
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const uint32_t ks = p.ksplit, slice = (uint32_t)warp % ks, group = (uint32_t)warp / ks;
+    const uint32_t row0 = blockIdx.x * p.rows_per_block + group * R;
     const uint32_t k = p.k;
     const uint64_t row_bytes = DT == KERN_INT4 ? k / 2u : (uint64_t)k * 2u;
-    const uint4 *wr[GEMV_ROWS];
-    uint32_t rows[GEMV_ROWS];
+    const uint32_t groups = k / KERN_INT4_GROUP;
+    const uint4 *wr[R];
+    const uint16_t *sr[R];
 #pragma unroll
-    for (int r = 0; r < GEMV_ROWS; r++) {
-        rows[r] = min(row0 + r, p.n - 1u); /* rows past n re-read row n - 1 and are not stored */
-        wr[r] = reinterpret_cast<const uint4 *>(p.w + rows[r] * row_bytes);
+    for (int r = 0; r < R; r++) {
+        const uint32_t row = min(row0 + r, p.n - 1u);
+        wr[r] = reinterpret_cast<const uint4 *>(p.w + row * row_bytes);
+        sr[r] = p.scales + (uint64_t)row * groups;
     }
-    float acc[GEMV_ROWS][B], ss[B];
+    float acc[R][B], ss[B];
 #pragma unroll
     for (int b = 0; b < B; b++) {
         ss[b] = 0.0f;
 #pragma unroll
-        for (int r = 0; r < GEMV_ROWS; r++)
+        for (int r = 0; r < R; r++)
             acc[r][b] = 0.0f;
     }
     const float4 *x4 = reinterpret_cast<const float4 *>(p.x);
     const uint32_t xs = k / 4u; /* float4s per batch row */
-    const uint32_t per_vec = DT == KERN_INT4 ? 32u : 8u;
-    const uint32_t nvec = k / per_vec;
-    const uint32_t groups = k / KERN_INT4_GROUP;
+    const uint32_t nvec = DT == KERN_INT4 ? k / 32u : k / 8u;
+    const uint32_t step = 32u * ks;
 
-#pragma unroll 2
-    for (uint32_t v = lane; v < nvec; v += 32) {
-        uint4 wv[GEMV_ROWS];
-#pragma unroll
-        for (int r = 0; r < GEMV_ROWS; r++)
-            wv[r] = ld_stream(wr[r] + v);
-        if (DT != KERN_INT4) {
-            float xf[B][8];
-#pragma unroll
-            for (int b = 0; b < B; b++) {
-                float4 a = __ldg(x4 + b * xs + v * 2u), c = __ldg(x4 + b * xs + v * 2u + 1u);
-                xf[b][0] = a.x;
-                xf[b][1] = a.y;
-                xf[b][2] = a.z;
-                xf[b][3] = a.w;
-                xf[b][4] = c.x;
-                xf[b][5] = c.y;
-                xf[b][6] = c.z;
-                xf[b][7] = c.w;
-                if (NORM) {
-#pragma unroll
-                    for (int i = 0; i < 8; i++)
-                        ss[b] = fmaf(xf[b][i], xf[b][i], ss[b]);
-                }
-            }
-#pragma unroll
-            for (int r = 0; r < GEMV_ROWS; r++) {
-                float wf[8];
-#pragma unroll
-                for (int j = 0; j < 4; j++)
-                    decode2<DT>(word_of(wv[r], j), wf[2 * j], wf[2 * j + 1]);
-#pragma unroll
-                for (int b = 0; b < B; b++)
-#pragma unroll
-                    for (int i = 0; i < 8; i++)
-                        acc[r][b] = fmaf(wf[i], xf[b][i], acc[r][b]);
-            }
-        } else {
-            float sc[GEMV_ROWS];
-#pragma unroll
-            for (int r = 0; r < GEMV_ROWS; r++)
-                sc[r] = 16.0f * __half2float(__ushort_as_half(
-                                    __ldg(p.scales + (uint64_t)rows[r] * groups + v / 4u)));
-            float s1[GEMV_ROWS][B], s0[B];
-#pragma unroll
-            for (int b = 0; b < B; b++) {
-                s0[b] = 0.0f;
-#pragma unroll
-                for (int r = 0; r < GEMV_ROWS; r++)
-                    s1[r][b] = 0.0f;
-            }
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                float xf[B][8];
-#pragma unroll
-                for (int b = 0; b < B; b++) {
-                    float4 a = __ldg(x4 + b * xs + v * 8u + j * 2u);
-                    float4 c = __ldg(x4 + b * xs + v * 8u + j * 2u + 1u);
-                    xf[b][0] = a.x;
-                    xf[b][1] = a.y;
-                    xf[b][2] = a.z;
-                    xf[b][3] = a.w;
-                    xf[b][4] = c.x;
-                    xf[b][5] = c.y;
-                    xf[b][6] = c.z;
-                    xf[b][7] = c.w;
-#pragma unroll
-                    for (int i = 0; i < 8; i++) {
-                        s0[b] += xf[b][i];
-                        if (NORM) ss[b] = fmaf(xf[b][i], xf[b][i], ss[b]);
-                    }
-                }
-#pragma unroll
-                for (int r = 0; r < GEMV_ROWS; r++) {
-                    const uint32_t w = word_of(wv[r], j);
-                    float f[8] = {nib<0>(w), nib<1>(w), nib<2>(w), nib<3>(w),
-                                  nib<4>(w), nib<5>(w), nib<6>(w), nib<7>(w)};
-#pragma unroll
-                    for (int b = 0; b < B; b++)
-#pragma unroll
-                        for (int i = 0; i < 8; i++)
-                            s1[r][b] = fmaf(f[i], xf[b][i], s1[r][b]);
-                }
-            }
-#pragma unroll
-            for (int r = 0; r < GEMV_ROWS; r++)
-#pragma unroll
-                for (int b = 0; b < B; b++)
-                    acc[r][b] = fmaf(sc[r], fmaf(-1.5f, s0[b], s1[r][b]), acc[r][b]);
-        }
+    /* two-stage software pipeline over this lane's vectors slice * 32 + lane, + step, ... */
+    uint32_t v = slice * 32u + lane;
+    GemvStage<R> cur;
+    if (v < nvec) gemv_load<DT, R>(cur, wr, sr, v);
+    while (v < nvec) {
+        const uint32_t vn = v + step;
+        GemvStage<R> nxt;
+        if (vn < nvec) gemv_load<DT, R>(nxt, wr, sr, vn);
+        gemv_compute<DT, B, R, NORM>(cur, x4, xs, v, acc, ss);
+        cur = nxt;
+        v = vn;
     }
 
-    float inv[B];
 #pragma unroll
-    for (int b = 0; b < B; b++)
-        inv[b] = NORM ? rsqrtf(warp_sum(ss[b]) / (float)k + 1e-5f) : 1.0f;
-#pragma unroll
-    for (int r = 0; r < GEMV_ROWS; r++)
-#pragma unroll
-        for (int b = 0; b < B; b++)
-            acc[r][b] = warp_sum(acc[r][b]) * inv[b];
-            /* lane r * B + b stores (row0 + r, b) */
-#pragma unroll
-    for (int r = 0; r < GEMV_ROWS; r++) {
+    for (int r = 0; r < R; r++)
 #pragma unroll
         for (int b = 0; b < B; b++) {
-            const uint32_t row = row0 + r;
-            if (lane != r * B + b || row >= p.n) continue;
-            float *yb = p.y + (uint64_t)b * p.y_stride;
-            if (p.flags & KERN_GEMV_SWIGLU) {
-                if (r & 1) continue;
-                /* (gate, up) pairs: GEMV_ROWS is even and row0 a multiple of it, so the pair is
-                 * in this warp, and n is even so row + 1 < n */
-                float g = acc[r][b], u = acc[r + 1 < GEMV_ROWS ? r + 1 : r][b];
-                yb[row / 2u] = g / (1.0f + expf(-g)) * u;
-            } else if (p.flags & KERN_GEMV_ACCUMULATE) {
-                yb[row] += acc[r][b];
-            } else {
-                yb[row] = acc[r][b];
-            }
+            const float t = warp_sum(acc[r][b]);
+            if (lane == 0) red[warp][r * B + b] = t;
         }
+    if (NORM) {
+#pragma unroll
+        for (int b = 0; b < B; b++) {
+            const float t = warp_sum(ss[b]);
+            if (lane == 0) red[warp][R * B + b] = t;
+        }
+    }
+    __syncthreads();
+
+    /* thread t < groups x R x B finishes (group g, row r, batch b) */
+    const uint32_t t = threadIdx.x, per_group = R * B;
+    if (t >= (GEMV_WARPS / ks) * per_group) return;
+    const uint32_t g = t / per_group, r = t % per_group / B, b = t % B;
+    const uint32_t row = blockIdx.x * p.rows_per_block + g * R + r;
+    if (row >= p.n) return;
+    float sum = red[g * ks][r * B + b];
+    float sq = NORM ? red[g * ks][R * B + b] : 0.0f;
+    for (uint32_t s = 1; s < ks; s++) {
+        sum += red[g * ks + s][r * B + b];
+        if (NORM) sq += red[g * ks + s][R * B + b];
+    }
+    if (NORM) sum *= rsqrtf(sq / (float)k + 1e-5f);
+    float *yb = p.y + (uint64_t)b * p.y_stride;
+    if (p.flags & KERN_GEMV_SWIGLU) {
+        /* (gate, up) pairs: R is even and a group's first row even, so row + 1 is this group's */
+        if (r & 1u) return;
+        float up = red[g * ks][(r + 1) * B + b];
+        for (uint32_t s = 1; s < ks; s++)
+            up += red[g * ks + s][(r + 1) * B + b];
+        if (NORM) up *= rsqrtf(sq / (float)k + 1e-5f);
+        yb[row / 2u] = sum / (1.0f + expf(-sum)) * up;
+    } else if (p.flags & KERN_GEMV_ACCUMULATE) {
+        yb[row] += sum;
+    } else {
+        yb[row] = sum;
     }
 }
 
 typedef void (*gemv_fn)(GemvParams);
 
+/* Rows per warp follow kern_gemv_plan_make: 4 for tiles of 1 or 2 batch rows, else 2. */
 template <int DT, bool NORM> static gemv_fn gemv_pick_b(uint32_t b)
 {
     switch (b) {
     case 1:
-        return gemv_kernel<DT, 1, NORM>;
+        return gemv_kernel<DT, 1, 4, NORM>;
     case 2:
-        return gemv_kernel<DT, 2, NORM>;
+        return gemv_kernel<DT, 2, 4, NORM>;
     case 3:
-        return gemv_kernel<DT, 3, NORM>;
+        return gemv_kernel<DT, 3, 2, NORM>;
     case 4:
-        return gemv_kernel<DT, 4, NORM>;
+        return gemv_kernel<DT, 4, 2, NORM>;
     case 5:
-        return gemv_kernel<DT, 5, NORM>;
+        return gemv_kernel<DT, 5, 2, NORM>;
     case 6:
-        return gemv_kernel<DT, 6, NORM>;
+        return gemv_kernel<DT, 6, 2, NORM>;
     case 7:
-        return gemv_kernel<DT, 7, NORM>;
+        return gemv_kernel<DT, 7, 2, NORM>;
     default:
-        return gemv_kernel<DT, 8, NORM>;
+        return gemv_kernel<DT, 8, 2, NORM>;
     }
 }
 
@@ -309,7 +374,16 @@ struct AttnParams {
 
 /* One block per (context split, KV head, sequence). Lanes form groups of L = head_dim / 8; a group
  * handles one token per iteration, each lane 8 dims (one 16-byte load of K and one of V). */
-template <int G> __global__ void __launch_bounds__(ATTN_THREADS) attn_kernel(AttnParams p)
+/* Blocks per SM the attention must fit: its q and accumulators take 16 G registers a thread, so
+ * GQA groups up to 4 get 4 blocks (128 registers); larger groups 2 (about 210 registers: under
+ * 170 the GQA-8 kernel spills 164 bytes a thread). */
+static constexpr int attn_min_blocks(int g)
+{
+    return g > 4 ? 2 : 4;
+}
+
+template <int G>
+__global__ void __launch_bounds__(ATTN_THREADS, attn_min_blocks(G)) attn_kernel(AttnParams p)
 {
     extern __shared__ float smem[];
     const uint32_t split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
@@ -409,8 +483,10 @@ template <int G> __global__ void __launch_bounds__(ATTN_THREADS) attn_kernel(Att
                     for (int i = 0; i < 8; i++)
                         s = fmaf(q[g][i], kf[u][i], s);
                 }
-                for (uint32_t o = L / 2u; o > 0; o >>= 1)
-                    s += __shfl_xor_sync(0xffffffffu, s, o);
+                /* butterfly over the token's L lanes, unrolled: the test is uniform */
+#pragma unroll
+                for (uint32_t o = 16; o > 0; o >>= 1)
+                    if (o < L) s += __shfl_xor_sync(0xffffffffu, s, o);
                 if (ok[u]) {
                     float mn = fmaxf(m[g], s);
                     float c = exp2f(m[g] - mn), pe = exp2f(s - mn);
@@ -587,37 +663,203 @@ extern "C" int kcuda_device_count(vp_err *e)
     return n;
 }
 
-extern "C" int kcuda_open(uint64_t bytes, kcuda_ctx **out, char *name, size_t name_len, vp_err *e)
+extern "C" int kcuda_describe(kern_cuda_info *out, vp_err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (cudaDriverGetVersion(&out->driver_version) != cudaSuccess) (void)cudaGetLastError();
+    if (cudaRuntimeGetVersion(&out->runtime_version) != cudaSuccess) (void)cudaGetLastError();
+    if (kcuda_device_count(e) == 0) return VP_ESTATE;
+    CU(cudaSetDevice(0), "cudaSetDevice(0)");
+    cudaDeviceProp prop;
+    CU(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    snprintf(out->name, sizeof out->name, "%.127s", prop.name);
+    out->sms = prop.multiProcessorCount;
+    out->cc_major = prop.major;
+    out->cc_minor = prop.minor;
+    size_t fr = 0, tot = 0;
+    CU(cudaMemGetInfo(&fr, &tot), "cudaMemGetInfo");
+    out->free_bytes = fr;
+    out->total_bytes = tot;
+    return 0;
+}
+
+/* ---- NVML, loaded at run time: the per-process device memory nvidia-smi shows ----
+ * Only the few entry points used here are declared, with the layouts of NVML's public header
+ * (nvmlProcessInfo_t as taken by the _v2/_v3 process queries); the library comes with the driver,
+ * and without it the context is measured another way or assumed. */
+typedef struct nvml_dev_st *nvml_dev;
+typedef struct {
+    unsigned long long total, free, used;
+} nvml_memory;
+typedef struct {
+    unsigned int pid;
+    unsigned long long used;
+    unsigned int gpu_instance, compute_instance;
+} nvml_process;
+
+static struct {
+    int tried, ok;
+    int (*init)(void);
+    int (*by_bus_id)(const char *, nvml_dev *);
+    int (*memory)(nvml_dev, nvml_memory *);
+    int (*processes)(nvml_dev, unsigned int *, nvml_process *);
+} nvml;
+
+static int nvml_load(void)
+{
+    if (nvml.tried) return nvml.ok;
+    nvml.tried = 1;
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h) return 0;
+    nvml.init = (int (*)(void))dlsym(h, "nvmlInit_v2");
+    nvml.by_bus_id = (int (*)(const char *, nvml_dev *))dlsym(h, "nvmlDeviceGetHandleByPciBusId_v2");
+    nvml.memory = (int (*)(nvml_dev, nvml_memory *))dlsym(h, "nvmlDeviceGetMemoryInfo");
+    nvml.processes = (int (*)(nvml_dev, unsigned int *, nvml_process *))dlsym(
+        h, "nvmlDeviceGetComputeRunningProcesses_v3");
+    if (!nvml.processes)
+        nvml.processes = (int (*)(nvml_dev, unsigned int *, nvml_process *))dlsym(
+            h, "nvmlDeviceGetComputeRunningProcesses_v2");
+    nvml.ok = nvml.init && nvml.by_bus_id && nvml.memory && nvml.init() == 0;
+    return nvml.ok; /* the library stays loaded for the life of the process */
+}
+
+/* NVML's handle of CUDA device 0 (matched by PCI bus id, so CUDA_VISIBLE_DEVICES is honoured). */
+static nvml_dev nvml_device0(void)
+{
+    char bus[32];
+    nvml_dev d = NULL;
+    if (!nvml_load() || cudaDeviceGetPCIBusId(bus, (int)sizeof bus, 0) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    return nvml.by_bus_id(bus, &d) == 0 ? d : NULL;
+}
+
+/* Bytes process `pid` holds on d; 0 when NVML does not list it (e.g. another PID namespace). */
+static uint64_t nvml_process_bytes(nvml_dev d, unsigned int pid)
+{
+    nvml_process procs[64];
+    unsigned int n = 64;
+    if (!d || !nvml.processes || nvml.processes(d, &n, procs) != 0) return 0;
+    for (unsigned int i = 0; i < n && i < 64; i++)
+        if (procs[i].pid == pid && procs[i].used != ~0ull) return procs[i].used;
+    return 0;
+}
+
+static uint64_t nvml_device_used(nvml_dev d)
+{
+    nvml_memory m;
+    return d && nvml.memory(d, &m) == 0 ? m.used : 0;
+}
+
+/* Loads every kernel's module now: with lazy loading (the default since CUDA 12.2) a kernel's
+ * code would otherwise be loaded at its first launch, after the slice was taken, and could fail
+ * with "out of memory" on a GPU the slice filled. */
+static cudaError_t load_all_kernels(void)
+{
+    cudaFuncAttributes fa;
+    const kern_dtype dts[] = {KERN_FP16, KERN_BF16, KERN_INT4};
+    cudaError_t st = cudaSuccess;
+    for (int d = 0; d < 3 && st == cudaSuccess; d++)
+        for (uint32_t b = 1; b <= KERN_GEMV_BATCH_TILE && st == cudaSuccess; b++) {
+            st = cudaFuncGetAttributes(&fa, gemv_pick(dts[d], b, false));
+            if (st == cudaSuccess) st = cudaFuncGetAttributes(&fa, gemv_pick(dts[d], b, true));
+        }
+    for (uint32_t g = 1; g <= KERN_MAX_GQA && st == cudaSuccess; g++)
+        st = cudaFuncGetAttributes(&fa, attn_pick(g));
+    if (st == cudaSuccess) st = cudaFuncGetAttributes(&fa, attn_combine);
+    if (st == cudaSuccess) st = cudaFuncGetAttributes(&fa, embed_kernel);
+    if (st == cudaSuccess) st = cudaFuncGetAttributes(&fa, fill_kernel);
+    return st;
+}
+
+/* What the context holds (into mem), measured after every kernel is loaded. */
+static void measure_context(nvml_dev d, uint64_t used_before, kern_slice_mem *mem)
+{
+    uint64_t own = nvml_process_bytes(d, (unsigned int)getpid());
+    uint64_t after = nvml_device_used(d);
+    if (own > 0) {
+        mem->context = own;
+        mem->context_source = "process";
+    } else if (used_before > 0 && after > used_before) {
+        mem->context = after - used_before;
+        mem->context_source = "device";
+    } else {
+        mem->context = KERN_CUDA_CONTEXT_ASSUMED;
+        mem->context_source = "assumed";
+    }
+}
+
+extern "C" int kcuda_open(uint64_t bytes, kern_slice_mem *mem, kcuda_ctx **out, char *name,
+                          size_t name_len, vp_err *e)
 {
     *out = NULL;
+    const bool budgeted = mem->budget != 0;
+    /* before the context exists: the device's used bytes, for the fallback measurement */
+    nvml_dev nd = budgeted ? nvml_device0() : NULL;
+    const uint64_t used_before = nvml_device_used(nd);
     /* sleep, not spin, while waiting for the GPU: a worker should not burn a host core */
     cudaError_t st = cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync);
     if (st != cudaSuccess) (void)cudaGetLastError(); /* already active: keep its flags */
     CU(cudaSetDevice(0), "cudaSetDevice(0)");
+    CU(cudaFree(0), "context creation");
     cudaDeviceProp prop;
     CU(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    CU(load_all_kernels(), "loading the kernels");
     kcuda_ctx *c = (kcuda_ctx *)calloc(1, sizeof *c);
     if (!c) return vp_errf(e, -ENOMEM, "cuda: out of host memory");
     snprintf(name, name_len, "%s", prop.name);
     c->sms = prop.multiProcessorCount;
-    c->bytes = bytes;
-    st = cudaMalloc((void **)&c->base, (size_t)bytes);
-    if (st != cudaSuccess) {
-        free(c);
-        return vp_errf(e, st == cudaErrorMemoryAllocation ? VP_ENOSPACE : VP_ESTATE,
-                       "cuda: cudaMalloc of the %llu-byte slice: %s", (unsigned long long)bytes,
-                       cudaGetErrorString(st));
-    }
     st = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     if (st == cudaSuccess) st = cudaEventCreate(&c->ev0);
     if (st == cudaSuccess) st = cudaEventCreate(&c->ev1);
-    if (st == cudaSuccess) st = cudaMemsetAsync(c->base, 0, (size_t)bytes, c->stream);
+    if (st != cudaSuccess) {
+        kcuda_close(c);
+        return cu_fail(e, st, "stream setup");
+    }
+    mem->slice = bytes;
+    if (budgeted) {
+        measure_context(nd, used_before, mem);
+        mem->headroom = KERN_CUDA_HEADROOM;
+        if (kern_budget_slice(mem->budget, mem->context, mem->headroom, KERN_CUDA_GRANULE,
+                              &mem->slice)) {
+            kcuda_close(c);
+            return vp_errf(e, VP_ENOSPACE,
+                           "cuda: a %llu-byte budget leaves no slice after the CUDA context "
+                           "(%llu bytes, %s) and %llu bytes of headroom",
+                           (unsigned long long)mem->budget, (unsigned long long)mem->context,
+                           mem->context_source, (unsigned long long)mem->headroom);
+        }
+    }
+    c->bytes = mem->slice;
+    st = cudaMalloc((void **)&c->base, (size_t)c->bytes);
+    if (st != cudaSuccess) {
+        (void)cudaGetLastError(); /* clear it, or the next launch check would report it */
+        c->base = NULL;
+        kcuda_close(c);
+        return vp_errf(e, st == cudaErrorMemoryAllocation ? VP_ENOSPACE : VP_ESTATE,
+                       "cuda: cudaMalloc of the %llu-byte slice: %s", (unsigned long long)mem->slice,
+                       cudaGetErrorString(st));
+    }
+    st = cudaMemsetAsync(c->base, 0, (size_t)c->bytes, c->stream);
     if (st == cudaSuccess) st = cudaStreamSynchronize(c->stream);
     if (st != cudaSuccess) {
         kcuda_close(c);
         return cu_fail(e, st, "slice setup");
     }
     *out = c;
+    return 0;
+}
+
+extern "C" int kcuda_device_used(kcuda_ctx *c, uint64_t *bytes, vp_err *e)
+{
+    (void)c;
+    uint64_t own = nvml_process_bytes(nvml_device0(), (unsigned int)getpid());
+    if (own == 0)
+        return vp_errf(e, VP_ESTATE,
+                       "device memory: the driver does not list this process (no NVML, or "
+                       "another PID namespace)");
+    *bytes = own;
     return 0;
 }
 
@@ -670,9 +912,10 @@ extern "C" int kcuda_gemv(kcuda_ctx *c, const kern_gemv_args *a, vp_err *e)
 {
     const bool swiglu = (a->flags & KERN_GEMV_SWIGLU) != 0;
     const uint32_t y_stride = swiglu ? a->n / 2u : a->n;
-    const unsigned blocks = (a->n + GEMV_WARPS * GEMV_ROWS - 1u) / (GEMV_WARPS * GEMV_ROWS);
     for (uint32_t b0 = 0; b0 < a->batch; b0 += KERN_GEMV_BATCH_TILE) {
         uint32_t bt = a->batch - b0 < KERN_GEMV_BATCH_TILE ? a->batch - b0 : KERN_GEMV_BATCH_TILE;
+        kern_gemv_plan plan;
+        kern_gemv_plan_make(a->dtype, a->n, a->k, bt, (uint32_t)c->sms, &plan);
         GemvParams p;
         p.w = c->base + a->w;
         p.scales = reinterpret_cast<const uint16_t *>(c->base + a->scales);
@@ -682,8 +925,10 @@ extern "C" int kcuda_gemv(kcuda_ctx *c, const kern_gemv_args *a, vp_err *e)
         p.k = a->k;
         p.flags = a->flags;
         p.y_stride = y_stride;
-        gemv_pick(a->dtype, bt,
-                  (a->flags & KERN_GEMV_NORM_X) != 0)<<<blocks, GEMV_THREADS, 0, c->stream>>>(p);
+        p.ksplit = plan.ksplit;
+        p.rows_per_block = plan.rows_per_block;
+        gemv_pick(a->dtype, bt, (a->flags & KERN_GEMV_NORM_X) != 0)<<<plan.blocks, GEMV_THREADS, 0,
+                                                                    c->stream>>>(p);
         CU(cudaGetLastError(), "gemv launch");
     }
     return 0;

@@ -136,19 +136,60 @@ KERN_HD uint64_t kern_kv_elem(uint32_t b, uint32_t kv, uint32_t h, uint32_t t, u
     return ((((uint64_t)b * 2u + kv) * kv_heads + h) * KERN_KV_BLOCK_TOKENS + t) * head_dim;
 }
 
+/* The k-slice (0 .. ksplit - 1) that reads 16-byte vector v of a weight row: a row's vectors are
+ * dealt out 32 at a time, one per lane, to the ksplit warps sharing the row in turn. */
+KERN_HD uint32_t kern_gemv_slice_of(uint32_t v, uint32_t ksplit)
+{
+    return (v / 32u) % ksplit;
+}
+
+/* Magic numbers of the int4 dequantisation: a nibble q or-ed into the low mantissa bits of the
+ * fp16 1024.0 (0x6400) gives 1024 + q; or-ed in four bits higher, 1024 + 16 q. */
+#define KERN_INT4_MAGIC 0x64006400u
+#define KERN_INT4_MASK_LO 0x000f000fu
+#define KERN_INT4_MASK_HI 0x00f000f0u
+
+/* The eight weights (q - 8) of a 32-bit word of packed int4 (element i in nibble i, low first),
+ * computed the way the CUDA GEMV does it with fp16x2 operations: one AND-OR (a single LOP3) puts
+ * two nibbles into two fp16 halves at once, a shift by 8 brings the next two pairs down, and one
+ * fp16x2 subtract (1024 + q - 1032) or fused multiply-add ((1024 + 16 q) / 16 - 72) leaves
+ * q - 8 in both halves. Every intermediate is an integer below 2048 (or 16 q below 1024 in the
+ * mantissa), so each step is exact in fp16 and in the fp32 used here: the result equals q - 8
+ * bit for bit, which tests/kernels checks for every nibble at every position. */
+KERN_HD void kern_int4_word(uint32_t w, float out[8])
+{
+    const uint32_t w8 = w >> 8;
+    const uint32_t lo = (w & KERN_INT4_MASK_LO) | KERN_INT4_MAGIC;   /* e0, e4 */
+    const uint32_t hi = (w & KERN_INT4_MASK_HI) | KERN_INT4_MAGIC;   /* e1, e5 */
+    const uint32_t lo8 = (w8 & KERN_INT4_MASK_LO) | KERN_INT4_MAGIC; /* e2, e6 */
+    const uint32_t hi8 = (w8 & KERN_INT4_MASK_HI) | KERN_INT4_MAGIC; /* e3, e7 */
+    out[0] = kern_h2f((uint16_t)lo) - 1032.0f;
+    out[4] = kern_h2f((uint16_t)(lo >> 16)) - 1032.0f;
+    out[1] = kern_h2f((uint16_t)hi) * 0.0625f - 72.0f;
+    out[5] = kern_h2f((uint16_t)(hi >> 16)) * 0.0625f - 72.0f;
+    out[2] = kern_h2f((uint16_t)lo8) - 1032.0f;
+    out[6] = kern_h2f((uint16_t)(lo8 >> 16)) - 1032.0f;
+    out[3] = kern_h2f((uint16_t)hi8) * 0.0625f - 72.0f;
+    out[7] = kern_h2f((uint16_t)(hi8 >> 16)) * 0.0625f - 72.0f;
+}
+
 struct kcuda_ctx;
 
 struct kern_slice {
     kern_backend backend;
     uint64_t bytes;
+    kern_slice_mem mem;
     uint8_t *host;          /* CPU backend: the slice */
     struct kcuda_ctx *cuda; /* CUDA backend */
     struct timespec t0;     /* CPU timer */
     char device[128];
 };
 
-/* CPU backend (kern_cpu.c). base is the slice's host address. */
+/* CPU backend (kern_cpu.c). base is the slice's host address. kcpu_gemv follows
+ * kern_gemv_plan_make for KERN_GEMV_PLAN_SMS, batch tile by batch tile; kcpu_gemv_split takes the
+ * k-split (1, 2, 4 or 8; 0 for the plan's) as given, for tests. */
 void kcpu_gemv(uint8_t *base, const kern_gemv_args *a);
+void kcpu_gemv_split(uint8_t *base, const kern_gemv_args *a, uint32_t ksplit);
 void kcpu_attention(uint8_t *base, const kern_attn_args *a);
 void kcpu_embed(uint8_t *base, const kern_embed_args *a);
 
@@ -160,7 +201,12 @@ extern "C" {
 typedef struct kcuda_ctx kcuda_ctx;
 int kcuda_built(void);
 int kcuda_device_count(vp_err *e);
-int kcuda_open(uint64_t bytes, kcuda_ctx **out, char *name, size_t name_len, vp_err *e);
+int kcuda_describe(kern_cuda_info *out, vp_err *e);
+/* Opens the device and takes a slice: of exactly `bytes` when mem->budget is 0, else of what
+ * mem->budget leaves after the measured context and the headroom (mem is filled in either way). */
+int kcuda_open(uint64_t bytes, kern_slice_mem *mem, kcuda_ctx **out, char *name, size_t name_len,
+               vp_err *e);
+int kcuda_device_used(kcuda_ctx *c, uint64_t *bytes, vp_err *e);
 void kcuda_close(kcuda_ctx *c);
 int kcuda_upload(kcuda_ctx *c, uint64_t off, const void *src, uint64_t n, vp_err *e);
 int kcuda_download(kcuda_ctx *c, uint64_t off, void *dst, uint64_t n, vp_err *e);

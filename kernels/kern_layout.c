@@ -8,9 +8,14 @@
  * tokens) do not fit is refused with VP_ENOSPACE rather than trimmed. */
 #include "kern_impl.h"
 
-/* Thread blocks the CUDA attention aims for when it splits the context (about 4 per SM on the
- * largest parts); fixed here so the layout stays a pure function of its inputs. */
-#define KERN_ATTN_TARGET_CTAS 512u
+/* Thread blocks the CUDA attention aims for when it splits the context: about two per SM on the
+ * largest parts (the GQA-8 kernel fits two or three per SM), so one wave runs them all; fixed here
+ * so the layout stays a pure function of its inputs. */
+#define KERN_ATTN_TARGET_CTAS 256u
+/* Fewest KV blocks (16 tokens each) a context split covers: a split's fixed cost (loading q,
+ * merging its token groups, writing and re-reading its partial result) is amortised over at
+ * least 128 tokens, which at batch 1 keeps the partials under 7% of the KV bytes. */
+#define KERN_ATTN_MIN_SPLIT_BLOCKS 8u
 
 static uint64_t align_up(uint64_t v)
 {
@@ -141,10 +146,26 @@ static void attn_split(uint32_t batch, uint32_t kv_heads, uint32_t max_blocks, u
 {
     uint64_t ctas = (uint64_t)batch * kv_heads;
     uint64_t want = (KERN_ATTN_TARGET_CTAS + ctas - 1u) / ctas;
-    if (want > max_blocks) want = max_blocks;
+    uint64_t most = max_blocks / KERN_ATTN_MIN_SPLIT_BLOCKS;
+    if (want > most) want = most;
     if (want == 0) want = 1;
     *split_blocks = (uint32_t)((max_blocks + want - 1u) / want);
     *splits = (max_blocks + *split_blocks - 1u) / *split_blocks;
+}
+
+void kern_gemv_plan_make(kern_dtype d, uint32_t n, uint32_t k, uint32_t batch, uint32_t sms,
+                         kern_gemv_plan *p)
+{
+    const uint64_t vecs = d == KERN_INT4 ? k / 32u : k / 8u; /* 16-byte vectors per row */
+    const uint64_t target = (uint64_t)(sms ? sms : KERN_GEMV_PLAN_SMS) * 32u;
+    p->rows_per_warp = batch <= 2 ? 4u : 2u;
+    const uint64_t warps = ((uint64_t)n + p->rows_per_warp - 1u) / p->rows_per_warp;
+    p->ksplit = 1;
+    while (p->ksplit < KERN_GEMV_WARPS && warps * p->ksplit < target &&
+           vecs >= 128u * p->ksplit)
+        p->ksplit *= 2u;
+    p->rows_per_block = KERN_GEMV_WARPS / p->ksplit * p->rows_per_warp;
+    p->blocks = (uint32_t)(((uint64_t)n + p->rows_per_block - 1u) / p->rows_per_block);
 }
 
 int kern_layout_plan(const kern_shape *s, uint32_t batch, uint32_t context, uint64_t slice_bytes,

@@ -1,6 +1,8 @@
 /* kern_nocuda.c - the CUDA backend's entry points when vrampack is built without the CUDA
  * toolkit: each one fails cleanly with VP_ESTATE "cuda backend not built", and the device count is
  * 0, so --backend auto picks the CPU and --backend cuda says why it cannot. */
+#include <string.h>
+
 #include "kern_impl.h"
 
 #define NOT_BUILT(e) vp_errf(e, VP_ESTATE, "cuda backend not built")
@@ -16,9 +18,21 @@ int kcuda_device_count(vp_err *e)
     return 0;
 }
 
-int kcuda_open(uint64_t bytes, kcuda_ctx **out, char *name, size_t name_len, vp_err *e)
+int kcuda_describe(kern_cuda_info *out, vp_err *e)
+{
+    memset(out, 0, sizeof *out);
+    return NOT_BUILT(e);
+}
+
+int kcuda_open(uint64_t bytes, kern_slice_mem *mem, kcuda_ctx **out, char *name, size_t name_len,
+               vp_err *e)
 {
     *out = NULL;
+    return NOT_BUILT(e);
+}
+
+int kcuda_device_used(kcuda_ctx *c, uint64_t *bytes, vp_err *e)
+{
     return NOT_BUILT(e);
 }
 

@@ -163,32 +163,61 @@ int kern_cuda_device_count(vp_err *e)
     return kcuda_device_count(e);
 }
 
-int kern_slice_open(kern_backend_req req, uint64_t bytes, kern_slice **out, vp_err *e)
+int kern_cuda_describe(kern_cuda_info *out, vp_err *e)
 {
-    *out = NULL;
-    if (bytes == 0 || bytes > (uint64_t)SIZE_MAX)
-        return vp_errf(e, VP_EINPUT, "slice: %llu bytes is not a valid slice size",
-                       (unsigned long long)bytes);
-    kern_backend be = KERN_BACKEND_CPU;
+    return kcuda_describe(out, e);
+}
+
+int kern_budget_slice(uint64_t budget, uint64_t context, uint64_t headroom, uint64_t granule,
+                      uint64_t *slice)
+{
+    if (granule == 0 || (granule & (granule - 1u))) return VP_EINPUT;
+    if (context > budget || headroom > budget - context) return VP_ENOSPACE;
+    uint64_t left = (budget - context - headroom) & ~(granule - 1u);
+    if (left == 0) return VP_ENOSPACE;
+    *slice = left;
+    return 0;
+}
+
+/* The backend a request resolves to; VP_ESTATE when CUDA is asked for and cannot be had. */
+static int pick_backend(kern_backend_req req, kern_backend *be, vp_err *e)
+{
+    *be = KERN_BACKEND_CPU;
     if (req == KERN_REQ_CUDA) {
         if (!kcuda_built()) return vp_errf(e, VP_ESTATE, "backend cuda: cuda backend not built");
         vp_err why = {0};
         if (kcuda_device_count(&why) == 0)
             return vp_errf(e, VP_ESTATE, "backend cuda: no usable CUDA device (%s)", why.msg);
-        be = KERN_BACKEND_CUDA;
+        *be = KERN_BACKEND_CUDA;
     } else if (req == KERN_REQ_AUTO) {
-        be = kcuda_device_count(NULL) > 0 ? KERN_BACKEND_CUDA : KERN_BACKEND_CPU;
+        *be = kcuda_device_count(NULL) > 0 ? KERN_BACKEND_CUDA : KERN_BACKEND_CPU;
     }
+    return 0;
+}
+
+/* bytes: the slice (budget 0) or the budget it must fit in with the backend's own memory. */
+static int slice_open(kern_backend_req req, uint64_t bytes, int budgeted, kern_slice **out,
+                      vp_err *e)
+{
+    *out = NULL;
+    if (bytes == 0 || bytes > (uint64_t)SIZE_MAX)
+        return vp_errf(e, VP_EINPUT, "slice: %llu bytes is not a valid slice size",
+                       (unsigned long long)bytes);
+    kern_backend be;
+    int rc = pick_backend(req, &be, e);
+    if (rc) return rc;
     kern_slice *s = calloc(1, sizeof *s);
     if (!s) return vp_errf(e, -ENOMEM, "slice: out of host memory");
     s->backend = be;
-    s->bytes = bytes;
+    s->mem.context_source = "none";
     if (be == KERN_BACKEND_CUDA) {
-        int rc = kcuda_open(bytes, &s->cuda, s->device, sizeof s->device, e);
+        s->mem.budget = budgeted ? bytes : 0;
+        rc = kcuda_open(bytes, &s->mem, &s->cuda, s->device, sizeof s->device, e);
         if (rc) {
             free(s);
             return rc;
         }
+        s->bytes = s->mem.slice;
     } else {
         void *p = NULL;
         if (posix_memalign(&p, KERN_ALIGN, (size_t)bytes) != 0) {
@@ -198,10 +227,35 @@ int kern_slice_open(kern_backend_req req, uint64_t bytes, kern_slice **out, vp_e
         }
         memset(p, 0, (size_t)bytes); /* touch every page: the slice is really held */
         s->host = p;
+        s->bytes = bytes;
+        s->mem.budget = s->mem.slice = bytes;
         strcpy(s->device, "cpu");
     }
+    if (!budgeted) s->mem.budget = s->bytes;
     *out = s;
     return 0;
+}
+
+int kern_slice_open(kern_backend_req req, uint64_t bytes, kern_slice **out, vp_err *e)
+{
+    return slice_open(req, bytes, 0, out, e);
+}
+
+int kern_slice_open_budget(kern_backend_req req, uint64_t budget, kern_slice **out, vp_err *e)
+{
+    return slice_open(req, budget, 1, out, e);
+}
+
+void kern_slice_memory(const kern_slice *s, kern_slice_mem *out)
+{
+    *out = s->mem;
+}
+
+int kern_slice_device_used(kern_slice *s, uint64_t *bytes, vp_err *e)
+{
+    if (s->backend != KERN_BACKEND_CUDA)
+        return vp_errf(e, VP_ESTATE, "device memory: the cpu backend holds no device memory");
+    return kcuda_device_used(s->cuda, bytes, e);
 }
 
 void kern_slice_close(kern_slice *s)

@@ -9,7 +9,14 @@
  * found before any memory is taken; a failure at run time (no device, out of memory) is an
  * {"event":"error"} line, one line on stderr and exit 1. Rates (tokens_per_s, gbs) are per second
  * of decode work: on the CPU backend the worker sleeps between steps so it stays light (duty, by
- * default 10% of one core) and the stats line says how busy it was. */
+ * default 10% of one core) and the stats line says how busy it was.
+ *
+ * Memory. --slice-bytes is the most device memory the worker may hold (the agent passes the
+ * planned bytes per GPU, which already count the CUDA context). On CUDA the worker creates the
+ * context, loads every kernel, measures what it then holds (NVML's per-process count, as
+ * nvidia-smi shows it) and allocates the rest less KERN_CUDA_HEADROOM; the ready line reports the
+ * budget (slice_bytes), the allocation (alloc_bytes), the context and how it was measured, and the
+ * ready and stats lines carry device_bytes, the driver's count, when it is known. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -42,8 +49,10 @@ static const char usage[] =
     "         [--layers N] [--hidden N] [--intermediate N] [--heads N] [--kv-heads N]\n"
     "         [--head-dim N] [--vocab N] [--batch N] [--context N] [--stats-ms N]\n"
     "         [--cpu-duty PCT] [--seed N]\n"
-    "Takes exactly N bytes (one allocation), lays a decoder model out in it (shape fields not\n"
-    "given are chosen to fill the slice: weights ~60%, then a paged KV pool and scratch) and\n"
+    "Holds at most N bytes: on the CPU one allocation of N bytes; on CUDA the context (measured\n"
+    "after every kernel is loaded), 32 MiB of headroom and one allocation of the rest. It lays a\n"
+    "decoder model out in that slice (shape fields not given are chosen to fill it: weights\n"
+    "~60%, then a paged KV pool and scratch) and\n"
     "runs decode steps, printing JSON lines: ready, then stats every --stats-ms (default 1000),\n"
     "then stopped on SIGTERM/SIGINT. Defaults: --backend auto, --dtype fp16, --batch 1,\n"
     "--context 1024, --cpu-duty 10 (percent of one core the CPU backend may use).\n";
@@ -224,6 +233,14 @@ static int fail(const vp_err *e, int rc)
     return 1;
 }
 
+/* ,"device_bytes":N - what the driver says this process holds on the GPU - when it is known. */
+static void device_bytes_field(vp_sb *sb, kern_slice *s)
+{
+    uint64_t used;
+    if (kern_slice_backend(s) == KERN_BACKEND_CUDA && kern_slice_device_used(s, &used, NULL) == 0)
+        vp_sb_printf(sb, ",\"device_bytes\":%" PRIu64, used);
+}
+
 static void sleep_ms(double ms)
 {
     if (ms <= 0) return;
@@ -256,11 +273,32 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* --slice-bytes bounds all the device memory the worker holds: on CUDA the slice is what is
+     * left after the measured context and some headroom, and the shape is chosen (or checked)
+     * again for that */
     kern_slice *s = NULL;
     kern_model *m = NULL;
-    rc = kern_slice_open(o.backend, o.slice_bytes, &s, &e);
+    rc = kern_slice_open_budget(o.backend, o.slice_bytes, &s, &e);
     if (rc) return fail(&e, rc);
     const int cpu = kern_slice_backend(s) == KERN_BACKEND_CPU;
+    kern_slice_mem mem;
+    kern_slice_memory(s, &mem);
+    if (mem.slice != o.slice_bytes) {
+        shape = o.shape;
+        rc = kern_shape_fill(&shape, mem.slice, o.batch, o.context, &e);
+        if (!rc) rc = kern_layout_plan(&shape, o.batch, o.context, mem.slice, &plan, &e);
+        if (rc) {
+            vp_err why = e;
+            vp_errf(&e, rc,
+                    "%s (the %llu-byte budget leaves a %llu-byte slice after the CUDA context of "
+                    "%llu bytes, %s, and %llu bytes of headroom)",
+                    why.msg, (unsigned long long)mem.budget, (unsigned long long)mem.slice,
+                    (unsigned long long)mem.context, mem.context_source,
+                    (unsigned long long)mem.headroom);
+            kern_slice_close(s);
+            return fail(&e, rc);
+        }
+    }
 
     /* bandwidth probe in the KV pool's bytes, before the model fills them */
     double copy_gbs = 0;
@@ -288,14 +326,20 @@ int main(int argc, char **argv)
                  kern_backend_name(kern_slice_backend(s)));
     json_str(&sb, kern_slice_device(s));
     vp_sb_printf(&sb,
-                 ",\"slice_bytes\":%" PRIu64 ",\"bytes_used\":%" PRIu64
+                 ",\"slice_bytes\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64
+                 ",\"context_bytes\":%" PRIu64 ",\"context_source\":\"%s\""
+                 ",\"headroom_bytes\":%" PRIu64,
+                 mem.budget, mem.slice, mem.context, mem.context_source, mem.headroom);
+    device_bytes_field(&sb, s);
+    vp_sb_printf(&sb,
+                 ",\"bytes_used\":%" PRIu64
                  ",\"weights_bytes\":%" PRIu64 ",\"kv_bytes\":%" PRIu64
                  ",\"scratch_bytes\":%" PRIu64 ",\"kv_blocks\":%u,\"kv_block_tokens\":%u,"
                  "\"model\":{\"layers\":%u,\"hidden\":%u,\"intermediate\":%u,\"heads\":%u,"
                  "\"kv_heads\":%u,\"head_dim\":%u,\"vocab\":%u,\"dtype\":\"%s\"},"
                  "\"batch\":%u,\"context\":%u,\"copy_gbs\":%.3f,\"bytes_per_step\":%" PRIu64
                  ",\"predicted_step_ms\":%.4f,\"pid\":%ld}",
-                 L->slice_bytes, L->bytes_used, L->weights_bytes, L->kv_bytes, L->scratch_bytes,
+                 L->bytes_used, L->weights_bytes, L->kv_bytes, L->scratch_bytes,
                  L->kv_blocks, KERN_KV_BLOCK_TOKENS, L->shape.layers, L->shape.hidden,
                  L->shape.intermediate, L->shape.heads, L->shape.kv_heads, L->shape.head_dim,
                  L->shape.vocab, kern_dtype_name(L->shape.dtype), o.batch, o.context, copy_gbs,
@@ -322,11 +366,13 @@ int main(int argc, char **argv)
             vp_sb_printf(
                 &sb,
                 "{\"event\":\"stats\",\"tokens_per_s\":%.3f,\"gbs\":%.3f,\"steps\":%" PRIu64
-                ",\"step_ms\":%.3f,\"duty\":%.3f}",
+                ",\"step_ms\":%.3f,\"duty\":%.3f",
                 sec > 0 ? (double)(iv_steps * o.batch) / sec : 0.0,
                 sec > 0 ? (double)iv_bytes / sec / 1e9 : 0.0, steps,
                 iv_steps ? iv_busy / (double)iv_steps : 0.0,
                 t > iv_start ? iv_busy / (t - iv_start) : 0.0);
+            device_bytes_field(&sb, s);
+            vp_sb_printf(&sb, "}");
             emit(vp_sb_str(&sb));
             iv_steps = iv_bytes = 0;
             iv_busy = 0;

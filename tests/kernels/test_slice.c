@@ -71,14 +71,15 @@ static void fp16_layout_has_the_hand_computed_sizes(void **state)
     assert_int_equal(L.max_blocks_per_seq, 7);
     assert_int_equal(L.attn_splits * L.attn_split_blocks >= 7, 1);
     /* x 2048, qkv 4096, attn 2048, act 4096, logits 8000->8192, tables 56->256, lens 8->256,
-     * partial 2*4*7*68*4 = 15232 -> 15360 */
-    assert_int_equal(L.attn_splits, 7);
-    assert_int_equal(L.scratch_bytes, 36352);
+     * partial 2*4*1*68*4 = 2176 -> 2304 (7 blocks are fewer than a split's minimum of 8, so the
+     * context is not split) */
+    assert_int_equal(L.attn_splits, 1);
+    assert_int_equal(L.scratch_bytes, 23296);
     assert_int_equal(L.kv_block_bytes, 8192);
-    assert_int_equal(L.kv, 3383296 + 36352);
-    assert_int_equal(L.kv_blocks, (4000000 - 3419648) / 16384);
-    assert_int_equal(L.kv_bytes, 35 * 16384);
-    assert_int_equal(L.bytes_used, 3419648 + 35 * 16384);
+    assert_int_equal(L.kv, 3383296 + 23296);
+    assert_int_equal(L.kv_blocks, (4000000 - 3406592) / 16384);
+    assert_int_equal(L.kv_bytes, 36 * 16384);
+    assert_int_equal(L.bytes_used, 3406592 + 36 * 16384);
 }
 
 static void int4_layout_counts_packed_weights_and_scales(void **state)
@@ -190,8 +191,8 @@ static void layout_refuses_a_slice_one_byte_short(void **state)
     kern_shape s = small_shape(KERN_FP16);
     kern_layout L;
     vp_err e = {0};
-    /* weights + scratch 3419648, then 2 sequences x 7 blocks x 16384 bytes */
-    uint64_t exact = 3419648 + 14 * 16384;
+    /* weights + scratch 3406592, then 2 sequences x 7 blocks x 16384 bytes */
+    uint64_t exact = 3406592 + 14 * 16384;
     assert_int_equal(kern_layout_plan(&s, 2, 100, exact - 1, &L, &e), VP_ENOSPACE);
     assert_non_null(strstr(e.msg, "KV pool"));
     assert_int_equal(kern_layout_plan(&s, 2, 100, exact, &L, &e), 0);
@@ -332,6 +333,53 @@ static void cuda_requests_fail_cleanly_without_a_device(void **state)
     kern_slice_close(s);
 }
 
+static void budget_leaves_the_slice_after_context_and_headroom_in_whole_pages(void **state)
+{
+    (void)state;
+    const uint64_t MiB = 1ull << 20, G = KERN_CUDA_GRANULE;
+    uint64_t slice = 0;
+    /* an 80 GiB H100 placement of 40 GiB with a 530 MiB context */
+    assert_int_equal(kern_budget_slice(40960 * MiB, 530 * MiB, KERN_CUDA_HEADROOM, G, &slice), 0);
+    assert_int_equal(slice, (40960 - 530 - 32) * MiB);
+    /* the remainder rounds down to a whole page, never up past the budget */
+    assert_int_equal(kern_budget_slice(1000 * MiB + 12345, 300 * MiB + 1, 32 * MiB, G, &slice), 0);
+    assert_int_equal(slice, 668 * MiB);
+    assert_true(slice + 300 * MiB + 1 + 32 * MiB <= 1000 * MiB + 12345);
+    /* nothing left: a context bigger than the budget, or less than a page after headroom */
+    slice = 7;
+    assert_int_equal(kern_budget_slice(512 * MiB, 530 * MiB, 0, G, &slice), VP_ENOSPACE);
+    assert_int_equal(kern_budget_slice(563 * MiB, 530 * MiB, 32 * MiB, G, &slice), VP_ENOSPACE);
+    assert_int_equal(slice, 7); /* unchanged on failure */
+    assert_int_equal(kern_budget_slice(566 * MiB, 530 * MiB, 32 * MiB, G, &slice), 0);
+    assert_int_equal(slice, 4 * MiB);
+    assert_int_equal(kern_budget_slice(UINT64_MAX, UINT64_MAX, 1, G, &slice), VP_ENOSPACE);
+    assert_int_equal(kern_budget_slice(100 * MiB, 0, 0, 3, &slice), VP_EINPUT);
+}
+
+static void cpu_budget_is_the_whole_slice(void **state)
+{
+    (void)state;
+    kern_slice *s = NULL;
+    vp_err e = {0};
+    assert_int_equal(kern_slice_open_budget(KERN_REQ_CPU, 3u << 20, &s, &e), 0);
+    kern_slice_mem m;
+    kern_slice_memory(s, &m);
+    assert_int_equal(m.budget, 3u << 20);
+    assert_int_equal(m.slice, 3u << 20);
+    assert_int_equal(m.context, 0);
+    assert_int_equal(m.headroom, 0);
+    assert_string_equal(m.context_source, "none");
+    assert_int_equal(kern_slice_bytes(s), 3u << 20);
+    uint64_t used = 0;
+    assert_int_equal(kern_slice_device_used(s, &used, &e), VP_ESTATE);
+    kern_slice_close(s);
+    /* a CUDA request without a device fails the same way as an exact slice */
+    e.msg[0] = '\0';
+    assert_int_equal(kern_slice_open_budget(KERN_REQ_CUDA, 3u << 20, &s, &e), VP_ESTATE);
+    assert_null(s);
+    assert_non_null(strstr(e.msg, "backend cuda"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +395,8 @@ int main(void)
         cmocka_unit_test(decode_bytes_are_weights_per_pass_plus_kv_at_context),
         cmocka_unit_test(cpu_slice_holds_exactly_its_bytes_and_refuses_outside_access),
         cmocka_unit_test(cuda_requests_fail_cleanly_without_a_device),
+        cmocka_unit_test(budget_leaves_the_slice_after_context_and_headroom_in_whole_pages),
+        cmocka_unit_test(cpu_budget_is_the_whole_slice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,6 +134,10 @@ static void only_slice_bytes_gives_a_ready_worker_that_stops_on_sigterm(void **s
     assert_non_null(strstr(line, "{\"event\":\"ready\""));
     assert_non_null(strstr(line, "\"backend\":\"cpu\""));
     assert_int_equal(field_u64(line, "slice_bytes"), 268435456);
+    /* the CPU backend has no context: the one allocation is the whole budget */
+    assert_int_equal(field_u64(line, "alloc_bytes"), 268435456);
+    assert_int_equal(field_u64(line, "context_bytes"), 0);
+    assert_non_null(strstr(line, "\"context_source\":\"none\""));
     uint64_t used = field_u64(line, "bytes_used"), weights = field_u64(line, "weights_bytes");
     assert_true(used <= 268435456 && used > 268435456 / 10 * 9);
     assert_true(weights > 268435456 / 100 * 45 && weights < used);
