@@ -134,7 +134,7 @@ typedef struct plan_report_input {
  *            savings_fraction (the three null when not comparable)}, or null when no baselines,
  *   node_loss: null when the N+1 analysis was not run, else [] of {node, replaced[],
  *            needs_new_nodes[], unplaced[], extra_cost_per_hour},
- *   plan: the plan itself exactly as plan_to_json writes it. */
+ *   plan: the plan itself as plan_to_json_fleet writes it with the problem's fleet (planjson.h). */
 char *plan_report_render(const plan_report_input *in, plan_report_fmt fmt);
 
 /* plan_report_render without the N+1 analysis. b may be NULL (no baseline section). */

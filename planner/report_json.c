@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "planjson.h"
 #include "report_int.h"
 
 static cJSON *json_baseline(const facts *f, const plan_baseline *bl, const char *desc)
@@ -199,7 +200,7 @@ static cJSON *json_node_loss(const facts *f)
 char *plan_rpt_render_json(const facts *f)
 {
     const place_plan *plan = f->plan;
-    char *plan_text = plan_to_json(plan);
+    char *plan_text = plan_to_json_fleet(plan, f->p->fleet);
     if (!plan_text) return NULL;
     cJSON *plan_obj = cJSON_ParseWithLength(plan_text, strlen(plan_text));
     free(plan_text);
