@@ -60,7 +60,7 @@ static const char html_style[] =
     "table.kv td{white-space:normal}"
     "figure{margin:.8em 0}"
     "svg.pic{display:block;width:100%;height:auto;max-width:1100px}"
-    "svg.cost{max-width:880px}"
+    "svg.cost{max-width:880px}svg.packing{max-width:980px}"
     "svg.pic text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;"
     "fill:#1f2328}"
     "ul.legend{display:flex;flex-wrap:wrap;gap:.25em 1.2em;margin:.4em 0;padding:0;"
