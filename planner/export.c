@@ -185,7 +185,7 @@ static int gpu_totals(xplan *x, size_t i, bool need, vp_err *e)
     uint64_t frac = 0;
     if (s->gpu_memory_bytes &&
         vp_muldiv_floor_u64(s->pl->bytes_per_gpu, 10000, s->gpu_memory_bytes, &frac) == 0)
-        s->fraction = (double)(frac ? frac : 1) / 10000.0;
+        s->fraction = (double)frac / 10000.0; /* 0 when under 1/10000: refused by engines */
     return 0;
 }
 
@@ -309,7 +309,7 @@ static void csv_row(vp_sb *sb, const xslice *xs)
     if (xs->s.gpu_memory_bytes)
         snprintf(v[k - 1], sizeof v[0], "%llu", (unsigned long long)xs->s.gpu_memory_bytes);
     snprintf(v[k++], sizeof v[0], "%s", "");
-    if (xs->s.fraction > 0) snprintf(v[k - 1], sizeof v[0], "%.4f", xs->s.fraction);
+    if (xs->s.gpu_memory_bytes) snprintf(v[k - 1], sizeof v[0], "%.4f", xs->s.fraction);
     snprintf(v[k++], sizeof v[0], "%s", "");
     if (pl->est_tpot_ms > 0) snprintf(v[k - 1], sizeof v[0], "%.3f", pl->est_tpot_ms);
     for (size_t i = 0; i < k; i++)

@@ -295,11 +295,16 @@ int plan_export_engine_cmd(const plan_export_slice *s, eng_kind k, plan_engine_c
     memset(out, 0, sizeof *out);
     builder b = {out, false, false};
     const char *id = s->pl->id;
+    if ((k == ENG_VLLM || k == ENG_SGLANG) && !s->gpu_memory_bytes)
+        return vp_errf(e, VP_EINPUT,
+                       "%s: the physical memory of its GPUs is unknown, so %s's memory share "
+                       "cannot be set",
+                       id, eng_name(k));
     if ((k == ENG_VLLM || k == ENG_SGLANG) && !(s->fraction > 0))
         return vp_errf(e, VP_EINPUT,
-                       "%s: the physical memory of its GPUs is unknown, so %s's "
-                       "memory share cannot be set",
-                       id, eng_name(k));
+                       "%s: its %llu bytes are under 1/10000 of its GPU, below what %s's memory "
+                       "share can express",
+                       id, (unsigned long long)s->pl->bytes_per_gpu, eng_name(k));
     if (k == ENG_LLAMACPP && pipelined(s))
         return vp_errf(e, VP_EINPUT,
                        "%s: llama.cpp runs a replica on one node; this one is "

@@ -385,6 +385,16 @@ static void exports_refuse_what_they_cannot_write_and_name_the_placement(void **
     assert_contains(c, ",20000000000,,,");
     free(c);
 
+    /* A slice under 1/10000 of its GPU: vLLM's share cannot say it, and no share is rounded up. */
+    strcpy(p->nodes[0].gpus[0].model, "L4");
+    p->placements[0].bytes_per_gpu = 1000;
+    assert_int_equal(plan_export(&in, PLAN_EXPORT_VLLM, &out, &e), VP_EINPUT);
+    assert_contains(e.msg, "m/0: its 1000 bytes are under 1/10000 of its GPU");
+    c = export_text(&in, PLAN_EXPORT_CSV);
+    assert_contains(c, ",0.0000,");
+    free(c);
+    p->placements[0].bytes_per_gpu = HAND_BYTES;
+
     /* A manifest that lacks a model of the plan. */
     strcpy(p->nodes[0].gpus[0].model, "L4");
     plan_manifest *m = NULL;
