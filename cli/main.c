@@ -4,6 +4,8 @@
 
 #include "cli.h"
 
+int cli_export(int argc, char **argv); /* cmd_export.c */
+
 static const struct {
     const char *name;
     int (*run)(int, char **);
@@ -11,6 +13,7 @@ static const struct {
 } commands[] = {
     {"estimate", cli_estimate, "memory footprint of one model (weights, KV cache, overhead)"},
     {"plan", cli_plan, "pack a manifest's models onto the cheapest fleet; --report for review"},
+    {"export", cli_export, "write a plan as Kubernetes YAML, a CSV or vLLM command lines"},
     {"controller", cli_controller, "run the control plane (agents port + HTTP API)"},
     {"agent", cli_agent, "run the node agent that launches workers into VRAM slices"},
     {"submit", cli_submit, "send a manifest to a running controller"},

@@ -2,17 +2,31 @@
  *
  * Byte counts are written as JSON integers (exact up to 2^53, far above any GPU); placements name
  * their node, not an index, so a plan file stays meaningful when read by another program. Reading
- * rebuilds used_bytes from the placements and refuses a plan that overcommits a GPU. */
+ * rebuilds used_bytes from the placements and refuses a plan that overcommits a GPU.
+ *
+ * What an engine's flags need travels with the plan: each placement repeats its GPU model and the
+ * usable bytes of its GPUs, and, when the plan is written with its fleet, the physical bytes
+ * (memory_bytes) of every GPU and of each placement's GPUs, so `bytes_per_gpu / gpu_memory_bytes`
+ * is the share of the GPU the engine may take. These repeated fields are derived: a reader
+ * ignores them, except the GPUs' memory_bytes, which it checks and hands out
+ * (plan_from_json_totals). Files without them, written before they existed, read as before. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "planner.h"
+#include "planjson.h"
 #include "vp_json.h"
 
-static cJSON *node_json(const place_node *n)
+/* Physical bytes of GPU model `model` in fleet f, 0 when f is NULL or does not know it. */
+static uint64_t gpu_memory(const plan_fleet *f, const char *model)
+{
+    const plan_gpu_model *g = f ? plan_fleet_gpu(f, model) : NULL;
+    return g ? g->memory_bytes : 0;
+}
+
+static cJSON *node_json(const place_node *n, const plan_fleet *f)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", n->name);
@@ -27,6 +41,8 @@ static cJSON *node_json(const place_node *n)
         cJSON_AddStringToObject(x, "model", gp->model);
         cJSON_AddNumberToObject(x, "usable_bytes", (double)gp->usable_bytes);
         cJSON_AddNumberToObject(x, "used_bytes", (double)gp->used_bytes);
+        uint64_t mem = gpu_memory(f, gp->model);
+        if (mem >= gp->usable_bytes && mem) cJSON_AddNumberToObject(x, "memory_bytes", (double)mem);
         if (gp->bandwidth_gbs) cJSON_AddNumberToObject(x, "bandwidth_gbs", gp->bandwidth_gbs);
         cJSON_AddItemToArray(gpus, x);
     }
@@ -35,7 +51,31 @@ static cJSON *node_json(const place_node *n)
 
 static double round_to(double x, double unit) { return round(x / unit) * unit; }
 
+/* The GPU facts of one placement: model, and the smallest usable and physical bytes among its
+ * GPUs (all of one model on the nodes vrampack builds; the smallest is the safe one if not). */
+static void placement_gpus_json(cJSON *x, const place_node *n, const place_placement *pl,
+                                const plan_fleet *f)
+{
+    uint64_t usable = 0, mem = 0;
+    bool mem_known = f != NULL;
+    for (int k = 0; k < pl->n_gpus; k++) {
+        const place_gpu *gp = &n->gpus[pl->gpus[k]];
+        uint64_t m = gpu_memory(f, gp->model);
+        if (!k || gp->usable_bytes < usable) usable = gp->usable_bytes;
+        if (!m || m < gp->usable_bytes) mem_known = false;
+        if (!k || m < mem) mem = m;
+    }
+    cJSON_AddStringToObject(x, "gpu_model", n->gpus[pl->gpus[0]].model);
+    cJSON_AddNumberToObject(x, "gpu_usable_bytes", (double)usable);
+    if (mem_known) cJSON_AddNumberToObject(x, "gpu_memory_bytes", (double)mem);
+}
+
 char *plan_to_json(const place_plan *p)
+{
+    return plan_to_json_fleet(p, NULL);
+}
+
+char *plan_to_json_fleet(const place_plan *p, const plan_fleet *f)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -46,8 +86,9 @@ char *plan_to_json(const place_plan *p)
     cJSON_AddNumberToObject(o, "lower_bound_per_hour", round_to(p->lower_bound_per_hour, 1e-4));
     cJSON_AddNumberToObject(o, "gap", round_to(p->gap, 1e-6));
     cJSON_AddNumberToObject(o, "solve_ms", (double)p->solve_ms);
+    if (f) cJSON_AddNumberToObject(o, "gpu_memory_utilization", f->util_ppm / 1e6);
     cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
-    for (size_t i = 0; i < p->n_nodes; i++) cJSON_AddItemToArray(nodes, node_json(&p->nodes[i]));
+    for (size_t i = 0; i < p->n_nodes; i++) cJSON_AddItemToArray(nodes, node_json(&p->nodes[i], f));
     cJSON *pls = cJSON_AddArrayToObject(o, "placements");
     for (size_t i = 0; i < p->n_placements; i++) {
         const place_placement *pl = &p->placements[i];
@@ -63,6 +104,7 @@ char *plan_to_json(const place_plan *p)
         cJSON *g = cJSON_AddArrayToObject(x, "gpus");
         for (int k = 0; k < pl->n_gpus; k++) cJSON_AddItemToArray(g, cJSON_CreateNumber(pl->gpus[k]));
         cJSON_AddNumberToObject(x, "bytes_per_gpu", (double)pl->bytes_per_gpu);
+        placement_gpus_json(x, &p->nodes[pl->node], pl, f);
         if (pl->est_tpot_ms > 0)
             cJSON_AddNumberToObject(x, "est_tpot_ms", round_to(pl->est_tpot_ms, 1e-3));
         cJSON_AddItemToArray(pls, x);
@@ -80,7 +122,10 @@ char *plan_to_json(const place_plan *p)
     return s;
 }
 
-static int read_node(const cJSON *o, const char *ctx, place_node *n, vp_err *e)
+/* 1 PiB: far above any GPU, small enough to stay exact in a double. */
+#define MAX_GPU_MEMORY (1ULL << 50)
+
+static int read_node(const cJSON *o, const char *ctx, place_node *n, uint64_t *mem, vp_err *e)
 {
     int rc;
     memset(n, 0, sizeof *n);
@@ -110,13 +155,34 @@ static int read_node(const cJSON *o, const char *ctx, place_node *n, vp_err *e)
         if ((rc = vp_json_u32(x, "bandwidth_gbs", gctx, false, 0, 1000000, &gp->bandwidth_gbs,
                               e)) < 0)
             return rc;
+        /* Physical bytes, when given, hold at least the usable ones. */
+        uint64_t m = 0;
+        rc = vp_json_u64(x, "memory_bytes", gctx, false, gp->usable_bytes ? gp->usable_bytes : 1,
+                         MAX_GPU_MEMORY, &m, e);
+        if (rc < 0) return rc;
+        mem[g - 1] = m;
     }
     return 0;
 }
 
+void plan_gpu_totals_free(plan_gpu_totals *t)
+{
+    if (!t) return;
+    free(t->memory_bytes);
+    memset(t, 0, sizeof *t);
+}
+
 int plan_from_json(const char *buf, size_t len, const char *what, place_plan **out, vp_err *e)
 {
+    return plan_from_json_totals(buf, len, what, out, NULL, e);
+}
+
+int plan_from_json_totals(const char *buf, size_t len, const char *what, place_plan **out,
+                          plan_gpu_totals *totals, vp_err *e)
+{
     cJSON *root;
+    uint64_t (*mem)[PLACE_MAX_GPUS] = NULL;
+    if (totals) memset(totals, 0, sizeof *totals);
     int rc = vp_json_parse(buf, len, what, &root, e);
     if (rc) return rc;
     place_plan *p = place_plan_new();
@@ -134,14 +200,19 @@ int plan_from_json(const char *buf, size_t len, const char *what, place_plan **o
         goto fail;
     if ((rc = vp_json_u64(root, "solve_ms", what, false, 0, UINT64_MAX, &p->solve_ms, e)) < 0)
         goto fail;
+    double util = 0;
+    if ((rc = vp_json_double(root, "gpu_memory_utilization", what, false, 0.01, 1.0, &util, e)) < 0)
+        goto fail;
     arr = cJSON_GetObjectItemCaseSensitive(root, "nodes");
     if (!cJSON_IsArray(arr)) { rc = vp_errf(e, VP_EINPUT, "%s.nodes: missing or not an array", what); goto fail; }
+    mem = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *mem);
+    if (!mem) { rc = vp_errf(e, -ENOMEM, "out of memory"); goto fail; }
     i = 0;
     cJSON_ArrayForEach(o, arr)
     {
-        snprintf(ctx, sizeof ctx, "%s: nodes[%d]", what, i++);
+        snprintf(ctx, sizeof ctx, "%s: nodes[%d]", what, i);
         place_node n;
-        if ((rc = read_node(o, ctx, &n, e))) goto fail;
+        if ((rc = read_node(o, ctx, &n, mem[i++], e))) goto fail;
         for (size_t k = 0; k < p->n_nodes; k++)
             if (!strcmp(p->nodes[k].name, n.name)) {
                 rc = vp_errf(e, VP_EDUP, "%s.name: \"%s\" appears twice", ctx, n.name);
@@ -223,9 +294,17 @@ int plan_from_json(const char *buf, size_t len, const char *what, place_plan **o
     if (p->lower_bound_per_hour > p->cost_per_hour) p->lower_bound_per_hour = p->cost_per_hour;
     place_plan_update_cost(p);
     cJSON_Delete(root);
+    if (totals) {
+        totals->memory_bytes = mem;
+        totals->n_nodes = p->n_nodes;
+        totals->gpu_memory_utilization = util;
+    } else {
+        free(mem);
+    }
     *out = p;
     return 0;
 fail:
+    free(mem);
     cJSON_Delete(root);
     place_plan_free(p);
     return rc;

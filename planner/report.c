@@ -1,17 +1,17 @@
 /* report.c - renders a plan as the cost reviewer's report: text, Markdown, JSON or HTML. This
- * file holds the entry points, the facts gathered from the plan and the document model.
+ * file holds the entry points, the number formats and the document model.
  *
  * The three human formats share one document: a list of blocks (title, headings, key/value
- * lists, paragraphs, tables of plain-text cells) built once from the plan (report_sections.c),
- * then written by a renderer that only knows its own syntax and escaping (report_text.c: column
- * padding for text, GitHub pipes for Markdown, escaped HTML). So every fact appears in every
+ * lists, paragraphs, tables of plain-text cells, figures) built once from the facts
+ * (report_facts.c, report_sections.c), then written by a renderer that only knows its own syntax
+ * and escaping (report_text.c: column padding for text, GitHub pipes for Markdown; report_html.c:
+ * escaped HTML with inline SVG pictures). So every fact appears in every
  * format, and escaping happens in exactly one place per format. The JSON report
  * (report_json.c) is built separately with cJSON because its contract is exact values, not
  * prose: bytes as integers, money unrounded, the plan embedded as plan_to_json writes it. Every
  * figure is derived from the plan and the problem; nothing is recomputed in a way that could
  * disagree with them. Allocation failures are remembered by the document and turn the result
  * into NULL. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,199 +51,43 @@ const char *plan_report_fmt_name(plan_report_fmt f)
     return "?";
 }
 
-/* ---------------------------------------------------------------- facts gathered from the plan */
+/* ------------------------------------------------------------------------- number formatting */
 
-/* Model index by name: a sorted index searched with bsearch, so a million placements cost
- * O(P log M), not O(P M). */
-typedef struct name_index {
-    const plan_manifest *m;
-    size_t *idx;
-} name_index;
-
-static int find_model(const name_index *ni, const char *name)
+nbuf plan_rpt_gib(uint64_t bytes)
 {
-    size_t lo = 0, hi = ni->m->n_models;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ni->m->models[ni->idx[mid]].name, name);
-        if (c == 0) return (int)ni->idx[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    nbuf b;
+    snprintf(b.s, sizeof b.s, "%.2f", (double)bytes / VP_GIB);
+    return b;
 }
 
-static void sort_names(name_index *ni)
+nbuf plan_rpt_money(double v)
 {
-    /* Insertion into place with a binary search keeps this free of a qsort context pointer. */
-    for (size_t i = 0; i < ni->m->n_models; i++) {
-        const char *name = ni->m->models[i].name;
-        size_t lo = 0, hi = i;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (strcmp(ni->m->models[ni->idx[mid]].name, name) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        memmove(&ni->idx[lo + 1], &ni->idx[lo], (i - lo) * sizeof *ni->idx);
-        ni->idx[lo] = i;
+    nbuf b;
+    char raw[40];
+    snprintf(raw, sizeof raw, "%.2f", v < 0 ? -v : v);
+    const char *dot = strchr(raw, '.');
+    size_t int_len = dot ? (size_t)(dot - raw) : strlen(raw);
+    size_t o = 0;
+    if (v < 0 && strcmp(raw, "0.00")) b.s[o++] = '-';
+    b.s[o++] = '$';
+    for (size_t i = 0; i < int_len; i++) {
+        if (i && (int_len - i) % 3 == 0) b.s[o++] = ',';
+        b.s[o++] = raw[i];
     }
+    snprintf(b.s + o, sizeof b.s - o, "%s", raw + int_len);
+    return b;
 }
 
-static int cmp_pair(const void *a, const void *b)
+nbuf plan_rpt_pct(double fraction)
 {
-    const pair *x = a, *y = b;
-    if (x->model != y->model) return x->model < y->model ? -1 : 1;
-    return x->node < y->node ? -1 : x->node > y->node;
+    nbuf b;
+    snprintf(b.s, sizeof b.s, "%.1f%%", fraction * 100.0);
+    return b;
 }
 
-static int node_bintype(const plan_problem *p, const place_node *n)
+nbuf plan_rpt_util(uint64_t used, uint64_t usable)
 {
-    for (size_t b = 0; b < p->n_bintypes; b++) {
-        const plan_bintype *bt = &p->bintypes[b];
-        if (n->inventory ? (bt->inventory && !strcmp(bt->inv_name, n->name))
-                         : (!bt->inventory && !strcmp(bt->type, n->type)))
-            return (int)b;
-    }
-    return -1;
-}
-
-/* The footprint shown for a model that has no placement: the first node kind it fits, else the
- * plain single-GPU footprint (so the table still says how big it is). */
-static void fallback_fp(const plan_problem *p, size_t g, model_fact *mf)
-{
-    const plan_group *grp = &p->groups[g];
-    for (size_t b = 0; b < p->n_bintypes; b++)
-        if (grp->shapes[b].ok) {
-            mf->fp = grp->shapes[b].fp;
-            mf->tp = grp->shapes[b].tp;
-            mf->pp = grp->shapes[b].pp;
-            mf->per_gpu = grp->shapes[b].fp.per_gpu_bytes;
-            return;
-        }
-    const plan_model *m = &p->manifest->models[grp->model];
-    if (m->fixed) {
-        plan_footprint_fixed(m->memory_bytes, &mf->fp);
-    } else {
-        plan_fp_opts o = m->opts;
-        if (!o.tp) o.tp = 1;
-        if (!o.pp) o.pp = 1;
-        vp_err e;
-        if (plan_footprint_compute(&m->arch, &o, &mf->fp, &e)) memset(&mf->fp, 0, sizeof mf->fp);
-    }
-    mf->tp = mf->fp.tp;
-    mf->pp = mf->fp.pp;
-    mf->per_gpu = mf->fp.per_gpu_bytes;
-}
-
-static int facts_build(facts *f, const plan_problem *p, const place_plan *plan,
-                       const plan_baselines *b)
-{
-    memset(f, 0, sizeof *f);
-    f->p = p;
-    f->plan = plan;
-    f->b = b;
-    const plan_manifest *m = p->manifest;
-    name_index ni = {m, calloc(m->n_models ? m->n_models : 1, sizeof(size_t))};
-    f->m = calloc(m->n_models ? m->n_models : 1, sizeof *f->m);
-    f->pairs = calloc(plan->n_placements ? plan->n_placements : 1, sizeof *f->pairs);
-    f->node_bintype = calloc(plan->n_nodes ? plan->n_nodes : 1, sizeof *f->node_bintype);
-    if (!ni.idx || !f->m || !f->pairs || !f->node_bintype) {
-        free(ni.idx);
-        return -ENOMEM;
-    }
-    sort_names(&ni);
-    for (size_t i = 0; i < plan->n_nodes; i++)
-        f->node_bintype[i] = node_bintype(p, &plan->nodes[i]);
-
-    bool *seen = calloc(m->n_models ? m->n_models : 1, sizeof *seen);
-    if (!seen) {
-        free(ni.idx);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < plan->n_placements; i++) {
-        const place_placement *pl = &plan->placements[i];
-        int mi = find_model(&ni, pl->model);
-        /* A plan read back from elsewhere may name what this problem lacks: leave it out. */
-        if (mi < 0 || pl->node < 0 || (size_t)pl->node >= plan->n_nodes) continue;
-        model_fact *mf = &f->m[mi];
-        if (pl->stage <= 0) mf->placed++;
-        if (pl->bytes_per_gpu > mf->per_gpu) mf->per_gpu = pl->bytes_per_gpu;
-        if (!mf->per_gpu_min || pl->bytes_per_gpu < mf->per_gpu_min)
-            mf->per_gpu_min = pl->bytes_per_gpu;
-        if (pl->n_gpus > 0 && pl->n_gpus < 32) mf->tp_mask |= 1u << pl->n_gpus;
-        if (!seen[mi]) {
-            seen[mi] = true;
-            mf->tp = (uint32_t)pl->n_gpus;
-            mf->pp = (uint32_t)(pl->n_stages > 0 ? pl->n_stages : 1);
-            int bt =
-                pl->node >= 0 && (size_t)pl->node < plan->n_nodes ? f->node_bintype[pl->node] : -1;
-            for (size_t g = 0; bt >= 0 && g < p->n_groups; g++)
-                if (p->groups[g].model == (size_t)mi && p->groups[g].shapes[bt].ok)
-                    mf->fp = p->groups[g].shapes[bt].fp;
-        }
-        f->pairs[f->n_pairs++] = (pair){(size_t)mi, (size_t)pl->node, 1};
-    }
-    for (size_t g = 0; g < p->n_groups; g++) {
-        size_t mi = p->groups[g].model;
-        f->requested += p->groups[g].replicas;
-        if (!seen[mi] || !f->m[mi].fp.total_bytes) {
-            uint32_t tp = f->m[mi].tp, pp = f->m[mi].pp;
-            uint64_t per = f->m[mi].per_gpu;
-            fallback_fp(p, g, &f->m[mi]);
-            if (seen[mi]) { /* keep what the placements say */
-                f->m[mi].tp = tp;
-                f->m[mi].pp = pp;
-                f->m[mi].per_gpu = per;
-            }
-        }
-        f->placed += f->m[mi].placed;
-    }
-    free(seen);
-    free(ni.idx);
-
-    qsort(f->pairs, f->n_pairs, sizeof *f->pairs, cmp_pair);
-    size_t w = 0;
-    for (size_t i = 0; i < f->n_pairs; i++) {
-        if (w && f->pairs[w - 1].model == f->pairs[i].model &&
-            f->pairs[w - 1].node == f->pairs[i].node)
-            f->pairs[w - 1].count++;
-        else
-            f->pairs[w++] = f->pairs[i];
-    }
-    f->n_pairs = w;
-    for (size_t i = 0; i < f->n_pairs; i++) {
-        model_fact *mf = &f->m[f->pairs[i].model];
-        if (!mf->pairs_to) mf->pairs_from = i;
-        mf->pairs_to = i + 1;
-    }
-
-    for (size_t i = 0; i < plan->n_nodes; i++) {
-        const place_node *n = &plan->nodes[i];
-        bool hosts = place_node_load(plan, i) > 0;
-        if (!hosts && !n->inventory) continue; /* idle bought nodes cost nothing: not shown */
-        if (hosts) {
-            f->paid_nodes++;
-            f->paid_gpus += (uint32_t)n->n_gpus;
-        }
-        for (int g = 0; g < n->n_gpus; g++) {
-            f->gpus_total++;
-            f->usable += n->gpus[g].usable_bytes;
-            f->used += n->gpus[g].used_bytes;
-            if (n->gpus[g].used_bytes) f->gpus_used++;
-        }
-    }
-    return 0;
-}
-
-static void facts_free(facts *f)
-{
-    free(f->m);
-    free(f->pairs);
-    free(f->node_bintype);
+    return plan_rpt_pct(usable ? (double)used / (double)usable : 0.0);
 }
 
 /* ------------------------------------------------------------------------ the document model */
@@ -364,34 +208,43 @@ void plan_rpt_kv(doc *d, const char *key, const char *fmt, ...)
     plan_rpt_put(d, s);
 }
 
+void plan_rpt_figure(doc *d, fig_kind fig, const char *title)
+{
+    block *b = doc_add(d, BK_FIGURE);
+    if (!b) return;
+    b->fig = fig;
+    if (title && !(b->text = strdup(title))) d->oom = true;
+}
+
 /* ----------------------------------------------------------------------------------- the door */
 
-char *plan_report(const plan_problem *p, const place_plan *plan, const plan_baselines *b,
-                  plan_report_fmt fmt)
+/* cJSON allocates with malloc by default; hand back a string the caller frees with free() and
+ * that ends with a newline like the other formats. */
+static char *with_newline(char *out)
+{
+    if (!out) return NULL;
+    size_t n = strlen(out);
+    char *nl = realloc(out, n + 2);
+    if (!nl) {
+        free(out);
+        return NULL;
+    }
+    nl[n] = '\n';
+    nl[n + 1] = '\0';
+    return nl;
+}
+
+char *plan_report_render(const plan_report_input *in, plan_report_fmt fmt)
 {
     facts f;
-    if (facts_build(&f, p, plan, b)) {
-        facts_free(&f);
+    if (plan_rpt_facts_build(&f, in)) {
+        plan_rpt_facts_free(&f);
         return NULL;
     }
     char *out = NULL;
     if (fmt == PLAN_REPORT_JSON) {
-        out = plan_rpt_render_json(&f);
-        /* cJSON allocates with malloc by default; hand back a string the caller frees with
-         * free() and ends with a newline like the other formats. */
-        if (out) {
-            size_t n = strlen(out);
-            char *nl = realloc(out, n + 2);
-            if (!nl) {
-                free(out);
-                out = NULL;
-            } else {
-                out = nl;
-                out[n] = '\n';
-                out[n + 1] = '\0';
-            }
-        }
-        facts_free(&f);
+        out = with_newline(plan_rpt_render_json(&f));
+        plan_rpt_facts_free(&f);
         return out;
     }
     doc d = {0};
@@ -408,6 +261,13 @@ char *plan_report(const plan_problem *p, const place_plan *plan, const plan_base
     if (!d.oom && vp_sb_ok(&sb)) out = vp_sb_steal(&sb);
     vp_sb_free(&sb);
     doc_free(&d);
-    facts_free(&f);
+    plan_rpt_facts_free(&f);
     return out;
+}
+
+char *plan_report(const plan_problem *p, const place_plan *plan, const plan_baselines *b,
+                  plan_report_fmt fmt)
+{
+    plan_report_input in = {.problem = p, .plan = plan, .baselines = b};
+    return plan_report_render(&in, fmt);
 }

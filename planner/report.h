@@ -73,29 +73,71 @@ typedef struct plan_baselines {
 int plan_baselines_compute(const plan_problem *p, plan_baselines *out, vp_err *e);
 void plan_baselines_free(plan_baselines *b);
 
-/* Renders the report of `plan` (solved from p) in fmt. b may be NULL (no baseline section).
- * Returns a NUL-terminated string the caller frees, or NULL when out of memory.
+/* What losing one node of the plan costs (the N+1 analysis). This module only renders it; the
+ * analysis re-places the node's replicas with the solver's repair and fills one entry per node of
+ * the plan. Strings are borrowed for the duration of the plan_report_render call. */
+typedef struct plan_node_loss {
+    const char *node;
+    const char *const *replaced; /* placement ids that fit into spare room */
+    size_t n_replaced;
+    const char *const *needs_new_nodes; /* instance types that would be bought, one per node */
+    size_t n_needs_new_nodes;
+    const char *const *unplaced; /* placement ids that could not be placed */
+    size_t n_unplaced;
+    double extra_cost_per_hour; /* of the nodes bought */
+} plan_node_loss;
+
+/* Everything a report is made from; all borrowed. */
+typedef struct plan_report_input {
+    const plan_problem *problem;
+    const place_plan *plan;          /* solved from problem */
+    const plan_baselines *baselines; /* NULL: no baseline section */
+    const plan_node_loss *node_loss; /* [n_node_loss]; NULL: the N+1 analysis was not run */
+    size_t n_node_loss;
+} plan_report_input;
+
+/* Renders the report of in->plan in fmt. Returns a NUL-terminated string the caller frees, or
+ * NULL when out of memory.
+ *
+ * Counts: a node is paid when it hosts at least one placement (cost_per_hour is the sum of those
+ * nodes' prices); an inventory node that hosts nothing is idle, listed and not charged. Every
+ * node and GPU count of the report, in every format, is one of these.
+ *
+ * Baselines are compared like for like: when a baseline does not place the same replicas as the
+ * plan (or the report cannot tell), no saving is shown, and the report says why.
  *
  * JSON report (fmt PLAN_REPORT_JSON), report_version 1; bytes are exact integers, money in $:
  *   report_version, manifest, fleet, bytes_per_gib (1073741824), hours_per_month (730),
  *   solver, status, solve_ms, cost_per_hour, cost_per_month, lower_bound_per_hour, gap,
  *   max_above_optimal ((cost - bound) / bound, null when the bound is 0),
- *   replicas_requested, replicas_placed, replicas_unplaced, gpus_total, gpus_used, usable_bytes,
- *   used_bytes,
+ *   replicas_requested, replicas_placed, replicas_unplaced,
+ *   nodes_paid, gpus_paid, nodes_idle_inventory, gpus_idle_inventory,
+ *   gpus_total (paid + idle), gpus_used (holding a slice), usable_bytes, used_bytes (over the
+ *   nodes listed in nodes[]),
  *   models[] (manifest order): name, fixed, params, dtype, kv_dtype, seq_len, batch (the last
  *             four "" / 0 for memory_bytes models), weights_bytes, kv_cache_bytes,
  *             overhead_bytes, reserve_bytes, total_bytes (the footprint on the node kind of its
  *             first placement), tp, pp (of its first placement), per_gpu_bytes (the largest over
  *             its placements), replicas, placed, nodes[] (node names, in plan order, each once),
+ *             colour ("#rrggbb", the model's colour in the HTML picture),
  *             baseline_one_per_gpu {type, nodes_per_replica, cost_per_hour} or null,
- *   nodes[]: name, type, inventory, price_per_hour, gpu, gpus_total, gpus_used, usable_bytes,
- *            used_bytes, utilization, gpus[] {index, model, usable_bytes, used_bytes,
- *            utilization, placements[] (ids)},
+ *   nodes[]: name, type, inventory, paid, price_per_hour, gpu, gpus_total, gpus_used,
+ *            usable_bytes, used_bytes, utilization, gpus[] {index, model, usable_bytes,
+ *            used_bytes, utilization, placements[] (ids)},
+ *   bill_of_materials[]: type, gpu, gpus_per_node, inventory, count, gpus, price_per_hour (each
+ *            node), cost_per_hour (count x price); the lines add up to nodes_paid, gpus_paid
+ *            and cost_per_hour,
  *   unplaced[]: model, replica, reason,
  *   baselines: {one_model_per_gpu, a100_80gb} each {available, description, note, cost_per_hour,
- *            cost_per_month, nodes, gpus, replicas_placed, replicas_unplaced, savings_per_hour,
- *            savings_per_month, savings_fraction}, or null when b is NULL,
- *   plan: the plan itself exactly as plan_to_json writes it. */
+ *            cost_per_month, nodes, gpus, replicas_placed, replicas_unplaced, comparable,
+ *            not_comparable_reason ("" when comparable), savings_per_hour, savings_per_month,
+ *            savings_fraction (the three null when not comparable)}, or null when no baselines,
+ *   node_loss: null when the N+1 analysis was not run, else [] of {node, replaced[],
+ *            needs_new_nodes[], unplaced[], extra_cost_per_hour},
+ *   plan: the plan itself as plan_to_json_fleet writes it with the problem's fleet (planjson.h). */
+char *plan_report_render(const plan_report_input *in, plan_report_fmt fmt);
+
+/* plan_report_render without the N+1 analysis. b may be NULL (no baseline section). */
 char *plan_report(const plan_problem *p, const place_plan *plan, const plan_baselines *b,
                   plan_report_fmt fmt);
 

@@ -1,8 +1,12 @@
 /* report_int.h - what the report's files share: the facts gathered from a plan, the document the
  * human formats are written from, and the renderers' entry points. Not installed, not public.
  *
- * report.c gathers the facts and owns the document model; report_sections.c fills a document
- * with the report's sections; report_text.c writes a document as text, Markdown or HTML;
+ * report_facts.c gathers the facts once: every count of nodes, GPUs and bytes, the bill of
+ * materials and whether a baseline placed the same replicas as the plan. Every section and every
+ * format reads these figures and never recounts, so no two places of one report can disagree.
+ * report.c owns the entry points, the document model and the number formats;
+ * report_sections.c fills a document with the report's sections; report_text.c writes it as
+ * text or Markdown, report_html.c as one HTML page with the pictures of report_svg.c;
  * report_json.c builds the JSON report straight from the facts. The facts and the document are
  * read-only to every renderer. A document that ran out of memory has oom set and holds whatever
  * was added before; adding to it is then a no-op, so builders need not check each call. */
@@ -31,25 +35,66 @@ typedef struct pair {
     size_t model, node, count;
 } pair;
 
+/* The one count of the plan's nodes, GPUs and bytes. A node is "paid" when it hosts at least one
+ * placement: the plan's cost_per_hour is the sum of exactly these nodes' prices. An inventory
+ * node that hosts nothing is "idle": listed, never charged. A bought node that hosts nothing is
+ * not part of the plan at all. */
+typedef struct counts {
+    uint32_t nodes_paid, gpus_paid; /* what the cost counts */
+    uint32_t gpus_busy;             /* GPUs holding at least one slice (all on paid nodes) */
+    uint32_t nodes_idle, gpus_idle; /* idle inventory */
+    uint64_t usable_paid, used;     /* bytes on the paid nodes (idle nodes use none) */
+    uint64_t usable_idle;
+    double cost_paid; /* sum of the paid nodes' prices, = plan->cost_per_hour */
+} counts;
+
+/* One line of the bill of materials: paid nodes of one kind (instance type, GPU model, GPUs per
+ * node, price, bought or owned). */
+typedef struct bom_row {
+    size_t node; /* the first plan node of this kind, for its type and GPUs */
+    bool inventory;
+    double price_per_hour; /* per node */
+    uint32_t count;
+} bom_row;
+
 typedef struct facts {
     const plan_problem *p;
     const place_plan *plan;
     const plan_baselines *b;
+    const plan_node_loss *loss; /* NULL: not analysed */
+    size_t n_loss;
     model_fact *m;
     pair *pairs;
     size_t n_pairs;
     int *node_bintype; /* [plan->n_nodes], -1 when unknown */
     uint32_t requested, placed;
-    uint32_t gpus_total, gpus_used; /* on the nodes shown: hosting something, or inventory */
-    uint32_t paid_nodes, paid_gpus; /* nodes that host something (the ones the cost counts) */
-    uint64_t usable, used;
+    counts c;
+    bom_row *bom; /* most expensive line first */
+    size_t n_bom;
+    char (*colour)[8]; /* per model, manifest order: its colour in the pictures */
+    int *pl_model;     /* [plan->n_placements]: manifest index of each placement's model, or -1 */
 } facts;
+
+static inline int plan_rpt_model_of(const facts *f, size_t placement)
+{
+    return f->pl_model[placement];
+}
+
+/* Gathers the facts (report_facts.c). Returns 0 or -ENOMEM; facts_free releases either way. */
+int plan_rpt_facts_build(facts *f, const plan_report_input *in);
+void plan_rpt_facts_free(facts *f);
+
+/* Does baseline bl price the same replicas as the plan? When not (or when that cannot be told),
+ * its cost is no saving: returns false with the reason in why ("places 5 of 8 replicas, this plan
+ * 7"). An unavailable baseline is not comparable either. */
+bool plan_rpt_like_for_like(const facts *f, const plan_baseline *bl, char *why, size_t cap);
 
 static inline const plan_manifest *manifest(const facts *f)
 {
     return f->p->manifest;
 }
 
+/* Listed in the report: hosts something (paid), or inventory (paid or idle). */
 static inline bool node_shown(const place_plan *plan, size_t i)
 {
     return plan->nodes[i].inventory || place_node_load(plan, i) > 0;
@@ -61,15 +106,35 @@ static inline double max_above_optimal(const place_plan *plan)
     return (plan->cost_per_hour - plan->lower_bound_per_hour) / plan->lower_bound_per_hour;
 }
 
+/* ------------------------------------------------------------------------- number formatting */
+
+/* Formatted once, here, for every human format: sizes in GiB with two decimals, money as
+ * $1,234.56, shares as percentages with one decimal. */
+typedef struct nbuf {
+    char s[48];
+} nbuf;
+
+nbuf plan_rpt_gib(uint64_t bytes);  /* "34.55" */
+nbuf plan_rpt_money(double v);      /* "$1,234.56", "-$3.00" */
+nbuf plan_rpt_pct(double fraction); /* "14.5%" */
+nbuf plan_rpt_util(uint64_t used, uint64_t usable);
+
 /* ------------------------------------------------------------------------ the document model */
 
-typedef enum bk_kind { BK_TITLE, BK_HEAD, BK_KV, BK_TEXT, BK_TABLE } bk_kind;
+/* BK_FIGURE: a picture only HTML draws (text and Markdown skip it); text names the figure. */
+typedef enum bk_kind { BK_TITLE, BK_HEAD, BK_KV, BK_TEXT, BK_TABLE, BK_FIGURE } bk_kind;
 
+typedef enum fig_kind { FIG_COST, FIG_PACKING } fig_kind;
+
+/* Column kinds of a table: 'l' left, 'r' right (numbers), 'w' a list of values separated by
+ * ", " that may wrap between values, never inside one, 'p' prose that wraps between words. Every
+ * other cell keeps its value on one line. */
 typedef struct block {
     bk_kind kind;
-    char *text;     /* title, heading, paragraph */
+    char *text;     /* title, heading, paragraph; a figure's heading or NULL */
+    fig_kind fig;   /* BK_FIGURE */
     size_t ncols;   /* table and key/value columns */
-    char align[16]; /* 'l' or 'r' per column */
+    char align[16]; /* 'l', 'r', 'w' or 'p' per column */
     char **cells;   /* row-major; for tables the first row is the header */
     size_t n_cells, cap_cells;
 } block;
@@ -83,7 +148,7 @@ typedef struct doc {
 /* Adding to a document (report.c). Each appends to d, or sets d->oom and does nothing. */
 __attribute__((format(printf, 3, 4))) void plan_rpt_textf(doc *d, bk_kind kind, const char *fmt,
                                                           ...);
-/* Starts a table; `align` has one 'l' or 'r' per column, headers follow. */
+/* Starts a table; `align` has one 'l', 'r', 'w' or 'p' per column, headers follow. */
 void plan_rpt_table(doc *d, const char *align, ...);
 /* One cell in the last block (a table row is ncols cells); takes ownership of s, NULL = oom. */
 void plan_rpt_put(doc *d, char *s);
@@ -91,14 +156,27 @@ __attribute__((format(printf, 2, 3))) void plan_rpt_cell(doc *d, const char *fmt
 /* A key/value line, joining the key/value block just before it if there is one. */
 __attribute__((format(printf, 3, 4))) void plan_rpt_kv(doc *d, const char *key, const char *fmt,
                                                        ...);
+/* A figure; title (may be NULL) is a heading that only the HTML page, which draws it, shows. */
+void plan_rpt_figure(doc *d, fig_kind fig, const char *title);
 
 /* The report's sections, in order, for the human formats (report_sections.c). */
 void plan_rpt_sections(doc *d, const facts *f);
 
-/* Writers of a finished document (report_text.c); each appends to sb. */
+/* Writers of a finished document; each appends to sb. Text and Markdown in report_text.c, HTML
+ * in report_html.c. */
 void plan_rpt_render_text(vp_sb *sb, const doc *d);
 void plan_rpt_render_md(vp_sb *sb, const doc *d);
 void plan_rpt_render_html(vp_sb *sb, const doc *d, const facts *f);
+
+/* The pictures (report_svg.c): inline SVG elements, escaped, appended to sb. */
+void plan_rpt_svg_cost(vp_sb *sb, const facts *f);
+void plan_rpt_svg_packing(vp_sb *sb, const facts *f);
+/* The colour of every model of m, "#rrggbb", into out[i] for models[i]; by_name lists the models'
+ * indices sorted by name. A name keeps its colour from report to report unless two names of one
+ * manifest would look alike. Returns 0 or -1 when out of memory. */
+int plan_rpt_colours_assign(const plan_manifest *m, const size_t *by_name, char (*out)[8]);
+/* HTML/XML text escaping shared by the page and its pictures. */
+void plan_rpt_html_escape(vp_sb *sb, const char *s);
 
 /* The JSON report without its final newline (report_json.c): a string from cJSON_Print the
  * caller frees, or NULL when out of memory. */

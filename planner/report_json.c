@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "planjson.h"
 #include "report_int.h"
 
 static cJSON *json_baseline(const facts *f, const plan_baseline *bl, const char *desc)
@@ -21,15 +22,24 @@ static cJSON *json_baseline(const facts *f, const plan_baseline *bl, const char 
     cJSON_AddStringToObject(o, "note", bl->note);
     if (bl->available) {
         double save = bl->cost_per_hour - f->plan->cost_per_hour;
+        char why[PLACE_REASON_MAX];
+        bool like = plan_rpt_like_for_like(f, bl, why, sizeof why);
         cJSON_AddNumberToObject(o, "cost_per_hour", bl->cost_per_hour);
         cJSON_AddNumberToObject(o, "cost_per_month", bl->cost_per_hour * PLAN_HOURS_PER_MONTH);
         cJSON_AddNumberToObject(o, "nodes", bl->nodes);
         cJSON_AddNumberToObject(o, "gpus", bl->gpus);
         cJSON_AddNumberToObject(o, "replicas_placed", bl->replicas_placed);
         cJSON_AddNumberToObject(o, "replicas_unplaced", bl->replicas_unplaced);
-        cJSON_AddNumberToObject(o, "savings_per_hour", save);
-        cJSON_AddNumberToObject(o, "savings_per_month", save * PLAN_HOURS_PER_MONTH);
-        if (bl->cost_per_hour > 0)
+        cJSON_AddBoolToObject(o, "comparable", like);
+        cJSON_AddStringToObject(o, "not_comparable_reason", like ? "" : why);
+        if (like) {
+            cJSON_AddNumberToObject(o, "savings_per_hour", save);
+            cJSON_AddNumberToObject(o, "savings_per_month", save * PLAN_HOURS_PER_MONTH);
+        } else {
+            cJSON_AddNullToObject(o, "savings_per_hour");
+            cJSON_AddNullToObject(o, "savings_per_month");
+        }
+        if (like && bl->cost_per_hour > 0)
             cJSON_AddNumberToObject(o, "savings_fraction", save / bl->cost_per_hour);
         else
             cJSON_AddNullToObject(o, "savings_fraction");
@@ -45,6 +55,8 @@ static cJSON *json_baseline(const facts *f, const plan_baseline *bl, const char 
                                             "savings_fraction"};
         for (size_t i = 0; i < VP_ARRAY_LEN(nulls); i++)
             cJSON_AddNullToObject(o, nulls[i]);
+        cJSON_AddBoolToObject(o, "comparable", false);
+        cJSON_AddStringToObject(o, "not_comparable_reason", "the policy has no node kind to use");
     }
     return o;
 }
@@ -81,6 +93,7 @@ static cJSON *json_model(const facts *f, size_t g)
     cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
     for (size_t i = mf->pairs_from; nodes && i < mf->pairs_to; i++)
         cJSON_AddItemToArray(nodes, cJSON_CreateString(f->plan->nodes[f->pairs[i].node].name));
+    cJSON_AddStringToObject(o, "colour", f->colour[mi]);
     const plan_baseline_pick *pk = f->b && g < f->b->n_picks ? &f->b->picks[g] : NULL;
     if (pk && pk->bintype >= 0) {
         cJSON *b = cJSON_AddObjectToObject(o, "baseline_one_per_gpu");
@@ -111,6 +124,7 @@ static cJSON *json_node(const facts *f, size_t i)
     cJSON_AddStringToObject(o, "name", n->name);
     cJSON_AddStringToObject(o, "type", n->type);
     cJSON_AddBoolToObject(o, "inventory", n->inventory);
+    cJSON_AddBoolToObject(o, "paid", place_node_load(plan, i) > 0);
     cJSON_AddNumberToObject(o, "price_per_hour", n->price_per_hour);
     cJSON_AddStringToObject(o, "gpu", n->n_gpus ? n->gpus[0].model : "");
     cJSON_AddNumberToObject(o, "gpus_total", n->n_gpus);
@@ -136,10 +150,57 @@ static cJSON *json_node(const facts *f, size_t i)
     return o;
 }
 
+static cJSON *json_bom(const facts *f)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t k = 0; a && k < f->n_bom; k++) {
+        const bom_row *r = &f->bom[k];
+        const place_node *n = &f->plan->nodes[r->node];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddItemToArray(a, o);
+        cJSON_AddStringToObject(o, "type", n->type);
+        cJSON_AddStringToObject(o, "gpu", n->n_gpus ? n->gpus[0].model : "");
+        cJSON_AddNumberToObject(o, "gpus_per_node", n->n_gpus);
+        cJSON_AddBoolToObject(o, "inventory", r->inventory);
+        cJSON_AddNumberToObject(o, "count", r->count);
+        cJSON_AddNumberToObject(o, "gpus", (double)r->count * n->n_gpus);
+        cJSON_AddNumberToObject(o, "price_per_hour", r->price_per_hour);
+        cJSON_AddNumberToObject(o, "cost_per_hour", r->count * r->price_per_hour);
+    }
+    return a;
+}
+
+static cJSON *strings(const char *const *v, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+    return a;
+}
+
+static cJSON *json_node_loss(const facts *f)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < f->n_loss; i++) {
+        const plan_node_loss *l = &f->loss[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddItemToArray(a, o);
+        cJSON_AddStringToObject(o, "node", l->node);
+        cJSON_AddItemToObject(o, "replaced", strings(l->replaced, l->n_replaced));
+        cJSON_AddItemToObject(o, "needs_new_nodes",
+                              strings(l->needs_new_nodes, l->n_needs_new_nodes));
+        cJSON_AddItemToObject(o, "unplaced", strings(l->unplaced, l->n_unplaced));
+        cJSON_AddNumberToObject(o, "extra_cost_per_hour", l->extra_cost_per_hour);
+    }
+    return a;
+}
+
 char *plan_rpt_render_json(const facts *f)
 {
     const place_plan *plan = f->plan;
-    char *plan_text = plan_to_json(plan);
+    char *plan_text = plan_to_json_fleet(plan, f->p->fleet);
     if (!plan_text) return NULL;
     cJSON *plan_obj = cJSON_ParseWithLength(plan_text, strlen(plan_text));
     free(plan_text);
@@ -170,10 +231,14 @@ char *plan_rpt_render_json(const facts *f)
     cJSON_AddNumberToObject(o, "replicas_requested", f->requested);
     cJSON_AddNumberToObject(o, "replicas_placed", f->placed);
     cJSON_AddNumberToObject(o, "replicas_unplaced", (double)plan->n_unplaced);
-    cJSON_AddNumberToObject(o, "gpus_total", f->gpus_total);
-    cJSON_AddNumberToObject(o, "gpus_used", f->gpus_used);
-    cJSON_AddNumberToObject(o, "usable_bytes", (double)f->usable);
-    cJSON_AddNumberToObject(o, "used_bytes", (double)f->used);
+    cJSON_AddNumberToObject(o, "nodes_paid", f->c.nodes_paid);
+    cJSON_AddNumberToObject(o, "gpus_paid", f->c.gpus_paid);
+    cJSON_AddNumberToObject(o, "nodes_idle_inventory", f->c.nodes_idle);
+    cJSON_AddNumberToObject(o, "gpus_idle_inventory", f->c.gpus_idle);
+    cJSON_AddNumberToObject(o, "gpus_total", f->c.gpus_paid + f->c.gpus_idle);
+    cJSON_AddNumberToObject(o, "gpus_used", f->c.gpus_busy);
+    cJSON_AddNumberToObject(o, "usable_bytes", (double)(f->c.usable_paid + f->c.usable_idle));
+    cJSON_AddNumberToObject(o, "used_bytes", (double)f->c.used);
 
     cJSON *models = cJSON_AddArrayToObject(o, "models");
     for (size_t g = 0; models && g < f->p->n_groups; g++)
@@ -217,6 +282,8 @@ char *plan_rpt_render_json(const facts *f)
         cJSON_AddStringToObject(u, "reason", plan->unplaced[i].reason);
     }
 
+    cJSON_AddItemToObject(o, "bill_of_materials", json_bom(f));
+
     if (f->b) {
         cJSON *b = cJSON_AddObjectToObject(o, "baselines");
         if (b) {
@@ -232,6 +299,10 @@ char *plan_rpt_render_json(const facts *f)
     } else {
         cJSON_AddNullToObject(o, "baselines");
     }
+    if (f->loss)
+        cJSON_AddItemToObject(o, "node_loss", json_node_loss(f));
+    else
+        cJSON_AddNullToObject(o, "node_loss");
     cJSON_AddItemToObject(o, "plan", plan_obj);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);

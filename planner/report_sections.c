@@ -14,49 +14,10 @@
 #define MAX_GPU_ROWS 512 /* beyond this, the per-GPU table is cut (the JSON report has all) */
 #define MAX_NODE_NAMES 6 /* node names listed per model in the human formats */
 
-/* ------------------------------------------------------------------------- number formatting */
-
-typedef struct nbuf {
-    char s[48];
-} nbuf;
-
-static nbuf gib(uint64_t bytes)
-{
-    nbuf b;
-    snprintf(b.s, sizeof b.s, "%.2f", (double)bytes / VP_GIB);
-    return b;
-}
-
-/* $1,234.56 */
-static nbuf money(double v)
-{
-    nbuf b;
-    char raw[40];
-    snprintf(raw, sizeof raw, "%.2f", v < 0 ? -v : v);
-    const char *dot = strchr(raw, '.');
-    size_t int_len = dot ? (size_t)(dot - raw) : strlen(raw);
-    size_t o = 0;
-    if (v < 0 && strcmp(raw, "0.00")) b.s[o++] = '-';
-    b.s[o++] = '$';
-    for (size_t i = 0; i < int_len; i++) {
-        if (i && (int_len - i) % 3 == 0) b.s[o++] = ',';
-        b.s[o++] = raw[i];
-    }
-    snprintf(b.s + o, sizeof b.s - o, "%s", raw + int_len);
-    return b;
-}
-
-static nbuf pct(double fraction)
-{
-    nbuf b;
-    snprintf(b.s, sizeof b.s, "%.1f%%", fraction * 100.0);
-    return b;
-}
-
-static nbuf util(uint64_t used, uint64_t usable)
-{
-    return pct(usable ? (double)used / (double)usable : 0.0);
-}
+#define gib(x) plan_rpt_gib(x)
+#define money(x) plan_rpt_money(x)
+#define pct(x) plan_rpt_pct(x)
+#define util(a, b) plan_rpt_util(a, b)
 
 /* 8.03B, 405.85B, 335M */
 static nbuf params(uint64_t n)
@@ -69,6 +30,11 @@ static nbuf params(uint64_t n)
     else
         snprintf(b.s, sizeof b.s, "%.0fM", (double)n / 1e6);
     return b;
+}
+
+static const char *plural(size_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
 }
 
 /* ------------------------------------------------------------------------------ the sections */
@@ -91,6 +57,7 @@ static void sec_header(doc *d, const facts *f)
 static void sec_cost(doc *d, const facts *f)
 {
     const place_plan *plan = f->plan;
+    const counts *c = &f->c;
     plan_rpt_textf(d, BK_HEAD, "Cost");
     plan_rpt_kv(d, "Plan", "%s/hour, %s/month", money(plan->cost_per_hour).s,
                 money(plan->cost_per_hour * PLAN_HOURS_PER_MONTH).s);
@@ -105,12 +72,19 @@ static void sec_cost(doc *d, const facts *f)
         plan_rpt_kv(d, "Gap",
                     "the plan costs at most %s more than the optimum (gap %s of its cost)",
                     pct(above).s, pct(plan->gap).s);
-    size_t nodes = 0;
-    for (size_t i = 0; i < plan->n_nodes; i++)
-        nodes += node_shown(plan, i);
-    plan_rpt_kv(d, "GPUs", "%u of %u in use on %zu nodes; %s GiB used of %s GiB usable (%s)",
-                f->gpus_used, f->gpus_total, nodes, gib(f->used).s, gib(f->usable).s,
-                util(f->used, f->usable).s);
+    plan_rpt_kv(d, "Nodes", "%u %s with %u %s (the cost is their price)", c->nodes_paid,
+                plural(c->nodes_paid, "node hosts replicas", "nodes host replicas"), c->gpus_paid,
+                plural(c->gpus_paid, "GPU", "GPUs"));
+    plan_rpt_kv(d, "GPUs in use", "%u of %u hold a slice; %s GiB used of %s GiB usable (%s)",
+                c->gpus_busy, c->gpus_paid, gib(c->used).s, gib(c->usable_paid).s,
+                util(c->used, c->usable_paid).s);
+    if (c->nodes_idle)
+        plan_rpt_kv(d, "Idle inventory",
+                    "%u owned %s with %u %s and %s GiB usable %s nothing and %s not charged",
+                    c->nodes_idle, plural(c->nodes_idle, "node", "nodes"), c->gpus_idle,
+                    plural(c->gpus_idle, "GPU", "GPUs"), gib(c->usable_idle).s,
+                    plural(c->nodes_idle, "hosts", "host"), plural(c->nodes_idle, "is", "are"));
+    if (f->b) plan_rpt_figure(d, FIG_COST, NULL);
 }
 
 static void sec_unplaced(doc *d, const facts *f)
@@ -121,10 +95,10 @@ static void sec_unplaced(doc *d, const facts *f)
         plan_rpt_textf(d, BK_TEXT, "None: every requested replica has a place.");
         return;
     }
-    plan_rpt_textf(d, BK_TEXT,
-                   "%zu replicas could not be placed; the plan's cost does not include them.",
-                   plan->n_unplaced);
-    plan_rpt_table(d, "lrl", "model", "replicas", "reason");
+    plan_rpt_textf(d, BK_TEXT, "%zu %s could not be placed; the plan's cost does not include %s.",
+                   plan->n_unplaced, plural(plan->n_unplaced, "replica", "replicas"),
+                   plural(plan->n_unplaced, "it", "them"));
+    plan_rpt_table(d, "lrp", "model", "replicas", "reason");
     /* Consecutive entries of one model with one reason collapse into a row. */
     for (size_t i = 0; i < plan->n_unplaced;) {
         const place_unplaced *u = &plan->unplaced[i];
@@ -150,15 +124,30 @@ static void baseline_row(doc *d, const facts *f, const char *name, const plan_ba
             plan_rpt_cell(d, "-");
         return;
     }
+    char why[PLACE_REASON_MAX];
+    bool like = plan_rpt_like_for_like(f, bl, why, sizeof why);
     double save = bl->cost_per_hour - f->plan->cost_per_hour;
     plan_rpt_cell(d, "%s", money(bl->cost_per_hour).s);
     plan_rpt_cell(d, "%s", money(bl->cost_per_hour * PLAN_HOURS_PER_MONTH).s);
     plan_rpt_cell(d, "%u", bl->nodes);
     plan_rpt_cell(d, "%u", bl->gpus);
     plan_rpt_cell(d, "%u", bl->replicas_unplaced);
+    if (!like) {
+        for (int i = 0; i < 3; i++)
+            plan_rpt_cell(d, "n/a");
+        return;
+    }
     plan_rpt_cell(d, "%s", money(save).s);
     plan_rpt_cell(d, "%s", money(save * PLAN_HOURS_PER_MONTH).s);
     plan_rpt_cell(d, "%s", bl->cost_per_hour > 0 ? pct(save / bl->cost_per_hour).s : "-");
+}
+
+static void baseline_notes(doc *d, const facts *f, const char *name, const plan_baseline *bl)
+{
+    char why[PLACE_REASON_MAX];
+    if (bl->available && !plan_rpt_like_for_like(f, bl, why, sizeof why))
+        plan_rpt_textf(d, BK_TEXT, "%s is not compared: %s.", name, why);
+    if (bl->note[0]) plan_rpt_textf(d, BK_TEXT, "%s: %s.", name, bl->note);
 }
 
 static void sec_baselines(doc *d, const facts *f)
@@ -172,14 +161,17 @@ static void sec_baselines(doc *d, const facts *f)
     plan_rpt_cell(d, "this plan");
     plan_rpt_cell(d, "%s", money(plan->cost_per_hour).s);
     plan_rpt_cell(d, "%s", money(plan->cost_per_hour * PLAN_HOURS_PER_MONTH).s);
-    plan_rpt_cell(d, "%u", f->paid_nodes);
-    plan_rpt_cell(d, "%u", f->paid_gpus);
+    plan_rpt_cell(d, "%u", f->c.nodes_paid);
+    plan_rpt_cell(d, "%u", f->c.gpus_paid);
     plan_rpt_cell(d, "%zu", plan->n_unplaced);
     plan_rpt_cell(d, "-");
     plan_rpt_cell(d, "-");
     plan_rpt_cell(d, "-");
     baseline_row(d, f, "one model per GPU", &b->one_per_gpu);
     baseline_row(d, f, "everything on A100-80GB", &b->a100);
+    plan_rpt_textf(d, BK_TEXT,
+                   "Nodes and GPUs count the nodes each policy pays for, idle GPUs on them "
+                   "included.");
     plan_rpt_textf(
         d, BK_TEXT,
         "One model per GPU: no sharing; each replica, largest first, takes whole nodes of "
@@ -189,19 +181,87 @@ static void sec_baselines(doc *d, const facts *f)
                    "Everything on A100-80GB: the same replicas packed by first-fit decreasing onto "
                    "A100-80GB instance types, as many as needed; a model whose gpu_types rule "
                    "A100-80GB out stays on the types it allows.");
-    if (b->one_per_gpu.note[0])
-        plan_rpt_textf(d, BK_TEXT, "One model per GPU, unplaced: %s", b->one_per_gpu.note);
-    if (b->a100.note[0]) plan_rpt_textf(d, BK_TEXT, "A100-80GB: %s", b->a100.note);
-    if (plan->n_unplaced || b->one_per_gpu.replicas_unplaced || b->a100.replicas_unplaced)
-        plan_rpt_textf(d, BK_TEXT,
-                       "Replicas are unplaced in some columns: those costs are not like for like.");
+    baseline_notes(d, f, "One model per GPU", &b->one_per_gpu);
+    baseline_notes(d, f, "Everything on A100-80GB", &b->a100);
+}
+
+static void sec_bom(doc *d, const facts *f)
+{
+    const place_plan *plan = f->plan;
+    plan_rpt_textf(d, BK_HEAD, "Bill of materials");
+    if (!f->n_bom) {
+        plan_rpt_textf(d, BK_TEXT, "No node hosts a replica: nothing to buy.");
+        return;
+    }
+    plan_rpt_table(d, "lllrrrrrr", "instance type", "kind", "GPU", "GPUs/node", "nodes", "GPUs",
+                   "$/hour each", "$/hour", "$/month");
+    double total = 0;
+    for (size_t k = 0; k < f->n_bom; k++) {
+        const bom_row *r = &f->bom[k];
+        const place_node *n = &plan->nodes[r->node];
+        double cost = r->count * r->price_per_hour;
+        total += cost;
+        plan_rpt_cell(d, "%s", n->type[0] ? n->type : "-");
+        plan_rpt_cell(d, "%s", r->inventory ? "owned" : "bought");
+        plan_rpt_cell(d, "%s", n->n_gpus ? n->gpus[0].model : "-");
+        plan_rpt_cell(d, "%d", n->n_gpus);
+        plan_rpt_cell(d, "%u", r->count);
+        plan_rpt_cell(d, "%u", r->count * (uint32_t)n->n_gpus);
+        plan_rpt_cell(d, "%s", money(r->price_per_hour).s);
+        plan_rpt_cell(d, "%s", money(cost).s);
+        plan_rpt_cell(d, "%s", money(cost * PLAN_HOURS_PER_MONTH).s);
+    }
+    plan_rpt_cell(d, "total");
+    plan_rpt_cell(d, "%s", "");
+    plan_rpt_cell(d, "%s", "");
+    plan_rpt_cell(d, "%s", "");
+    plan_rpt_cell(d, "%u", f->c.nodes_paid);
+    plan_rpt_cell(d, "%u", f->c.gpus_paid);
+    plan_rpt_cell(d, "%s", "");
+    plan_rpt_cell(d, "%s", money(total).s);
+    plan_rpt_cell(d, "%s", money(total * PLAN_HOURS_PER_MONTH).s);
+    plan_rpt_textf(d, BK_TEXT,
+                   "Owned nodes are inventory, priced as the fleet gives them; idle inventory is "
+                   "not listed because the plan does not charge it.");
+}
+
+/* The N+1 table: what the loss of each node costs. The analysis (re-placing a lost node's
+ * replicas with the solver's repair) is not part of the report; this renders its result. */
+static void id_list(doc *d, const char *const *v, size_t n, const char *none)
+{
+    vp_sb sb = {0};
+    for (size_t i = 0; i < n; i++)
+        vp_sb_printf(&sb, "%s%s", i ? ", " : "", v[i]);
+    if (!n) vp_sb_printf(&sb, "%s", none);
+    if (!vp_sb_ok(&sb)) d->oom = true;
+    plan_rpt_put(d, vp_sb_ok(&sb) ? vp_sb_steal(&sb) : NULL);
+    vp_sb_free(&sb);
+}
+
+static void sec_node_loss(doc *d, const facts *f)
+{
+    plan_rpt_textf(d, BK_HEAD, "If one node is lost (N+1)");
+    if (!f->loss) {
+        plan_rpt_textf(d, BK_TEXT, "Not analysed for this plan.");
+        return;
+    }
+    plan_rpt_table(d, "lwwwr", "lost node", "re-placed in spare room", "needs new nodes",
+                   "cannot be placed", "extra $/hour");
+    for (size_t i = 0; i < f->n_loss; i++) {
+        const plan_node_loss *l = &f->loss[i];
+        plan_rpt_cell(d, "%s", l->node);
+        id_list(d, l->replaced, l->n_replaced, "-");
+        id_list(d, l->needs_new_nodes, l->n_needs_new_nodes, "none");
+        id_list(d, l->unplaced, l->n_unplaced, "none");
+        plan_rpt_cell(d, "%s", money(l->extra_cost_per_hour).s);
+    }
 }
 
 static void sec_models(doc *d, const facts *f)
 {
     const plan_problem *p = f->p;
     plan_rpt_textf(d, BK_HEAD, "Models (sizes in GiB, per replica)");
-    plan_rpt_table(d, "lrllrrrrrlrrl", "model", "params", "dtype", "kv dtype", "seq x batch",
+    plan_rpt_table(d, "lrllrrrrrlrrw", "model", "params", "dtype", "kv dtype", "seq x batch",
                    "weights", "KV cache", "overhead", "CUDA ctx", "TP x PP", "per GPU", "replicas",
                    "placed on");
     for (size_t g = 0; g < p->n_groups; g++) {
@@ -276,7 +336,7 @@ static void sec_nodes(doc *d, const facts *f)
     const place_plan *plan = f->plan;
     plan_rpt_textf(d, BK_HEAD, "Nodes");
     plan_rpt_table(d, "llrlrrrrl", "node", "type", "$/hour", "GPU", "GPUs used", "used GiB",
-                   "usable GiB", "used %", "inventory");
+                   "usable GiB", "used %", "kind");
     for (size_t i = 0; i < plan->n_nodes; i++) {
         if (!node_shown(plan, i)) continue;
         const place_node *n = &plan->nodes[i];
@@ -295,7 +355,7 @@ static void sec_nodes(doc *d, const facts *f)
         plan_rpt_cell(d, "%s", gib(used).s);
         plan_rpt_cell(d, "%s", gib(usable).s);
         plan_rpt_cell(d, "%s", util(used, usable).s);
-        plan_rpt_cell(d, "%s", n->inventory ? "yes" : "");
+        plan_rpt_cell(d, "%s", !n->inventory ? "bought" : busy ? "owned" : "owned, idle");
     }
 }
 
@@ -303,7 +363,7 @@ static void sec_gpus(doc *d, const facts *f)
 {
     const place_plan *plan = f->plan;
     plan_rpt_textf(d, BK_HEAD, "GPUs");
-    plan_rpt_table(d, "lrlrrrl", "node", "GPU", "model", "used GiB", "usable GiB", "used %",
+    plan_rpt_table(d, "lrlrrrw", "node", "GPU", "model", "used GiB", "usable GiB", "used %",
                    "placements");
     /* Placements grouped by node (a counting sort), so each GPU row reads only its node's. */
     size_t *start = calloc(plan->n_nodes + 1, sizeof *start);
@@ -372,6 +432,9 @@ void plan_rpt_sections(doc *d, const facts *f)
     sec_cost(d, f);
     sec_unplaced(d, f);
     sec_baselines(d, f);
+    sec_bom(d, f);
+    plan_rpt_figure(d, FIG_PACKING, "What runs where");
+    sec_node_loss(d, f);
     sec_models(d, f);
     sec_nodes(d, f);
     sec_gpus(d, f);

@@ -1,11 +1,10 @@
-/* report_text.c - writes the report's document as plain text, GitHub Markdown or one HTML page.
+/* report_text.c - writes the report's document as plain text or GitHub Markdown.
  *
  * A renderer knows only its own syntax and escaping: text pads columns to the display width
- * (UTF-8 aware) and underlines headings; Markdown escapes what would end a cell or format text;
- * HTML escapes every cell and carries its own small stylesheet, so the page stands alone. Each
- * writes every block of the document in order and adds nothing of its own but markup, so the
- * three formats always carry the same facts. Output goes to a vp_sb, whose failure the caller
- * checks once. */
+ * (UTF-8 aware) and underlines headings; Markdown escapes what would end a cell or format text.
+ * Each writes every block of the document in order and adds nothing of its own but markup, so
+ * the formats always carry the same facts; figures are drawn by the HTML page only (their facts
+ * are in the tables too). Output goes to a vp_sb, whose failure the caller checks once. */
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -43,6 +42,8 @@ void plan_rpt_render_text(vp_sb *sb, const doc *d)
         }
         case BK_TEXT:
             vp_sb_printf(sb, "%s\n", b->text);
+            break;
+        case BK_FIGURE:
             break;
         case BK_KV:
         case BK_TABLE: {
@@ -131,6 +132,8 @@ void plan_rpt_render_md(vp_sb *sb, const doc *d)
             md_escape(sb, b->text);
             vp_sb_printf(sb, "\n\n");
             break;
+        case BK_FIGURE:
+            break;
         case BK_KV:
             for (size_t c = 0; c + 1 < b->n_cells; c += 2) {
                 vp_sb_printf(sb, "- **");
@@ -163,91 +166,4 @@ void plan_rpt_render_md(vp_sb *sb, const doc *d)
         }
         }
     }
-}
-
-static void html_escape(vp_sb *sb, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            vp_sb_printf(sb, "&lt;");
-            break;
-        case '>':
-            vp_sb_printf(sb, "&gt;");
-            break;
-        case '&':
-            vp_sb_printf(sb, "&amp;");
-            break;
-        case '"':
-            vp_sb_printf(sb, "&quot;");
-            break;
-        case '\'':
-            vp_sb_printf(sb, "&#39;");
-            break;
-        default:
-            vp_sb_append(sb, s, 1);
-        }
-    }
-}
-
-static const char html_style[] =
-    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-    "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}"
-    "table{border-collapse:collapse;margin:.6em 0;font-size:.9em}"
-    "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}"
-    "th{background:#f3f3f3}td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}"
-    "table.kv th{background:none;border:none;padding-left:0}table.kv td{border:none}";
-
-void plan_rpt_render_html(vp_sb *sb, const doc *d, const facts *f)
-{
-    vp_sb_printf(sb, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                     "<title>vrampack plan report: ");
-    html_escape(sb, manifest(f)->source);
-    vp_sb_printf(sb, "</title>\n<style>%s</style>\n</head>\n<body>\n", html_style);
-    for (size_t i = 0; i < d->n; i++) {
-        const block *b = &d->b[i];
-        switch (b->kind) {
-        case BK_TITLE:
-        case BK_HEAD: {
-            const char *tag = b->kind == BK_TITLE ? "h1" : "h2";
-            vp_sb_printf(sb, "<%s>", tag);
-            html_escape(sb, b->text);
-            vp_sb_printf(sb, "</%s>\n", tag);
-            break;
-        }
-        case BK_TEXT:
-            vp_sb_printf(sb, "<p>");
-            html_escape(sb, b->text);
-            vp_sb_printf(sb, "</p>\n");
-            break;
-        case BK_KV:
-            vp_sb_printf(sb, "<table class=\"kv\">\n");
-            for (size_t c = 0; c + 1 < b->n_cells; c += 2) {
-                vp_sb_printf(sb, "<tr><th>");
-                html_escape(sb, b->cells[c]);
-                vp_sb_printf(sb, "</th><td>");
-                html_escape(sb, b->cells[c + 1]);
-                vp_sb_printf(sb, "</td></tr>\n");
-            }
-            vp_sb_printf(sb, "</table>\n");
-            break;
-        case BK_TABLE: {
-            size_t rows = b->n_cells / b->ncols;
-            vp_sb_printf(sb, "<table>\n");
-            for (size_t r = 0; r < rows; r++) {
-                vp_sb_printf(sb, r == 0 ? "<thead><tr>" : "<tr>");
-                for (size_t c = 0; c < b->ncols; c++) {
-                    const char *tag = r == 0 ? "th" : "td";
-                    vp_sb_printf(sb, "<%s%s>", tag, b->align[c] == 'r' ? " class=\"r\"" : "");
-                    html_escape(sb, b->cells[r * b->ncols + c]);
-                    vp_sb_printf(sb, "</%s>", tag);
-                }
-                vp_sb_printf(sb, r == 0 ? "</tr></thead>\n<tbody>\n" : "</tr>\n");
-            }
-            vp_sb_printf(sb, "</tbody>\n</table>\n");
-            break;
-        }
-        }
-    }
-    vp_sb_printf(sb, "</body>\n</html>\n");
 }

@@ -4,17 +4,26 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libglpk-dev glpk-utils libuv1-dev libcjson-dev
       libsqlite3-dev libcmocka-dev libmicrohttpd-dev coinor-cbc clang libclang-rt-14-dev
-      valgrind python3 procps)
+      valgrind python3 procps
+      chromium fonts-dejavu-core nodejs) # the HTML report's browser test; the k8s schema check
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+# npm: Debian's package, unless the machine's Node.js already brings its own.
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "vrampack: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "vrampack: installing ${missing[*]}" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Kubernetes schema checker of the export tests (npm: kubernetes-models, yaml), pinned by
+# tests/cli/k8s/package-lock.json.
+k8s="$(dirname "$0")/../tests/cli/k8s"
+if [ ! -d "$k8s/node_modules/kubernetes-models" ]; then
+  echo "vrampack: installing the Kubernetes schema checker (npm ci in tests/cli/k8s)" >&2
+  npm ci --prefix "$k8s" --no-audit --no-fund --loglevel=error >/dev/null
+fi

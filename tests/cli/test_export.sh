@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# test_export.sh - `vrampack export` of the review example's plan: the CSV parses with one row per
+# placement, the vllm script starts one engine per placement on each node (a stand-in `vllm` and
+# `ray` on PATH record how they were started), and bad input exits 2 with one line and no file.
+# Usage: test_export.sh PATH/TO/vrampack SOURCE_DIR
+set -uo pipefail
+vp=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 passes=0
+check() { # name, condition...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+
+(cd "$src/examples" && "$vp" plan review.json --out "$tmp/plan.json") >/dev/null 2>"$tmp/err"
+check "the review example plans" test -s "$tmp/plan.json"
+
+# CSV: a header and one row per placement, ids in plan order, shares that match the bytes.
+"$vp" export "$tmp/plan.json" --format=csv --out "$tmp/plan.csv" 2>"$tmp/err"
+check "export --format=csv exits 0" test $? -eq 0
+check "the CSV parses with one row per placement" python3 - "$tmp/plan.json" "$tmp/plan.csv" <<'PY'
+import csv, json, sys
+plan = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2], newline="")))
+assert [r["id"] for r in rows] == [p["id"] for p in plan["placements"]], "ids differ"
+for r, p in zip(rows, plan["placements"]):
+    assert r["node"] == p["node"] and int(r["bytes_per_gpu"]) == p["bytes_per_gpu"], r["id"]
+    assert r["gpus"] == ";".join(str(g) for g in p["gpus"]), r["id"]
+    mem = int(r["gpu_memory_bytes"])
+    assert float(r["memory_fraction"]) == int(p["bytes_per_gpu"] * 10000 // mem) / 10000, r["id"]
+PY
+
+# vllm: run the script on every node with stand-ins for vllm and ray that log their start.
+mkdir -p "$tmp/bin"
+for tool in vllm ray; do
+  printf '#!/bin/sh\necho "$VRAMPACK_NODE|$VRAMPACK_PLACEMENT|$CUDA_VISIBLE_DEVICES|%s $*" >>"%s"\n' \
+    "$tool" "$tmp/started" >"$tmp/bin/$tool"
+  chmod +x "$tmp/bin/$tool"
+done
+(cd "$src/examples" && "$vp" export "$tmp/plan.json" --format vllm --manifest review.json) \
+  >"$tmp/start.sh" 2>"$tmp/err"
+check "export --format vllm exits 0" test $? -eq 0
+nodes=$(python3 -c "import json,sys; print(' '.join(sorted({p['node'] for p in json.load(open(sys.argv[1]))['placements']})))" "$tmp/plan.json")
+ok=1
+for n in $nodes; do
+  VRAMPACK_NODE=$n PATH="$tmp/bin:$PATH" sh "$tmp/start.sh" || ok=0
+done
+check "the script runs on every node of the plan" test $ok -eq 1
+VRAMPACK_NODE=no-such-node sh "$tmp/start.sh" 2>"$tmp/err"
+check "on a node outside the plan the script exits 1" test $? -eq 1
+check "every placement was started once, on its node, GPUs and port" python3 - "$tmp/plan.json" "$tmp/started" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+started = [l.rstrip("\n").split("|", 3) for l in open(sys.argv[2])]
+by_id = {s[1]: s for s in started}
+assert len(started) == len(by_id) == len(plan["placements"]), (len(started), len(plan["placements"]))
+ports = {}
+for p in plan["placements"]:
+    node, pid, gpus, cmd = by_id[p["id"]]
+    assert node == p["node"] and gpus == ",".join(map(str, p["gpus"])), p["id"]
+    argv = cmd.split()
+    if p.get("stage", 0) > 0:
+        assert argv[:3] == ["ray", "start", "--block"], cmd
+        continue
+    assert argv[:2] == ["vllm", "serve"], cmd
+    assert argv[argv.index("--tensor-parallel-size") + 1] == str(len(p["gpus"])), cmd
+    share = float(argv[argv.index("--gpu-memory-utilization") + 1])
+    assert 0 < share <= p["bytes_per_gpu"] / p["gpu_usable_bytes"], cmd
+    port = argv[argv.index("--port") + 1]
+    assert (node, port) not in ports, f"port {port} twice on {node}"
+    ports[(node, port)] = pid
+PY
+
+# Bad input: exit 2, one line, nothing written.
+"$vp" export "$tmp/plan.json" --out "$tmp/x.yaml" >/dev/null 2>"$tmp/err"
+check "a missing --format exits 2" test $? -eq 2
+"$vp" export "$tmp/plan.json" --format yaml >/dev/null 2>"$tmp/err"
+check "an unknown format exits 2 naming it" bash -c "test $? -eq 2 && grep -q \"'yaml' is not k8s, csv or vllm\" '$tmp/err'"
+printf '{"version": 1, "nodes": [], "placements": [{"model": "a"}]}' >"$tmp/bad.json"
+"$vp" export "$tmp/bad.json" --format k8s --out "$tmp/bad.yaml" >/dev/null 2>"$tmp/err"
+check "a broken plan exits 2" test $? -eq 2
+check "its error names the file and field in one line" \
+  bash -c "grep -q 'bad.json: placements\[0\]' '$tmp/err' && test \$(wc -l <'$tmp/err') -eq 1"
+check "no output file is left" test ! -e "$tmp/bad.yaml"
+printf '{"models": [{"name": "other", "memory_bytes": 1000}]}' >"$tmp/other.json"
+"$vp" export "$tmp/plan.json" --format k8s --manifest "$tmp/other.json" >/dev/null 2>"$tmp/err"
+check "a manifest without the plan's models exits 2" test $? -eq 2
+"$vp" export --help | grep -q 'usage: vrampack export'
+check "export --help prints usage" test $? -eq 0
+
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ]
