@@ -214,32 +214,39 @@ static void quantised_weights_use_their_real_bits_per_weight(void **state)
     plan_arch a = llama8b();
     plan_fp_opts o = opts(PLAN_DT_INT4, PLAN_DT_FP16, 4096, 1);
     assert_int_equal(compute(&a, &o).weights_bytes, 4015130624ULL); /* params / 2 */
-    o.dtype = PLAN_DT_Q8_0;
-    assert_int_equal(compute(&a, &o).weights_bytes, 8532152576ULL); /* x 8.5 / 8 */
-    o.dtype = PLAN_DT_Q6_K;
-    assert_int_equal(compute(&a, &o).weights_bytes, 6587323680ULL); /* x 6.5625 / 8 */
-    o.dtype = PLAN_DT_Q4_K_M;
-    assert_int_equal(compute(&a, &o).weights_bytes, 4868345882ULL); /* ceil(x 4.85 / 8) */
     o.dtype = PLAN_DT_FP32;
     assert_int_equal(compute(&a, &o).weights_bytes, 32121044992ULL);
     o.dtype = PLAN_DT_FP8;
     assert_int_equal(compute(&a, &o).weights_bytes, 8030261248ULL);
 
-    /* An odd count rounds each fraction up to a whole byte. */
+    /* GGUF types sum llama.cpp's mix tensor by tensor. q8_0: all 8,029,995,008 matrix weights
+     * at 34 bytes per 32, the 65 norm vectors of 4096 in f32. */
+    o.dtype = PLAN_DT_Q8_0;
+    assert_int_equal(compute(&a, &o).weights_bytes, 8029995008ULL / 32 * 34 + 266240ULL * 4);
+    /* q6_k: Q6_K everywhere, 210 bytes per 256 weights. */
+    o.dtype = PLAN_DT_Q6_K;
+    assert_int_equal(compute(&a, &o).weights_bytes, 8029995008ULL / 256 * 210 + 266240ULL * 4);
+    /* q4_0: Q4_0 (18 bytes per 32) but lm_head at Q6_K. */
+    o.dtype = PLAN_DT_Q4_0;
+    uint64_t emb = 525336576ULL;
+    assert_int_equal(compute(&a, &o).weights_bytes,
+                     (8029995008ULL - emb) / 32 * 18 + emb / 256 * 210 + 266240ULL * 4);
+
+    /* Without a breakdown: the fraction of dtype.c, rounded up once. */
     plan_arch b;
     memset(&b, 0, sizeof b);
     b.params = 1000000001ULL;
     b.layers = 1;
     b.kv_heads = 1;
     b.head_dim = 1;
-    o.dtype = PLAN_DT_Q4_K_M;
-    assert_int_equal(compute(&b, &o).weights_bytes, 606250001ULL); /* 606,250,000.606 */
-    o.dtype = PLAN_DT_Q4_0;
-    assert_int_equal(compute(&b, &o).weights_bytes, 562500001ULL); /* 562,500,000.5625 */
-    o.dtype = PLAN_DT_Q5_K_M;
-    assert_int_equal(compute(&b, &o).weights_bytes, 687500001ULL); /* 687,500,000.6875 */
     o.dtype = PLAN_DT_INT4;
     assert_int_equal(compute(&b, &o).weights_bytes, 500000001ULL); /* 500,000,000.5 */
+    o.dtype = PLAN_DT_Q4_K_M;
+    uint64_t num, den, want = 0;
+    plan_dtype_bits(PLAN_DT_Q4_K_M, &num, &den);
+    vp_muldiv_ceil_u64(b.params, num, den * 8, &want);
+    assert_int_equal(compute(&b, &o).weights_bytes, want);
+    assert_int_equal(want, 611798036ULL); /* 1,000,000,001 x 4.8944 / 8 */
 }
 
 static void tensor_parallel_splits_weights_and_kv_heads(void **state)
