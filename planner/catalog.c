@@ -11,22 +11,34 @@
 
 #include "planner.h"
 
-/* Sources: nvidia-smi memory.total readings collected in public outputs; NVIDIA datasheets. */
+#define MIB_ 1048576ULL
+
+/* Sources: nvidia-smi memory.total readings collected in public outputs; NVIDIA datasheets.
+ * cuda_bytes is the total CUDA reports (cudaMemGetInfo), which engines apply their memory fraction
+ * to; the driver keeps a few hundred MiB out of it. Figures read from engine logs and PyTorch
+ * out-of-memory messages; where none was found, 438 MiB under memory.total, the gap on A10G,
+ * RTX 3090 and H100 alike. TFLOPS: dense (without sparsity) tensor-core BF16 and FP8 from NVIDIA's
+ * datasheets, for prefill (compute-bound) estimates; 0 where the GPU has no FP8. */
 static const plan_gpu_model builtin_gpus[] = {
-    /* A10G (AWS g5): 23028 MiB; 600 GB/s (NVIDIA A10 datasheet; A10G is AWS's variant). */
-    {"A10G", 23028ULL * 1048576ULL, 600},
-    /* L4: 23034 MiB; 300 GB/s (NVIDIA L4 datasheet). */
-    {"L4", 23034ULL * 1048576ULL, 300},
-    /* L40S: 46068 MiB; 864 GB/s (NVIDIA L40S datasheet). */
-    {"L40S", 46068ULL * 1048576ULL, 864},
-    /* A100 SXM4 40GB: 40960 MiB; 1555 GB/s (NVIDIA A100 datasheet). */
-    {"A100-40GB", 40960ULL * 1048576ULL, 1555},
-    /* A100 SXM4 80GB: 81920 MiB; 2039 GB/s (NVIDIA A100 datasheet, SXM). */
-    {"A100-80GB", 81920ULL * 1048576ULL, 2039},
-    /* H100 SXM5 80GB: 81559 MiB; 3350 GB/s (NVIDIA H100 datasheet, SXM). */
-    {"H100-80GB", 81559ULL * 1048576ULL, 3350},
-    /* H200 SXM: 143771 MiB; 4800 GB/s (NVIDIA H200 datasheet). */
-    {"H200", 143771ULL * 1048576ULL, 4800},
+    /* A10G (AWS g5): 23028 MiB; 600 GB/s (NVIDIA A10 datasheet; A10G is AWS's variant); CUDA
+     * 22.06 GiB (vLLM "total_gpu_memory (22.06GiB)" logs); BF16 125 TFLOPS (A10 datasheet). */
+    {"A10G", 23028 * MIB_, 600, 22589 * MIB_, 125, 0},
+    /* L4: 23034 MiB; 300 GB/s; CUDA as A10G; BF16 121, FP8 242.5 TFLOPS (NVIDIA L4 datasheet,
+     * 242 / 485 with sparsity). */
+    {"L4", 23034 * MIB_, 300, 22595 * MIB_, 121, 242},
+    /* L40S: 46068 MiB; 864 GB/s; BF16 362, FP8 733 TFLOPS (NVIDIA L40S datasheet). */
+    {"L40S", 46068 * MIB_, 864, 45630 * MIB_, 362, 733},
+    /* A100 SXM4 40GB: 40960 MiB; 1555 GB/s; CUDA 39.39 GiB (PyTorch "total capacity of 39.39
+     * GiB"); BF16 312 TFLOPS (NVIDIA A100 datasheet). */
+    {"A100-40GB", 40960 * MIB_, 1555, 40335 * MIB_, 312, 0},
+    /* A100 SXM4 80GB: 81920 MiB; 2039 GB/s (SXM); CUDA 79.15 GiB (PyTorch "total capacity of
+     * 79.15 GiB"); BF16 312 TFLOPS. */
+    {"A100-80GB", 81920 * MIB_, 2039, 81050 * MIB_, 312, 0},
+    /* H100 SXM5 80GB: 81559 MiB; 3350 GB/s; CUDA 79.22 GiB (vLLM "total_gpu_memory 79.22GiB",
+     * vllm#10511); BF16 989, FP8 1979 TFLOPS (NVIDIA H100 datasheet, SXM). */
+    {"H100-80GB", 81559 * MIB_, 3350, 81121 * MIB_, 989, 1979},
+    /* H200 SXM: 143771 MiB; 4800 GB/s; BF16 989, FP8 1979 TFLOPS (NVIDIA H200 datasheet). */
+    {"H200", 143771 * MIB_, 4800, 143333 * MIB_, 989, 1979},
 };
 
 /* Names people write for the same GPU. */
@@ -125,6 +137,11 @@ const plan_gpu_model *plan_fleet_gpu(const plan_fleet *f, const char *name)
     for (size_t i = 0; i < f->n_gpus; i++)
         if (!strcmp(f->gpus[i].name, c)) return &f->gpus[i];
     return NULL;
+}
+
+uint64_t plan_gpu_cuda_bytes(const plan_gpu_model *g)
+{
+    return g->cuda_bytes ? g->cuda_bytes : g->memory_bytes;
 }
 
 uint64_t plan_fleet_usable(const plan_fleet *f, const plan_gpu_model *g)

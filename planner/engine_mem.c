@@ -372,15 +372,41 @@ static uint64_t term_named(const plan_footprint *f, const char *name)
     return 0;
 }
 
+/* The generic model on a GPU: fits when per_gpu_bytes is within gpu x util (what the planner
+ * checks); capacity is the largest KV that keeps ceil((w + kv) x (1 + overhead)) + context within
+ * the budget. */
+static int generic_fit(const plan_footprint *f, const plan_fp_opts *o, uint64_t gpu_bytes,
+                       plan_fit *out)
+{
+    out->util_ppm = out->util_ppm ? out->util_ppm : 900000;
+    vp_muldiv_floor_u64(gpu_bytes, out->util_ppm, 1000000, &out->budget_bytes);
+    uint64_t ctx = o->cuda_context_bytes, wkv = 0, tok = f->kv_token_bytes ? f->kv_token_bytes : 1;
+    if (out->budget_bytes > ctx)
+        vp_muldiv_floor_u64(out->budget_bytes - ctx, 1000000, 1000000 + (uint64_t)o->overhead_ppm,
+                            &wkv);
+    out->kv_avail_bytes = (int64_t)wkv - (int64_t)f->gpu_weights_bytes;
+    uint64_t avail = out->kv_avail_bytes > 0 ? (uint64_t)out->kv_avail_bytes : 0;
+    out->kv_capacity_tokens = avail / tok;
+    out->max_concurrency = (double)out->kv_capacity_tokens / (double)o->seq_len;
+    out->fits = f->per_gpu_bytes <= out->budget_bytes;
+    if (!out->fits)
+        snprintf(out->reason, sizeof out->reason,
+                 "needs %.2f GiB per GPU; %.2f GiB usable at %.2f of %.2f GiB",
+                 (double)f->per_gpu_bytes / GIB, (double)out->budget_bytes / GIB,
+                 out->util_ppm / 1e6, (double)gpu_bytes / GIB);
+    return 0;
+}
+
 int plan_fp_fit(const plan_footprint *f, const plan_fp_opts *o, uint64_t gpu_bytes,
                 uint32_t util_ppm, plan_fit *out, vp_err *e)
 {
-    fp_profile_view v;
-    if (!f || !o || !out || !f->profile || fp_engine_view(o, &v))
-        return vp_errf(e, VP_EINPUT, "engine: the footprint has no engine profile");
+    if (!f || !o || !out) return vp_errf(e, VP_EINPUT, "fit: no footprint");
     if (!gpu_bytes) return vp_errf(e, VP_EINPUT, "gpu: memory size missing");
     if (util_ppm > 1000000) return vp_errf(e, VP_EINPUT, "gpu_memory_utilization: above 1");
     memset(out, 0, sizeof *out);
+    out->util_ppm = util_ppm;
+    fp_profile_view v;
+    if (!f->profile || fp_engine_view(o, &v)) return generic_fit(f, o, gpu_bytes, out);
     out->util_ppm = util_ppm ? util_ppm : f->default_util_ppm;
     uint64_t base = gpu_bytes, tok = f->kv_token_bytes ? f->kv_token_bytes : 1;
     if (v.fit == FP_FIT_SGLANG) {

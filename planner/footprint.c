@@ -120,9 +120,13 @@ static int check_opts(const plan_fp_opts *o, uint64_t *kvb, vp_err *e)
                        plan_dtype_name(o->kv_dtype));
     if ((int)o->quant < 0 || o->quant >= PLAN_QUANT_COUNT)
         return vp_errf(e, VP_EINPUT, "quantization: not a known format");
-    if (o->quant != PLAN_QUANT_NONE && plan_dtype_is_gguf(o->dtype))
-        return vp_errf(e, VP_EINPUT, "quantization: %s: a GGUF dtype (%s) is its own quantization",
-                       plan_quant_name(o->quant), plan_dtype_name(o->dtype));
+    if (o->quant != PLAN_QUANT_NONE && o->dtype != PLAN_DT_BF16 && o->dtype != PLAN_DT_FP16 &&
+        o->dtype != PLAN_DT_FP32)
+        return vp_errf(e, VP_EINPUT,
+                       "quantization: %s: dtype %s; a quantized checkpoint's dtype is that of its "
+                       "unquantized parts (bf16, fp16, fp32)%s",
+                       plan_quant_name(o->quant), plan_dtype_name(o->dtype),
+                       plan_dtype_is_gguf(o->dtype) ? "; a GGUF type is its own quantization" : "");
     if (o->seq_len == 0) return vp_errf(e, VP_EINPUT, "seq_len: must be at least 1");
     if (o->batch == 0) return vp_errf(e, VP_EINPUT, "batch: must be at least 1");
     if (o->tp == 0) return vp_errf(e, VP_EINPUT, "tp: must be at least 1");
@@ -343,10 +347,8 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
         f.default_util_ppm = pv->default_util_ppm;
         f.kv_block_tokens = pv->seq_block;
     }
-    fp_scheme scheme = {o->dtype, o->quant,
-                        a->torch_dtype == PLAN_DT_FP16 || a->torch_dtype == PLAN_DT_FP32
-                            ? a->torch_dtype
-                            : PLAN_DT_BF16};
+    /* A quantized checkpoint keeps its other parts at dtype (bf16, fp16 or fp32). */
+    fp_scheme scheme = {o->dtype, o->quant, o->dtype};
     fp_weights w;
     if ((rc = fp_weights_init(a, params, &scheme, &w, e))) return rc;
 

@@ -27,9 +27,9 @@ static const char *const model_keys[] = {
     "head_dim", "hidden", "hidden_size", "heads", "vocab", "intermediate", "sliding_window",
     "kv_lora_rank", "qk_rope_head_dim", "memory_bytes", "dtype", "kv_dtype", "max_seq_len",
     "max_batch", "replicas", "demand", "tensor_parallel", "pipeline_parallel", "gpu_types",
-    "spread", "slo", "overhead_fraction", "cuda_context_bytes",
+    "spread", "slo", "overhead_fraction", "cuda_context_bytes", "quantization",
     /* manifest_run.c */
-    "engine", "source", "engine_args", "worker", "ready_timeout_s", NULL};
+    "engine", "engine_version", "source", "engine_args", "worker", "ready_timeout_s", NULL};
 
 /* Fields an hf_config defines: giving them as well would be silently ignored, so it is refused. */
 static const char *const arch_only[] = {"layers", "kv_heads", "head_dim", "hidden",
@@ -53,10 +53,8 @@ int plan_mf_dtype(const cJSON *o, const char *key, const char *ctx, plan_dtype *
     int rc = vp_json_str(o, key, ctx, false, s, sizeof s, e);
     if (rc) return rc < 0 ? rc : 0;
     if (plan_dtype_parse(s, out))
-        return vp_errf(e, VP_EINPUT,
-                       "%s.%s: unknown dtype \"%s\" (fp32, fp16, bf16, fp8, int8, int4, q8_0, "
-                       "q6_k, q5_k_m, q4_k_m, q4_0)",
-                       ctx, key, s);
+        return vp_errf(e, VP_EINPUT, "%s.%s: unknown dtype \"%s\" (%s)", ctx, key, s,
+                       plan_dtype_names());
     if (set) *set = true;
     return 0;
 }
@@ -208,7 +206,34 @@ static int get_architecture(const cJSON *o, const char *ctx, const plan_mf_ctx *
     return 0;
 }
 
-/* dtype, kv_dtype, max_seq_len, max_batch, overhead_fraction, cuda_context_bytes. */
+/* quantization: a format name, or the config's quantization_config; never with a GGUF dtype. */
+static int get_quant(const cJSON *o, const char *ctx, bool dtype_given, plan_model *m, vp_err *e)
+{
+    char s[32];
+    m->opts.quant = m->fixed ? PLAN_QUANT_NONE : m->arch.quant;
+    int rc = vp_json_str(o, "quantization", ctx, false, s, sizeof s, e);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+        if (m->fixed)
+            return vp_errf(e, VP_EINPUT,
+                           "%s.quantization: a memory_bytes model is measured, not computed", ctx);
+        if (plan_quant_parse(s, &m->opts.quant))
+            return vp_errf(e, VP_EINPUT, "%s.quantization: unknown format \"%s\" (%s)", ctx, s,
+                           plan_quant_names());
+    } else if (plan_dtype_is_gguf(m->opts.dtype) && dtype_given) {
+        m->opts.quant = PLAN_QUANT_NONE; /* a GGUF file replaces the config's checkpoint */
+    }
+    plan_dtype d = m->opts.dtype;
+    if (m->opts.quant != PLAN_QUANT_NONE && d != PLAN_DT_BF16 && d != PLAN_DT_FP16 &&
+        d != PLAN_DT_FP32)
+        return vp_errf(e, VP_EINPUT,
+                       "%s.quantization: %s keeps embeddings and norms at the dtype, which must "
+                       "be bf16, fp16 or fp32 (got %s)",
+                       ctx, plan_quant_name(m->opts.quant), plan_dtype_name(d));
+    return 0;
+}
+
+/* dtype, kv_dtype, quantization, max_seq_len, max_batch, overhead_fraction, cuda_context_bytes. */
 static int get_precision(const cJSON *o, const char *ctx, const plan_mf_defaults *def,
                          plan_model *m, vp_err *e)
 {
@@ -216,7 +241,9 @@ static int get_precision(const cJSON *o, const char *ctx, const plan_mf_defaults
     m->opts.dtype = def->have_dtype ? def->opts.dtype
                     : m->fixed      ? PLAN_DT_FP16
                                     : m->arch.torch_dtype;
-    if ((rc = plan_mf_dtype(o, "dtype", ctx, &m->opts.dtype, NULL, e))) return rc;
+    bool dtype_given = def->have_dtype;
+    if ((rc = plan_mf_dtype(o, "dtype", ctx, &m->opts.dtype, &dtype_given, e))) return rc;
+    if ((rc = get_quant(o, ctx, dtype_given, m, e))) return rc;
     if (def->have_kv)
         m->opts.kv_dtype = def->opts.kv_dtype;
     else if (m->opts.dtype == PLAN_DT_FP32 || m->opts.dtype == PLAN_DT_FP16 ||

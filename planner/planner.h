@@ -32,6 +32,11 @@ typedef struct plan_gpu_model {
     char name[PLACE_TYPE_MAX];   /* "H100" */
     uint64_t memory_bytes;       /* total as the driver reports it */
     uint32_t bandwidth_gbs;      /* datasheet GB/s (decimal) */
+    uint64_t cuda_bytes;         /* total as CUDA reports it (cudaMemGetInfo), a few hundred MiB
+                                    under memory_bytes: what engines apply their memory fraction
+                                    to; 0 = unknown (memory_bytes is used) */
+    uint32_t tflops_bf16;        /* datasheet dense BF16 tensor TFLOPS; 0 = unknown */
+    uint32_t tflops_fp8;         /* datasheet dense FP8 tensor TFLOPS; 0 = unknown or none */
 } plan_gpu_model;
 
 typedef struct plan_instance {
@@ -72,6 +77,8 @@ void plan_fleet_free(plan_fleet *f);
 const plan_gpu_model *plan_fleet_gpu(const plan_fleet *f, const char *name);
 /* physical bytes x gpu_memory_utilization, rounded down. */
 uint64_t plan_fleet_usable(const plan_fleet *f, const plan_gpu_model *g);
+/* The total an engine sees on g: cuda_bytes when known, memory_bytes otherwise. */
+uint64_t plan_gpu_cuda_bytes(const plan_gpu_model *g);
 
 /* ---- manifest: the models to place ---- */
 
