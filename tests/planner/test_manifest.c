@@ -292,6 +292,64 @@ static void an_inline_config_plans_like_its_file_and_paths_are_refused_inline(vo
     assert_non_null(strstr(e.msg, "hf_config: must be a path or a config object"));
 }
 
+static void engines_size_models_with_their_profile_flags_version_and_quantization(void **state)
+{
+    (void)state;
+    plan_manifest *m;
+    vp_err e = {0};
+    const char *txt =
+        "{\"models\": ["
+        "{\"name\": \"v\", \"hf_config\": \"hf/llama-3.1-8b.json\", \"engine\": \"vllm\","
+        " \"engine_version\": \"0.6.4\", \"engine_args\": [\"--max-num-batched-tokens\", \"4096\","
+        " \"--enforce-eager\"]},"
+        "{\"name\": \"awq\", \"hf_config\": \"hf/qwen2.5-7b-instruct-awq.json\", \"engine\": \"sglang\"},"
+        "{\"name\": \"int8\", \"hf_config\": \"hf/llama-3.1-8b.json\", \"quantization\": \"int8\"},"
+        "{\"name\": \"gguf\", \"hf_config\": \"hf/qwen2.5-7b-instruct-awq.json\", \"dtype\": \"q4_k_m\","
+        " \"engine\": \"llama.cpp\"},"
+        "{\"name\": \"plain\", \"hf_config\": \"hf/llama-3.1-8b.json\"}]}";
+    assert_int_equal(parse(txt, &m, &e), 0);
+    const plan_fp_opts *v = &m->models[0].opts;
+    assert_int_equal(v->engine, ENG_VLLM);
+    assert_int_equal(v->engine_version, 604);
+    assert_int_equal(v->max_batched_tokens, 4096);
+    assert_true(v->enforce_eager);
+    /* the config's quantization_config, its fp16 torch_dtype */
+    assert_int_equal(m->models[1].opts.quant, PLAN_QUANT_AWQ);
+    assert_int_equal(m->models[1].opts.dtype, PLAN_DT_FP16);
+    assert_int_equal(m->models[1].opts.engine, ENG_SGLANG);
+    assert_int_equal(m->models[2].opts.quant, PLAN_QUANT_INT8);
+    /* a GGUF dtype replaces the checkpoint's quantization */
+    assert_int_equal(m->models[3].opts.quant, PLAN_QUANT_NONE);
+    assert_int_equal(m->models[3].opts.engine, ENG_LLAMACPP);
+    /* no engine: the generic model, as before */
+    assert_int_equal(m->models[4].opts.engine, ENG_BUILTIN);
+    assert_int_equal(m->models[4].opts.quant, PLAN_QUANT_NONE);
+    plan_manifest_free(m);
+
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"quantization\": \"awq4\"}]}",
+                 VP_EINPUT, "models[0] (x).quantization: unknown format \"awq4\"");
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"quantization\": \"awq\", \"dtype\": \"int4\"}]}",
+                 VP_EINPUT, "models[0] (x).quantization: awq keeps embeddings");
+    expect_error("{\"models\": [{\"name\": \"x\", \"memory_bytes\": 1000,"
+                 " \"quantization\": \"fp8\"}]}",
+                 VP_EINPUT, "models[0] (x).quantization: a memory_bytes model");
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"engine_version\": \"0.6.4\"}]}",
+                 VP_EINPUT, "models[0] (x).engine_version: engine \"builtin\" has no versions");
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"engine\": \"vllm\", \"engine_version\": \"new\"}]}",
+                 VP_EINPUT, "models[0] (x).engine_version: \"new\" is not a version");
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"engine\": \"vllm\", \"engine_args\": [\"--max-num-seqs\", \"many\"]}]}",
+                 VP_EINPUT, "models[0] (x).engine_args: --max-num-seqs");
+    /* an engine profile needs the shapes its terms are made of */
+    expect_error("{\"models\": [{\"name\": \"x\", \"params\": 7000000000, \"layers\": 32,"
+                 " \"kv_heads\": 8, \"head_dim\": 128, \"engine\": \"vllm\"}]}",
+                 VP_EINPUT, "models[0] (x).engine: vllm cannot size it: hidden, intermediate and vocab");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +362,7 @@ int main(void)
         cmocka_unit_test(engines_sources_and_arguments_are_read_with_their_defaults),
         cmocka_unit_test(bad_engines_and_unknown_placeholders_are_refused_with_the_field_named),
         cmocka_unit_test(an_inline_config_plans_like_its_file_and_paths_are_refused_inline),
+        cmocka_unit_test(engines_size_models_with_their_profile_flags_version_and_quantization),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
