@@ -213,7 +213,10 @@ typedef struct plan_fit {
 } plan_fit;
 
 /* Sizes what the footprint's engine allocates on a GPU of gpu_bytes (per GPU of the largest
- * stage). VP_EINPUT when f has no engine profile or gpu_bytes is 0. Pure. */
+ * stage); f must come from o, whose gpu_bytes should name the same GPU (the defaults that depend
+ * on it were taken when f was computed; 0 took the larger ones). Without an engine profile, the
+ * generic model: fits when per_gpu_bytes is within gpu_bytes x util (0.90 by default), as the
+ * planner places it. VP_EINPUT when gpu_bytes is 0 or util_ppm above 10^6. Pure. */
 int plan_fp_fit(const plan_footprint *f, const plan_fp_opts *o, uint64_t gpu_bytes,
                 uint32_t util_ppm, plan_fit *out, vp_err *e);
 

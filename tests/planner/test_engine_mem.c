@@ -12,22 +12,13 @@
 
 #include "engine_mem.h"
 #include "footprint.h"
+#include "hf_fixture.h"
 
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
 /* Llama-3.1-8B: one token of its MLP peak in bf16, (3 x 14336 + 3 x 4096) x 2. */
 #define L8_TOKEN 110592ULL
 #define L8_EMBED 525336576ULL /* 128256 x 4096 */
-
-static plan_arch load(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/hf/%s", VP_TEST_DATA, name);
-    plan_arch a;
-    vp_err e = {0};
-    if (plan_arch_from_hf_file(path, &a, &e)) fail_msg("%s: %s", name, e.msg);
-    return a;
-}
 
 static plan_fp_opts engine_opts(eng_kind k, const char *version, uint64_t seq)
 {
@@ -134,7 +125,7 @@ static void engine_args_set_the_flags_that_move_memory(void **state)
 static void vllm_v0_profiles_max_model_len_tokens_unless_chunked_prefill_is_on(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     /* v0.6.4: max(max_model_len, 2048) tokens, 512 with chunked prefill above 32k, no sampler. */
     plan_fp_opts o = engine_opts(ENG_VLLM, "0.6.4", 20000);
     plan_footprint f = compute(&a, &o);
@@ -161,7 +152,7 @@ static void vllm_v0_profiles_max_model_len_tokens_unless_chunked_prefill_is_on(v
 static void vllm_v1_defaults_depend_on_the_gpu_and_tensor_parallelism_splits_the_mlp(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o = engine_opts(ENG_VLLM, "0.10.0", 8192);
     o.gpu_bytes = 24 * GIB; /* under 70 GiB: 2048 tokens, 256 requests, 0.35 GiB non-torch */
     plan_footprint f = compute(&a, &o);
@@ -188,7 +179,7 @@ static void vllm_v1_defaults_depend_on_the_gpu_and_tensor_parallelism_splits_the
 static void vllm_weights_add_the_rotary_cache_and_kv_rounds_each_sequence_to_16(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o = engine_opts(ENG_VLLM, NULL, 1000);
     o.batch = 3;
     plan_footprint f = compute(&a, &o);
@@ -207,7 +198,7 @@ static void vllm_weights_add_the_rotary_cache_and_kv_rounds_each_sequence_to_16(
 static void a_fit_flips_where_capacity_meets_the_context(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o = engine_opts(ENG_VLLM, "0.6.4", 20000);
     uint64_t gpu = 25318167429ULL; /* 23.58 GiB */
     o.gpu_bytes = gpu;             /* a 24 GB card: 0.35 GiB outside PyTorch */
@@ -240,7 +231,7 @@ static void a_fit_flips_where_capacity_meets_the_context(void **state)
 static void sglang_gives_the_pool_its_fraction_of_free_memory_less_the_weights(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o = engine_opts(ENG_SGLANG, NULL, 131072);
     plan_footprint f = compute(&a, &o);
     /* fp32 rotary cache: 131,072 x 128 x 4 */
@@ -261,7 +252,7 @@ static void sglang_gives_the_pool_its_fraction_of_free_memory_less_the_weights(v
 static void llama_cpp_keeps_token_embd_on_the_host_and_copies_a_tied_head_to_the_gpu(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.2-1b.json"); /* tied embeddings, 128256 x 2048 */
+    plan_arch a = hf_load("llama-3.2-1b.json"); /* tied embeddings, 128256 x 2048 */
     plan_fp_opts o = engine_opts(ENG_LLAMACPP, NULL, 4096);
     o.dtype = PLAN_DT_Q4_K_M;
     o.kv_dtype = PLAN_DT_FP16;
@@ -273,7 +264,7 @@ static void llama_cpp_keeps_token_embd_on_the_host_and_copies_a_tied_head_to_the
     assert_int_equal(f.gpu_weights_bytes, f.weights_bytes); /* host copy out, GPU copy in */
     assert_int_equal(f.total_bytes, f.per_gpu_bytes);
     /* Llama-3.1-8B, untied: the GPU holds everything but token_embd (Q4_K, 144 bytes / 256). */
-    plan_arch b = load("llama-3.1-8b.json");
+    plan_arch b = hf_load("llama-3.1-8b.json");
     f = compute(&b, &o);
     assert_int_equal(f.host_bytes, L8_EMBED / 256 * 144);
     assert_int_equal(f.gpu_weights_bytes, f.weights_bytes - L8_EMBED / 256 * 144);
@@ -292,7 +283,7 @@ static void llama_cpp_keeps_token_embd_on_the_host_and_copies_a_tied_head_to_the
 static void llama_cpp_trims_sliding_layers_from_b5435_but_never_phi3(void **state)
 {
     (void)state;
-    plan_arch g = load("gemma-2-9b.json"); /* 42 layers, 21 slide with a 4096 window */
+    plan_arch g = hf_load("gemma-2-9b.json"); /* 42 layers, 21 slide with a 4096 window */
     plan_fp_opts o = engine_opts(ENG_LLAMACPP, "b5000", 32768);
     o.kv_dtype = PLAN_DT_FP16;
     uint64_t per = 2ULL * 8 * 256 * 2; /* K and V, 8 heads of 256, f16: bytes per layer token */
@@ -302,7 +293,7 @@ static void llama_cpp_trims_sliding_layers_from_b5435_but_never_phi3(void **stat
     f = compute(&g, &o);
     /* window + n_ubatch = 4608 cells, a multiple of 256 */
     assert_int_equal(f.kv_cache_bytes, 21 * 32768 * per + 21 * 4608 * per);
-    plan_arch p = load("phi-3-mini-4k.json");
+    plan_arch p = hf_load("phi-3-mini-4k.json");
     plan_fp_opts q = engine_opts(ENG_LLAMACPP, NULL, 4096);
     q.kv_dtype = PLAN_DT_FP16;
     plan_footprint full = compute(&p, &q);
@@ -312,7 +303,7 @@ static void llama_cpp_trims_sliding_layers_from_b5435_but_never_phi3(void **stat
 static void quantized_checkpoints_keep_embeddings_and_norms_at_16_bit(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o;
     plan_fp_opts_default(&o);
     o.dtype = PLAN_DT_BF16;
@@ -348,7 +339,7 @@ static void quantized_checkpoints_keep_embeddings_and_norms_at_16_bit(void **sta
 static void the_generic_model_fits_what_the_planner_would_place(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o;
     plan_fp_opts_default(&o);
     o.dtype = o.kv_dtype = PLAN_DT_BF16;

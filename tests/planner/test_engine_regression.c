@@ -25,6 +25,7 @@
 
 #include "engine_mem.h"
 #include "footprint.h"
+#include "hf_fixture.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define MIB (1024.0 * 1024.0)
@@ -197,16 +198,6 @@ static const row rows[] = {
      NULL, 37.22 * GIB, 0.01},
 };
 
-static plan_arch load(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/hf/%s", VP_TEST_DATA, name);
-    plan_arch a;
-    vp_err e = {0};
-    if (plan_arch_from_hf_file(path, &a, &e)) fail_msg("%s: %s", name, e.msg);
-    return a;
-}
-
 static const char *what_name(what w)
 {
     static const char *const n[] = {"weights/GPU", "weights", "host", "KV tokens", "KV bytes",
@@ -217,7 +208,7 @@ static const char *what_name(what w)
 /* The value vrampack predicts for a row, in the row's unit (bytes, tokens, or 0/1). */
 static double predict(const row *r)
 {
-    plan_arch a = load(r->config);
+    plan_arch a = hf_load(r->config);
     plan_fp_opts o;
     plan_fp_opts_default(&o);
     o.dtype = r->dtype == CFG ? a.torch_dtype : r->dtype;

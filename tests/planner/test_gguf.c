@@ -11,16 +11,7 @@
 #include <string.h>
 
 #include "fp_int.h"
-
-static plan_arch load(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/hf/%s", VP_TEST_DATA, name);
-    plan_arch a;
-    vp_err e = {0};
-    if (plan_arch_from_hf_file(path, &a, &e)) fail_msg("%s: %s", name, e.msg);
-    return a;
-}
+#include "hf_fixture.h"
 
 static uint64_t weights(const plan_arch *a, plan_dtype d)
 {
@@ -36,7 +27,7 @@ static uint64_t weights(const plan_arch *a, plan_dtype d)
 static void the_average_bits_of_each_gguf_type_are_its_mix_on_llama_3_1_8b(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     for (int d = 0; d < PLAN_DT_COUNT; d++) {
         if (!plan_dtype_is_gguf((plan_dtype)d)) continue;
         uint64_t num, den;
@@ -57,7 +48,7 @@ static void every_configs_tensors_add_up_to_its_layer_parameters(void **state)
         "phi-3-mini-4k.json",  "falcon-7b.json",     "falcon-40b.json",   "deepseek-v2-lite.json",
         "deepseek-v3.json",    "qwq-32b.json",       NULL};
     for (size_t c = 0; configs[c]; c++) {
-        plan_arch a = load(configs[c]);
+        plan_arch a = hf_load(configs[c]);
         uint32_t kinds[2] = {0, a.experts ? a.first_dense_layers : 0};
         for (int k = 0; k < 2; k++) {
             if (kinds[k] >= a.layers) continue;
@@ -89,7 +80,7 @@ static uint64_t layer_bytes(const plan_arch *a, plan_dtype d, uint32_t i)
 static void q4_k_m_lifts_attn_v_and_ffn_down_to_q6_k_in_the_use_more_bits_layers(void **state)
 {
     (void)state;
-    plan_arch a = load("llama-3.1-8b.json");
+    plan_arch a = hf_load("llama-3.1-8b.json");
     /* 32 layers: use_more_bits is layers 0-3, 28-31 and every third from 6: 6, 9, ..., 27. */
     uint64_t plain = layer_bytes(&a, PLAN_DT_Q4_K_M, 4), more = layer_bytes(&a, PLAN_DT_Q4_K_M, 6);
     /* attn_v 1024 x 4096 and ffn_down 4096 x 14336 from 144 to 210 bytes per 256 weights */
@@ -105,7 +96,7 @@ static void q4_k_m_lifts_attn_v_and_ffn_down_to_q6_k_in_the_use_more_bits_layers
     assert_int_equal(layer_bytes(&a, PLAN_DT_Q3_K_M, 1) - layer_bytes(&a, PLAN_DT_Q3_K_M, 2),
                      (4194304ULL + 58720256ULL) / 256 * 32);
     /* An 80-layer model (llama.cpp's LLM_TYPE_70B) takes attn_v at Q5_K rather than Q4_K. */
-    plan_arch b = load("llama-3.1-70b.json");
+    plan_arch b = hf_load("llama-3.1-70b.json");
     uint64_t v70 = 1024ULL * 8192; /* 8 KV heads x 128 x 8192 */
     assert_int_equal(layer_bytes(&b, PLAN_DT_Q4_K_S, 10) - layer_bytes(&b, PLAN_DT_Q4_0, 10),
                      /* Q4_K = Q4_0 bytes per weight (4.5 bits); attn_v Q5_K adds 1 bit */
@@ -115,7 +106,7 @@ static void q4_k_m_lifts_attn_v_and_ffn_down_to_q6_k_in_the_use_more_bits_layers
 static void rows_blocks_of_256_cannot_divide_fall_back_to_32_blocks(void **state)
 {
     (void)state;
-    plan_arch a = load("falcon-7b.json"); /* hidden 4544 = 17.75 x 256 */
+    plan_arch a = hf_load("falcon-7b.json"); /* hidden 4544 = 17.75 x 256 */
     fp_tensor t = {FP_T_UP, 18176, 4544, 1};
     bool ovf = false;
     /* Q4_K falls back to Q5_0: 22 bytes per 32 */
