@@ -73,6 +73,19 @@ static void usage(FILE *f)
             "  --gpu-memory-utilization U\n"
             "                      the engine's memory fraction (vLLM gpu_memory_utilization,\n"
             "                      SGLang mem_fraction_static); default: the engine's own\n"
+            "Workloads:\n"
+            "  --lora-adapters N   serve N LoRA adapters on the base (--max-loras M resident,\n"
+            "                      default min(N, 8); --lora-rank R; --lora-targets all-linear|\n"
+            "                      attention|qv)\n"
+            "  --train M           a fine-tuning job instead of serving: full, lora or qlora\n"
+            "                      (--lora-rank R, --optimizer adamw|adamw-8bit|sgd,\n"
+            "                      --micro-batch N, --no-activation-checkpointing; --seq-len is\n"
+            "                      the training sequence)\n"
+            "  --images N          images per request (a llava config): N x image tokens more\n"
+            "  --draft-hf-config F a speculative draft model in the same slice\n"
+            "                      (--num-speculative-tokens K, default 5)\n"
+            "  --prompt-tokens N   prefill FLOPs of an N-token prompt, and with --gpu the\n"
+            "                      time to first token at the GPU's datasheet TFLOPS\n"
             "  --json              exact byte counts as JSON\n",
             plan_dtype_names(), plan_quant_names(), PLAN_MAX_PP, eng_names_list(),
             plan_engine_profiles_text());
@@ -81,6 +94,8 @@ static void usage(FILE *f)
 /* Everything the command line says. */
 typedef struct est_args {
     const char *hf, *dtype, *kv_dtype, *quant, *engine, *engine_version, *gpu;
+    const char *train, *optimizer, *targets, *draft_hf;
+    uint32_t lora_rank, lora_adapters, max_loras, prompt_tokens;
     bool json;
     uint64_t params;
     uint32_t layers, kv_heads, head_dim, hidden, heads, vocab;
@@ -93,7 +108,9 @@ enum {
     OPT_HF = 256, OPT_PARAMS, OPT_LAYERS, OPT_KV_HEADS, OPT_HEAD_DIM, OPT_HIDDEN, OPT_HEADS,
     OPT_VOCAB, OPT_DTYPE, OPT_KV_DTYPE, OPT_QUANT, OPT_SEQ, OPT_BATCH, OPT_TP, OPT_PP,
     OPT_OVERHEAD, OPT_CTX, OPT_ENGINE, OPT_ENGINE_VERSION, OPT_GPU, OPT_UTIL, OPT_TOKENS,
-    OPT_SEQS, OPT_EAGER, OPT_BLOCK, OPT_UBATCH, OPT_FA, OPT_JSON, OPT_HELP,
+    OPT_SEQS, OPT_EAGER, OPT_BLOCK, OPT_UBATCH, OPT_FA, OPT_JSON, OPT_HELP, OPT_LORA_ADAPTERS,
+    OPT_MAX_LORAS, OPT_LORA_RANK, OPT_LORA_TARGETS, OPT_TRAIN, OPT_OPTIMIZER, OPT_MICRO_BATCH,
+    OPT_NO_CKPT, OPT_IMAGES, OPT_DRAFT, OPT_SPEC_TOKENS, OPT_PROMPT,
 };
 
 static const struct option long_opts[] = {
@@ -128,6 +145,19 @@ static const struct option long_opts[] = {
     {"ubatch-size", required_argument, NULL, OPT_UBATCH},
     {"flash-attn", no_argument, NULL, OPT_FA},
     {"json", no_argument, NULL, OPT_JSON},
+    {"lora-adapters", required_argument, NULL, OPT_LORA_ADAPTERS},
+    {"max-loras", required_argument, NULL, OPT_MAX_LORAS},
+    {"lora-rank", required_argument, NULL, OPT_LORA_RANK},
+    {"max-lora-rank", required_argument, NULL, OPT_LORA_RANK},
+    {"lora-targets", required_argument, NULL, OPT_LORA_TARGETS},
+    {"train", required_argument, NULL, OPT_TRAIN},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"micro-batch", required_argument, NULL, OPT_MICRO_BATCH},
+    {"no-activation-checkpointing", no_argument, NULL, OPT_NO_CKPT},
+    {"images", required_argument, NULL, OPT_IMAGES},
+    {"draft-hf-config", required_argument, NULL, OPT_DRAFT},
+    {"num-speculative-tokens", required_argument, NULL, OPT_SPEC_TOKENS},
+    {"prompt-tokens", required_argument, NULL, OPT_PROMPT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -181,6 +211,18 @@ static bool take(est_args *a, int c, const char *name, const char *v)
     case OPT_EAGER: a->o.enforce_eager = true; break;
     case OPT_FA: a->o.flash_attn = true; break;
     case OPT_JSON: a->json = true; break;
+    case OPT_LORA_ADAPTERS: ok = parse_u32(name, v, 100000, &a->lora_adapters); break;
+    case OPT_MAX_LORAS: ok = parse_u32(name, v, 100000, &a->max_loras); break;
+    case OPT_LORA_RANK: ok = parse_u32(name, v, 4096, &a->lora_rank); break;
+    case OPT_LORA_TARGETS: a->targets = v; break;
+    case OPT_TRAIN: a->train = v; break;
+    case OPT_OPTIMIZER: a->optimizer = v; break;
+    case OPT_MICRO_BATCH: ok = parse_u32(name, v, 65536, &a->o.train.micro_batch); break;
+    case OPT_NO_CKPT: a->o.train.no_checkpointing = true; break;
+    case OPT_IMAGES: ok = parse_u32(name, v, 4096, &a->o.images); break;
+    case OPT_DRAFT: a->draft_hf = v; break;
+    case OPT_SPEC_TOKENS: ok = parse_u32(name, v, 64, &a->o.spec_tokens); break;
+    case OPT_PROMPT: ok = parse_u32(name, v, 16u << 20, &a->prompt_tokens); break;
     default: break;
     }
     if (ok && is_arch && !a->arch_flag[0]) snprintf(a->arch_flag, sizeof a->arch_flag, "%s", name);
@@ -289,6 +331,55 @@ static bool parse_dtype(const char *opt, const char *s, plan_dtype *out)
     return false;
 }
 
+static int usage_error(const char *opt, const char *what, const char *v, const char *known)
+{
+    fprintf(stderr, "vrampack " CMD ": %s: %s '%s' (%s)\n", opt, what, v, known);
+    return CLI_USAGE;
+}
+
+/* LoRA adapters, a training job, a draft model into the options. */
+static int resolve_work(est_args *a, plan_arch *draft)
+{
+    plan_fp_opts *o = &a->o;
+    plan_lora_targets targets = PLAN_LORA_ALL_LINEAR;
+    if (a->targets && plan_lora_targets_parse(a->targets, &targets))
+        return usage_error("--lora-targets", "unknown targets", a->targets, "all-linear, attention, qv");
+    if (a->train) {
+        if (plan_train_method_parse(a->train, &o->train.method) ||
+            o->train.method == PLAN_TRAIN_NONE)
+            return usage_error("--train", "unknown method", a->train, "full, lora, qlora");
+        if (a->optimizer && plan_optimizer_parse(a->optimizer, &o->train.optimizer))
+            return usage_error("--optimizer", "unknown optimizer", a->optimizer,
+                               "adamw, adamw-8bit, sgd");
+        o->train.rank = a->lora_rank ? a->lora_rank : 16;
+        o->train.targets = targets;
+        if (o->train.method == PLAN_TRAIN_FULL && a->lora_rank) {
+            fprintf(stderr, "vrampack " CMD ": --lora-rank: full fine-tuning trains no adapter\n");
+            return CLI_USAGE;
+        }
+    } else if (a->optimizer || o->train.micro_batch || o->train.no_checkpointing) {
+        fprintf(stderr, "vrampack " CMD ": --optimizer, --micro-batch and "
+                        "--no-activation-checkpointing: need --train\n");
+        return CLI_USAGE;
+    } else if (a->lora_adapters || a->lora_rank) {
+        o->lora.adapters = a->lora_adapters ? a->lora_adapters : 1;
+        o->lora.rank = a->lora_rank ? a->lora_rank : 16;
+        o->lora.max_resident = a->max_loras;
+        o->lora.targets = targets;
+    }
+    if (a->draft_hf) {
+        vp_err e = {0};
+        if (plan_arch_from_hf_file(a->draft_hf, draft, &e)) {
+            fprintf(stderr, "vrampack " CMD ": --draft-hf-config: %s\n", e.msg);
+            return CLI_USAGE;
+        }
+        o->draft = draft;
+        o->draft_dtype = draft->torch_dtype;
+        if (!o->spec_tokens) o->spec_tokens = 5;
+    }
+    return 0;
+}
+
 /* dtype, KV dtype, quantization, engine and GPU into the options. */
 static int resolve_opts(est_args *a, const plan_arch *arch, est_gpu *gpu)
 {
@@ -347,6 +438,8 @@ int cli_estimate(int argc, char **argv)
     if ((rc = build_arch(&a, &arch, src, sizeof src))) return rc;
     est_gpu gpu = {0};
     if ((rc = resolve_opts(&a, &arch, &gpu))) return rc;
+    plan_arch draft;
+    if ((rc = resolve_work(&a, &draft))) return rc;
 
     est_result r;
     memset(&r, 0, sizeof r);
@@ -364,6 +457,7 @@ int cli_estimate(int argc, char **argv)
         r.have_fit = true;
     }
     r.gpu = gpu;
+    r.prompt_tokens = a.prompt_tokens;
     if (a.json) est_print_json(&arch, &a.o, &r);
     else est_print_text(src, &arch, &a.o, &r);
     return CLI_OK;

@@ -24,6 +24,8 @@ int est_gpu_lookup(const char *s, est_gpu *out)
     if (g) {
         snprintf(out->name, sizeof out->name, "%s", g->name);
         out->bytes = plan_gpu_cuda_bytes(g);
+        out->tflops_bf16 = g->tflops_bf16;
+        out->tflops_fp8 = g->tflops_fp8;
     } else {
         fprintf(stderr, "vrampack " CMD ": --gpu: unknown GPU '%s' (a built-in name such as A10G, "
                         "L4, A100-80GB, H100-80GB, or its memory in bytes: 24Gi)\n", s);
@@ -111,27 +113,60 @@ static void print_fit(const plan_fp_opts *o, const est_result *r)
     else printf("  does not fit: %s\n", x->reason);
 }
 
+/* Prefill FLOPs and time to first token at the GPU's datasheet TFLOPS (full utilisation: a lower
+ * bound). */
+static double ttft_ms(const plan_fp_opts *o, const est_result *r, uint64_t flops)
+{
+    uint32_t tf = o->dtype == PLAN_DT_FP8 && r->gpu.tflops_fp8 ? r->gpu.tflops_fp8
+                                                               : r->gpu.tflops_bf16;
+    return plan_ttft_ms(flops, tf, o->tp * o->pp, 1000000);
+}
+
+static void print_work(const plan_arch *a, const plan_fp_opts *o, const est_result *r)
+{
+    const plan_footprint *f = &r->fp;
+    char g[32];
+    if (f->trainable_params)
+        printf("\n  %s training, %s: %s trainable parameters\n",
+               plan_train_method_name(o->train.method), plan_optimizer_name(o->train.optimizer),
+               grouped(f->trainable_params, g));
+    if (o->images)
+        printf("\n  %u image%s x %u tokens: %" PRIu64 " tokens a sequence\n", o->images,
+               o->images == 1 ? "" : "s", a->image_tokens, f->seq_tokens);
+    if (r->prompt_tokens) {
+        uint64_t flops = plan_prefill_flops(a, r->prompt_tokens);
+        printf("\n  prefill of %u tokens: %.3g FLOPs", r->prompt_tokens, (double)flops);
+        double ms = ttft_ms(o, r, flops);
+        if (ms > 0) printf("; time to first token >= %.1f ms at datasheet TFLOPS", ms);
+        printf("\n");
+    }
+}
+
 void est_print_text(const char *source, const plan_arch *a, const plan_fp_opts *o,
                     const est_result *r)
 {
     const plan_footprint *f = &r->fp;
     print_notes(a, o, stdout);
     print_header(source, a, o, f);
-    row("weights", f->weights_bytes);
-    if (f->host_bytes) row("  of which in host RAM", f->host_bytes);
-    row("KV cache", f->kv_cache_bytes);
+    bool training = o->train.method != PLAN_TRAIN_NONE;
+    if (!training) {
+        row("weights", f->weights_bytes);
+        if (f->host_bytes) row("  of which in host RAM", f->host_bytes);
+        row("KV cache", f->kv_cache_bytes);
+    }
     char label[64];
     uint64_t gpus = (uint64_t)o->tp * o->pp;
-    if (f->profile) {
-        for (size_t i = 0; i < f->n_terms; i++) {
-            snprintf(label, sizeof label, "%s%s", f->terms[i].name, gpus > 1 ? " (per GPU)" : "");
-            row(label, f->terms[i].bytes);
-        }
-    } else {
+    if (!f->profile && !training) {
+        uint64_t terms = 0;
+        for (size_t i = 0; i < f->n_terms; i++) terms += f->terms[i].bytes * gpus;
         snprintf(label, sizeof label, "overhead (%.4g%%)", o->overhead_ppm / 10000.0);
-        row(label, f->overhead_bytes);
+        row(label, f->overhead_bytes - terms);
         snprintf(label, sizeof label, "CUDA context (x%" PRIu64 ")", gpus);
         row(gpus > 1 ? label : "CUDA context", f->reserve_bytes);
+    }
+    for (size_t i = 0; i < f->n_terms; i++) {
+        snprintf(label, sizeof label, "%s%s", f->terms[i].name, gpus > 1 ? " (per GPU)" : "");
+        row(label, f->terms[i].bytes);
     }
     row("total", f->total_bytes);
     if (gpus > 1) {
@@ -143,6 +178,7 @@ void est_print_text(const char *source, const plan_arch *a, const plan_fp_opts *
         snprintf(label, sizeof label, "per GPU (%" PRIu64 " GPUs)", gpus);
         row(label, f->per_gpu_bytes);
     }
+    print_work(a, o, r);
     if (r->have_fit) print_fit(o, r);
 }
 
@@ -162,15 +198,47 @@ static void json_fit(vp_sb *sb, const est_result *r)
     vp_sb_json_str(sb, x->reason);
 }
 
+static void json_terms(vp_sb *sb, const plan_footprint *f)
+{
+    vp_sb_printf(sb, ", \"terms\": {");
+    for (size_t i = 0; i < f->n_terms; i++)
+        vp_sb_printf(sb, "%s\"%s\": %" PRIu64, i ? ", " : "", f->terms[i].name, f->terms[i].bytes);
+    vp_sb_printf(sb, "}");
+}
+
+static void json_work(vp_sb *sb, const plan_arch *a, const plan_fp_opts *o, const est_result *r)
+{
+    const plan_footprint *f = &r->fp;
+    vp_sb_printf(sb, ", \"seq_tokens\": %" PRIu64, f->seq_tokens);
+    if (o->train.method != PLAN_TRAIN_NONE)
+        vp_sb_printf(sb, ", \"train\": \"%s\", \"optimizer\": \"%s\", \"trainable_params\": %" PRIu64,
+                     plan_train_method_name(o->train.method),
+                     plan_optimizer_name(o->train.optimizer), f->trainable_params);
+    if (o->lora.adapters)
+        vp_sb_printf(sb, ", \"lora_adapters\": %" PRIu32 ", \"lora_rank\": %" PRIu32, o->lora.adapters,
+                     o->lora.rank);
+    if (o->images)
+        vp_sb_printf(sb, ", \"images\": %" PRIu32 ", \"image_tokens\": %" PRIu32 ", \"vision_params\": %" PRIu64,
+                     o->images, a->image_tokens, a->vision_params);
+    if (o->draft)
+        vp_sb_printf(sb, ", \"draft_params\": %" PRIu64 ", \"num_speculative_tokens\": %" PRIu32,
+                     o->draft->params, o->spec_tokens);
+    if (r->prompt_tokens) {
+        uint64_t flops = plan_prefill_flops(a, r->prompt_tokens);
+        vp_sb_printf(sb, ", \"prompt_tokens\": %" PRIu32 ", \"prefill_flops\": %" PRIu64,
+                     r->prompt_tokens, flops);
+        double ms = ttft_ms(o, r, flops);
+        if (ms > 0) vp_sb_printf(sb, ", \"ttft_ms\": %.3f", ms);
+    }
+}
+
 static void json_engine(vp_sb *sb, const plan_fp_opts *o, const plan_footprint *f)
 {
     vp_sb_printf(sb, ", \"engine\": \"%s\", \"engine_profile\": ", eng_name(o->engine));
     vp_sb_json_str(sb, f->profile);
-    vp_sb_printf(sb, ", \"terms\": {");
-    for (size_t i = 0; i < f->n_terms; i++)
-        vp_sb_printf(sb, "%s\"%s\": %" PRIu64, i ? ", " : "", f->terms[i].name, f->terms[i].bytes);
+    json_terms(sb, f);
     vp_sb_printf(sb,
-                 "}, \"gpu_weights_bytes\": %" PRIu64 ", \"gpu_kv_bytes\": %" PRIu64
+                 ", \"gpu_weights_bytes\": %" PRIu64 ", \"gpu_kv_bytes\": %" PRIu64
                  ", \"kv_bytes_per_token\": %" PRIu64 ", \"kv_block_tokens\": %" PRIu32
                  ", \"host_bytes\": %" PRIu64,
                  f->gpu_weights_bytes, f->gpu_kv_bytes, f->kv_token_bytes, f->kv_block_tokens,
@@ -203,6 +271,8 @@ void est_print_json(const plan_arch *a, const plan_fp_opts *o, const est_result 
                  plan_dtype_name(o->kv_dtype), plan_quant_name(o->quant), o->seq_len, o->batch,
                  o->overhead_ppm / 1e6, o->cuda_context_bytes);
     if (f->profile) json_engine(&sb, o, f);
+    else if (f->n_terms) json_terms(&sb, f);
+    json_work(&sb, a, o, r);
     if (r->have_fit) json_fit(&sb, r);
     vp_sb_printf(&sb, ", \"notes\": [");
     bool first = true;

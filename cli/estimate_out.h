@@ -10,6 +10,7 @@
 typedef struct est_gpu {
     char name[64];  /* catalog name, or "" when given in bytes */
     uint64_t bytes; /* 0: no --gpu */
+    uint32_t tflops_bf16, tflops_fp8; /* the catalog's datasheet figures; 0 unknown */
 } est_gpu;
 
 typedef struct est_result {
@@ -17,6 +18,7 @@ typedef struct est_result {
     bool have_fit;
     plan_fit fit;
     est_gpu gpu;
+    uint32_t prompt_tokens; /* --prompt-tokens; 0 = none */
 } est_result;
 
 /* --gpu NAME|BYTES: a built-in GPU model or a byte count (suffixes Ki/Mi/Gi, K/M/G). Prints the

@@ -380,13 +380,18 @@ static int generic_fit(const plan_footprint *f, const plan_fp_opts *o, uint64_t 
 {
     out->util_ppm = out->util_ppm ? out->util_ppm : 900000;
     vp_muldiv_floor_u64(gpu_bytes, out->util_ppm, 1000000, &out->budget_bytes);
-    uint64_t ctx = o->cuda_context_bytes, wkv = 0, tok = f->kv_token_bytes ? f->kv_token_bytes : 1;
-    if (out->budget_bytes > ctx)
-        vp_muldiv_floor_u64(out->budget_bytes - ctx, 1000000, 1000000 + (uint64_t)o->overhead_ppm,
+    /* Fixed parts besides weights and KV: the context and any workload terms. */
+    uint64_t fixed = o->cuda_context_bytes + term_sum(f, true, NULL) + term_sum(f, false, NULL);
+    uint64_t wkv = 0, tok = f->kv_token_bytes ? f->kv_token_bytes : 1;
+    if (o->train.method != PLAN_TRAIN_NONE) fixed = f->per_gpu_bytes; /* no KV to size */
+    if (out->budget_bytes > fixed)
+        vp_muldiv_floor_u64(out->budget_bytes - fixed, 1000000, 1000000 + (uint64_t)o->overhead_ppm,
                             &wkv);
-    out->kv_avail_bytes = (int64_t)wkv - (int64_t)f->gpu_weights_bytes;
+    out->kv_avail_bytes = o->train.method != PLAN_TRAIN_NONE
+                              ? (int64_t)out->budget_bytes - (int64_t)f->per_gpu_bytes
+                              : (int64_t)wkv - (int64_t)f->gpu_weights_bytes;
     uint64_t avail = out->kv_avail_bytes > 0 ? (uint64_t)out->kv_avail_bytes : 0;
-    out->kv_capacity_tokens = avail / tok;
+    out->kv_capacity_tokens = f->kv_token_bytes ? avail / tok : 0;
     out->max_concurrency = (double)out->kv_capacity_tokens / (double)o->seq_len;
     out->fits = f->per_gpu_bytes <= out->budget_bytes;
     if (!out->fits)

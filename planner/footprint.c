@@ -245,8 +245,10 @@ static uint64_t stage_gpu(const stage_ctx *c, uint32_t st, uint32_t lo, uint32_t
     *kv_tok = fp_mul(ovf, fp_mul(ovf, c->elems_gpu, hi - lo), c->kvb);
     uint64_t wkv = fp_add(ovf, *gpu_w, *gpu_kv);
     if (!c->pv)
-        return fp_add(ovf, fp_add(ovf, wkv, muldiv(ovf, wkv, o->overhead_ppm, PPM)),
-                   o->cuda_context_bytes);
+        return fp_add(ovf,
+                      fp_add(ovf, fp_add(ovf, wkv, muldiv(ovf, wkv, o->overhead_ppm, PPM)),
+                             o->cuda_context_bytes),
+                      c->terms);
     return fp_add(ovf, wkv, c->terms);
 }
 
@@ -293,7 +295,8 @@ static int fill_totals(const stage_ctx *c, uint64_t params, uint64_t active, pla
     f->pp = o->pp;
     f->decode_bytes_per_token = fp_add(ovf, muldiv(ovf, c->w->total, active, params), kv);
     if (!c->pv) {
-        f->overhead_bytes = muldiv(ovf, fp_add(ovf, c->w->total, kv), o->overhead_ppm, PPM);
+        f->overhead_bytes = fp_add(ovf, muldiv(ovf, fp_add(ovf, c->w->total, kv), o->overhead_ppm, PPM),
+                                   fp_mul(ovf, c->terms, gpus));
         f->reserve_bytes = fp_mul(ovf, o->cuda_context_bytes, gpus);
         f->total_bytes = fp_add(ovf, fp_add(ovf, fp_add(ovf, c->w->total, kv), f->overhead_bytes),
                              f->reserve_bytes);
@@ -321,6 +324,47 @@ static int fill_totals(const stage_ctx *c, uint64_t params, uint64_t active, pla
     return 0;
 }
 
+/* A fine-tuning job: one data-parallel GPU holds the whole of it (workload.c's terms). */
+static int train_footprint(const plan_arch *a, const plan_fp_opts *o, uint64_t params,
+                           plan_footprint *out, vp_err *e)
+{
+    if (o->tp != 1 || o->pp != 1)
+        return vp_errf(e, VP_EINPUT,
+                       "tp: a training job is data-parallel, one full replica per GPU (tp and pp "
+                       "1; got %" PRIu32 " x %" PRIu32 ")",
+                       o->tp, o->pp);
+    fp_profile_view v;
+    if (fp_engine_view(o, &v) == 0)
+        return vp_errf(e, VP_EINPUT, "engine: %s serves models; a training job runs its own",
+                       eng_name(o->engine));
+    if (o->lora.adapters || o->images || o->draft)
+        return vp_errf(e, VP_EINPUT, "train: a training job serves no adapters, images or drafts");
+    bool qlora = o->train.method == PLAN_TRAIN_QLORA;
+    plan_dtype dense = o->dtype == PLAN_DT_FP16 || o->dtype == PLAN_DT_FP32 ? o->dtype : PLAN_DT_BF16;
+    fp_scheme s = {qlora ? dense : o->dtype, qlora ? PLAN_QUANT_BNB4 : o->quant, dense};
+    fp_weights w;
+    int rc = fp_weights_init(a, params, &s, &w, e);
+    if (rc) return rc;
+    plan_footprint f;
+    memset(&f, 0, sizeof f);
+    if ((rc = fp_train_terms(a, o, w.total, f.terms, &f.n_terms, &f.trainable_params, e)))
+        return rc;
+    bool ovf = false;
+    uint64_t all = 0;
+    for (size_t i = 0; i < f.n_terms; i++) all = fp_add(&ovf, all, f.terms[i].bytes);
+    if (ovf) return vp_errf(e, VP_EOVERFLOW, "train: bytes exceed 64 bits");
+    f.params = params;
+    f.weights_bytes = w.total;
+    f.gpu_weights_bytes = w.total;
+    f.reserve_bytes = o->cuda_context_bytes;
+    f.overhead_bytes = all - w.total - o->cuda_context_bytes;
+    f.total_bytes = f.per_gpu_bytes = f.stage_gpu_bytes[0] = all;
+    f.tp = f.pp = 1;
+    f.seq_tokens = o->train.seq_len ? o->train.seq_len : o->seq_len;
+    *out = f;
+    return 0;
+}
+
 int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_footprint *out,
                            vp_err *e)
 {
@@ -337,8 +381,17 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
     if ((rc = resolve_params(a, &params, &active, e))) return rc;
     if ((rc = kv_elements(a, o->tp, &elems, &elems_gpu, e))) return rc;
 
+    if (o->train.method != PLAN_TRAIN_NONE) return train_footprint(a, o, params, out, e);
+    /* Images and the draft's lookahead lengthen every sequence the cache and the engine hold. */
+    plan_fp_opts eff = *o;
+    bool ovf = false;
+    eff.seq_len = fp_add(&ovf, fp_add(&ovf, o->seq_len, fp_mul(&ovf, o->images, a->image_tokens)),
+                         o->draft ? o->spec_tokens : 0);
+    o = &eff;
+
     plan_footprint f;
     memset(&f, 0, sizeof f);
+    f.seq_tokens = eff.seq_len;
     fp_profile_view view;
     const fp_profile_view *pv = fp_engine_view(o, &view) == 0 ? &view : NULL;
     if (pv) {
@@ -352,9 +405,9 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
     fp_weights w;
     if ((rc = fp_weights_init(a, params, &scheme, &w, e))) return rc;
 
-    bool ovf = false;
     stage_ctx c = {a, o, &scheme, &w, pv, {0, 0, 0}, elems_gpu, kvb, rope_bytes(a, pv), 0};
     kv_tokens(a, o, pv, &c.k, &ovf);
+    if ((rc = fp_serving_terms(a, o, kvb, c.k.full, f.terms, &f.n_terms, e))) return rc;
     for (size_t i = 0; i < f.n_terms; i++) c.terms = fp_add(&ovf, c.terms, f.terms[i].bytes);
     if ((rc = fill_totals(&c, params, active, &f, &ovf, e))) return rc;
     if (ovf) return vp_errf(e, VP_EOVERFLOW, "footprint: total bytes exceed 64 bits");

@@ -116,6 +116,11 @@ typedef struct plan_arch {
     bool qk_norm;                 /* per-head RMSNorm on q and k (qwen3): 2 x head_dim / layer */
     bool router_bias;             /* MoE router score-correction bias per layer (deepseek_v3) */
     uint32_t mtp_layers;          /* num_nextn_predict_layers: recorded, NOT counted in params */
+    /* A vision encoder (LLaVA's vision_config and projector): its parameters are NOT in params,
+     * which counts the language model; each image becomes image_tokens tokens of the sequence. */
+    uint64_t vision_params;       /* tower + projector; 0 = no vision encoder */
+    uint32_t image_tokens;        /* tokens per image the language model sees */
+    uint32_t vision_hidden, vision_intermediate, vision_layers, vision_patches;
 } plan_arch;
 
 /* Fills arch from a parsed HF config.json object. `what` names the source in errors
@@ -128,6 +133,58 @@ int plan_arch_from_hf_file(const char *path, plan_arch *arch, vp_err *e);
 /* Parameter count from the architecture fields (embeddings, attention incl. MLA, MLP or
  * experts + router, norms, final norm, lm_head unless tied). Sets params and active_params. */
 int plan_arch_count_params(plan_arch *arch, vp_err *e);
+
+/* ---- workloads beyond one served model (workload.c) ---- */
+
+/* Which linear layers a LoRA adapter adapts. */
+typedef enum plan_lora_targets {
+    PLAN_LORA_ALL_LINEAR, /* q, k, v, o, gate, up, down (PEFT "all-linear") */
+    PLAN_LORA_ATTENTION,  /* q, k, v, o */
+    PLAN_LORA_QV,         /* q and v (the LoRA paper's choice) */
+} plan_lora_targets;
+
+/* "all-linear", "attention", "qv" -> targets; 0 or VP_ENOTFOUND. */
+int plan_lora_targets_parse(const char *s, plan_lora_targets *out);
+const char *plan_lora_targets_name(plan_lora_targets t);
+
+/* LoRA adapters served on one base (vLLM --enable-lora --max-loras --max-lora-rank): the base is
+ * held once, each resident adapter adds rank x (d_in + d_out) per adapted matrix per layer. */
+typedef struct plan_lora {
+    uint32_t adapters;     /* adapters of this base; 0 = no LoRA */
+    uint32_t max_resident; /* held on the GPU at once (vLLM --max-loras); 0 = min(adapters, 8) */
+    uint32_t rank;         /* --max-lora-rank */
+    plan_lora_targets targets;
+} plan_lora;
+
+typedef enum plan_train_method {
+    PLAN_TRAIN_NONE,
+    PLAN_TRAIN_FULL,  /* every parameter trained, mixed precision */
+    PLAN_TRAIN_LORA,  /* frozen 16-bit base + trainable adapters */
+    PLAN_TRAIN_QLORA, /* frozen NF4 base + trainable adapters */
+} plan_train_method;
+
+typedef enum plan_optimizer {
+    PLAN_OPT_ADAMW,      /* two fp32 moments: 8 bytes per trainable parameter */
+    PLAN_OPT_ADAMW_8BIT, /* bitsandbytes 8-bit moments: 2 bytes */
+    PLAN_OPT_SGD,        /* no state */
+} plan_optimizer;
+
+int plan_train_method_parse(const char *s, plan_train_method *out);
+const char *plan_train_method_name(plan_train_method m);
+int plan_optimizer_parse(const char *s, plan_optimizer *out);
+const char *plan_optimizer_name(plan_optimizer o);
+
+/* A fine-tuning job: what one data-parallel GPU of it holds. */
+typedef struct plan_train {
+    plan_train_method method;    /* NONE: serving */
+    plan_optimizer optimizer;
+    uint32_t rank;               /* lora / qlora adapter rank */
+    plan_lora_targets targets;
+    uint32_t micro_batch;        /* sequences per step per GPU; 0 = 1 */
+    uint64_t seq_len;            /* tokens per training sequence; 0 = opts.seq_len */
+    bool no_checkpointing;       /* activation checkpointing is on unless this is set */
+    uint32_t data_parallel;      /* GPUs of the gang (each holds a full replica); 0 = 1 */
+} plan_train;
 
 typedef struct plan_fp_opts {
     plan_dtype dtype;          /* weights */
@@ -155,6 +212,14 @@ typedef struct plan_fp_opts {
     bool chunked_prefill_off;  /* vLLM V0 --enable-chunked-prefill false given explicitly */
     uint64_t gpu_bytes;        /* the GPU's total memory when known: some defaults depend on it;
                                   0 = unknown (the planner): the larger default is taken */
+    /* Workloads (workload.c): adapters on the base, a training job instead of serving, images
+     * per request, a speculative draft model in the same slice. All zero: plain serving. */
+    plan_lora lora;
+    plan_train train;
+    uint32_t images;            /* images per request (needs arch vision fields) */
+    const plan_arch *draft;     /* draft model (borrowed: outlives the options); NULL = none */
+    plan_dtype draft_dtype;     /* its weights' dtype */
+    uint32_t spec_tokens;       /* tokens the draft proposes per step (vLLM num_speculative_tokens) */
 } plan_fp_opts;
 
 /* Defaults: fp16/fp16, seq 4096, batch 1, 10% overhead, 512 MiB context, tp = pp = 1, no
@@ -162,7 +227,7 @@ typedef struct plan_fp_opts {
 void plan_fp_opts_default(plan_fp_opts *o);
 
 #define PLAN_MAX_PP 16
-#define PLAN_FP_MAX_TERMS 8
+#define PLAN_FP_MAX_TERMS 16
 
 /* One named memory term of an engine profile, per GPU. The name and source are static strings. */
 typedef struct plan_fp_term {
@@ -197,6 +262,10 @@ typedef struct plan_footprint {
     uint64_t kv_tokens;          /* tokens the cache was sized for (seq_len x batch, rounded) */
     uint64_t host_bytes;         /* weights the engine keeps in host memory (llama.cpp embeddings) */
     uint32_t default_util_ppm;   /* the engine's default memory fraction */
+    /* Workloads */
+    uint64_t trainable_params;   /* training: parameters with gradients and optimizer state */
+    uint64_t seq_tokens;         /* tokens one sequence's KV holds: seq_len + images x image
+                                    tokens + speculative lookahead */
 } plan_footprint;
 
 /* What an engine does with a GPU of gpu_bytes at memory fraction util_ppm (0 = the engine's

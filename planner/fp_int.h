@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "footprint.h"
 
 /* Checked arithmetic that latches an overflow flag, so long sums read as formulas. */
@@ -92,6 +94,19 @@ int fp_weights_init(const plan_arch *a, uint64_t params, const fp_scheme *s, fp_
 /* Weights bytes of layers [lo, hi). */
 uint64_t fp_weights_layers(const plan_arch *a, const fp_scheme *s, const fp_weights *w,
                            uint32_t lo, uint32_t hi, bool *ovf);
+
+/* workload.c: parameters of one LoRA adapter of rank r over the targets. */
+uint64_t fp_lora_params(const plan_arch *a, uint32_t rank, plan_lora_targets t, bool *ovf);
+/* LoRA adapters, a vision encoder, a draft model: terms per GPU of a served replica. seqs_tokens
+ * is the KV tokens of all its sequences. */
+int fp_serving_terms(const plan_arch *a, const plan_fp_opts *o, uint64_t kvb, uint64_t seqs_tokens,
+                     plan_fp_term *t, size_t *n, vp_err *e);
+/* A fine-tuning job's terms on one GPU; base_weights as the method stores the base. */
+int fp_train_terms(const plan_arch *a, const plan_fp_opts *o, uint64_t base_weights,
+                   plan_fp_term *t, size_t *n, uint64_t *trainable, vp_err *e);
+
+/* hfvision.c: a llava config (text_config + vision_config) into a. */
+int fp_hf_llava(const cJSON *cfg, const char *what, plan_arch *a, vp_err *e);
 
 /* ---- engine memory profiles (engine_mem.c) ---- */
 

@@ -345,6 +345,11 @@ int plan_arch_from_hf(const cJSON *cfg, const char *what, plan_arch *arch, vp_er
 
     const char *model_type = NULL;
     if ((rc = hf_str(&r, KEYS("model_type"), &model_type)) < 0) return rc;
+    if (model_type && !strcmp(model_type, "llava")) {
+        if ((rc = fp_hf_llava(cfg, what, &a, e))) return rc;
+        *arch = a;
+        return 0;
+    }
     hf_family fam = FAM_OTHER;
     bool tied = false;
     snprintf(a.family, sizeof a.family, "%s", model_type && *model_type ? model_type : "unknown");

@@ -83,9 +83,10 @@ static int get_worker(const cJSON *worker, const char *ctx, plan_model *m, vp_er
 }
 
 /* The engine's memory profile sizes the model: its version, and the flags of engine_args that
- * change what it allocates (engine_mem.h). The footprint is computed once here so that a model
- * the profile cannot size is refused with its name, not when the plan is built. */
-static int get_memory_profile(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)
+ * change what it allocates (engine_mem.h). The footprint is computed once here (for profiled
+ * engines and for workloads) so that a model that cannot be sized is refused with its name, not
+ * when the plan is built. */
+int plan_mf_profile(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)
 {
     char ver[32];
     int rc = vp_json_str(o, "engine_version", ctx, false, ver, sizeof ver, e);
@@ -100,18 +101,24 @@ static int get_memory_profile(const cJSON *o, const char *ctx, plan_model *m, vp
                            "%s.engine_version: \"%s\" is not a version (0.6.4, 0.10.1, b4500)", ctx,
                            ver);
     }
-    if (!profiled || m->fixed) return 0;
-    m->opts.engine = m->engine;
+    if (m->fixed) return 0;
     vp_err sub = {0};
-    if ((rc = plan_engine_args_apply(m->engine, m->engine_args, &m->opts, &sub)))
-        return vp_errf(e, rc, "%s.engine_args: %s", ctx, sub.msg);
+    if (profiled) {
+        m->opts.engine = m->engine;
+        if ((rc = plan_engine_args_apply(m->engine, m->engine_args, &m->opts, &sub)))
+            return vp_errf(e, rc, "%s.engine_args: %s", ctx, sub.msg);
+    }
+    const plan_fp_opts *x = &m->opts;
+    bool work = x->lora.adapters || x->train.method != PLAN_TRAIN_NONE || x->images || x->draft;
+    if (!profiled && !work) return 0;
     plan_fp_opts t = m->opts;
     t.tp = t.tp ? t.tp : 1;
     t.pp = t.pp ? t.pp : 1;
     plan_footprint fp;
     if ((rc = plan_footprint_compute(&m->arch, &t, &fp, &sub)))
-        return vp_errf(e, rc, "%s.engine: %s cannot size it: %s", ctx, eng_name(m->engine),
-                       sub.msg);
+        return profiled ? vp_errf(e, rc, "%s.engine: %s cannot size it: %s", ctx,
+                                  eng_name(m->engine), sub.msg)
+                        : vp_errf(e, rc, "%s: %s", ctx, sub.msg);
     return 0;
 }
 
@@ -153,6 +160,5 @@ int plan_mf_run(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)
     if (rc == 1) snprintf(m->source, sizeof m->source, "%s", m->name);
 
     rc = vp_json_u32(o, "ready_timeout_s", ctx, false, 1, MAX_READY_S, &m->ready_timeout_s, e);
-    if (rc < 0) return rc;
-    return get_memory_profile(o, ctx, m, e);
+    return rc < 0 ? rc : 0;
 }

@@ -97,8 +97,24 @@ check "estimate refuses an unknown engine" test $? -eq 2
 check "--gpu-memory-utilization without --gpu exits 2" test $? -eq 2
 "$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --gpu B200 >/dev/null 2>&1
 check "estimate refuses an unknown GPU" test $? -eq 2
-"$vp" estimate --help | grep -q "llama.cpp b5435+"
-check "estimate --help lists the engine profiles" test $? -eq 0
+"$vp" estimate --help >"$tmp/est-help" 2>&1
+check "estimate --help lists the engine profiles" grep -q "llama.cpp b5435+" "$tmp/est-help"
+
+# estimate of workloads: training terms, images, a draft.
+"$vp" estimate --hf-config "$src/tests/data/hf/meta-llama-3-8b.json" --train full --seq-len 4096 --json >"$tmp/est-train" 2>&1
+check "estimate --train full names each term and the trainable parameters" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); t=e['terms']; assert e['trainable_params']==8030261248 and t['optimizer_states']==8*8030261248 and e['total_bytes']==133817237504, e" "$tmp/est-train"
+"$vp" estimate --hf-config "$src/tests/data/hf/llava-1.5-7b.json" --images 2 --seq-len 2048 --json >"$tmp/est-img" 2>&1
+check "estimate --images adds 576 tokens an image and the vision tower" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); assert e['seq_tokens']==3200 and e['terms']['vision_encoder']==648974336, e" "$tmp/est-img"
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-70b.json" --dtype fp8 \
+  --draft-hf-config "$src/tests/data/hf/llama-3.2-1b.json" --seq-len 8192 --json >"$tmp/est-draft" 2>&1
+check "estimate --draft-hf-config adds the draft's weights and KV" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); assert e['terms']['draft_weights']==2471628800 and e['seq_tokens']==8197, e" "$tmp/est-draft"
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --train dpo >/dev/null 2>&1
+check "estimate refuses an unknown training method" test $? -eq 2
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --images 1 >/dev/null 2>&1
+check "estimate refuses images for a model without a vision encoder" test $? -eq 2
 
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all CLI checks passed"

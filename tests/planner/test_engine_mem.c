@@ -33,22 +33,6 @@ static plan_fp_opts engine_opts(eng_kind k, const char *version, uint64_t seq)
     return o;
 }
 
-static plan_footprint compute(const plan_arch *a, const plan_fp_opts *o)
-{
-    plan_footprint f;
-    vp_err e = {0};
-    if (plan_footprint_compute(a, o, &f, &e)) fail_msg("%s", e.msg);
-    return f;
-}
-
-static uint64_t term(const plan_footprint *f, const char *name)
-{
-    for (size_t i = 0; i < f->n_terms; i++)
-        if (!strcmp(f->terms[i].name, name)) return f->terms[i].bytes;
-    fail_msg("no term %s in %s", name, f->profile ? f->profile : "(generic)");
-    return 0;
-}
-
 static void versions_read_as_the_engines_print_them(void **state)
 {
     (void)state;
@@ -128,25 +112,25 @@ static void vllm_v0_profiles_max_model_len_tokens_unless_chunked_prefill_is_on(v
     plan_arch a = hf_load("llama-3.1-8b.json");
     /* v0.6.4: max(max_model_len, 2048) tokens, 512 with chunked prefill above 32k, no sampler. */
     plan_fp_opts o = engine_opts(ENG_VLLM, "0.6.4", 20000);
-    plan_footprint f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 20000 * L8_TOKEN);
+    plan_footprint f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 20000 * L8_TOKEN);
     o.seq_len = 1000;
-    f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 2048 * L8_TOKEN);
+    f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 2048 * L8_TOKEN);
     o.seq_len = 35000;
-    f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 512 * L8_TOKEN);
+    f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 512 * L8_TOKEN);
     o.chunked_prefill_off = true;
-    f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 35000 * L8_TOKEN);
+    f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 35000 * L8_TOKEN);
     /* From 0.6.5 the sampler's 10 fp32 [256 x 128256] arrays outweigh 4096 tokens of MLP. */
     o = engine_opts(ENG_VLLM, "0.6.5", 4096);
-    f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 256ULL * 128256 * 4 * 10);
+    f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 256ULL * 128256 * 4 * 10);
     /* --max-num-batched-tokens sets the profile run. */
     o.max_batched_tokens = 65536;
-    f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 65536 * L8_TOKEN);
+    f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 65536 * L8_TOKEN);
 }
 
 static void vllm_v1_defaults_depend_on_the_gpu_and_tensor_parallelism_splits_the_mlp(void **state)
@@ -155,24 +139,24 @@ static void vllm_v1_defaults_depend_on_the_gpu_and_tensor_parallelism_splits_the
     plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o = engine_opts(ENG_VLLM, "0.10.0", 8192);
     o.gpu_bytes = 24 * GIB; /* under 70 GiB: 2048 tokens, 256 requests, 0.35 GiB non-torch */
-    plan_footprint f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 256ULL * 128256 * 4 * 3); /* > 2048 x 110592 */
-    assert_int_equal(term(&f, "non_torch"), 358 * MIB);
+    plan_footprint f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 256ULL * 128256 * 4 * 3); /* > 2048 x 110592 */
+    assert_int_equal(fp_term(&f, "non_torch"), 358 * MIB);
     o.gpu_bytes = 0; /* unknown (the planner): the larger defaults */
-    f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 1024ULL * 128256 * 4 * 3);
+    f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 1024ULL * 128256 * 4 * 3);
     o.max_seqs = 16;
-    f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 8192 * L8_TOKEN);
+    f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 8192 * L8_TOKEN);
     /* TP 2: the MLP halves, the three hidden-size tensors do not. */
     o.tp = 2;
-    f = compute(&a, &o);
-    assert_int_equal(term(&f, "activation_peak"), 8192ULL * (3 * 7168 + 3 * 4096) * 2);
-    assert_int_equal(term(&f, "non_torch"), 3666 * MIB);
+    f = fp_compute(&a, &o);
+    assert_int_equal(fp_term(&f, "activation_peak"), 8192ULL * (3 * 7168 + 3 * 4096) * 2);
+    assert_int_equal(fp_term(&f, "non_torch"), 3666 * MIB);
     /* --enforce-eager: no CUDA graphs. */
     plan_fp_opts eager = o;
     eager.enforce_eager = true;
-    f = compute(&a, &eager);
+    f = fp_compute(&a, &eager);
     for (size_t i = 0; i < f.n_terms; i++) assert_string_not_equal(f.terms[i].name, "cuda_graphs");
 }
 
@@ -182,7 +166,7 @@ static void vllm_weights_add_the_rotary_cache_and_kv_rounds_each_sequence_to_16(
     plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o = engine_opts(ENG_VLLM, NULL, 1000);
     o.batch = 3;
-    plan_footprint f = compute(&a, &o);
+    plan_footprint f = fp_compute(&a, &o);
     /* 131,072 positions x 128 rotary dims x 2 bytes on each GPU: 14.9888 GiB as vLLM logs it */
     assert_int_equal(f.gpu_weights_bytes, 16060522496ULL + 131072ULL * 128 * 2);
     assert_int_equal(f.kv_tokens, 3 * 1008);
@@ -202,7 +186,7 @@ static void a_fit_flips_where_capacity_meets_the_context(void **state)
     plan_fp_opts o = engine_opts(ENG_VLLM, "0.6.4", 20000);
     uint64_t gpu = 25318167429ULL; /* 23.58 GiB */
     o.gpu_bytes = gpu;             /* a 24 GB card: 0.35 GiB outside PyTorch */
-    plan_footprint f = compute(&a, &o);
+    plan_footprint f = fp_compute(&a, &o);
     plan_fit fit;
     vp_err e = {0};
     assert_int_equal(plan_fp_fit(&f, &o, gpu, 900000, &fit, &e), 0);
@@ -215,7 +199,7 @@ static void a_fit_flips_where_capacity_meets_the_context(void **state)
     assert_string_equal(fit.reason, "");
     /* Two requests of 20000 tokens do not fit what holds 31,312. */
     o.batch = 2;
-    f = compute(&a, &o);
+    f = fp_compute(&a, &o);
     assert_int_equal(plan_fp_fit(&f, &o, gpu, 900000, &fit, &e), 0);
     assert_false(fit.fits);
     assert_non_null(strstr(fit.reason, "tokens"));
@@ -233,7 +217,7 @@ static void sglang_gives_the_pool_its_fraction_of_free_memory_less_the_weights(v
     (void)state;
     plan_arch a = hf_load("llama-3.1-8b.json");
     plan_fp_opts o = engine_opts(ENG_SGLANG, NULL, 131072);
-    plan_footprint f = compute(&a, &o);
+    plan_footprint f = fp_compute(&a, &o);
     /* fp32 rotary cache: 131,072 x 128 x 4 */
     assert_int_equal(f.gpu_weights_bytes, 16060522496ULL + 131072ULL * 128 * 4);
     assert_int_equal(f.default_util_ppm, 880000);
@@ -246,7 +230,7 @@ static void sglang_gives_the_pool_its_fraction_of_free_memory_less_the_weights(v
     assert_int_equal(fit.kv_capacity_tokens, (budget - f.gpu_weights_bytes) / 131072);
     /* TP 4 takes SGLang's smaller default fraction. */
     o.tp = 4;
-    assert_int_equal(compute(&a, &o).default_util_ppm, 850000);
+    assert_int_equal(fp_compute(&a, &o).default_util_ppm, 850000);
 }
 
 static void llama_cpp_keeps_token_embd_on_the_host_and_copies_a_tied_head_to_the_gpu(void **state)
@@ -256,7 +240,7 @@ static void llama_cpp_keeps_token_embd_on_the_host_and_copies_a_tied_head_to_the
     plan_fp_opts o = engine_opts(ENG_LLAMACPP, NULL, 4096);
     o.dtype = PLAN_DT_Q4_K_M;
     o.kv_dtype = PLAN_DT_FP16;
-    plan_footprint f = compute(&a, &o);
+    plan_footprint f = fp_compute(&a, &o);
     /* With no output tensor the embedding is stored at the output's type, Q6_K: 210 bytes per
      * 256 weights; it stays on the host and the GPU holds it again as lm_head. */
     uint64_t emb = 128256ULL * 2048 / 256 * 210;
@@ -265,19 +249,19 @@ static void llama_cpp_keeps_token_embd_on_the_host_and_copies_a_tied_head_to_the
     assert_int_equal(f.total_bytes, f.per_gpu_bytes);
     /* Llama-3.1-8B, untied: the GPU holds everything but token_embd (Q4_K, 144 bytes / 256). */
     plan_arch b = hf_load("llama-3.1-8b.json");
-    f = compute(&b, &o);
+    f = fp_compute(&b, &o);
     assert_int_equal(f.host_bytes, L8_EMBED / 256 * 144);
     assert_int_equal(f.gpu_weights_bytes, f.weights_bytes - L8_EMBED / 256 * 144);
     /* n_ctx pads to 256 cells: 4000 tokens x 1 sequence take 4096. */
     o.seq_len = 4000;
-    f = compute(&b, &o);
+    f = fp_compute(&b, &o);
     assert_int_equal(f.kv_tokens, 4096);
     assert_int_equal(f.gpu_kv_bytes, 4096ULL * 131072);
     /* Flash attention never materialises KQ: the output step is the peak. */
     o.seq_len = 32768;
     o.flash_attn = true;
-    f = compute(&b, &o);
-    assert_int_equal(term(&f, "compute_buffer"), 128256ULL * 512 * 4 + 4096 * 512 * 4);
+    f = fp_compute(&b, &o);
+    assert_int_equal(fp_term(&f, "compute_buffer"), 128256ULL * 512 * 4 + 4096 * 512 * 4);
 }
 
 static void llama_cpp_trims_sliding_layers_from_b5435_but_never_phi3(void **state)
@@ -287,16 +271,16 @@ static void llama_cpp_trims_sliding_layers_from_b5435_but_never_phi3(void **stat
     plan_fp_opts o = engine_opts(ENG_LLAMACPP, "b5000", 32768);
     o.kv_dtype = PLAN_DT_FP16;
     uint64_t per = 2ULL * 8 * 256 * 2; /* K and V, 8 heads of 256, f16: bytes per layer token */
-    plan_footprint f = compute(&g, &o);
+    plan_footprint f = fp_compute(&g, &o);
     assert_int_equal(f.kv_cache_bytes, 42 * 32768 * per);
     o.engine_version = 5435;
-    f = compute(&g, &o);
+    f = fp_compute(&g, &o);
     /* window + n_ubatch = 4608 cells, a multiple of 256 */
     assert_int_equal(f.kv_cache_bytes, 21 * 32768 * per + 21 * 4608 * per);
     plan_arch p = hf_load("phi-3-mini-4k.json");
     plan_fp_opts q = engine_opts(ENG_LLAMACPP, NULL, 4096);
     q.kv_dtype = PLAN_DT_FP16;
-    plan_footprint full = compute(&p, &q);
+    plan_footprint full = fp_compute(&p, &q);
     assert_int_equal(full.kv_cache_bytes, 32ULL * 4096 * 2 * 32 * 96 * 2);
 }
 
@@ -313,19 +297,19 @@ static void quantized_checkpoints_keep_embeddings_and_norms_at_16_bit(void **sta
      * 4096: 30,507,008 each. Embedding and lm_head in bf16, 65 norms of 4096 in bf16. */
     uint64_t layer = 2 * 8716288ULL + 2 * 2179072ULL + 3 * 30507008ULL;
     uint64_t want = 32 * layer + 2 * L8_EMBED * 2 + 65 * 4096 * 2;
-    assert_int_equal(compute(&a, &o).weights_bytes, want);
+    assert_int_equal(fp_compute(&a, &o).weights_bytes, want);
     assert_int_equal(want, 5727854592ULL);
     /* bnb-4bit: 4 bits + 1 byte per 64 + 4 bytes per 256 blocks of 64. */
     o.quant = PLAN_QUANT_BNB4;
     uint64_t q = 16777216ULL / 2 + 16777216 / 64 + 16777216 / 64 / 256 * 4;
     uint64_t kv = 4194304ULL / 2 + 4194304 / 64 + 4194304 / 64 / 256 * 4;
     uint64_t mlp = 58720256ULL / 2 + 58720256 / 64 + 58720256 / 64 / 256 * 4;
-    assert_int_equal(compute(&a, &o).weights_bytes,
+    assert_int_equal(fp_compute(&a, &o).weights_bytes,
                      32 * (2 * q + 2 * kv + 3 * mlp) + 2 * L8_EMBED * 2 + 65 * 4096 * 2);
     /* int8: a byte a weight and a 4-byte scale per output row. */
     o.quant = PLAN_QUANT_INT8;
     uint64_t rows = 4096 + 1024 + 1024 + 4096 + 14336 + 14336 + 4096;
-    assert_int_equal(compute(&a, &o).weights_bytes,
+    assert_int_equal(fp_compute(&a, &o).weights_bytes,
                      (8030261248ULL - 2 * L8_EMBED - 65 * 4096) + 32 * rows * 4 +
                          2 * L8_EMBED * 2 + 65 * 4096 * 2);
     /* A GGUF dtype is its own quantization. */
@@ -344,7 +328,7 @@ static void the_generic_model_fits_what_the_planner_would_place(void **state)
     plan_fp_opts_default(&o);
     o.dtype = o.kv_dtype = PLAN_DT_BF16;
     o.seq_len = 8192;
-    plan_footprint f = compute(&a, &o);
+    plan_footprint f = fp_compute(&a, &o);
     assert_null(f.profile);
     plan_fit fit;
     vp_err e = {0};
