@@ -92,8 +92,13 @@ static void print_header(const char *source, const plan_arch *a, const plan_fp_o
         printf(" (%s active per token)", grouped(a->active_params, g2));
     printf("; weights %s", plan_dtype_name(o->dtype));
     if (o->quant != PLAN_QUANT_NONE) printf(" + %s", plan_quant_name(o->quant));
-    printf(", KV cache %s; %" PRIu64 " tokens x %" PRIu64 " sequence%s",
-           plan_dtype_name(o->kv_dtype), o->seq_len, o->batch, o->batch == 1 ? "" : "s");
+    if (o->train.method != PLAN_TRAIN_NONE)
+        printf("; micro-batches of %" PRIu32 " x %" PRIu64 " tokens",
+               o->train.micro_batch ? o->train.micro_batch : 1,
+               o->train.seq_len ? o->train.seq_len : o->seq_len);
+    else
+        printf(", KV cache %s; %" PRIu64 " tokens x %" PRIu64 " sequence%s",
+               plan_dtype_name(o->kv_dtype), o->seq_len, o->batch, o->batch == 1 ? "" : "s");
     if (o->tp > 1 || o->pp > 1) printf("; tp %" PRIu32 ", pp %" PRIu32, o->tp, o->pp);
     printf("\n");
     if (f->profile) printf("  engine profile: %s\n", f->profile);
