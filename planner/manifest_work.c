@@ -145,6 +145,9 @@ int plan_mf_work(const cJSON *o, const char *ctx, const plan_mf_ctx *mc, plan_mo
         else return vp_errf(e, VP_EINPUT, "%s.class: \"%s\" is not realtime or batch", ctx, s);
     }
     bool training = m->opts.train.method != PLAN_TRAIN_NONE;
+    /* A training job's GPUs are data-parallel copies: one GPU each, never an auto TP search. */
+    if (training && !m->opts.tp) m->opts.tp = 1;
+    if (training && !m->opts.pp) m->opts.pp = 1;
     if (training && (m->opts.lora.adapters || m->opts.images || m->draft))
         return vp_errf(e, VP_EINPUT, "%s.train: a training job serves no lora, images or draft",
                        ctx);
