@@ -105,12 +105,47 @@ typedef struct est_args {
 } est_args;
 
 enum {
-    OPT_HF = 256, OPT_PARAMS, OPT_LAYERS, OPT_KV_HEADS, OPT_HEAD_DIM, OPT_HIDDEN, OPT_HEADS,
-    OPT_VOCAB, OPT_DTYPE, OPT_KV_DTYPE, OPT_QUANT, OPT_SEQ, OPT_BATCH, OPT_TP, OPT_PP,
-    OPT_OVERHEAD, OPT_CTX, OPT_ENGINE, OPT_ENGINE_VERSION, OPT_GPU, OPT_UTIL, OPT_TOKENS,
-    OPT_SEQS, OPT_EAGER, OPT_BLOCK, OPT_UBATCH, OPT_FA, OPT_JSON, OPT_HELP, OPT_LORA_ADAPTERS,
-    OPT_MAX_LORAS, OPT_LORA_RANK, OPT_LORA_TARGETS, OPT_TRAIN, OPT_OPTIMIZER, OPT_MICRO_BATCH,
-    OPT_NO_CKPT, OPT_IMAGES, OPT_DRAFT, OPT_SPEC_TOKENS, OPT_PROMPT,
+    OPT_HF = 256,
+    OPT_PARAMS,
+    OPT_LAYERS,
+    OPT_KV_HEADS,
+    OPT_HEAD_DIM,
+    OPT_HIDDEN,
+    OPT_HEADS,
+    OPT_VOCAB,
+    OPT_DTYPE,
+    OPT_KV_DTYPE,
+    OPT_QUANT,
+    OPT_SEQ,
+    OPT_BATCH,
+    OPT_TP,
+    OPT_PP,
+    OPT_OVERHEAD,
+    OPT_CTX,
+    OPT_ENGINE,
+    OPT_ENGINE_VERSION,
+    OPT_GPU,
+    OPT_UTIL,
+    OPT_TOKENS,
+    OPT_SEQS,
+    OPT_EAGER,
+    OPT_BLOCK,
+    OPT_UBATCH,
+    OPT_FA,
+    OPT_JSON,
+    OPT_HELP,
+    OPT_LORA_ADAPTERS,
+    OPT_MAX_LORAS,
+    OPT_LORA_RANK,
+    OPT_LORA_TARGETS,
+    OPT_TRAIN,
+    OPT_OPTIMIZER,
+    OPT_MICRO_BATCH,
+    OPT_NO_CKPT,
+    OPT_IMAGES,
+    OPT_DRAFT,
+    OPT_SPEC_TOKENS,
+    OPT_PROMPT,
 };
 
 static const struct option long_opts[] = {
@@ -177,21 +212,51 @@ static bool take(est_args *a, int c, const char *name, const char *v)
     double d;
     bool is_arch = false, ok = true;
     switch (c) {
-    case OPT_HF: a->hf = v; break;
-    case OPT_PARAMS: ok = cli_parse_u64(CMD, name, v, 1, UINT64_MAX, true, &a->params); break;
-    case OPT_LAYERS: ok = parse_u32(name, v, 10000, &a->layers), is_arch = true; break;
-    case OPT_KV_HEADS: ok = parse_u32(name, v, 100000, &a->kv_heads), is_arch = true; break;
-    case OPT_HEAD_DIM: ok = parse_u32(name, v, 1000000, &a->head_dim), is_arch = true; break;
-    case OPT_HIDDEN: ok = parse_u32(name, v, 1000000, &a->hidden), is_arch = true; break;
-    case OPT_HEADS: ok = parse_u32(name, v, 100000, &a->heads), is_arch = true; break;
-    case OPT_VOCAB: ok = parse_u32(name, v, 10000000, &a->vocab), is_arch = true; break;
-    case OPT_DTYPE: a->dtype = v; break;
-    case OPT_KV_DTYPE: a->kv_dtype = v; break;
-    case OPT_QUANT: a->quant = v; break;
-    case OPT_SEQ: ok = cli_parse_u64(CMD, name, v, 1, 1000000000, true, &a->o.seq_len); break;
-    case OPT_BATCH: ok = cli_parse_u64(CMD, name, v, 1, 1000000, false, &a->o.batch); break;
-    case OPT_TP: ok = parse_u32(name, v, 1024, &a->o.tp); break;
-    case OPT_PP: ok = parse_u32(name, v, PLAN_MAX_PP, &a->o.pp); break;
+    case OPT_HF:
+        a->hf = v;
+        break;
+    case OPT_PARAMS:
+        ok = cli_parse_u64(CMD, name, v, 1, UINT64_MAX, true, &a->params);
+        break;
+    case OPT_LAYERS:
+        ok = parse_u32(name, v, 10000, &a->layers), is_arch = true;
+        break;
+    case OPT_KV_HEADS:
+        ok = parse_u32(name, v, 100000, &a->kv_heads), is_arch = true;
+        break;
+    case OPT_HEAD_DIM:
+        ok = parse_u32(name, v, 1000000, &a->head_dim), is_arch = true;
+        break;
+    case OPT_HIDDEN:
+        ok = parse_u32(name, v, 1000000, &a->hidden), is_arch = true;
+        break;
+    case OPT_HEADS:
+        ok = parse_u32(name, v, 100000, &a->heads), is_arch = true;
+        break;
+    case OPT_VOCAB:
+        ok = parse_u32(name, v, 10000000, &a->vocab), is_arch = true;
+        break;
+    case OPT_DTYPE:
+        a->dtype = v;
+        break;
+    case OPT_KV_DTYPE:
+        a->kv_dtype = v;
+        break;
+    case OPT_QUANT:
+        a->quant = v;
+        break;
+    case OPT_SEQ:
+        ok = cli_parse_u64(CMD, name, v, 1, 1000000000, true, &a->o.seq_len);
+        break;
+    case OPT_BATCH:
+        ok = cli_parse_u64(CMD, name, v, 1, 1000000, false, &a->o.batch);
+        break;
+    case OPT_TP:
+        ok = parse_u32(name, v, 1024, &a->o.tp);
+        break;
+    case OPT_PP:
+        ok = parse_u32(name, v, PLAN_MAX_PP, &a->o.pp);
+        break;
     case OPT_OVERHEAD:
         ok = cli_parse_double(CMD, name, v, 0.0, 10.0, &d);
         if (ok) a->o.overhead_ppm = (uint32_t)llround(d * 1e6);
@@ -200,30 +265,77 @@ static bool take(est_args *a, int c, const char *name, const char *v)
         ok = cli_parse_u64(CMD, name, v, 0, 1ULL << 40, true, &u);
         if (ok) a->o.cuda_context_bytes = u;
         break;
-    case OPT_ENGINE: a->engine = v; break;
-    case OPT_ENGINE_VERSION: a->engine_version = v; break;
-    case OPT_GPU: a->gpu = v; break;
-    case OPT_UTIL: ok = cli_parse_double(CMD, name, v, 0.01, 1.0, &a->util); break;
-    case OPT_TOKENS: ok = parse_u32(name, v, 16u << 20, &a->o.max_batched_tokens); break;
-    case OPT_SEQS: ok = parse_u32(name, v, 1u << 20, &a->o.max_seqs); break;
-    case OPT_BLOCK: ok = parse_u32(name, v, 4096, &a->o.block_tokens); break;
-    case OPT_UBATCH: ok = parse_u32(name, v, 1u << 20, &a->o.ubatch); break;
-    case OPT_EAGER: a->o.enforce_eager = true; break;
-    case OPT_FA: a->o.flash_attn = true; break;
-    case OPT_JSON: a->json = true; break;
-    case OPT_LORA_ADAPTERS: ok = parse_u32(name, v, 100000, &a->lora_adapters); break;
-    case OPT_MAX_LORAS: ok = parse_u32(name, v, 100000, &a->max_loras); break;
-    case OPT_LORA_RANK: ok = parse_u32(name, v, 4096, &a->lora_rank); break;
-    case OPT_LORA_TARGETS: a->targets = v; break;
-    case OPT_TRAIN: a->train = v; break;
-    case OPT_OPTIMIZER: a->optimizer = v; break;
-    case OPT_MICRO_BATCH: ok = parse_u32(name, v, 65536, &a->o.train.micro_batch); break;
-    case OPT_NO_CKPT: a->o.train.no_checkpointing = true; break;
-    case OPT_IMAGES: ok = parse_u32(name, v, 4096, &a->o.images); break;
-    case OPT_DRAFT: a->draft_hf = v; break;
-    case OPT_SPEC_TOKENS: ok = parse_u32(name, v, 64, &a->o.spec_tokens); break;
-    case OPT_PROMPT: ok = parse_u32(name, v, 16u << 20, &a->prompt_tokens); break;
-    default: break;
+    case OPT_ENGINE:
+        a->engine = v;
+        break;
+    case OPT_ENGINE_VERSION:
+        a->engine_version = v;
+        break;
+    case OPT_GPU:
+        a->gpu = v;
+        break;
+    case OPT_UTIL:
+        ok = cli_parse_double(CMD, name, v, 0.01, 1.0, &a->util);
+        break;
+    case OPT_TOKENS:
+        ok = parse_u32(name, v, 16u << 20, &a->o.max_batched_tokens);
+        break;
+    case OPT_SEQS:
+        ok = parse_u32(name, v, 1u << 20, &a->o.max_seqs);
+        break;
+    case OPT_BLOCK:
+        ok = parse_u32(name, v, 4096, &a->o.block_tokens);
+        break;
+    case OPT_UBATCH:
+        ok = parse_u32(name, v, 1u << 20, &a->o.ubatch);
+        break;
+    case OPT_EAGER:
+        a->o.enforce_eager = true;
+        break;
+    case OPT_FA:
+        a->o.flash_attn = true;
+        break;
+    case OPT_JSON:
+        a->json = true;
+        break;
+    case OPT_LORA_ADAPTERS:
+        ok = parse_u32(name, v, 100000, &a->lora_adapters);
+        break;
+    case OPT_MAX_LORAS:
+        ok = parse_u32(name, v, 100000, &a->max_loras);
+        break;
+    case OPT_LORA_RANK:
+        ok = parse_u32(name, v, 4096, &a->lora_rank);
+        break;
+    case OPT_LORA_TARGETS:
+        a->targets = v;
+        break;
+    case OPT_TRAIN:
+        a->train = v;
+        break;
+    case OPT_OPTIMIZER:
+        a->optimizer = v;
+        break;
+    case OPT_MICRO_BATCH:
+        ok = parse_u32(name, v, 65536, &a->o.train.micro_batch);
+        break;
+    case OPT_NO_CKPT:
+        a->o.train.no_checkpointing = true;
+        break;
+    case OPT_IMAGES:
+        ok = parse_u32(name, v, 4096, &a->o.images);
+        break;
+    case OPT_DRAFT:
+        a->draft_hf = v;
+        break;
+    case OPT_SPEC_TOKENS:
+        ok = parse_u32(name, v, 64, &a->o.spec_tokens);
+        break;
+    case OPT_PROMPT:
+        ok = parse_u32(name, v, 16u << 20, &a->prompt_tokens);
+        break;
+    default:
+        break;
     }
     if (ok && is_arch && !a->arch_flag[0]) snprintf(a->arch_flag, sizeof a->arch_flag, "%s", name);
     return ok;
@@ -343,7 +455,8 @@ static int resolve_work(est_args *a, plan_arch *draft)
     plan_fp_opts *o = &a->o;
     plan_lora_targets targets = PLAN_LORA_ALL_LINEAR;
     if (a->targets && plan_lora_targets_parse(a->targets, &targets))
-        return usage_error("--lora-targets", "unknown targets", a->targets, "all-linear, attention, qv");
+        return usage_error("--lora-targets", "unknown targets", a->targets,
+                           "all-linear, attention, qv");
     if (a->train) {
         if (plan_train_method_parse(a->train, &o->train.method) ||
             o->train.method == PLAN_TRAIN_NONE)
@@ -396,7 +509,8 @@ static int resolve_opts(est_args *a, const plan_arch *arch, est_gpu *gpu)
     if (a->kv_dtype) {
         if (!parse_dtype("--kv-dtype", a->kv_dtype, &o->kv_dtype)) return CLI_USAGE;
     } else {
-        bool wide = o->dtype == PLAN_DT_FP32 || o->dtype == PLAN_DT_FP16 || o->dtype == PLAN_DT_BF16;
+        bool wide =
+            o->dtype == PLAN_DT_FP32 || o->dtype == PLAN_DT_FP16 || o->dtype == PLAN_DT_BF16;
         o->kv_dtype = wide ? o->dtype : PLAN_DT_FP16;
     }
     if (a->engine && eng_parse(a->engine, &o->engine)) {
@@ -405,8 +519,10 @@ static int resolve_opts(est_args *a, const plan_arch *arch, est_gpu *gpu)
         return CLI_USAGE;
     }
     if (a->engine_version && plan_engine_version_parse(a->engine_version, &o->engine_version)) {
-        fprintf(stderr, "vrampack " CMD ": --engine-version: '%s' is not a version (0.6.4, "
-                        "b4500)\n", a->engine_version);
+        fprintf(stderr,
+                "vrampack " CMD ": --engine-version: '%s' is not a version (0.6.4, "
+                "b4500)\n",
+                a->engine_version);
         return CLI_USAGE;
     }
     if (a->engine_version && !plan_engine_has_profile(o->engine)) {
@@ -458,7 +574,9 @@ int cli_estimate(int argc, char **argv)
     }
     r.gpu = gpu;
     r.prompt_tokens = a.prompt_tokens;
-    if (a.json) est_print_json(&arch, &a.o, &r);
-    else est_print_text(src, &arch, &a.o, &r);
+    if (a.json)
+        est_print_json(&arch, &a.o, &r);
+    else
+        est_print_text(src, &arch, &a.o, &r);
     return CLI_OK;
 }

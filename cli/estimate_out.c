@@ -27,8 +27,10 @@ int est_gpu_lookup(const char *s, est_gpu *out)
         out->tflops_bf16 = g->tflops_bf16;
         out->tflops_fp8 = g->tflops_fp8;
     } else {
-        fprintf(stderr, "vrampack " CMD ": --gpu: unknown GPU '%s' (a built-in name such as A10G, "
-                        "L4, A100-80GB, H100-80GB, or its memory in bytes: 24Gi)\n", s);
+        fprintf(stderr,
+                "vrampack " CMD ": --gpu: unknown GPU '%s' (a built-in name such as A10G, "
+                "L4, A100-80GB, H100-80GB, or its memory in bytes: 24Gi)\n",
+                s);
     }
     plan_fleet_free(f);
     return out->bytes ? 0 : CLI_USAGE;
@@ -38,9 +40,12 @@ void est_print_error(const char *msg)
 {
     static const struct {
         const char *field, *opt;
-    } names[] = {{"kv_dtype:", "--kv-dtype:"}, {"dtype:", "--dtype:"},
-                 {"seq_len:", "--seq-len:"},   {"batch:", "--batch:"},
-                 {"tp:", "--tp:"},             {"pp:", "--pp:"},
+    } names[] = {{"kv_dtype:", "--kv-dtype:"},
+                 {"dtype:", "--dtype:"},
+                 {"seq_len:", "--seq-len:"},
+                 {"batch:", "--batch:"},
+                 {"tp:", "--tp:"},
+                 {"pp:", "--pp:"},
                  {"quantization:", "--quantization:"}};
     const char *opt = "";
     for (size_t k = 0; k < VP_ARRAY_LEN(names); k++)
@@ -114,16 +119,18 @@ static void print_fit(const plan_fp_opts *o, const est_result *r)
            x->util_ppm / 1e6, (double)x->budget_bytes / VP_GIB);
     printf("  KV cache holds %s tokens; %.2fx concurrency at %" PRIu64 " tokens\n",
            grouped(x->kv_capacity_tokens, g), x->max_concurrency, o->seq_len);
-    if (x->fits) printf("  fits\n");
-    else printf("  does not fit: %s\n", x->reason);
+    if (x->fits)
+        printf("  fits\n");
+    else
+        printf("  does not fit: %s\n", x->reason);
 }
 
 /* Prefill FLOPs and time to first token at the GPU's datasheet TFLOPS (full utilisation: a lower
  * bound). */
 static double ttft_ms(const plan_fp_opts *o, const est_result *r, uint64_t flops)
 {
-    uint32_t tf = o->dtype == PLAN_DT_FP8 && r->gpu.tflops_fp8 ? r->gpu.tflops_fp8
-                                                               : r->gpu.tflops_bf16;
+    uint32_t tf =
+        o->dtype == PLAN_DT_FP8 && r->gpu.tflops_fp8 ? r->gpu.tflops_fp8 : r->gpu.tflops_bf16;
     return plan_ttft_ms(flops, tf, o->tp * o->pp, 1000000);
 }
 
@@ -163,7 +170,8 @@ void est_print_text(const char *source, const plan_arch *a, const plan_fp_opts *
     uint64_t gpus = (uint64_t)o->tp * o->pp;
     if (!f->profile && !training) {
         uint64_t terms = 0;
-        for (size_t i = 0; i < f->n_terms; i++) terms += f->terms[i].bytes * gpus;
+        for (size_t i = 0; i < f->n_terms; i++)
+            terms += f->terms[i].bytes * gpus;
         snprintf(label, sizeof label, "overhead (%.4g%%)", o->overhead_ppm / 10000.0);
         row(label, f->overhead_bytes - terms);
         snprintf(label, sizeof label, "CUDA context (x%" PRIu64 ")", gpus);
@@ -216,14 +224,17 @@ static void json_work(vp_sb *sb, const plan_arch *a, const plan_fp_opts *o, cons
     const plan_footprint *f = &r->fp;
     vp_sb_printf(sb, ", \"seq_tokens\": %" PRIu64, f->seq_tokens);
     if (o->train.method != PLAN_TRAIN_NONE)
-        vp_sb_printf(sb, ", \"train\": \"%s\", \"optimizer\": \"%s\", \"trainable_params\": %" PRIu64,
+        vp_sb_printf(sb,
+                     ", \"train\": \"%s\", \"optimizer\": \"%s\", \"trainable_params\": %" PRIu64,
                      plan_train_method_name(o->train.method),
                      plan_optimizer_name(o->train.optimizer), f->trainable_params);
     if (o->lora.adapters)
-        vp_sb_printf(sb, ", \"lora_adapters\": %" PRIu32 ", \"lora_rank\": %" PRIu32, o->lora.adapters,
-                     o->lora.rank);
+        vp_sb_printf(sb, ", \"lora_adapters\": %" PRIu32 ", \"lora_rank\": %" PRIu32,
+                     o->lora.adapters, o->lora.rank);
     if (o->images)
-        vp_sb_printf(sb, ", \"images\": %" PRIu32 ", \"image_tokens\": %" PRIu32 ", \"vision_params\": %" PRIu64,
+        vp_sb_printf(sb,
+                     ", \"images\": %" PRIu32 ", \"image_tokens\": %" PRIu32
+                     ", \"vision_params\": %" PRIu64,
                      o->images, a->image_tokens, a->vision_params);
     if (o->draft)
         vp_sb_printf(sb, ", \"draft_params\": %" PRIu64 ", \"num_speculative_tokens\": %" PRIu32,
@@ -275,8 +286,10 @@ void est_print_json(const plan_arch *a, const plan_fp_opts *o, const est_result 
                  f->decode_bytes_per_token, f->tp, f->pp, plan_dtype_name(o->dtype),
                  plan_dtype_name(o->kv_dtype), plan_quant_name(o->quant), o->seq_len, o->batch,
                  o->overhead_ppm / 1e6, o->cuda_context_bytes);
-    if (f->profile) json_engine(&sb, o, f);
-    else if (f->n_terms) json_terms(&sb, f);
+    if (f->profile)
+        json_engine(&sb, o, f);
+    else if (f->n_terms)
+        json_terms(&sb, f);
     json_work(&sb, a, o, r);
     if (r->have_fit) json_fit(&sb, r);
     vp_sb_printf(&sb, ", \"notes\": [");

@@ -14,8 +14,18 @@
 
 #include "engine_mem.h"
 
-enum arg_kind { A_TOKENS, A_SEQS, A_EAGER, A_BLOCK, A_KV, A_QUANT, A_CHUNK_ON, A_CHUNK_OFF,
-                A_UBATCH, A_FA };
+enum arg_kind {
+    A_TOKENS,
+    A_SEQS,
+    A_EAGER,
+    A_BLOCK,
+    A_KV,
+    A_QUANT,
+    A_CHUNK_ON,
+    A_CHUNK_OFF,
+    A_UBATCH,
+    A_FA
+};
 
 typedef struct arg_rule {
     eng_kind engine;
@@ -67,22 +77,37 @@ static int parse_kv(const char *flag, const char *v, plan_fp_opts *o, vp_err *e)
         o->kv_dtype = PLAN_DT_FP8;
         return 0;
     }
-    return vp_errf(e, VP_EINPUT, "%s: \"%.32s\" is not a KV cache dtype vrampack sizes (auto, fp8, "
-                   "f16, bf16, q8_0)", flag, v);
+    return vp_errf(e, VP_EINPUT,
+                   "%s: \"%.32s\" is not a KV cache dtype vrampack sizes (auto, fp8, "
+                   "f16, bf16, q8_0)",
+                   flag, v);
 }
 
 static int apply(const arg_rule *r, const char *v, plan_fp_opts *o, vp_err *e)
 {
     switch (r->kind) {
-    case A_TOKENS: return parse_u32(r->flag, v, 1, 16u << 20, &o->max_batched_tokens, e);
-    case A_SEQS: return parse_u32(r->flag, v, 1, 1u << 20, &o->max_seqs, e);
-    case A_BLOCK: return parse_u32(r->flag, v, 1, 4096, &o->block_tokens, e);
-    case A_UBATCH: return parse_u32(r->flag, v, 1, 1u << 20, &o->ubatch, e);
-    case A_EAGER: o->enforce_eager = true; return 0;
-    case A_CHUNK_ON: o->chunked_prefill_off = false; return 0;
-    case A_CHUNK_OFF: o->chunked_prefill_off = true; return 0;
-    case A_FA: o->flash_attn = true; return 0;
-    case A_KV: return parse_kv(r->flag, v, o, e);
+    case A_TOKENS:
+        return parse_u32(r->flag, v, 1, 16u << 20, &o->max_batched_tokens, e);
+    case A_SEQS:
+        return parse_u32(r->flag, v, 1, 1u << 20, &o->max_seqs, e);
+    case A_BLOCK:
+        return parse_u32(r->flag, v, 1, 4096, &o->block_tokens, e);
+    case A_UBATCH:
+        return parse_u32(r->flag, v, 1, 1u << 20, &o->ubatch, e);
+    case A_EAGER:
+        o->enforce_eager = true;
+        return 0;
+    case A_CHUNK_ON:
+        o->chunked_prefill_off = false;
+        return 0;
+    case A_CHUNK_OFF:
+        o->chunked_prefill_off = true;
+        return 0;
+    case A_FA:
+        o->flash_attn = true;
+        return 0;
+    case A_KV:
+        return parse_kv(r->flag, v, o, e);
     case A_QUANT:
         if (plan_quant_parse(v, &o->quant))
             return vp_errf(e, VP_EINPUT, "%s: \"%.32s\" is not a format vrampack sizes (%s)",

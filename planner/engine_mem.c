@@ -62,14 +62,14 @@ typedef struct profile {
     uint32_t lo, hi; /* versions, inclusive */
     const char *label;
     fp_fit_model fit;
-    uint32_t util_ppm;      /* default memory fraction; 0: SGLang's by-TP table */
-    uint32_t seq_block;     /* KV tokens per block, per sequence */
-    uint32_t ctx_pad;       /* the whole context's padding */
+    uint32_t util_ppm;  /* default memory fraction; 0: SGLang's by-TP table */
+    uint32_t seq_block; /* KV tokens per block, per sequence */
+    uint32_t ctx_pad;   /* the whole context's padding */
     fp_swa swa;
-    uint32_t rope_bytes;    /* rotary cache element bytes */
+    uint32_t rope_bytes; /* rotary cache element bytes */
     /* vLLM */
     bool v1;
-    uint32_t sampler_copies;          /* [max_num_seqs x vocab] fp32 arrays live at the peak */
+    uint32_t sampler_copies;           /* [max_num_seqs x vocab] fp32 arrays live at the peak */
     uint32_t chunk_over, chunk_tokens; /* V0: chunked prefill above this max_model_len, tokens */
     uint32_t tokens_small, tokens_big; /* V1 default max_num_batched_tokens */
     uint32_t seqs_small, seqs_big;     /* default max_num_seqs */
@@ -80,39 +80,131 @@ typedef struct profile {
 static const profile profiles[] = {
     /* V0, before the memory-profiling rework (vllm#10511): no sampler peak shows in the profile
      * (vllm#10517: 0.06 GiB over the weights at 35k tokens with chunked prefill of 512). */
-    {ENG_VLLM, 0, 604, "vllm 0.5.0-0.6.4 (V0)", FP_FIT_VLLM, 900000, 16, 1, FP_SWA_ALL_LAYERS, 2,
-     false, 0, 32768, 512, 0, 0, 256, 256, &NT_V0_SMALL, &NT_V0_BIG, 35, 256, 64},
+    {ENG_VLLM,
+     0,
+     604,
+     "vllm 0.5.0-0.6.4 (V0)",
+     FP_FIT_VLLM,
+     900000,
+     16,
+     1,
+     FP_SWA_ALL_LAYERS,
+     2,
+     false,
+     0,
+     32768,
+     512,
+     0,
+     0,
+     256,
+     256,
+     &NT_V0_SMALL,
+     &NT_V0_BIG,
+     35,
+     256,
+     64},
     /* V0 from 0.6.5: the profile run samples max_num_seqs requests with top-p/top-k
      * (vllm/model_executor/layers/sampler.py _apply_top_k_top_p): fp32 logits, their sort
      * (values + int64 indices), softmax, cumsum, the inverse index and the gathered logits: ~10
      * [seqs x vocab] fp32 arrays. Logs: 1.26 GiB for 256 x 128,256 (vllm#10511, 10.3 arrays),
      * 1.42 GiB for 256 x 152,064 (vllm#13882, 9.8). Chunked prefill's default is 2048 tokens. */
-    {ENG_VLLM, 605, 799, "vllm 0.6.5-0.7.x (V0)", FP_FIT_VLLM, 900000, 16, 1, FP_SWA_ALL_LAYERS,
-     2, false, 10, 32768, 2048, 0, 0, 256, 256, &NT_V0_SMALL, &NT_V0_BIG, 35, 256, 64},
+    {ENG_VLLM,
+     605,
+     799,
+     "vllm 0.6.5-0.7.x (V0)",
+     FP_FIT_VLLM,
+     900000,
+     16,
+     1,
+     FP_SWA_ALL_LAYERS,
+     2,
+     false,
+     10,
+     32768,
+     2048,
+     0,
+     0,
+     256,
+     256,
+     &NT_V0_SMALL,
+     &NT_V0_BIG,
+     35,
+     256,
+     64},
     /* V1 (vllm/v1/worker/gpu_model_runner.py profile_run + _dummy_sampler_run): chunked prefill
      * always; `vllm serve` defaults of 2048 tokens / 256 requests, 8192 on GPUs of 70 GiB and
      * more (vllm/engine/arg_utils.py _set_default_args_v1). The V1 sampler keeps the fp32 logits,
      * probabilities and the exponential draw: 3 arrays. Piecewise CUDA graphs: 67 sizes up to 512,
      * one piece per layer and one more; 360 KiB a piece reproduces the 0.84 GiB vLLM estimates
      * for Llama-3.1-8B (v0.19 log). */
-    {ENG_VLLM, 800, 999, "vllm 0.8-0.9 (V1)", FP_FIT_VLLM, 900000, 16, 1, FP_SWA_FULL, 2, true, 3,
-     0, 0, 2048, 8192, 256, 256, &NT_V1_SMALL, &NT_V1_BIG, 67, 512, 360},
+    {ENG_VLLM,    800,    999,          "vllm 0.8-0.9 (V1)",
+     FP_FIT_VLLM, 900000, 16,           1,
+     FP_SWA_FULL, 2,      true,         3,
+     0,           0,      2048,         8192,
+     256,         256,    &NT_V1_SMALL, &NT_V1_BIG,
+     67,          512,    360},
     /* V1 from 0.10: the hybrid KV cache manager gives sliding-window layers only their window;
      * 1024 requests by default on GPUs of 70 GiB and more. */
-    {ENG_VLLM, 1000, VMAX, "vllm 0.10+ (V1)", FP_FIT_VLLM, 900000, 16, 1, FP_SWA_TRIM, 2, true, 3,
-     0, 0, 2048, 8192, 256, 1024, &NT_V1_SMALL, &NT_V1_BIG, 67, 512, 360},
+    {ENG_VLLM,    1000,   VMAX,         "vllm 0.10+ (V1)",
+     FP_FIT_VLLM, 900000, 16,           1,
+     FP_SWA_TRIM, 2,      true,         3,
+     0,           0,      2048,         8192,
+     256,         1024,   &NT_V1_SMALL, &NT_V1_BIG,
+     67,          512,    360},
     /* SGLang: mem_fraction_static 0.88 / 0.87 / 0.85 / 0.81 / 0.79 at TP 1 / 2 / 4 / 8 / 16
      * (python/sglang/srt/server_args.py); rotary cache in fp32 (Llama-3.1-8B loads as 15.02 GB =
      * 14.96 weights + 0.0625 for 131,072 x 128 x 4 bytes; its "Load weight end" log). */
     {ENG_SGLANG, 0, VMAX, "sglang 0.3+", FP_FIT_SGLANG, 0, 1, 1, FP_SWA_FULL, 4, false, 0, 0, 0, 0,
-     0, 0, 0, NULL, NULL, 0, 0, 0},
+     0,          0, 0,    NULL,          NULL,          0, 0, 0},
     /* llama.cpp before the SWA cache (b5435, ggml-org/llama.cpp#13194): every layer n_ctx cells. */
-    {ENG_LLAMACPP, 0, 5434, "llama.cpp b1-b5434", FP_FIT_LLAMACPP, 1000000, 1, 256, FP_SWA_FULL,
-     0, false, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0},
+    {ENG_LLAMACPP,
+     0,
+     5434,
+     "llama.cpp b1-b5434",
+     FP_FIT_LLAMACPP,
+     1000000,
+     1,
+     256,
+     FP_SWA_FULL,
+     0,
+     false,
+     0,
+     0,
+     0,
+     0,
+     0,
+     0,
+     0,
+     NULL,
+     NULL,
+     0,
+     0,
+     0},
     /* From b5435 sliding-window layers keep n_swa + n_ubatch cells, padded to 256 (Phi-3 runs with
      * the window off: llama.cpp disables SWA for it). */
-    {ENG_LLAMACPP, 5435, VMAX, "llama.cpp b5435+", FP_FIT_LLAMACPP, 1000000, 1, 256, FP_SWA_TRIM,
-     0, false, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0},
+    {ENG_LLAMACPP,
+     5435,
+     VMAX,
+     "llama.cpp b5435+",
+     FP_FIT_LLAMACPP,
+     1000000,
+     1,
+     256,
+     FP_SWA_TRIM,
+     0,
+     false,
+     0,
+     0,
+     0,
+     0,
+     0,
+     0,
+     0,
+     NULL,
+     NULL,
+     0,
+     0,
+     0},
 };
 
 static const profile *find(eng_kind k, uint32_t version)
@@ -145,7 +237,8 @@ const char *plan_engine_profile_label(eng_kind k, uint32_t version)
 
 const char *plan_engine_profiles_text(void)
 {
-    return "  vllm 0.5.0-0.6.4 (V0)  activation = max_num_batched_tokens x MLP; non-torch by GPU/TP\n"
+    return "  vllm 0.5.0-0.6.4 (V0)  activation = max_num_batched_tokens x MLP; non-torch by "
+           "GPU/TP\n"
            "  vllm 0.6.5-0.7.x (V0)  + the sampler's ~10 fp32 [seqs x vocab] arrays\n"
            "  vllm 0.8-0.9 (V1)      chunked prefill 2048 (8192 from 70 GiB); 3 sampler arrays\n"
            "  vllm 0.10+ (V1)        sliding-window layers trimmed; 1024 seqs from 70 GiB\n"
@@ -241,8 +334,8 @@ static uint64_t vllm_seqs(const profile *p, const plan_fp_opts *o)
     return small ? p->seqs_small : p->seqs_big;
 }
 
-static void vllm_terms(const profile *p, const plan_arch *a, const plan_fp_opts *o,
-                       plan_fp_term *t, size_t *n, bool *ovf)
+static void vllm_terms(const profile *p, const plan_arch *a, const plan_fp_opts *o, plan_fp_term *t,
+                       size_t *n, bool *ovf)
 {
     uint64_t tokens = vllm_tokens(p, o), seqs = vllm_seqs(p, o);
     uint64_t fwd = fp_mul(ovf, tokens, fwd_token_bytes(a, o));
@@ -303,7 +396,8 @@ static void llamacpp_terms(const plan_arch *a, const plan_fp_opts *o, uint64_t n
     if (ub > n_ctx) ub = n_ctx;
     uint64_t h = a->hidden, hidden = fp_mul(ovf, h * 4, ub);
     uint64_t logits = fp_mul(ovf, (uint64_t)a->vocab * 4, ub) + hidden;
-    uint64_t kq = o->flash_attn ? fp_mul(ovf, n_ctx, ub * 2) : fp_mul(ovf, fp_mul(ovf, n_ctx, ub), a->heads * 4ULL);
+    uint64_t kq = o->flash_attn ? fp_mul(ovf, n_ctx, ub * 2)
+                                : fp_mul(ovf, fp_mul(ovf, n_ctx, ub), a->heads * 4ULL);
     uint64_t attn = kq + 6 * hidden;
     term(t, n, "compute_buffer", logits > attn ? logits : attn, true,
          "llama.cpp ggml-alloc graph reserve at n_ubatch; 'CUDA0 compute buffer size' logs");
@@ -329,8 +423,8 @@ int fp_engine_view(const plan_fp_opts *o, fp_profile_view *v)
     return 0;
 }
 
-int fp_engine_terms(const plan_arch *a, const plan_fp_opts *o, plan_fp_term terms[PLAN_FP_MAX_TERMS],
-                    size_t *n, vp_err *e)
+int fp_engine_terms(const plan_arch *a, const plan_fp_opts *o,
+                    plan_fp_term terms[PLAN_FP_MAX_TERMS], size_t *n, vp_err *e)
 {
     *n = 0;
     const profile *p = find(o->engine, o->engine_version);

@@ -175,9 +175,8 @@ static void kv_tokens(const plan_arch *a, const plan_fp_opts *o, const fp_profil
                       kv_plan *k, bool *ovf)
 {
     uint64_t L = a->layers;
-    k->S = a->sliding_window
-               ? (a->sliding_layers && a->sliding_layers < L ? a->sliding_layers : L)
-               : 0;
+    k->S = a->sliding_window ? (a->sliding_layers && a->sliding_layers < L ? a->sliding_layers : L)
+                             : 0;
     uint64_t seq = o->seq_len, win = a->sliding_window;
     if (!pv) {
         k->full = fp_mul(ovf, seq, o->batch);
@@ -208,8 +207,9 @@ static void kv_tokens(const plan_arch *a, const plan_fp_opts *o, const fp_profil
 static uint64_t rope_bytes(const plan_arch *a, const fp_profile_view *pv)
 {
     if (!pv || !pv->rope_bytes || !a->max_position) return 0;
-    uint64_t dims = a->kv_lora_rank ? a->qk_rope_head_dim
-                                    : (a->head_dim ? a->head_dim : a->hidden / (a->heads ? a->heads : 1));
+    uint64_t dims = a->kv_lora_rank
+                        ? a->qk_rope_head_dim
+                        : (a->head_dim ? a->head_dim : a->hidden / (a->heads ? a->heads : 1));
     return (uint64_t)a->max_position * dims * pv->rope_bytes; /* <= 1e9 x 1e6 x 4 */
 }
 
@@ -281,7 +281,8 @@ static int fill_totals(const stage_ctx *c, uint64_t params, uint64_t active, pla
     uint64_t elems, elems_gpu;
     int rc = kv_elements(c->a, 1, &elems, &elems_gpu, e);
     if (rc) return rc;
-    uint64_t layer_tokens = fp_add(ovf, fp_mul(ovf, L - c->k.S, c->k.full), fp_mul(ovf, c->k.S, c->k.slide));
+    uint64_t layer_tokens =
+        fp_add(ovf, fp_mul(ovf, L - c->k.S, c->k.full), fp_mul(ovf, c->k.S, c->k.slide));
     uint64_t kv = fp_mul(ovf, fp_mul(ovf, elems, layer_tokens), c->kvb);
     if (*ovf)
         return vp_errf(e, VP_EOVERFLOW,
@@ -295,19 +296,22 @@ static int fill_totals(const stage_ctx *c, uint64_t params, uint64_t active, pla
     f->pp = o->pp;
     f->decode_bytes_per_token = fp_add(ovf, muldiv(ovf, c->w->total, active, params), kv);
     if (!c->pv) {
-        f->overhead_bytes = fp_add(ovf, muldiv(ovf, fp_add(ovf, c->w->total, kv), o->overhead_ppm, PPM),
-                                   fp_mul(ovf, c->terms, gpus));
+        f->overhead_bytes =
+            fp_add(ovf, muldiv(ovf, fp_add(ovf, c->w->total, kv), o->overhead_ppm, PPM),
+                   fp_mul(ovf, c->terms, gpus));
         f->reserve_bytes = fp_mul(ovf, o->cuda_context_bytes, gpus);
         f->total_bytes = fp_add(ovf, fp_add(ovf, fp_add(ovf, c->w->total, kv), f->overhead_bytes),
-                             f->reserve_bytes);
+                                f->reserve_bytes);
         return 0;
     }
     /* Engine: the GPUs hold the unique weights less what stays on the host, plus a tied head's
      * GPU copy and a rotary cache per GPU; context terms are the reserve, the rest overhead. */
     uint64_t ctx = 0, other = 0;
     for (size_t i = 0; i < f->n_terms; i++) {
-        if (!strcmp(f->terms[i].name, "cuda_context")) ctx = fp_add(ovf, ctx, f->terms[i].bytes);
-        else other = fp_add(ovf, other, f->terms[i].bytes);
+        if (!strcmp(f->terms[i].name, "cuda_context"))
+            ctx = fp_add(ovf, ctx, f->terms[i].bytes);
+        else
+            other = fp_add(ovf, other, f->terms[i].bytes);
     }
     uint64_t gpu_weights = c->w->total;
     if (c->pv->embed_on_host) {
@@ -319,8 +323,8 @@ static int fill_totals(const stage_ctx *c, uint64_t params, uint64_t active, pla
     gpu_weights = fp_add(ovf, gpu_weights, fp_mul(ovf, c->rope, gpus));
     f->overhead_bytes = fp_mul(ovf, other, gpus);
     f->reserve_bytes = fp_mul(ovf, ctx, gpus);
-    f->total_bytes = fp_add(ovf, fp_add(ovf, fp_add(ovf, gpu_weights, kv), f->overhead_bytes),
-                         f->reserve_bytes);
+    f->total_bytes =
+        fp_add(ovf, fp_add(ovf, fp_add(ovf, gpu_weights, kv), f->overhead_bytes), f->reserve_bytes);
     return 0;
 }
 
@@ -340,7 +344,8 @@ static int train_footprint(const plan_arch *a, const plan_fp_opts *o, uint64_t p
     if (o->lora.adapters || o->images || o->draft)
         return vp_errf(e, VP_EINPUT, "train: a training job serves no adapters, images or drafts");
     bool qlora = o->train.method == PLAN_TRAIN_QLORA;
-    plan_dtype dense = o->dtype == PLAN_DT_FP16 || o->dtype == PLAN_DT_FP32 ? o->dtype : PLAN_DT_BF16;
+    plan_dtype dense =
+        o->dtype == PLAN_DT_FP16 || o->dtype == PLAN_DT_FP32 ? o->dtype : PLAN_DT_BF16;
     fp_scheme s = {qlora ? dense : o->dtype, qlora ? PLAN_QUANT_BNB4 : o->quant, dense};
     fp_weights w;
     int rc = fp_weights_init(a, params, &s, &w, e);
@@ -351,7 +356,8 @@ static int train_footprint(const plan_arch *a, const plan_fp_opts *o, uint64_t p
         return rc;
     bool ovf = false;
     uint64_t all = 0;
-    for (size_t i = 0; i < f.n_terms; i++) all = fp_add(&ovf, all, f.terms[i].bytes);
+    for (size_t i = 0; i < f.n_terms; i++)
+        all = fp_add(&ovf, all, f.terms[i].bytes);
     if (ovf) return vp_errf(e, VP_EOVERFLOW, "train: bytes exceed 64 bits");
     f.params = params;
     f.weights_bytes = w.total;
@@ -408,7 +414,8 @@ int plan_footprint_compute(const plan_arch *arch, const plan_fp_opts *o, plan_fo
     stage_ctx c = {a, o, &scheme, &w, pv, {0, 0, 0}, elems_gpu, kvb, rope_bytes(a, pv), 0};
     kv_tokens(a, o, pv, &c.k, &ovf);
     if ((rc = fp_serving_terms(a, o, kvb, c.k.full, f.terms, &f.n_terms, e))) return rc;
-    for (size_t i = 0; i < f.n_terms; i++) c.terms = fp_add(&ovf, c.terms, f.terms[i].bytes);
+    for (size_t i = 0; i < f.n_terms; i++)
+        c.terms = fp_add(&ovf, c.terms, f.terms[i].bytes);
     if ((rc = fill_totals(&c, params, active, &f, &ovf, e))) return rc;
     if (ovf) return vp_errf(e, VP_EOVERFLOW, "footprint: total bytes exceed 64 bits");
     f.kv_tokens = c.k.full;

@@ -38,8 +38,27 @@
 #include "fp_int.h"
 
 typedef enum ggml_t {
-    G_F32, G_F16, G_Q4_0, G_Q4_1, G_Q5_0, G_Q5_1, G_Q8_0, G_Q2_K, G_Q3_K, G_Q4_K, G_Q5_K, G_Q6_K,
-    G_IQ2_XXS, G_IQ2_XS, G_IQ2_S, G_IQ3_XXS, G_IQ3_S, G_IQ1_S, G_IQ1_M, G_IQ4_NL, G_IQ4_XS,
+    G_F32,
+    G_F16,
+    G_Q4_0,
+    G_Q4_1,
+    G_Q5_0,
+    G_Q5_1,
+    G_Q8_0,
+    G_Q2_K,
+    G_Q3_K,
+    G_Q4_K,
+    G_Q5_K,
+    G_Q6_K,
+    G_IQ2_XXS,
+    G_IQ2_XS,
+    G_IQ2_S,
+    G_IQ3_XXS,
+    G_IQ3_S,
+    G_IQ1_S,
+    G_IQ1_M,
+    G_IQ4_NL,
+    G_IQ4_XS,
     G_COUNT
 } ggml_t;
 
@@ -47,39 +66,65 @@ typedef enum ggml_t {
 static const struct {
     uint32_t bytes, block;
 } ggml[G_COUNT] = {
-    [G_F32] = {4, 1},        [G_F16] = {2, 1},        [G_Q4_0] = {18, 32},
-    [G_Q4_1] = {20, 32},     [G_Q5_0] = {22, 32},     [G_Q5_1] = {24, 32},
-    [G_Q8_0] = {34, 32},     [G_Q2_K] = {84, 256},    [G_Q3_K] = {110, 256},
-    [G_Q4_K] = {144, 256},   [G_Q5_K] = {176, 256},   [G_Q6_K] = {210, 256},
-    [G_IQ2_XXS] = {66, 256}, [G_IQ2_XS] = {74, 256},  [G_IQ2_S] = {82, 256},
-    [G_IQ3_XXS] = {98, 256}, [G_IQ3_S] = {110, 256},  [G_IQ1_S] = {50, 256},
-    [G_IQ1_M] = {56, 256},   [G_IQ4_NL] = {18, 32},   [G_IQ4_XS] = {136, 256},
+    [G_F32] = {4, 1},        [G_F16] = {2, 1},       [G_Q4_0] = {18, 32},   [G_Q4_1] = {20, 32},
+    [G_Q5_0] = {22, 32},     [G_Q5_1] = {24, 32},    [G_Q8_0] = {34, 32},   [G_Q2_K] = {84, 256},
+    [G_Q3_K] = {110, 256},   [G_Q4_K] = {144, 256},  [G_Q5_K] = {176, 256}, [G_Q6_K] = {210, 256},
+    [G_IQ2_XXS] = {66, 256}, [G_IQ2_XS] = {74, 256}, [G_IQ2_S] = {82, 256}, [G_IQ3_XXS] = {98, 256},
+    [G_IQ3_S] = {110, 256},  [G_IQ1_S] = {50, 256},  [G_IQ1_M] = {56, 256}, [G_IQ4_NL] = {18, 32},
+    [G_IQ4_XS] = {136, 256},
 };
 
 /* The base type of each file type (llama_model_quantize_impl's default_type). */
 static ggml_t base_type(plan_dtype d)
 {
     switch (d) {
-    case PLAN_DT_Q8_0: return G_Q8_0;
-    case PLAN_DT_Q6_K: return G_Q6_K;
-    case PLAN_DT_Q5_K_M: case PLAN_DT_Q5_K_S: return G_Q5_K;
-    case PLAN_DT_Q4_K_M: case PLAN_DT_Q4_K_S: return G_Q4_K;
-    case PLAN_DT_Q3_K_L: case PLAN_DT_Q3_K_M: case PLAN_DT_Q3_K_S: return G_Q3_K;
-    case PLAN_DT_Q2_K: return G_Q2_K;
-    case PLAN_DT_Q4_0: return G_Q4_0;
-    case PLAN_DT_Q4_1: return G_Q4_1;
-    case PLAN_DT_Q5_0: return G_Q5_0;
-    case PLAN_DT_Q5_1: return G_Q5_1;
-    case PLAN_DT_IQ4_XS: return G_IQ4_XS;
-    case PLAN_DT_IQ4_NL: return G_IQ4_NL;
-    case PLAN_DT_IQ3_M: case PLAN_DT_IQ3_S: case PLAN_DT_IQ3_XS: return G_IQ3_S;
-    case PLAN_DT_IQ3_XXS: return G_IQ3_XXS;
-    case PLAN_DT_IQ2_M: return G_IQ2_S;
-    case PLAN_DT_IQ2_S: case PLAN_DT_IQ2_XS: return G_IQ2_XS;
-    case PLAN_DT_IQ2_XXS: return G_IQ2_XXS;
-    case PLAN_DT_IQ1_M: return G_IQ1_M;
-    case PLAN_DT_IQ1_S: return G_IQ1_S;
-    default: return G_F16;
+    case PLAN_DT_Q8_0:
+        return G_Q8_0;
+    case PLAN_DT_Q6_K:
+        return G_Q6_K;
+    case PLAN_DT_Q5_K_M:
+    case PLAN_DT_Q5_K_S:
+        return G_Q5_K;
+    case PLAN_DT_Q4_K_M:
+    case PLAN_DT_Q4_K_S:
+        return G_Q4_K;
+    case PLAN_DT_Q3_K_L:
+    case PLAN_DT_Q3_K_M:
+    case PLAN_DT_Q3_K_S:
+        return G_Q3_K;
+    case PLAN_DT_Q2_K:
+        return G_Q2_K;
+    case PLAN_DT_Q4_0:
+        return G_Q4_0;
+    case PLAN_DT_Q4_1:
+        return G_Q4_1;
+    case PLAN_DT_Q5_0:
+        return G_Q5_0;
+    case PLAN_DT_Q5_1:
+        return G_Q5_1;
+    case PLAN_DT_IQ4_XS:
+        return G_IQ4_XS;
+    case PLAN_DT_IQ4_NL:
+        return G_IQ4_NL;
+    case PLAN_DT_IQ3_M:
+    case PLAN_DT_IQ3_S:
+    case PLAN_DT_IQ3_XS:
+        return G_IQ3_S;
+    case PLAN_DT_IQ3_XXS:
+        return G_IQ3_XXS;
+    case PLAN_DT_IQ2_M:
+        return G_IQ2_S;
+    case PLAN_DT_IQ2_S:
+    case PLAN_DT_IQ2_XS:
+        return G_IQ2_XS;
+    case PLAN_DT_IQ2_XXS:
+        return G_IQ2_XXS;
+    case PLAN_DT_IQ1_M:
+        return G_IQ1_M;
+    case PLAN_DT_IQ1_S:
+        return G_IQ1_S;
+    default:
+        return G_F16;
     }
 }
 
@@ -104,8 +149,8 @@ static uint64_t n_gqa(const plan_arch *a)
 static ggml_t output_type(const plan_arch *a, plan_dtype d, ggml_t t)
 {
     if (!strcmp(a->family, "falcon") || a->hidden % 256) return G_Q8_0;
-    if (d == PLAN_DT_IQ2_XXS || d == PLAN_DT_IQ2_XS || d == PLAN_DT_IQ3_XXS ||
-        d == PLAN_DT_IQ1_S || d == PLAN_DT_IQ2_S || d == PLAN_DT_IQ2_M || d == PLAN_DT_IQ1_M)
+    if (d == PLAN_DT_IQ2_XXS || d == PLAN_DT_IQ2_XS || d == PLAN_DT_IQ3_XXS || d == PLAN_DT_IQ1_S ||
+        d == PLAN_DT_IQ2_S || d == PLAN_DT_IQ2_M || d == PLAN_DT_IQ1_M)
         return G_Q5_K;
     return t == G_Q8_0 ? G_Q8_0 : G_Q6_K;
 }
@@ -114,8 +159,10 @@ static ggml_t attn_v_type(const plan_arch *a, plan_dtype d, ggml_t t, uint64_t i
 {
     uint64_t gqa = n_gqa(a);
     if (is_iq12(d)) {
-        if (gqa >= 4 || a->experts >= 4) t = G_Q4_K;
-        else t = (d == PLAN_DT_IQ2_S || d == PLAN_DT_IQ2_M) ? G_IQ3_S : G_Q2_K;
+        if (gqa >= 4 || a->experts >= 4)
+            t = G_Q4_K;
+        else
+            t = (d == PLAN_DT_IQ2_S || d == PLAN_DT_IQ2_M) ? G_IQ3_S : G_Q2_K;
     } else if (d == PLAN_DT_Q2_K) {
         t = gqa >= 4 ? G_Q4_K : G_Q3_K;
     } else if (d == PLAN_DT_IQ3_XXS) {
@@ -189,9 +236,9 @@ static ggml_t attn_output_type(const plan_arch *a, plan_dtype d, ggml_t t)
  * the shared experts' per MoE layer. */
 static void down_index(const plan_arch *a, uint32_t layer, uint64_t *i, uint64_t *n)
 {
-    uint64_t dense = a->experts ? (a->first_dense_layers < a->layers ? a->first_dense_layers
-                                                                     : a->layers)
-                                : a->layers;
+    uint64_t dense = a->experts
+                         ? (a->first_dense_layers < a->layers ? a->first_dense_layers : a->layers)
+                         : a->layers;
     uint64_t per_moe = a->shared_experts ? 2 : 1;
     *n = dense + (a->layers - dense) * per_moe;
     *i = layer < dense ? layer : dense + (layer - dense) * per_moe;
@@ -251,10 +298,14 @@ static ggml_t fallback(ggml_t t, uint64_t cols)
 {
     if (ggml[t].block != 256 || cols % 256 == 0) return t;
     switch (t) {
-    case G_Q4_K: return G_Q5_0;
-    case G_Q5_K: return G_Q5_1;
-    case G_Q6_K: return G_Q8_0;
-    default: return G_IQ4_NL;
+    case G_Q4_K:
+        return G_Q5_0;
+    case G_Q5_K:
+        return G_Q5_1;
+    case G_Q6_K:
+        return G_Q8_0;
+    default:
+        return G_IQ4_NL;
     }
 }
 

@@ -62,12 +62,14 @@ static int vision(const cJSON *cfg, const char *what, plan_arch *a, vp_err *e)
     }
     cJSON_Delete(v);
     if (img % patch)
-        return vp_errf(e, VP_EINPUT, "%s: vision_config.image_size: %u is not a multiple of "
-                       "patch_size %u", what, img, patch);
+        return vp_errf(e, VP_EINPUT,
+                       "%s: vision_config.image_size: %u is not a multiple of "
+                       "patch_size %u",
+                       what, img, patch);
     uint64_t H = h, I = inter, side = img / patch, patches = side * side, th = a->hidden;
     uint64_t layer = 4 * (H * H + H) + 4 * H + (H * I + I) + (I * H + H);
-    uint64_t tower = 3 * (uint64_t)patch * patch * H + H + (patches + 1) * H + 2 * H +
-                     layers * layer + 2 * H;
+    uint64_t tower =
+        3 * (uint64_t)patch * patch * H + H + (patches + 1) * H + 2 * H + layers * layer + 2 * H;
     uint64_t projector = H * th + th + th * th + th;
     a->vision_params = tower + projector;
     a->vision_hidden = h;

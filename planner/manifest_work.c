@@ -67,9 +67,15 @@ static int get_train(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)
     const cJSON *t;
     int rc = sub_object(o, "train", ctx, c, sizeof c, &t, e);
     if (rc || !t) return rc;
-    static const char *const keys[] = {"method",      "optimizer", "rank",          "targets",
-                                       "micro_batch", "seq_len",   "activation_checkpointing",
-                                       "data_parallel", NULL};
+    static const char *const keys[] = {"method",
+                                       "optimizer",
+                                       "rank",
+                                       "targets",
+                                       "micro_batch",
+                                       "seq_len",
+                                       "activation_checkpointing",
+                                       "data_parallel",
+                                       NULL};
     plan_train *x = &m->opts.train;
     if ((rc = vp_json_only_keys(t, keys, c, e)) ||
         (rc = vp_json_str(t, "method", c, true, s, sizeof s, e)))
@@ -80,7 +86,8 @@ static int get_train(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)
     if (rc == 0 && plan_optimizer_parse(s, &x->optimizer))
         return vp_errf(e, VP_EINPUT, "%s.optimizer: \"%s\" is not adamw, adamw-8bit or sgd", c, s);
     bool adapters = x->method != PLAN_TRAIN_FULL;
-    if ((rc = vp_json_u32(t, "rank", c, adapters, 1, MAX_RANK, &x->rank, e)) < 0 || (adapters && rc))
+    if ((rc = vp_json_u32(t, "rank", c, adapters, 1, MAX_RANK, &x->rank, e)) < 0 ||
+        (adapters && rc))
         return rc < 0 ? rc : vp_errf(e, VP_EINPUT, "%s.rank: missing", c);
     if (!adapters && rc == 0)
         return vp_errf(e, VP_EINPUT, "%s.rank: full fine-tuning trains no adapter", c);
@@ -93,8 +100,10 @@ static int get_train(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)
     if ((rc = vp_json_bool(t, "activation_checkpointing", c, false, &ckpt, e)) < 0) return rc;
     x->no_checkpointing = !ckpt;
     if (m->fixed)
-        return vp_errf(e, VP_EINPUT, "%s: a memory_bytes model cannot be trained (give its "
-                       "architecture)", c);
+        return vp_errf(e, VP_EINPUT,
+                       "%s: a memory_bytes model cannot be trained (give its "
+                       "architecture)",
+                       c);
     return 0;
 }
 
@@ -140,9 +149,12 @@ int plan_mf_work(const cJSON *o, const char *ctx, const plan_mf_ctx *mc, plan_mo
     char s[32];
     if ((rc = vp_json_str(o, "class", ctx, false, s, sizeof s, e)) < 0) return rc;
     if (rc == 0) {
-        if (!strcmp(s, "realtime")) m->wclass = PLAN_CLASS_REALTIME;
-        else if (!strcmp(s, "batch")) m->wclass = PLAN_CLASS_BATCH;
-        else return vp_errf(e, VP_EINPUT, "%s.class: \"%s\" is not realtime or batch", ctx, s);
+        if (!strcmp(s, "realtime"))
+            m->wclass = PLAN_CLASS_REALTIME;
+        else if (!strcmp(s, "batch"))
+            m->wclass = PLAN_CLASS_BATCH;
+        else
+            return vp_errf(e, VP_EINPUT, "%s.class: \"%s\" is not realtime or batch", ctx, s);
     }
     bool training = m->opts.train.method != PLAN_TRAIN_NONE;
     /* A training job's GPUs are data-parallel copies: one GPU each, never an auto TP search. */
@@ -152,8 +164,10 @@ int plan_mf_work(const cJSON *o, const char *ctx, const plan_mf_ctx *mc, plan_mo
         return vp_errf(e, VP_EINPUT, "%s.train: a training job serves no lora, images or draft",
                        ctx);
     if (training && plan_engine_has_profile(m->engine))
-        return vp_errf(e, VP_EINPUT, "%s.train: engine \"%s\" serves models; a training job runs "
-                       "its own (worker.command)", ctx, eng_name(m->engine));
+        return vp_errf(e, VP_EINPUT,
+                       "%s.train: engine \"%s\" serves models; a training job runs "
+                       "its own (worker.command)",
+                       ctx, eng_name(m->engine));
     return 0;
 }
 

@@ -92,8 +92,8 @@ int fp_layer_tensors(const plan_arch *a, uint32_t layer, fp_tensor out[FP_MAX_LA
     if (!a->kv_lora_rank && !a->head_dim && a->hidden % a->heads) return -1;
     tlist l = {out, 0};
     attention(a, &l);
-    uint64_t norms = (uint64_t)(a->norms_per_layer ? a->norms_per_layer : 2) *
-                     (a->norm_bias ? 2 : 1);
+    uint64_t norms =
+        (uint64_t)(a->norms_per_layer ? a->norms_per_layer : 2) * (a->norm_bias ? 2 : 1);
     put(&l, FP_T_VEC, 1, a->hidden, norms);
     if (!a->experts || layer < a->first_dense_layers) {
         if (!a->intermediate) return -1;
@@ -123,8 +123,8 @@ static uint64_t plain_bytes(const fp_scheme *s, uint64_t elements, bool *ovf)
     return r;
 }
 
-uint64_t fp_tensor_bytes(const plan_arch *a, const fp_scheme *s, const fp_tensor *t,
-                         uint32_t layer, bool *ovf)
+uint64_t fp_tensor_bytes(const plan_arch *a, const fp_scheme *s, const fp_tensor *t, uint32_t layer,
+                         bool *ovf)
 {
     if (s->quant != PLAN_QUANT_NONE) return fp_quant_tensor_bytes(s->quant, s->dense, t, ovf);
     if (plan_dtype_is_gguf(s->dtype)) return fp_gguf_tensor_bytes(a, s->dtype, t, layer, ovf);
@@ -139,8 +139,8 @@ static uint64_t layer_elements(const fp_tensor *t, int n, bool *ovf)
     return sum;
 }
 
-uint64_t fp_weights_layers(const plan_arch *a, const fp_scheme *s, const fp_weights *w,
-                           uint32_t lo, uint32_t hi, bool *ovf)
+uint64_t fp_weights_layers(const plan_arch *a, const fp_scheme *s, const fp_weights *w, uint32_t lo,
+                           uint32_t hi, bool *ovf)
 {
     if (hi <= lo) return 0;
     if (!w->exact) {
@@ -153,25 +153,28 @@ uint64_t fp_weights_layers(const plan_arch *a, const fp_scheme *s, const fp_weig
     if (plain(s)) {
         /* Uniform within dense and MoE layers: count elements, convert once. */
         uint64_t elements = 0;
-        uint32_t first_moe = a->experts ? (a->first_dense_layers < a->layers ? a->first_dense_layers
-                                                                             : a->layers)
-                                        : a->layers;
+        uint32_t first_moe =
+            a->experts ? (a->first_dense_layers < a->layers ? a->first_dense_layers : a->layers)
+                       : a->layers;
         uint32_t d_hi = hi < first_moe ? hi : first_moe;
         uint64_t nd = d_hi > lo ? d_hi - lo : 0, nm = (hi - lo) - nd;
         if (nd) {
             int n = fp_layer_tensors(a, lo < first_moe ? lo : 0, t);
-            elements = fp_add(ovf, elements, fp_mul(ovf, nd, layer_elements(t, n < 0 ? 0 : n, ovf)));
+            elements =
+                fp_add(ovf, elements, fp_mul(ovf, nd, layer_elements(t, n < 0 ? 0 : n, ovf)));
         }
         if (nm) {
             int n = fp_layer_tensors(a, first_moe, t);
-            elements = fp_add(ovf, elements, fp_mul(ovf, nm, layer_elements(t, n < 0 ? 0 : n, ovf)));
+            elements =
+                fp_add(ovf, elements, fp_mul(ovf, nm, layer_elements(t, n < 0 ? 0 : n, ovf)));
         }
         return plain_bytes(s, elements, ovf);
     }
     uint64_t sum = 0;
     for (uint32_t i = lo; i < hi; i++) {
         int n = fp_layer_tensors(a, i, t);
-        for (int k = 0; k < n; k++) sum = fp_add(ovf, sum, fp_tensor_bytes(a, s, &t[k], i, ovf));
+        for (int k = 0; k < n; k++)
+            sum = fp_add(ovf, sum, fp_tensor_bytes(a, s, &t[k], i, ovf));
     }
     return sum;
 }
@@ -210,7 +213,8 @@ int fp_weights_init(const plan_arch *a, uint64_t params, const fp_scheme *s, fp_
             w->tied_head = a->tied_embeddings ? w->embed : 0;
             w->final_norm = fp_tensor_bytes(a, s, &tn, 0, &ovf);
             uint64_t body = fp_weights_layers(a, s, w, 0, a->layers, &ovf);
-            w->total = fp_add(&ovf, fp_add(&ovf, fp_add(&ovf, w->embed, w->head), w->final_norm), body);
+            w->total =
+                fp_add(&ovf, fp_add(&ovf, fp_add(&ovf, w->embed, w->head), w->final_norm), body);
         }
         if (ovf) return vp_errf(e, VP_EOVERFLOW, "params: weights bytes exceed 64 bits");
         return 0;

@@ -43,8 +43,10 @@ int plan_lora_targets_parse(const char *s, plan_lora_targets *out)
     static const struct {
         const char *name;
         plan_lora_targets t;
-    } names[] = {{"all-linear", PLAN_LORA_ALL_LINEAR}, {"all_linear", PLAN_LORA_ALL_LINEAR},
-                 {"attention", PLAN_LORA_ATTENTION},   {"qv", PLAN_LORA_QV},
+    } names[] = {{"all-linear", PLAN_LORA_ALL_LINEAR},
+                 {"all_linear", PLAN_LORA_ALL_LINEAR},
+                 {"attention", PLAN_LORA_ATTENTION},
+                 {"qv", PLAN_LORA_QV},
                  {"q_proj,v_proj", PLAN_LORA_QV}};
     for (size_t i = 0; s && i < VP_ARRAY_LEN(names); i++)
         if (!strcasecmp(s, names[i].name)) {
@@ -95,8 +97,8 @@ const char *plan_optimizer_name(plan_optimizer o)
 
 static bool adapted(fp_tkind k, plan_lora_targets t)
 {
-    bool attn = k == FP_T_Q || k == FP_T_K || k == FP_T_V || k == FP_T_QKV || k == FP_T_O ||
-                k == FP_T_MLA;
+    bool attn =
+        k == FP_T_Q || k == FP_T_K || k == FP_T_V || k == FP_T_QKV || k == FP_T_O || k == FP_T_MLA;
     if (t == PLAN_LORA_QV) return k == FP_T_Q || k == FP_T_V || k == FP_T_QKV;
     if (t == PLAN_LORA_ATTENTION) return attn;
     return k != FP_T_VEC && k != FP_T_ROUTER && k != FP_T_EMBED && k != FP_T_OUTPUT;
@@ -160,7 +162,7 @@ int fp_serving_terms(const plan_arch *a, const plan_fp_opts *o, uint64_t kvb, ui
     uint64_t tp = o->tp ? o->tp : 1, wide = dtype_bytes(o->dtype) > 2 ? 4 : 2;
     if (o->lora.adapters) {
         if (!o->lora.rank) return vp_errf(e, VP_EINPUT, "lora.rank: must be at least 1");
-        uint64_t resident = o->lora.max_resident ? o->lora.max_resident
+        uint64_t resident = o->lora.max_resident   ? o->lora.max_resident
                             : o->lora.adapters < 8 ? o->lora.adapters
                                                    : 8;
         uint64_t p = lora_params(a, o->lora.rank, o->lora.targets, NULL, &ovf);
@@ -189,8 +191,8 @@ int fp_serving_terms(const plan_arch *a, const plan_fp_opts *o, uint64_t kvb, ui
         if (!num) return vp_errf(e, VP_EINPUT, "speculative: the draft's dtype is unknown");
         vp_muldiv_ceil_u64(dp, num, den * 8, &w);
         term(t, n, "draft_weights", cdiv(w, tp), true, "the draft model's parameters at its dtype");
-        term(t, n, "draft_kv", fp_mul(&ovf, kv_token(d, o->tp ? o->tp : 1, kvb), seqs_tokens),
-             true, "the draft's KV cache for the same sequences and lookahead");
+        term(t, n, "draft_kv", fp_mul(&ovf, kv_token(d, o->tp ? o->tp : 1, kvb), seqs_tokens), true,
+             "the draft's KV cache for the same sequences and lookahead");
     }
     if (ovf) return vp_errf(e, VP_EOVERFLOW, "footprint: workload terms exceed 64 bits");
     return 0;
@@ -245,7 +247,9 @@ int fp_train_terms(const plan_arch *a, const plan_fp_opts *o, uint64_t base_weig
      * no fp32 master copy (artidoro/qlora qlora.py, --optim paged_adamw_32bit). */
     if (mixed && tr->method != PLAN_TRAIN_QLORA)
         term(t, n, "master_weights", fp_mul(&ovf, N, 4), true, "fp32 copy (ZeRO 3.1)");
-    uint64_t state = tr->optimizer == PLAN_OPT_ADAMW ? 8 : tr->optimizer == PLAN_OPT_ADAMW_8BIT ? 2 : 0;
+    uint64_t state = tr->optimizer == PLAN_OPT_ADAMW        ? 8
+                     : tr->optimizer == PLAN_OPT_ADAMW_8BIT ? 2
+                                                            : 0;
     term(t, n, "optimizer_states", fp_mul(&ovf, N, state), true,
          "AdamW: two fp32 moments; 8-bit AdamW: two bytes");
     uint64_t layer_tok = fp_mul(&ovf, train_token_values(a), 2);
@@ -274,13 +278,14 @@ uint64_t plan_prefill_flops(const plan_arch *a, uint64_t prompt_tokens)
 {
     bool ovf = false;
     uint64_t active = a->active_params ? a->active_params : a->params;
-    uint64_t hd = a->kv_lora_rank ? (uint64_t)a->qk_nope_head_dim + a->qk_rope_head_dim
-                                  : (a->head_dim ? a->head_dim : a->hidden / (a->heads ? a->heads : 1));
+    uint64_t hd = a->kv_lora_rank
+                      ? (uint64_t)a->qk_nope_head_dim + a->qk_rope_head_dim
+                      : (a->head_dim ? a->head_dim : a->hidden / (a->heads ? a->heads : 1));
     uint64_t mats = fp_mul(&ovf, fp_mul(&ovf, 2, active), prompt_tokens);
     /* QK^T and PV over the causal half: 2 x 2 x t^2 / 2 x heads x head_dim per layer */
-    uint64_t attn = fp_mul(&ovf, fp_mul(&ovf, fp_mul(&ovf, 2, a->layers),
-                                        fp_mul(&ovf, prompt_tokens, prompt_tokens)),
-                           fp_mul(&ovf, a->heads, hd));
+    uint64_t attn = fp_mul(
+        &ovf, fp_mul(&ovf, fp_mul(&ovf, 2, a->layers), fp_mul(&ovf, prompt_tokens, prompt_tokens)),
+        fp_mul(&ovf, a->heads, hd));
     uint64_t sum = fp_add(&ovf, mats, attn);
     return ovf ? UINT64_MAX : sum;
 }

@@ -39,9 +39,8 @@ static void versions_read_as_the_engines_print_them(void **state)
     static const struct {
         const char *s;
         uint32_t v;
-    } ok[] = {{"0.6.4", 604},       {"0.15.1", 1501},     {"b4567", 4567},
-              {"4567", 4567},       {"0.8.5.post1", 805}, {"0.10.1rc1", 1001},
-              {"0.4.3.post4", 403}, {"1.0", 10000}};
+    } ok[] = {{"0.6.4", 604},       {"0.15.1", 1501},    {"b4567", 4567},      {"4567", 4567},
+              {"0.8.5.post1", 805}, {"0.10.1rc1", 1001}, {"0.4.3.post4", 403}, {"1.0", 10000}};
     for (size_t i = 0; i < VP_ARRAY_LEN(ok); i++) {
         uint32_t v = 0;
         if (plan_engine_version_parse(ok[i].s, &v) || v != ok[i].v)
@@ -75,8 +74,16 @@ static void engine_args_set_the_flags_that_move_memory(void **state)
     (void)state;
     plan_fp_opts o;
     plan_fp_opts_default(&o);
-    char *vllm[] = {"--max-num-batched-tokens", "4096", "--enforce-eager", "--kv-cache-dtype=fp8",
-                    "--quantization", "awq", "--max-num-seqs=64", "--port", "8000", NULL};
+    char *vllm[] = {"--max-num-batched-tokens",
+                    "4096",
+                    "--enforce-eager",
+                    "--kv-cache-dtype=fp8",
+                    "--quantization",
+                    "awq",
+                    "--max-num-seqs=64",
+                    "--port",
+                    "8000",
+                    NULL};
     vp_err e = {0};
     assert_int_equal(plan_engine_args_apply(ENG_VLLM, vllm, &o, &e), 0);
     assert_int_equal(o.max_batched_tokens, 4096);
@@ -157,7 +164,8 @@ static void vllm_v1_defaults_depend_on_the_gpu_and_tensor_parallelism_splits_the
     plan_fp_opts eager = o;
     eager.enforce_eager = true;
     f = fp_compute(&a, &eager);
-    for (size_t i = 0; i < f.n_terms; i++) assert_string_not_equal(f.terms[i].name, "cuda_graphs");
+    for (size_t i = 0; i < f.n_terms; i++)
+        assert_string_not_equal(f.terms[i].name, "cuda_graphs");
 }
 
 static void vllm_weights_add_the_rotary_cache_and_kv_rounds_each_sequence_to_16(void **state)
@@ -309,9 +317,9 @@ static void quantized_checkpoints_keep_embeddings_and_norms_at_16_bit(void **sta
     /* int8: a byte a weight and a 4-byte scale per output row. */
     o.quant = PLAN_QUANT_INT8;
     uint64_t rows = 4096 + 1024 + 1024 + 4096 + 14336 + 14336 + 4096;
-    assert_int_equal(fp_compute(&a, &o).weights_bytes,
-                     (8030261248ULL - 2 * L8_EMBED - 65 * 4096) + 32 * rows * 4 +
-                         2 * L8_EMBED * 2 + 65 * 4096 * 2);
+    assert_int_equal(fp_compute(&a, &o).weights_bytes, (8030261248ULL - 2 * L8_EMBED - 65 * 4096) +
+                                                           32 * rows * 4 + 2 * L8_EMBED * 2 +
+                                                           65 * 4096 * 2);
     /* A GGUF dtype is its own quantization. */
     o.dtype = PLAN_DT_Q4_K_M;
     plan_footprint f;

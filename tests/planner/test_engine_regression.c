@@ -29,7 +29,7 @@
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define MIB (1024.0 * 1024.0)
-#define GPU_MIB(m) ((double)(m) * MIB)
+#define GPU_MIB(m) ((double)(m)*MIB)
 
 typedef enum what {
     W_WEIGHTS_GPU,  /* weights on one GPU, rotary cache included ("Loading model weights took") */
@@ -42,14 +42,14 @@ typedef enum what {
 } what;
 
 typedef struct row {
-    const char *source;  /* thread, repository file or page */
-    const char *engine;  /* engine and version as the log says */
-    const char *gpu;     /* GPU, as the engine named it */
-    const char *flags;   /* what was asked of it */
-    const char *config;  /* tests/data/hf/<config> */
+    const char *source; /* thread, repository file or page */
+    const char *engine; /* engine and version as the log says */
+    const char *gpu;    /* GPU, as the engine named it */
+    const char *flags;  /* what was asked of it */
+    const char *config; /* tests/data/hf/<config> */
     eng_kind kind;
     const char *version;
-    plan_dtype dtype;    /* PLAN_DT_COUNT: the config's */
+    plan_dtype dtype; /* PLAN_DT_COUNT: the config's */
     uint64_t seq_len, batch;
     uint32_t tp;
     double gpu_bytes, util; /* util 0: the engine's default */
@@ -64,9 +64,10 @@ typedef struct row {
 
 static const row rows[] = {
     /* ---- vLLM ---- */
-    {"vllm-project/vllm#10517 (kaspersiminski, 2024-12-02)", "vLLM 0.6.4 (V0)", "RTX 3090 23.58 GiB",
-     "Llama-3.1-8B-Instruct, --max-model-len 20000", "llama-3.1-8b.json", ENG_VLLM, "0.6.4", CFG,
-     20000, 1, 1, 23.58 * GIB, 0.90, 0, false, W_WEIGHTS_GPU, NULL, 14.9888 * GIB, 0.01},
+    {"vllm-project/vllm#10517 (kaspersiminski, 2024-12-02)", "vLLM 0.6.4 (V0)",
+     "RTX 3090 23.58 GiB", "Llama-3.1-8B-Instruct, --max-model-len 20000", "llama-3.1-8b.json",
+     ENG_VLLM, "0.6.4", CFG, 20000, 1, 1, 23.58 * GIB, 0.90, 0, false, W_WEIGHTS_GPU, NULL,
+     14.9888 * GIB, 0.01},
     {"vllm-project/vllm#10517", "vLLM 0.6.4 (V0)", "RTX 3090 23.58 GiB",
      "--max-model-len 20000: # GPU blocks: 1952", "llama-3.1-8b.json", ENG_VLLM, "0.6.4", CFG,
      20000, 1, 1, 23.58 * GIB, 0.90, 0, false, W_KV_TOKENS, NULL, 1952 * 16, 0.10},
@@ -90,12 +91,12 @@ static const row rows[] = {
      "meta-llama-3-8b.json", ENG_VLLM, "0.6.5", CFG, 8192, 1, 1, 79.22 * GIB, 0.90, 0, false,
      W_KV_TOKENS, NULL, 53.29 * GIB / 131072, 0.10},
     {"vllm-project/vllm#10511", "vLLM 0.6.5.dev (V0)", "H100 79.22 GiB",
-     "-tp 2: model weights take 7.48GiB", "meta-llama-3-8b.json", ENG_VLLM, "0.6.5", CFG, 8192, 1, 2,
-     79.22 * GIB, 0.90, 0, false, W_WEIGHTS_GPU, NULL, 7.48 * GIB, 0.01},
+     "-tp 2: model weights take 7.48GiB", "meta-llama-3-8b.json", ENG_VLLM, "0.6.5", CFG, 8192, 1,
+     2, 79.22 * GIB, 0.90, 0, false, W_WEIGHTS_GPU, NULL, 7.48 * GIB, 0.01},
     {"vllm-project/vllm#13061 (stg609, 2025-02-11)", "vLLM 0.7 (V0)", "2x RTX 4090 23.55 GiB",
      "DeepSeek-R1-Distill-Qwen-14B -tp 2 --gpu-memory-utilization 0.98: KV holds 81536 tokens",
-     "deepseek-r1-distill-qwen-14b.json", ENG_VLLM, "0.7.2", CFG, 131072, 1, 2, 23.55 * GIB, 0.98, 0,
-     false, W_KV_TOKENS, NULL, 81536, 0.10},
+     "deepseek-r1-distill-qwen-14b.json", ENG_VLLM, "0.7.2", CFG, 131072, 1, 2, 23.55 * GIB, 0.98,
+     0, false, W_KV_TOKENS, NULL, 81536, 0.10},
     {"vllm-project/vllm#13061", "vLLM 0.7 (V0)", "2x RTX 4090 23.55 GiB",
      "max_model_len 131072: refused", "deepseek-r1-distill-qwen-14b.json", ENG_VLLM, "0.7.2", CFG,
      131072, 1, 2, 23.55 * GIB, 0.98, 0, false, W_FITS, NULL, 0, 0},
@@ -108,9 +109,9 @@ static const row rows[] = {
      "qwen2.5-7b-instruct-bnb-4bit.json", ENG_VLLM, "0.7.3", CFG, 4096, 1, 1, 8.00 * GIB, 0.70, 0,
      false, W_FITS, NULL, 0, 0},
     {"ilseokoh/vllm-gce README.md (2026-02-06)", "vLLM 0.15.1 (V1)", "A100-SXM4-40GB 39.39 GiB",
-     "Llama-3.1-8B-Instruct, LLM(enforce_eager): Model loading took 14.99 GiB",
-     "llama-3.1-8b.json", ENG_VLLM, "0.15.1", CFG, 131072, 1, 1, 39.39 * GIB, 0.90, 8192, true,
-     W_WEIGHTS_GPU, NULL, 14.99 * GIB, 0.01},
+     "Llama-3.1-8B-Instruct, LLM(enforce_eager): Model loading took 14.99 GiB", "llama-3.1-8b.json",
+     ENG_VLLM, "0.15.1", CFG, 131072, 1, 1, 39.39 * GIB, 0.90, 8192, true, W_WEIGHTS_GPU, NULL,
+     14.99 * GIB, 0.01},
     {"ilseokoh/vllm-gce README.md", "vLLM 0.15.1 (V1)", "A100-SXM4-40GB 39.39 GiB",
      "max_num_batched_tokens=8192: GPU KV cache size: 157,936 tokens", "llama-3.1-8b.json",
      ENG_VLLM, "0.15.1", CFG, 131072, 1, 1, 39.39 * GIB, 0.90, 8192, true, W_KV_TOKENS, NULL,
@@ -132,8 +133,8 @@ static const row rows[] = {
      ENG_SGLANG, "0.4.4", CFG, 131072, 1, 1, 79.22 * GIB, 0, 0, false, W_KV_TOKENS, NULL, 442750,
      0.10},
     {"sgl-project/sglang#4760", "SGLang 0.4.4", "H100 79.22 GiB",
-     "Load weight end ... mem usage=15.11 GB", "llama-3.1-8b.json", ENG_SGLANG, "0.4.4", CFG, 131072,
-     1, 1, 79.22 * GIB, 0, 0, false, W_WEIGHTS_GPU, NULL, 15.11 * GIB, 0.01},
+     "Load weight end ... mem usage=15.11 GB", "llama-3.1-8b.json", ENG_SGLANG, "0.4.4", CFG,
+     131072, 1, 1, 79.22 * GIB, 0, 0, false, W_WEIGHTS_GPU, NULL, 15.11 * GIB, 0.01},
     {"didier-durand/llms-in-clouds docs (2025-03-08)", "SGLang 0.4.3.post4", "4x L4 22.07 GiB",
      "QwQ-32B --tp 4: KV Cache is allocated. #tokens: 46611", "qwq-32b.json", ENG_SGLANG, "0.4.3",
      CFG, 40960, 1, 4, GPU_MIB(22595), 0, 0, false, W_KV_TOKENS, NULL, 46611, 0.10},
@@ -141,8 +142,10 @@ static const row rows[] = {
      "24 GB GPU", "Load weight end ... mem usage=15.02 GB", "llama-3.1-8b.json", ENG_SGLANG,
      "0.4.9", CFG, 131072, 1, 1, 23.55 * GIB, 0, 0, false, W_WEIGHTS_GPU, NULL, 15.02 * GIB, 0.01},
     /* ---- llama.cpp ---- */
-    {"developer0hye/llama-3-korean-bllossom-8b-q4-docker README.md", "llama-cpp-python (llama.cpp "
-     "2024-06)", "RTX 3070 8 GiB", "Llama-3-8B Q4_K_M -ngl 33: CUDA0 buffer size = 4403.49 MiB",
+    {"developer0hye/llama-3-korean-bllossom-8b-q4-docker README.md",
+     "llama-cpp-python (llama.cpp "
+     "2024-06)",
+     "RTX 3070 8 GiB", "Llama-3-8B Q4_K_M -ngl 33: CUDA0 buffer size = 4403.49 MiB",
      "meta-llama-3-8b.json", ENG_LLAMACPP, "b3200", PLAN_DT_Q4_K_M, 512, 1, 1, GPU_MIB(8192 - 438),
      0, 0, false, W_WEIGHTS_GPU, NULL, 4403.49 * MIB, 0.01},
     {"developer0hye/llama-3-korean-bllossom-8b-q4-docker README.md", "llama.cpp 2024-06",
@@ -155,8 +158,8 @@ static const row rows[] = {
      4.58 * GIB, 0.01},
     {"developer0hye/llama-3-korean-bllossom-8b-q4-docker README.md", "llama.cpp 2024-06",
      "RTX 3070 8 GiB", "n_ctx 512: KV buffer size = 64.00 MiB", "meta-llama-3-8b.json",
-     ENG_LLAMACPP, "b3200", PLAN_DT_Q4_K_M, 512, 1, 1, GPU_MIB(8192 - 438), 0, 0, false,
-     W_KV_BYTES, NULL, 64.00 * MIB, 0.01},
+     ENG_LLAMACPP, "b3200", PLAN_DT_Q4_K_M, 512, 1, 1, GPU_MIB(8192 - 438), 0, 0, false, W_KV_BYTES,
+     NULL, 64.00 * MIB, 0.01},
     {"developer0hye/llama-3-korean-bllossom-8b-q4-docker README.md", "llama.cpp 2024-06",
      "RTX 3070 8 GiB", "n_ctx 512, n_ubatch 512, no flash attention: compute buffer 258.50 MiB",
      "meta-llama-3-8b.json", ENG_LLAMACPP, "b3200", PLAN_DT_Q4_K_M, 512, 1, 1, GPU_MIB(8192 - 438),
@@ -194,14 +197,14 @@ static const row rows[] = {
      "compute_buffer", 81.00 * MIB, 0.02},
     {"ollama/ollama#6279 (dmatora, 2024-09-11)", "ollama (llama.cpp runner)", "-",
      "Meta Llama 3.1 70B Instruct Q4_0: model size = 37.22 GiB (4.53 BPW)", "llama-3.1-70b.json",
-     ENG_LLAMACPP, "b3600", PLAN_DT_Q4_0, 2048, 1, 1, 80.0 * GIB, 0, 0, false, W_WEIGHTS_FILE,
-     NULL, 37.22 * GIB, 0.01},
+     ENG_LLAMACPP, "b3600", PLAN_DT_Q4_0, 2048, 1, 1, 80.0 * GIB, 0, 0, false, W_WEIGHTS_FILE, NULL,
+     37.22 * GIB, 0.01},
 };
 
 static const char *what_name(what w)
 {
-    static const char *const n[] = {"weights/GPU", "weights", "host", "KV tokens", "KV bytes",
-                                    "term", "fits"};
+    static const char *const n[] = {"weights/GPU", "weights", "host", "KV tokens",
+                                    "KV bytes",    "term",    "fits"};
     return n[w];
 }
 
@@ -230,12 +233,18 @@ static double predict(const row *r)
     if (plan_fp_fit(&f, &o, (uint64_t)r->gpu_bytes, (uint32_t)llround(r->util * 1e6), &fit, &e))
         fail_msg("%s: %s", r->source, e.msg);
     switch (r->w) {
-    case W_WEIGHTS_GPU: return (double)f.gpu_weights_bytes;
-    case W_WEIGHTS_FILE: return (double)f.weights_bytes;
-    case W_HOST: return (double)f.host_bytes;
-    case W_KV_TOKENS: return (double)fit.kv_capacity_tokens;
-    case W_KV_BYTES: return (double)f.gpu_kv_bytes;
-    case W_FITS: return fit.fits ? 1 : 0;
+    case W_WEIGHTS_GPU:
+        return (double)f.gpu_weights_bytes;
+    case W_WEIGHTS_FILE:
+        return (double)f.weights_bytes;
+    case W_HOST:
+        return (double)f.host_bytes;
+    case W_KV_TOKENS:
+        return (double)fit.kv_capacity_tokens;
+    case W_KV_BYTES:
+        return (double)f.gpu_kv_bytes;
+    case W_FITS:
+        return fit.fits ? 1 : 0;
     case W_TERM:
         for (size_t i = 0; i < f.n_terms; i++)
             if (!strcmp(f.terms[i].name, r->term)) return (double)f.terms[i].bytes;
@@ -250,13 +259,13 @@ static void every_published_figure_is_within_its_tolerance(void **state)
     size_t n = VP_ARRAY_LEN(rows), pass = 0, fails = 0;
     double worst[W_FITS + 1] = {0};
     const row *worst_row[W_FITS + 1] = {0};
-    printf("%-3s %-12s %-10s %16s %16s %8s  %s\n", "#", "engine", "figure", "published",
-           "vrampack", "error", "source: flags");
+    printf("%-3s %-12s %-10s %16s %16s %8s  %s\n", "#", "engine", "figure", "published", "vrampack",
+           "error", "source: flags");
     for (size_t i = 0; i < n; i++) {
         const row *r = &rows[i];
         double got = predict(r);
-        double err = r->w == W_FITS ? (got == r->expected ? 0 : 1)
-                                    : (got - r->expected) / r->expected;
+        double err =
+            r->w == W_FITS ? (got == r->expected ? 0 : 1) : (got - r->expected) / r->expected;
         bool ok = r->w == W_FITS ? got == r->expected : fabs(err) <= r->tol;
         pass += ok;
         if (fabs(err) >= fabs(worst[r->w])) {

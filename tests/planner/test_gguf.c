@@ -43,10 +43,11 @@ static void every_configs_tensors_add_up_to_its_layer_parameters(void **state)
 {
     (void)state;
     static const char *const configs[] = {
-        "llama-3.1-8b.json", "llama-3.1-70b.json", "llama-3.2-1b.json",   "mistral-7b-v0.1.json",
-        "mixtral-8x7b-v0.1.json", "qwen2-7b.json", "gemma-2-9b.json",     "gemma-2b.json",
-        "phi-3-mini-4k.json",  "falcon-7b.json",     "falcon-40b.json",   "deepseek-v2-lite.json",
-        "deepseek-v3.json",    "qwq-32b.json",       NULL};
+        "llama-3.1-8b.json",    "llama-3.1-70b.json",     "llama-3.2-1b.json",
+        "mistral-7b-v0.1.json", "mixtral-8x7b-v0.1.json", "qwen2-7b.json",
+        "gemma-2-9b.json",      "gemma-2b.json",          "phi-3-mini-4k.json",
+        "falcon-7b.json",       "falcon-40b.json",        "deepseek-v2-lite.json",
+        "deepseek-v3.json",     "qwq-32b.json",           NULL};
     for (size_t c = 0; configs[c]; c++) {
         plan_arch a = hf_load(configs[c]);
         uint32_t kinds[2] = {0, a.experts ? a.first_dense_layers : 0};
@@ -56,7 +57,8 @@ static void every_configs_tensors_add_up_to_its_layer_parameters(void **state)
             int n = fp_layer_tensors(&a, kinds[k], t);
             if (n <= 0) fail_msg("%s: no tensors", configs[c]);
             uint64_t sum = 0, total, active;
-            for (int i = 0; i < n; i++) sum += t[i].rows * t[i].cols * t[i].count;
+            for (int i = 0; i < n; i++)
+                sum += t[i].rows * t[i].cols * t[i].count;
             vp_err e = {0};
             assert_int_equal(plan_arch_layer_params(&a, kinds[k], &total, &active, &e), 0);
             if (sum != total)

@@ -15,9 +15,9 @@
 #include "hf_fixture.h"
 #include "planner.h"
 
-#define P8 8030261248ULL      /* Meta-Llama-3-8B parameters */
-#define EMB 525336576ULL      /* 128256 x 4096 */
-#define LORA16 41943040ULL    /* rank 16 over q, k, v, o, gate, up, down of 32 layers */
+#define P8 8030261248ULL   /* Meta-Llama-3-8B parameters */
+#define EMB 525336576ULL   /* 128256 x 4096 */
+#define LORA16 41943040ULL /* rank 16 over q, k, v, o, gate, up, down of 32 layers */
 #define CTX (512ULL << 20)
 
 static plan_fp_opts train_opts(plan_train_method m, uint64_t seq)
@@ -48,8 +48,8 @@ static void llama_3_8b_full_adamw_holds_16_bytes_a_parameter_and_its_activations
     assert_int_equal(fp_term(&f, "master_weights"), 4 * P8);
     assert_int_equal(fp_term(&f, "optimizer_states"), 8 * P8);
     /* ZeRO (Rajbhandari et al. 2020, 3.1): mixed-precision Adam keeps 2 + 2 + 12 = 16 bytes */
-    assert_int_equal(fp_term(&f, "weights") + fp_term(&f, "gradients") + fp_term(&f, "master_weights") +
-                         fp_term(&f, "optimizer_states"),
+    assert_int_equal(fp_term(&f, "weights") + fp_term(&f, "gradients") +
+                         fp_term(&f, "master_weights") + fp_term(&f, "optimizer_states"),
                      16 * P8);
     assert_int_equal(fp_term(&f, "activations"), ACTS);
     assert_int_equal(ACTS, 1644167168ULL);
@@ -102,8 +102,7 @@ static void qlora_r16_holds_the_base_in_nf4_and_no_master_copy(void **state)
     assert_int_equal(fp_term(&f, "master_weights"), UINT64_MAX); /* absent */
     assert_int_equal(fp_term(&f, "dequantized"), 14336ULL * 4096 * 2);
     uint64_t acts = ACTS + 4096ULL * 224 * 16 * 2;
-    assert_int_equal(f.total_bytes,
-                     base + 12 * LORA16 + acts + LOGITS + 14336ULL * 4096 * 2 + CTX);
+    assert_int_equal(f.total_bytes, base + 12 * LORA16 + acts + LOGITS + 14336ULL * 4096 * 2 + CTX);
     assert_int_equal(f.total_bytes, 11685470208ULL);
 }
 
