@@ -17,8 +17,44 @@
 #define MAX_ENTRIES 100000
 #define MAX_GPU_BYTES (1ULL << 42) /* 4 TiB per GPU */
 
-static const char *const fleet_keys[] = {"gpu_models", "catalog", "nodes",
+static const char *const fleet_keys[] = {"gpu_models", "catalog", "nodes", "include_builtin",
                                          "gpu_memory_utilization", "name", "description", NULL};
+
+int plan_tier_parse(const char *s, plan_tier *out)
+{
+    static const struct {
+        const char *name;
+        plan_tier t;
+    } names[] = {{"on_demand", PLAN_TIER_ON_DEMAND}, {"on-demand", PLAN_TIER_ON_DEMAND},
+                 {"spot", PLAN_TIER_SPOT},           {"reserved", PLAN_TIER_RESERVED}};
+    for (size_t i = 0; s && i < VP_ARRAY_LEN(names); i++)
+        if (!strcmp(s, names[i].name)) {
+            *out = names[i].t;
+            return 0;
+        }
+    return VP_ENOTFOUND;
+}
+
+const char *plan_tier_name(plan_tier t)
+{
+    return t == PLAN_TIER_SPOT ? "spot" : t == PLAN_TIER_RESERVED ? "reserved" : "on_demand";
+}
+
+/* tier and interruptions_per_hour of a catalog entry or node: only spot capacity is reclaimed. */
+static int parse_tier(const cJSON *o, const char *ctx, plan_tier *tier, double *iph, vp_err *e)
+{
+    char s[32];
+    int rc = vp_json_str(o, "tier", ctx, false, s, sizeof s, e);
+    if (rc < 0) return rc;
+    if (rc == 0 && plan_tier_parse(s, tier))
+        return vp_errf(e, VP_EINPUT, "%s.tier: \"%s\" is not on_demand, spot or reserved", ctx, s);
+    rc = vp_json_double(o, "interruptions_per_hour", ctx, false, 0.0, 1000.0, iph, e);
+    if (rc < 0) return rc;
+    if (rc == 0 && *tier != PLAN_TIER_SPOT)
+        return vp_errf(e, VP_EINPUT, "%s.interruptions_per_hour: only spot capacity is reclaimed "
+                       "(tier is %s)", ctx, plan_tier_name(*tier));
+    return 0;
+}
 
 /* "gpus": {"A10G": 4} - exactly one GPU model per node. */
 static int parse_gpus(const cJSON *o, const char *ctx, const plan_fleet *f, char *gpu, int *n,
@@ -46,7 +82,9 @@ static int parse_gpus(const cJSON *o, const char *ctx, const plan_fleet *f, char
 static int parse_gpu_models(const cJSON *arr, const char *what, plan_fleet *f, vp_err *e)
 {
     if (!cJSON_IsArray(arr)) return vp_errf(e, VP_EINPUT, "%s.gpu_models: must be an array", what);
-    static const char *const keys[] = {"name", "memory_bytes", "bandwidth_gbs", "source", NULL};
+    static const char *const keys[] = {"name",       "memory_bytes", "bandwidth_gbs",
+                                       "cuda_bytes", "tflops_bf16",  "tflops_fp8",
+                                       "source",     NULL};
     int i = 0;
     const cJSON *o;
     cJSON_ArrayForEach(o, arr)
@@ -63,6 +101,11 @@ static int parse_gpu_models(const cJSON *arr, const char *what, plan_fleet *f, v
             return rc;
         if ((rc = vp_json_u32(o, "bandwidth_gbs", ctx, false, 1, 1000000, &g.bandwidth_gbs, e)) <
             0)
+            return rc;
+        if ((rc = vp_json_u64(o, "cuda_bytes", ctx, false, 1, g.memory_bytes, &g.cuda_bytes, e)) < 0)
+            return rc;
+        if ((rc = vp_json_u32(o, "tflops_bf16", ctx, false, 1, 1000000, &g.tflops_bf16, e)) < 0 ||
+            (rc = vp_json_u32(o, "tflops_fp8", ctx, false, 1, 1000000, &g.tflops_fp8, e)) < 0)
             return rc;
         plan_gpu_model *same = NULL;
         for (size_t k = 0; k < f->n_gpus; k++)
@@ -88,8 +131,8 @@ static int parse_catalog(const cJSON *arr, const char *what, plan_fleet *f, vp_e
     f->types = calloc(n ? (size_t)n : 1, sizeof *f->types);
     f->n_types = 0;
     if (!f->types) return vp_errf(e, -ENOMEM, "%s: out of memory", what);
-    static const char *const keys[] = {"type", "gpus", "price_per_hour", "max_count", "source",
-                                       NULL};
+    static const char *const keys[] = {"type",   "gpus", "price_per_hour", "max_count",
+                                       "source", "tier", "interruptions_per_hour", NULL};
     const cJSON *o;
     cJSON_ArrayForEach(o, arr)
     {
@@ -108,6 +151,7 @@ static int parse_catalog(const cJSON *arr, const char *what, plan_fleet *f, vp_e
         rc = vp_json_u32(o, "max_count", ctx, false, 0, 1000000, &mc, e);
         if (rc < 0) return rc;
         if (rc == 0) t.max_count = (int)mc;
+        if ((rc = parse_tier(o, ctx, &t.tier, &t.interruptions_per_hour, e))) return rc;
         for (size_t k = 0; k < f->n_types; k++)
             if (!strcmp(f->types[k].type, t.type))
                 return vp_errf(e, VP_EDUP, "%s.type: \"%s\" is already catalog[%zu]", ctx, t.type,
@@ -123,7 +167,8 @@ static int parse_nodes(const cJSON *arr, const char *what, plan_fleet *f,
     if (!cJSON_IsArray(arr)) return vp_errf(e, VP_EINPUT, "%s.nodes: must be an array", what);
     int n = cJSON_GetArraySize(arr);
     if (n > MAX_ENTRIES) return vp_errf(e, VP_ETOOBIG, "%s.nodes: too many entries", what);
-    static const char *const keys[] = {"name", "type", "gpus", "price_per_hour", NULL};
+    static const char *const keys[] = {"name", "type", "gpus", "price_per_hour", "tier",
+                                       "interruptions_per_hour", NULL};
     int i = 0;
     const cJSON *o;
     cJSON_ArrayForEach(o, arr)
@@ -157,17 +202,45 @@ static int parse_nodes(const cJSON *arr, const char *what, plan_fleet *f,
             snprintf(nd.gpu, sizeof nd.gpu, "%s", t->gpu);
             nd.n_gpus = t->n_gpus;
             nd.price_per_hour = t->price_per_hour;
+            nd.tier = t->tier;
+            nd.interruptions_per_hour = t->interruptions_per_hour;
         } else {
             return vp_errf(e, VP_EINPUT, "%s: needs \"type\" (an instance type) or \"gpus\"", ctx);
         }
         rc = vp_json_double(o, "price_per_hour", ctx, false, 0.0, 1e6, &nd.price_per_hour, e);
         if (rc < 0) return rc;
+        if ((rc = parse_tier(o, ctx, &nd.tier, &nd.interruptions_per_hour, e))) return rc;
         for (size_t k = 0; k < f->n_nodes; k++)
             if (!strcmp(f->nodes[k].name, nd.name))
                 return vp_errf(e, VP_EDUP, "%s.name: \"%s\" is already nodes[%zu]", ctx, nd.name,
                                k);
         if (plan_fleet_add_node(f, &nd)) return vp_errf(e, -ENOMEM, "%s: out of memory", ctx);
     }
+    return 0;
+}
+
+/* "include_builtin": ["on_demand", "spot", "gpu_clouds"]: parts of the built-in catalog added to
+ * the file's. */
+static int parse_include(const cJSON *arr, const char *what, plan_fleet *f, vp_err *e)
+{
+    if (!cJSON_IsArray(arr) || !cJSON_GetArraySize(arr))
+        return vp_errf(e, VP_EINPUT, "%s.include_builtin: must be a non-empty array of on_demand, "
+                       "spot, gpu_clouds", what);
+    unsigned parts = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const char *s = cJSON_IsString(it) ? it->valuestring : "";
+        unsigned p = !strcmp(s, "on_demand") ? PLAN_CATALOG_ON_DEMAND
+                     : !strcmp(s, "spot")    ? PLAN_CATALOG_SPOT
+                     : !strcmp(s, "gpu_clouds") ? PLAN_CATALOG_GPU_CLOUDS
+                                                : 0;
+        if (!p)
+            return vp_errf(e, VP_EINPUT, "%s.include_builtin: \"%.32s\" is not on_demand, spot or "
+                           "gpu_clouds", what, s);
+        parts |= p;
+    }
+    if (plan_fleet_add_builtin(f, parts)) return vp_errf(e, -ENOMEM, "%s: out of memory", what);
     return 0;
 }
 
@@ -190,9 +263,9 @@ int plan_fleet_parse(const char *buf, size_t len, const char *what, plan_fleet *
     if (gm && (rc = parse_gpu_models(gm, what, f, e))) goto done;
     const cJSON *cat = cJSON_GetObjectItemCaseSensitive(root, "catalog");
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(root, "nodes");
-    if (!cat && !nodes) {
-        rc = vp_errf(e, VP_EINPUT, "%s: needs \"catalog\" (types to buy), \"nodes\" (inventory) "
-                     "or both", what);
+    if (!cat && !nodes && !cJSON_GetObjectItemCaseSensitive(root, "include_builtin")) {
+        rc = vp_errf(e, VP_EINPUT, "%s: needs \"catalog\" (types to buy), \"nodes\" (inventory), "
+                     "\"include_builtin\" or several", what);
         goto done;
     }
     if (cat) {
@@ -202,6 +275,8 @@ int plan_fleet_parse(const char *buf, size_t len, const char *what, plan_fleet *
         f->types = NULL;
         f->n_types = 0;
     }
+    const cJSON *inc = cJSON_GetObjectItemCaseSensitive(root, "include_builtin");
+    if (inc && (rc = parse_include(inc, what, f, e))) goto done;
     if (nodes && (rc = parse_nodes(nodes, what, f, builtin, e))) goto done;
     rc = 0;
 done:

@@ -36,7 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "footprint.h"
+#include "fp_int.h"
 #include "vp_json.h"
 
 #define HF_MAX_FILE_BYTES (4u << 20)
@@ -286,6 +286,53 @@ static int hf_moe_mla(const hf_reader *r, hf_family fam, plan_arch *a)
     return 0;
 }
 
+/* quantization_config: which format the checkpoint's linear layers are stored in. */
+static int hf_quant(const hf_reader *r, plan_quant *out)
+{
+    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(r->cfg, "quantization_config");
+    *out = PLAN_QUANT_NONE;
+    if (!qc || cJSON_IsNull(qc)) return 0;
+    if (!cJSON_IsObject(qc))
+        return vp_errf(r->e, VP_EINPUT, "%s: quantization_config: must be an object", r->what);
+    hf_reader sub = {qc, r->what, r->e};
+    const char *m = NULL;
+    int rc = hf_str(&sub, KEYS("quant_method"), &m);
+    if (rc < 0) return rc;
+    if (!m) return vp_errf(r->e, VP_EINPUT, "%s: quantization_config.quant_method: missing", r->what);
+    if (!strcmp(m, "bitsandbytes")) {
+        bool four = false, eight = false;
+        if ((rc = hf_bool(&sub, "load_in_4bit", &four)) < 0) return rc;
+        if ((rc = hf_bool(&sub, "load_in_8bit", &eight)) < 0) return rc;
+        *out = four ? PLAN_QUANT_BNB4 : PLAN_QUANT_INT8;
+        return 0;
+    }
+    if (!strcmp(m, "compressed-tensors")) {
+        /* config_groups.*.weights: {num_bits, type}: 8-bit int or float, or 4-bit groups. */
+        const cJSON *groups = cJSON_GetObjectItemCaseSensitive(qc, "config_groups"), *g;
+        cJSON_ArrayForEach(g, groups)
+        {
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(g, "weights");
+            const cJSON *bits = cJSON_GetObjectItemCaseSensitive(w, "num_bits");
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(w, "type");
+            if (!cJSON_IsNumber(bits)) continue;
+            if (bits->valuedouble == 4) *out = PLAN_QUANT_GPTQ;
+            else if (bits->valuedouble == 8)
+                *out = cJSON_IsString(type) && !strcmp(type->valuestring, "float") ? PLAN_QUANT_FP8
+                                                                                   : PLAN_QUANT_INT8;
+            if (*out != PLAN_QUANT_NONE) return 0;
+        }
+        return vp_errf(r->e, VP_EINPUT,
+                       "%s: quantization_config.config_groups: no 4- or 8-bit weight scheme found",
+                       r->what);
+    }
+    if (!strcmp(m, "modelopt")) m = "fp8";
+    if (plan_quant_parse(m, out) != 0 || *out == PLAN_QUANT_NONE)
+        return vp_errf(r->e, VP_EINPUT,
+                       "%s: quantization_config.quant_method: \"%.32s\" is not modelled (%s)",
+                       r->what, m, plan_quant_names());
+    return 0;
+}
+
 int plan_arch_from_hf(const cJSON *cfg, const char *what, plan_arch *arch, vp_err *e)
 {
     if (!what) what = "config.json";
@@ -298,6 +345,11 @@ int plan_arch_from_hf(const cJSON *cfg, const char *what, plan_arch *arch, vp_er
 
     const char *model_type = NULL;
     if ((rc = hf_str(&r, KEYS("model_type"), &model_type)) < 0) return rc;
+    if (model_type && !strcmp(model_type, "llava")) {
+        if ((rc = fp_hf_llava(cfg, what, &a, e))) return rc;
+        *arch = a;
+        return 0;
+    }
     hf_family fam = FAM_OTHER;
     bool tied = false;
     snprintf(a.family, sizeof a.family, "%s", model_type && *model_type ? model_type : "unknown");
@@ -350,6 +402,14 @@ int plan_arch_from_hf(const cJSON *cfg, const char *what, plan_arch *arch, vp_er
         hf_find(&r, KEYS("torch_dtype", "dtype"), &key);
         return vp_errf(e, VP_EINPUT, "%s: %s: unknown dtype \"%.64s\"", what, key, dt);
     }
+    if (a.torch_dtype == PLAN_DT_FP32) {
+        /* Engines serve a float32 checkpoint at 16 bits (vLLM's _get_and_verify_dtype picks
+         * bfloat16 for float32 configs; llama.cpp converts to f16/bf16): the footprint follows
+         * them, and the caller can say so. */
+        a.torch_dtype = PLAN_DT_BF16;
+        a.fp32_checkpoint = true;
+    }
+    if ((rc = hf_quant(&r, &a.quant)) < 0) return rc;
 
     /* Biases: llama-style attention_bias covers q,k,v,o; qwen2 always has q,k,v bias only. */
     bool attn_bias = false, mlp_bias = false;
@@ -411,26 +471,6 @@ int plan_arch_from_hf_file(const char *path, plan_arch *arch, vp_err *e)
 
 /* ---- counting ---- */
 
-/* Checked arithmetic that latches an overflow flag, so long sums read as formulas. */
-static uint64_t mul(bool *ovf, uint64_t a, uint64_t b)
-{
-    uint64_t r;
-    if (__builtin_mul_overflow(a, b, &r)) {
-        *ovf = true;
-        return 0;
-    }
-    return r;
-}
-
-static uint64_t add(bool *ovf, uint64_t a, uint64_t b)
-{
-    uint64_t r;
-    if (__builtin_add_overflow(a, b, &r)) {
-        *ovf = true;
-        return 0;
-    }
-    return r;
-}
 
 static int need(uint64_t v, const char *field, vp_err *e)
 {
@@ -449,13 +489,13 @@ static int attention_params(const plan_arch *a, bool *ovf, uint64_t *out, vp_err
             return rc;
         uint64_t rope = a->qk_rope_head_dim, nope = a->qk_nope_head_dim, v = a->v_head_dim;
         uint64_t kvl = a->kv_lora_rank, ql = a->q_lora_rank;
-        uint64_t q_out = mul(ovf, heads, nope + rope);
+        uint64_t q_out = fp_mul(ovf, heads, nope + rope);
         uint64_t q =
-            ql ? add(ovf, add(ovf, mul(ovf, h, ql), ql), mul(ovf, ql, q_out)) : mul(ovf, h, q_out);
-        uint64_t kv_a = add(ovf, mul(ovf, h, kvl + rope), kvl); /* + kv_a_layernorm */
-        uint64_t kv_b = mul(ovf, kvl, mul(ovf, heads, nope + v));
-        uint64_t o = mul(ovf, mul(ovf, heads, v), h);
-        *out = add(ovf, add(ovf, q, kv_a), add(ovf, kv_b, o));
+            ql ? fp_add(ovf, fp_add(ovf, fp_mul(ovf, h, ql), ql), fp_mul(ovf, ql, q_out)) : fp_mul(ovf, h, q_out);
+        uint64_t kv_a = fp_add(ovf, fp_mul(ovf, h, kvl + rope), kvl); /* + kv_a_layernorm */
+        uint64_t kv_b = fp_mul(ovf, kvl, fp_mul(ovf, heads, nope + v));
+        uint64_t o = fp_mul(ovf, fp_mul(ovf, heads, v), h);
+        *out = fp_add(ovf, fp_add(ovf, q, kv_a), fp_add(ovf, kv_b, o));
         return 0;
     }
     uint64_t hd = a->head_dim;
@@ -468,12 +508,12 @@ static int attention_params(const plan_arch *a, bool *ovf, uint64_t *out, vp_err
         hd = h / heads;
     }
     uint64_t kvh = a->kv_heads ? a->kv_heads : heads;
-    uint64_t q_out = mul(ovf, heads, hd), kv_out = mul(ovf, kvh, hd);
-    uint64_t qkv_out = add(ovf, q_out, mul(ovf, 2, kv_out));
-    uint64_t p = add(ovf, mul(ovf, h, qkv_out), mul(ovf, q_out, h));
-    if (a->qkv_bias) p = add(ovf, p, qkv_out);
-    if (a->o_bias) p = add(ovf, p, h);
-    if (a->qk_norm) p = add(ovf, p, mul(ovf, 2, hd));
+    uint64_t q_out = fp_mul(ovf, heads, hd), kv_out = fp_mul(ovf, kvh, hd);
+    uint64_t qkv_out = fp_add(ovf, q_out, fp_mul(ovf, 2, kv_out));
+    uint64_t p = fp_add(ovf, fp_mul(ovf, h, qkv_out), fp_mul(ovf, q_out, h));
+    if (a->qkv_bias) p = fp_add(ovf, p, qkv_out);
+    if (a->o_bias) p = fp_add(ovf, p, h);
+    if (a->qk_norm) p = fp_add(ovf, p, fp_mul(ovf, 2, hd));
     *out = p;
     return 0;
 }
@@ -482,8 +522,8 @@ static int attention_params(const plan_arch *a, bool *ovf, uint64_t *out, vp_err
 static uint64_t mlp_params(const plan_arch *a, uint64_t inter, bool *ovf)
 {
     uint64_t mats = a->mlp_ungated ? 2 : 3;
-    uint64_t p = mul(ovf, mats, mul(ovf, a->hidden, inter));
-    if (a->mlp_bias) p = add(ovf, p, add(ovf, mul(ovf, mats - 1, inter), a->hidden));
+    uint64_t p = fp_mul(ovf, mats, fp_mul(ovf, a->hidden, inter));
+    if (a->mlp_bias) p = fp_add(ovf, p, fp_add(ovf, fp_mul(ovf, mats - 1, inter), a->hidden));
     return p;
 }
 
@@ -500,7 +540,7 @@ int plan_arch_layer_params(const plan_arch *a, uint32_t layer, uint64_t *total, 
     bool ovf = false;
     uint64_t attn = 0;
     if ((rc = attention_params(a, &ovf, &attn, e))) return rc;
-    uint64_t norms = mul(&ovf, mul(&ovf, a->norms_per_layer ? a->norms_per_layer : 2, a->hidden),
+    uint64_t norms = fp_mul(&ovf, fp_mul(&ovf, a->norms_per_layer ? a->norms_per_layer : 2, a->hidden),
                          a->norm_bias ? 2 : 1);
     uint64_t mlp, mlp_active;
     if (!a->experts || layer < a->first_dense_layers) {
@@ -516,14 +556,14 @@ int plan_arch_layer_params(const plan_arch *a, uint32_t layer, uint64_t *total, 
                            "experts_per_tok: %" PRIu32 " is more than the %" PRIu32 " experts",
                            a->experts_per_tok, a->experts);
         uint64_t expert = mlp_params(a, inter, &ovf);
-        uint64_t router = mul(&ovf, a->hidden, a->experts);
-        if (a->router_bias) router = add(&ovf, router, a->experts);
-        mlp = add(&ovf, mul(&ovf, expert, (uint64_t)a->experts + a->shared_experts), router);
+        uint64_t router = fp_mul(&ovf, a->hidden, a->experts);
+        if (a->router_bias) router = fp_add(&ovf, router, a->experts);
+        mlp = fp_add(&ovf, fp_mul(&ovf, expert, (uint64_t)a->experts + a->shared_experts), router);
         mlp_active =
-            add(&ovf, mul(&ovf, expert, (uint64_t)a->experts_per_tok + a->shared_experts), router);
+            fp_add(&ovf, fp_mul(&ovf, expert, (uint64_t)a->experts_per_tok + a->shared_experts), router);
     }
-    uint64_t t = add(&ovf, add(&ovf, attn, norms), mlp);
-    uint64_t act = add(&ovf, add(&ovf, attn, norms), mlp_active);
+    uint64_t t = fp_add(&ovf, fp_add(&ovf, attn, norms), mlp);
+    uint64_t act = fp_add(&ovf, fp_add(&ovf, attn, norms), mlp_active);
     if (ovf) return vp_errf(e, VP_EOVERFLOW, "parameter count of one layer exceeds 64 bits");
     *total = t;
     *active = act;
@@ -553,9 +593,9 @@ int plan_arch_count_params(plan_arch *arch, vp_err *e)
     uint64_t embed, final_norm, lm_head;
     plan_arch_edge_params(arch, &embed, &final_norm, &lm_head);
     bool ovf = false;
-    uint64_t edges = add(&ovf, add(&ovf, embed, final_norm), lm_head);
-    uint64_t total = add(&ovf, edges, add(&ovf, mul(&ovf, dense, d_tot), mul(&ovf, moe, m_tot)));
-    uint64_t active = add(&ovf, edges, add(&ovf, mul(&ovf, dense, d_act), mul(&ovf, moe, m_act)));
+    uint64_t edges = fp_add(&ovf, fp_add(&ovf, embed, final_norm), lm_head);
+    uint64_t total = fp_add(&ovf, edges, fp_add(&ovf, fp_mul(&ovf, dense, d_tot), fp_mul(&ovf, moe, m_tot)));
+    uint64_t active = fp_add(&ovf, edges, fp_add(&ovf, fp_mul(&ovf, dense, d_act), fp_mul(&ovf, moe, m_act)));
     if (ovf) return vp_errf(e, VP_EOVERFLOW, "parameter count exceeds 64 bits");
     arch->params = total;
     arch->active_params = active;

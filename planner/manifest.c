@@ -52,7 +52,10 @@ static int parse_defaults(const cJSON *d, const char *what, plan_mf_defaults *de
 void plan_manifest_free(plan_manifest *m)
 {
     if (!m) return;
-    for (size_t i = 0; i < m->n_models; i++) plan_mf_run_free(&m->models[i]);
+    for (size_t i = 0; i < m->n_models; i++) {
+        plan_mf_run_free(&m->models[i]);
+        plan_mf_work_free(&m->models[i]);
+    }
     free(m->models);
     free(m);
 }
@@ -149,7 +152,30 @@ int plan_manifest_load(const char *path, plan_manifest **out, vp_err *e)
     return rc;
 }
 
-/* Replaces models[i].hf_config paths of root by the parsed files. */
+/* Replaces parent.hf_config, when a path, by the file it names. */
+static int inline_one(cJSON *parent, const char *dir, const char *path, const char *field,
+                      size_t i, vp_err *e)
+{
+    cJSON *hf = cJSON_IsObject(parent) ? cJSON_GetObjectItemCaseSensitive(parent, "hf_config") : NULL;
+    if (!cJSON_IsString(hf)) return 0;
+    char file[2048];
+    const char *rel = hf->valuestring;
+    int n = rel[0] == '/' ? snprintf(file, sizeof file, "%s", rel)
+                          : snprintf(file, sizeof file, "%s/%s", dir, rel);
+    if (n < 0 || (size_t)n >= sizeof file)
+        return vp_errf(e, VP_EINPUT, "%s: models[%zu].%s: path too long", path, i, field);
+    cJSON *cfg;
+    vp_err sub = {0};
+    if (vp_json_load(file, MAX_HF_BYTES, &cfg, &sub))
+        return vp_errf(e, VP_EINPUT, "%s: models[%zu].%s: %s", path, i, field, sub.msg);
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(parent, "hf_config", cfg)) {
+        cJSON_Delete(cfg);
+        return vp_errf(e, -ENOMEM, "%s: out of memory", path);
+    }
+    return 0;
+}
+
+/* Replaces the hf_config paths of root's models (and of their speculative drafts) by the files. */
 static int inline_configs(cJSON *root, const char *path, vp_err *e)
 {
     char dir[1024];
@@ -158,23 +184,11 @@ static int inline_configs(cJSON *root, const char *path, vp_err *e)
     size_t i = 0;
     cJSON_ArrayForEach(m, models)
     {
-        cJSON *hf = cJSON_IsObject(m) ? cJSON_GetObjectItemCaseSensitive(m, "hf_config") : NULL;
-        if (cJSON_IsString(hf)) {
-            char file[2048];
-            const char *rel = hf->valuestring;
-            int n = rel[0] == '/' ? snprintf(file, sizeof file, "%s", rel)
-                                  : snprintf(file, sizeof file, "%s/%s", dir, rel);
-            if (n < 0 || (size_t)n >= sizeof file)
-                return vp_errf(e, VP_EINPUT, "%s: models[%zu].hf_config: path too long", path, i);
-            cJSON *cfg;
-            vp_err sub = {0};
-            if (vp_json_load(file, MAX_HF_BYTES, &cfg, &sub))
-                return vp_errf(e, VP_EINPUT, "%s: models[%zu].hf_config: %s", path, i, sub.msg);
-            if (!cJSON_ReplaceItemInObjectCaseSensitive(m, "hf_config", cfg)) {
-                cJSON_Delete(cfg);
-                return vp_errf(e, -ENOMEM, "%s: out of memory", path);
-            }
-        }
+        int rc = inline_one(m, dir, path, "hf_config", i, e);
+        if (!rc && cJSON_IsObject(m))
+            rc = inline_one(cJSON_GetObjectItemCaseSensitive(m, "speculative"), dir, path,
+                            "speculative.hf_config", i, e);
+        if (rc) return rc;
         i++;
     }
     return 0;

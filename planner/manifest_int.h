@@ -29,6 +29,20 @@ int plan_mf_model(const cJSON *o, size_t idx, const plan_mf_ctx *c, plan_model *
 /* engine, source, engine_args, worker, ready_timeout_s of one model. */
 int plan_mf_run(const cJSON *o, const char *ctx, plan_model *m, vp_err *e);
 
+/* engine_version and the memory flags of engine_args, then the footprint computed once, so that
+ * a model its engine profile or workload cannot size is refused with its name (manifest_run.c). */
+int plan_mf_profile(const cJSON *o, const char *ctx, plan_model *m, vp_err *e);
+
+/* class, lora, train, images_per_request, speculative (manifest_work.c). */
+int plan_mf_work(const cJSON *o, const char *ctx, const plan_mf_ctx *c, plan_model *m, vp_err *e);
+/* Frees what plan_mf_work allocated (the draft's architecture). */
+void plan_mf_work_free(plan_model *m);
+
+/* An architecture from an hf_config value: a path (unless c->inline_only; resolved against
+ * c->base_dir and written to path) or the config object ("inline"). Errors name ctx.hf_config. */
+int plan_mf_arch_config(const cJSON *hf, const char *ctx, const plan_mf_ctx *c, plan_arch *a,
+                        char *path, size_t cap, vp_err *e);
+
 /* A dtype field ("dtype", "kv_dtype"): 0 read (and *set = true when set is not NULL), 0 absent
  * (output untouched), or VP_EINPUT naming the field and the known names. */
 int plan_mf_dtype(const cJSON *o, const char *key, const char *ctx, plan_dtype *out, bool *set,

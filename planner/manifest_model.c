@@ -27,9 +27,11 @@ static const char *const model_keys[] = {
     "head_dim", "hidden", "hidden_size", "heads", "vocab", "intermediate", "sliding_window",
     "kv_lora_rank", "qk_rope_head_dim", "memory_bytes", "dtype", "kv_dtype", "max_seq_len",
     "max_batch", "replicas", "demand", "tensor_parallel", "pipeline_parallel", "gpu_types",
-    "spread", "slo", "overhead_fraction", "cuda_context_bytes",
+    "spread", "slo", "overhead_fraction", "cuda_context_bytes", "quantization",
+    /* manifest_work.c */
+    "class", "lora", "train", "images_per_request", "speculative",
     /* manifest_run.c */
-    "engine", "source", "engine_args", "worker", "ready_timeout_s", NULL};
+    "engine", "engine_version", "source", "engine_args", "worker", "ready_timeout_s", NULL};
 
 /* Fields an hf_config defines: giving them as well would be silently ignored, so it is refused. */
 static const char *const arch_only[] = {"layers", "kv_heads", "head_dim", "hidden",
@@ -53,10 +55,8 @@ int plan_mf_dtype(const cJSON *o, const char *key, const char *ctx, plan_dtype *
     int rc = vp_json_str(o, key, ctx, false, s, sizeof s, e);
     if (rc) return rc < 0 ? rc : 0;
     if (plan_dtype_parse(s, out))
-        return vp_errf(e, VP_EINPUT,
-                       "%s.%s: unknown dtype \"%s\" (fp32, fp16, bf16, fp8, int8, int4, q8_0, "
-                       "q6_k, q5_k_m, q4_k_m, q4_0)",
-                       ctx, key, s);
+        return vp_errf(e, VP_EINPUT, "%s.%s: unknown dtype \"%s\" (%s)", ctx, key, s,
+                       plan_dtype_names());
     if (set) *set = true;
     return 0;
 }
@@ -117,25 +117,22 @@ static int resolve_path(const char *base_dir, const char *rel, char *out, size_t
     return 0;
 }
 
-/* The architecture from hf_config: a path (unless inline_only) or the config object. */
-static int arch_from_config(const cJSON *hf, const char *ctx, const plan_mf_ctx *c, plan_model *m,
-                            vp_err *e)
+int plan_mf_arch_config(const cJSON *hf, const char *ctx, const plan_mf_ctx *c, plan_arch *a,
+                        char *path, size_t cap, vp_err *e)
 {
     vp_err sub = {0};
     int rc;
     if (cJSON_IsObject(hf)) {
-        snprintf(m->hf_config, sizeof m->hf_config, "inline");
-        rc = plan_arch_from_hf(hf, "config", &m->arch, &sub);
+        snprintf(path, cap, "inline");
+        rc = plan_arch_from_hf(hf, "config", a, &sub);
     } else if (cJSON_IsString(hf) && hf->valuestring[0]) {
         if (c->inline_only)
             return vp_errf(e, VP_EINPUT,
                            "%s.hf_config: must be the config object itself here, not a path "
                            "(`vrampack submit` inlines config files)",
                            ctx);
-        if ((rc = resolve_path(c->base_dir, hf->valuestring, m->hf_config, sizeof m->hf_config,
-                               ctx, e)))
-            return rc;
-        rc = plan_arch_from_hf_file(m->hf_config, &m->arch, &sub);
+        if ((rc = resolve_path(c->base_dir, hf->valuestring, path, cap, ctx, e))) return rc;
+        rc = plan_arch_from_hf_file(path, a, &sub);
     } else {
         return vp_errf(e, VP_EINPUT, "%s.hf_config: must be a path or a config object", ctx);
     }
@@ -199,7 +196,8 @@ static int get_architecture(const cJSON *o, const char *ctx, const plan_mf_ctx *
             return vp_errf(e, VP_EINPUT,
                            "%s.%s: the hf_config defines the architecture; give one or the other",
                            ctx, *k);
-    if ((rc = arch_from_config(hf, ctx, c, m, e))) return rc;
+    if ((rc = plan_mf_arch_config(hf, ctx, c, &m->arch, m->hf_config, sizeof m->hf_config, e)))
+        return rc;
     /* Explicit fields override the config (e.g. a published params figure). */
     if (fields.params) m->arch.params = fields.params;
     if (fields.active_params) m->arch.active_params = fields.active_params;
@@ -208,7 +206,34 @@ static int get_architecture(const cJSON *o, const char *ctx, const plan_mf_ctx *
     return 0;
 }
 
-/* dtype, kv_dtype, max_seq_len, max_batch, overhead_fraction, cuda_context_bytes. */
+/* quantization: a format name, or the config's quantization_config; never with a GGUF dtype. */
+static int get_quant(const cJSON *o, const char *ctx, bool dtype_given, plan_model *m, vp_err *e)
+{
+    char s[32];
+    m->opts.quant = m->fixed ? PLAN_QUANT_NONE : m->arch.quant;
+    int rc = vp_json_str(o, "quantization", ctx, false, s, sizeof s, e);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+        if (m->fixed)
+            return vp_errf(e, VP_EINPUT,
+                           "%s.quantization: a memory_bytes model is measured, not computed", ctx);
+        if (plan_quant_parse(s, &m->opts.quant))
+            return vp_errf(e, VP_EINPUT, "%s.quantization: unknown format \"%s\" (%s)", ctx, s,
+                           plan_quant_names());
+    } else if (plan_dtype_is_gguf(m->opts.dtype) && dtype_given) {
+        m->opts.quant = PLAN_QUANT_NONE; /* a GGUF file replaces the config's checkpoint */
+    }
+    plan_dtype d = m->opts.dtype;
+    if (m->opts.quant != PLAN_QUANT_NONE && d != PLAN_DT_BF16 && d != PLAN_DT_FP16 &&
+        d != PLAN_DT_FP32)
+        return vp_errf(e, VP_EINPUT,
+                       "%s.quantization: %s keeps embeddings and norms at the dtype, which must "
+                       "be bf16, fp16 or fp32 (got %s)",
+                       ctx, plan_quant_name(m->opts.quant), plan_dtype_name(d));
+    return 0;
+}
+
+/* dtype, kv_dtype, quantization, max_seq_len, max_batch, overhead_fraction, cuda_context_bytes. */
 static int get_precision(const cJSON *o, const char *ctx, const plan_mf_defaults *def,
                          plan_model *m, vp_err *e)
 {
@@ -216,7 +241,9 @@ static int get_precision(const cJSON *o, const char *ctx, const plan_mf_defaults
     m->opts.dtype = def->have_dtype ? def->opts.dtype
                     : m->fixed      ? PLAN_DT_FP16
                                     : m->arch.torch_dtype;
-    if ((rc = plan_mf_dtype(o, "dtype", ctx, &m->opts.dtype, NULL, e))) return rc;
+    bool dtype_given = def->have_dtype;
+    if ((rc = plan_mf_dtype(o, "dtype", ctx, &m->opts.dtype, &dtype_given, e))) return rc;
+    if ((rc = get_quant(o, ctx, dtype_given, m, e))) return rc;
     if (def->have_kv)
         m->opts.kv_dtype = def->opts.kv_dtype;
     else if (m->opts.dtype == PLAN_DT_FP32 || m->opts.dtype == PLAN_DT_FP16 ||
@@ -316,10 +343,19 @@ static int get_constraints(const cJSON *o, const char *ctx, plan_model *m, vp_er
     char sctx[340];
     snprintf(sctx, sizeof sctx, "%s.slo", ctx);
     if (!cJSON_IsObject(slo)) return vp_errf(e, VP_EINPUT, "%s: must be an object", sctx);
-    static const char *const skeys[] = {"tpot_ms", "ttft_ms", NULL};
+    static const char *const skeys[] = {"tpot_ms", "ttft_ms", "prompt_tokens", NULL};
     if ((rc = vp_json_only_keys(slo, skeys, sctx, e))) return rc;
     rc = vp_json_double(slo, "tpot_ms", sctx, false, 0.001, 1e7, &m->tpot_ms, e);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) return rc;
+    rc = vp_json_double(slo, "ttft_ms", sctx, false, 0.001, 1e7, &m->ttft_ms, e);
+    if (rc < 0) return rc;
+    bool have_ttft = rc == 0;
+    rc = vp_json_u32(slo, "prompt_tokens", sctx, have_ttft, 1, 16u << 20, &m->prompt_tokens, e);
+    if (rc < 0) return rc;
+    if (rc == 0 && !have_ttft)
+        return vp_errf(e, VP_EINPUT, "%s.prompt_tokens: is the prompt ttft_ms is for; give "
+                       "ttft_ms too", sctx);
+    return rc == 1 && have_ttft ? vp_errf(e, VP_EINPUT, "%s.prompt_tokens: missing", sctx) : 0;
 }
 
 int plan_mf_model(const cJSON *o, size_t idx, const plan_mf_ctx *c, plan_model *m, vp_err *e)
@@ -342,5 +378,7 @@ int plan_mf_model(const cJSON *o, size_t idx, const plan_mf_ctx *c, plan_model *
     if ((rc = get_parallelism(o, ctx, m, e))) return rc;
     if ((rc = get_replicas(o, ctx, m, e))) return rc;
     if ((rc = get_constraints(o, ctx, m, e))) return rc;
-    return plan_mf_run(o, ctx, m, e);
+    if ((rc = plan_mf_run(o, ctx, m, e))) return rc;
+    if ((rc = plan_mf_work(o, ctx, c, m, e))) return rc;
+    return plan_mf_profile(o, ctx, m, e);
 }

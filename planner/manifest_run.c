@@ -1,5 +1,6 @@
 /* manifest_run.c - how a model runs: `engine`, `source`, `engine_args`, `worker.command` and
- * `ready_timeout_s` (DESIGN.md "Workers and slices").
+ * `ready_timeout_s` (DESIGN.md "Workers and slices"), and the engine's memory profile:
+ * `engine_version` and the memory flags of engine_args (engine_mem.h).
  *
  * Without `engine`, a model with a worker.command runs that template (engine "command") and any
  * other runs the built-in worker, so manifests written before engines existed mean what they
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_mem.h"
 #include "manifest_int.h"
 #include "vp_json.h"
 
@@ -78,6 +80,46 @@ static int get_worker(const cJSON *worker, const char *ctx, plan_model *m, vp_er
     snprintf(wctx, sizeof wctx, "%s.worker.command", ctx);
     return get_argv(cJSON_GetObjectItemCaseSensitive(worker, "command"), wctx, true,
                     &m->worker_cmd, e);
+}
+
+/* The engine's memory profile sizes the model: its version, and the flags of engine_args that
+ * change what it allocates (engine_mem.h). The footprint is computed once here (for profiled
+ * engines and for workloads) so that a model that cannot be sized is refused with its name, not
+ * when the plan is built. */
+int plan_mf_profile(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)
+{
+    char ver[32];
+    int rc = vp_json_str(o, "engine_version", ctx, false, ver, sizeof ver, e);
+    if (rc < 0) return rc;
+    bool profiled = plan_engine_has_profile(m->engine);
+    if (rc == 0) {
+        if (!profiled)
+            return vp_errf(e, VP_EINPUT, "%s.engine_version: engine \"%s\" has no versions (%s do)",
+                           ctx, eng_name(m->engine), plan_engine_profile_names());
+        if (plan_engine_version_parse(ver, &m->opts.engine_version))
+            return vp_errf(e, VP_EINPUT,
+                           "%s.engine_version: \"%s\" is not a version (0.6.4, 0.10.1, b4500)", ctx,
+                           ver);
+    }
+    if (m->fixed) return 0;
+    vp_err sub = {0};
+    if (profiled) {
+        m->opts.engine = m->engine;
+        if ((rc = plan_engine_args_apply(m->engine, m->engine_args, &m->opts, &sub)))
+            return vp_errf(e, rc, "%s.engine_args: %s", ctx, sub.msg);
+    }
+    const plan_fp_opts *x = &m->opts;
+    bool work = x->lora.adapters || x->train.method != PLAN_TRAIN_NONE || x->images || x->draft;
+    if (!profiled && !work) return 0;
+    plan_fp_opts t = m->opts;
+    t.tp = t.tp ? t.tp : 1;
+    t.pp = t.pp ? t.pp : 1;
+    plan_footprint fp;
+    if ((rc = plan_footprint_compute(&m->arch, &t, &fp, &sub)))
+        return profiled ? vp_errf(e, rc, "%s.engine: %s cannot size it: %s", ctx,
+                                  eng_name(m->engine), sub.msg)
+                        : vp_errf(e, rc, "%s: %s", ctx, sub.msg);
+    return 0;
 }
 
 int plan_mf_run(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)

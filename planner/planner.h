@@ -32,7 +32,20 @@ typedef struct plan_gpu_model {
     char name[PLACE_TYPE_MAX];   /* "H100" */
     uint64_t memory_bytes;       /* total as the driver reports it */
     uint32_t bandwidth_gbs;      /* datasheet GB/s (decimal) */
+    uint64_t cuda_bytes;         /* total as CUDA reports it (cudaMemGetInfo), a few hundred MiB
+                                    under memory_bytes: what engines apply their memory fraction
+                                    to; 0 = unknown (memory_bytes is used) */
+    uint32_t tflops_bf16;        /* datasheet dense BF16 tensor TFLOPS; 0 = unknown */
+    uint32_t tflops_fp8;         /* datasheet dense FP8 tensor TFLOPS; 0 = unknown or none */
 } plan_gpu_model;
+
+/* How capacity is bought: on demand (default), spot (cheaper, may be reclaimed), reserved
+ * (committed: paid whether used or not). */
+typedef enum plan_tier { PLAN_TIER_ON_DEMAND, PLAN_TIER_SPOT, PLAN_TIER_RESERVED } plan_tier;
+
+/* "on_demand" (also "on-demand"), "spot", "reserved" -> tier; 0 or VP_ENOTFOUND. */
+int plan_tier_parse(const char *s, plan_tier *out);
+const char *plan_tier_name(plan_tier t);
 
 typedef struct plan_instance {
     char type[PLACE_TYPE_MAX];   /* "p5.48xlarge" */
@@ -40,6 +53,8 @@ typedef struct plan_instance {
     int n_gpus;
     double price_per_hour;
     int max_count;               /* how many may be bought; -1 = no limit */
+    plan_tier tier;
+    double interruptions_per_hour; /* spot: expected reclaims per node-hour; 0 otherwise */
 } plan_instance;
 
 typedef struct plan_inv_node {
@@ -48,6 +63,8 @@ typedef struct plan_inv_node {
     char gpu[PLACE_TYPE_MAX];
     int n_gpus;
     double price_per_hour;
+    plan_tier tier;
+    double interruptions_per_hour;
 } plan_inv_node;
 
 typedef struct plan_fleet {
@@ -61,6 +78,12 @@ typedef struct plan_fleet {
 /* The built-in catalog: GPUs and common cloud instance types with sources (catalog.c).
  * Returns NULL when out of memory. Free with plan_fleet_free. */
 plan_fleet *plan_fleet_builtin(void);
+
+/* Parts of the built-in catalog a fleet may add ("include_builtin"): the on-demand types (what
+ * plan_fleet_builtin holds), their spot variants, and instance types of specialised GPU clouds. */
+enum { PLAN_CATALOG_ON_DEMAND = 1, PLAN_CATALOG_SPOT = 2, PLAN_CATALOG_GPU_CLOUDS = 4 };
+/* Appends those parts to f's catalog; -ENOMEM. Types already in f are skipped. */
+int plan_fleet_add_builtin(plan_fleet *f, unsigned parts);
 /* Reads a fleet file. Its catalog/nodes replace the built-in ones; built-in GPU model names stay
  * available and the file may add more. */
 int plan_fleet_load(const char *path, plan_fleet **out, vp_err *e);
@@ -72,8 +95,14 @@ void plan_fleet_free(plan_fleet *f);
 const plan_gpu_model *plan_fleet_gpu(const plan_fleet *f, const char *name);
 /* physical bytes x gpu_memory_utilization, rounded down. */
 uint64_t plan_fleet_usable(const plan_fleet *f, const plan_gpu_model *g);
+/* The total an engine sees on g: cuda_bytes when known, memory_bytes otherwise. */
+uint64_t plan_gpu_cuda_bytes(const plan_gpu_model *g);
 
 /* ---- manifest: the models to place ---- */
+
+/* What a model's work tolerates: realtime serving must not be interrupted; batch inference and
+ * fine-tuning may run on capacity that can be reclaimed. */
+typedef enum plan_class { PLAN_CLASS_REALTIME, PLAN_CLASS_BATCH } plan_class;
 
 typedef struct plan_model {
     char name[PLACE_NAME_MAX];
@@ -86,6 +115,10 @@ typedef struct plan_model {
     size_t n_gpu_types;          /* 0 = any */
     bool spread;                 /* replicas on distinct nodes */
     double tpot_ms;              /* 0 = no latency objective */
+    double ttft_ms;              /* 0 = no time-to-first-token objective */
+    uint32_t prompt_tokens;      /* prompt length ttft_ms is for (slo.prompt_tokens) */
+    plan_class wclass;           /* `class`: realtime (default; batch for training jobs) */
+    plan_arch *draft;            /* speculative draft (owned; opts.draft points at it) or NULL */
     /* How a replica runs (engine.h): the engine, what it loads, extra arguments. */
     eng_kind engine;             /* ENG_BUILTIN unless the manifest names one */
     char source[PLAN_SOURCE_MAX];/* repository id or path the engine loads; default: name */
@@ -177,6 +210,14 @@ int plan_group_find(const plan_problem *p, const char *model);
  * KV cache at full context, split over the TP group and the stages); 0 for memory_bytes models,
  * whose architecture is unknown. */
 uint64_t plan_decode_bytes_per_gpu(const plan_shape *s, uint32_t stage);
+/* Prefill FLOPs of one request of prompt_tokens: 2 x active params x tokens for the matrices and
+ * 2 x layers x tokens^2 x heads x head_dim for attention scores and values (causal: half of
+ * 4 x ...). Saturates at UINT64_MAX. */
+uint64_t plan_prefill_flops(const plan_arch *a, uint64_t prompt_tokens);
+/* Time to first token in ms when tp GPUs of tflops (dense TFLOPS) run flops at mfu_ppm of peak;
+ * 0 when tflops is 0 (unknown). */
+double plan_ttft_ms(uint64_t flops, uint32_t tflops, uint32_t tp, uint32_t mfu_ppm);
+
 /* Predicted ms per output token when a GPU of bandwidth_gbs reads decode_bytes (the sum over all
  * slices that decode on it at once: co-located models share the bandwidth). */
 double plan_tpot_ms(uint64_t decode_bytes, uint32_t bandwidth_gbs);

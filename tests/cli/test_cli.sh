@@ -80,5 +80,41 @@ check "estimate --json reports the official parameter count" \
 "$vp" estimate --params -5 --layers 1 --kv-heads 1 --head-dim 1 >/dev/null 2>&1
 check "estimate refuses a negative parameter count" test $? -eq 2
 
+# estimate with an engine and a GPU: the engine's terms, the verdict and the KV capacity.
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --engine vllm --gpu A10G \
+  --seq-len 8192 --json >"$tmp/est-vllm" 2>&1
+check "estimate --engine vllm --gpu A10G prints fits, capacity, concurrency and named terms" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); assert e['fits'] is True and e['kv_capacity_tokens'] > 8192 and e['max_concurrency'] > 1 and e['terms']['activation_peak'] > 0 and e['terms']['non_torch'] > 0 and e['engine']=='vllm' and e['weights_bytes']==16060522496, e" "$tmp/est-vllm"
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --engine vllm --engine-version 0.6.4 \
+  --gpu 25318167429 --seq-len 29000 --json >"$tmp/est-29k" 2>&1
+check "Llama-3.1-8B at 29k tokens on a 24 GB card does not fit vLLM 0.6.4 (vllm#10517)" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); assert e['fits'] is False and 20000 < e['kv_capacity_tokens'] < 29000, e" "$tmp/est-29k"
+"$vp" estimate --hf-config "$src/tests/data/hf/qwen2.5-7b-instruct-bnb-4bit.json" --seq-len 4096 >"$tmp/est-bnb" 2>&1
+check "a config's quantization_config is said and used" grep -q "bnb-4bit" "$tmp/est-bnb"
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --engine vllm2 >/dev/null 2>&1
+check "estimate refuses an unknown engine" test $? -eq 2
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --gpu-memory-utilization 0.8 >/dev/null 2>&1
+check "--gpu-memory-utilization without --gpu exits 2" test $? -eq 2
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --gpu B200 >/dev/null 2>&1
+check "estimate refuses an unknown GPU" test $? -eq 2
+"$vp" estimate --help >"$tmp/est-help" 2>&1
+check "estimate --help lists the engine profiles" grep -q "llama.cpp b5435+" "$tmp/est-help"
+
+# estimate of workloads: training terms, images, a draft.
+"$vp" estimate --hf-config "$src/tests/data/hf/meta-llama-3-8b.json" --train full --seq-len 4096 --json >"$tmp/est-train" 2>&1
+check "estimate --train full names each term and the trainable parameters" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); t=e['terms']; assert e['trainable_params']==8030261248 and t['optimizer_states']==8*8030261248 and e['total_bytes']==133817237504, e" "$tmp/est-train"
+"$vp" estimate --hf-config "$src/tests/data/hf/llava-1.5-7b.json" --images 2 --seq-len 2048 --json >"$tmp/est-img" 2>&1
+check "estimate --images adds 576 tokens an image and the vision tower" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); assert e['seq_tokens']==3200 and e['terms']['vision_encoder']==648974336, e" "$tmp/est-img"
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-70b.json" --dtype fp8 \
+  --draft-hf-config "$src/tests/data/hf/llama-3.2-1b.json" --seq-len 8192 --json >"$tmp/est-draft" 2>&1
+check "estimate --draft-hf-config adds the draft's weights and KV" \
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1])); assert e['terms']['draft_weights']==2471628800 and e['seq_tokens']==8197, e" "$tmp/est-draft"
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --train dpo >/dev/null 2>&1
+check "estimate refuses an unknown training method" test $? -eq 2
+"$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --images 1 >/dev/null 2>&1
+check "estimate refuses images for a model without a vision encoder" test $? -eq 2
+
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all CLI checks passed"

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdbool.h>
 
 #include "footprint.h"
 
@@ -66,15 +67,55 @@ static void bits_per_weight_are_exact_fractions(void **state)
     assert_bits(PLAN_DT_FP8, 8, 1);
     assert_bits(PLAN_DT_INT8, 8, 1);
     assert_bits(PLAN_DT_INT4, 4, 1);
-    assert_bits(PLAN_DT_Q8_0, 85, 10);       /* 8.5: 34 bytes per block of 32 */
-    assert_bits(PLAN_DT_Q6_K, 65625, 10000); /* 6.5625: 210 bytes per 256 */
-    assert_bits(PLAN_DT_Q5_K_M, 55, 10);     /* 5.5 */
-    assert_bits(PLAN_DT_Q4_K_M, 485, 100);   /* 4.85 */
-    assert_bits(PLAN_DT_Q4_0, 45, 10);       /* 4.5: 18 bytes per 32 */
+    /* GGUF types: the bytes of llama.cpp's mix on Llama-3.1-8B x 8 / its 8,030,261,248 params.
+     * q8_0: every matrix at 34 bytes per 32 weights, 65 f32 norm vectors of 4096:
+     * 8,029,995,008 x 34 / 32 + 266,240 x 4 = 8,532,934,656 bytes, 8.5008 bits per weight. */
+    assert_bits(PLAN_DT_Q8_0, 8532934656ULL * 8, 8030261248ULL);
+    /* q4_k_m: 4,912,898,048 bytes, the "4.58 GiB (4.89 BPW)" llama.cpp prints (not 4.85). */
+    assert_bits(PLAN_DT_Q4_K_M, 4912898048ULL * 8, 8030261248ULL);
+    /* q5_k_m 5.70 bits per weight (not 5.5), q4_0 4.64 (its lm_head is Q6_K). */
+    assert_bits(PLAN_DT_Q5_K_M, 5725151232ULL * 8, 8030261248ULL);
+    assert_bits(PLAN_DT_Q4_0, 4653375488ULL * 8, 8030261248ULL);
+    for (int d = PLAN_DT_Q8_0; d < PLAN_DT_COUNT; d++) {
+        uint64_t num, den;
+        plan_dtype_bits((plan_dtype)d, &num, &den);
+        if (!plan_dtype_is_gguf((plan_dtype)d) || num < 2 * den || num > 9 * den)
+            fail_msg("%s: %llu/%llu bits per weight is no GGUF type", plan_dtype_name(d),
+                     (unsigned long long)num, (unsigned long long)den);
+    }
+    assert_false(plan_dtype_is_gguf(PLAN_DT_INT4));
     uint64_t num = 1, den = 0;
     plan_dtype_bits(PLAN_DT_COUNT, &num, &den);
     assert_int_equal(num, 0);
     assert_int_equal(den, 1);
+}
+
+static void quantization_formats_parse_by_their_common_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        plan_quant q;
+    } cases[] = {
+        {"int8", PLAN_QUANT_INT8},         {"FP8", PLAN_QUANT_FP8},  {"awq", PLAN_QUANT_AWQ},
+        {"gptq_marlin", PLAN_QUANT_GPTQ},  {"bnb-4bit", PLAN_QUANT_BNB4},
+        {"bitsandbytes", PLAN_QUANT_BNB4}, {"none", PLAN_QUANT_NONE},
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(cases); i++) {
+        plan_quant got = PLAN_QUANT_COUNT;
+        assert_int_equal(plan_quant_parse(cases[i].s, &got), 0);
+        assert_int_equal(got, cases[i].q);
+    }
+    for (int q = 0; q < PLAN_QUANT_COUNT; q++) {
+        plan_quant got = PLAN_QUANT_COUNT;
+        assert_int_equal(plan_quant_parse(plan_quant_name((plan_quant)q), &got), 0);
+        assert_int_equal(got, q);
+    }
+    plan_quant got = PLAN_QUANT_AWQ;
+    assert_int_equal(plan_quant_parse("q4_k_m", &got), VP_ENOTFOUND);
+    assert_int_equal(plan_quant_parse(NULL, &got), VP_ENOTFOUND);
+    assert_int_equal(got, PLAN_QUANT_AWQ);
+    assert_string_equal(plan_quant_name(PLAN_QUANT_COUNT), "unknown");
 }
 
 int main(void)
@@ -84,6 +125,7 @@ int main(void)
         cmocka_unit_test(hf_torch_dtype_spellings_and_upper_case_are_accepted),
         cmocka_unit_test(unknown_names_are_refused_and_leave_the_output_alone),
         cmocka_unit_test(bits_per_weight_are_exact_fractions),
+        cmocka_unit_test(quantization_formats_parse_by_their_common_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

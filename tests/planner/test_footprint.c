@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "footprint.h"
+#include "hf_fixture.h"
 
 #define MIB (1ULL << 20)
 #define CTX (512 * MIB)
@@ -28,16 +29,6 @@ static plan_arch llama8b(void)
     a.heads = 32;
     a.kv_heads = 8;
     a.vocab = 128256;
-    return a;
-}
-
-static plan_arch load(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/hf/%s", VP_TEST_DATA, name);
-    plan_arch a;
-    vp_err e = {0};
-    if (plan_arch_from_hf_file(path, &a, &e)) fail_msg("%s: %s", name, e.msg);
     return a;
 }
 
@@ -117,7 +108,7 @@ static void the_design_errata_example_is_42_949_672_960_bytes(void **state)
 {
     (void)state;
     /* 2 x 80 layers x 8 kv heads x 128 x 4096 tokens x 32 sequences x 2 bytes. */
-    plan_arch a = load("llama-3.1-70b.json");
+    plan_arch a = hf_load("llama-3.1-70b.json");
     plan_fp_opts o = opts(PLAN_DT_BF16, PLAN_DT_FP16, 4096, 32);
     plan_footprint f = compute(&a, &o);
     assert_int_equal(f.kv_cache_bytes, 42949672960ULL);
@@ -141,7 +132,7 @@ static void mha_stores_four_times_the_kv_of_gqa_with_a_quarter_of_the_heads(void
 static void multi_query_gemma_2b_keeps_one_kv_head(void **state)
 {
     (void)state;
-    plan_arch a = load("gemma-2b.json");
+    plan_arch a = hf_load("gemma-2b.json");
     plan_fp_opts o = opts(PLAN_DT_BF16, PLAN_DT_FP16, 8192, 4);
     assert_int_equal(compute(&a, &o).kv_cache_bytes, 2ULL * 18 * 1 * 256 * 8192 * 4 * 2);
     assert_int_equal(compute(&a, &o).kv_cache_bytes, 603979776ULL);
@@ -150,7 +141,7 @@ static void multi_query_gemma_2b_keeps_one_kv_head(void **state)
 static void sliding_windows_cap_the_tokens_of_the_layers_that_use_them(void **state)
 {
     (void)state;
-    plan_arch m = load("mistral-7b-v0.1.json");
+    plan_arch m = hf_load("mistral-7b-v0.1.json");
     plan_fp_opts o = opts(PLAN_DT_BF16, PLAN_DT_FP16, 32768, 1);
     /* Every layer keeps at most 4096 tokens. */
     assert_int_equal(compute(&m, &o).kv_cache_bytes, 2ULL * 32 * 8 * 128 * 4096 * 2);
@@ -158,7 +149,7 @@ static void sliding_windows_cap_the_tokens_of_the_layers_that_use_them(void **st
     assert_int_equal(compute(&m, &o).kv_cache_bytes, 2ULL * 32 * 8 * 128 * 2048 * 2);
 
     /* Gemma-2: 21 sliding layers at 4096 tokens, 21 global ones at 8192. */
-    plan_arch g = load("gemma-2-9b.json");
+    plan_arch g = hf_load("gemma-2-9b.json");
     o.seq_len = 8192;
     uint64_t per_token_layer = 2ULL * 8 * 256 * 2;
     plan_footprint f = compute(&g, &o);
@@ -182,7 +173,7 @@ static void sliding_windows_cap_the_tokens_of_the_layers_that_use_them(void **st
 static void mla_stores_one_latent_copy_per_token_replicated_on_every_rank(void **state)
 {
     (void)state;
-    plan_arch a = load("deepseek-v2-lite.json");
+    plan_arch a = hf_load("deepseek-v2-lite.json");
     plan_fp_opts o = opts(PLAN_DT_BF16, PLAN_DT_BF16, 4096, 1);
     plan_footprint f = compute(&a, &o);
     /* 27 layers x (512 + 64) x 4096 tokens x 2 bytes: not x 2 for K and V, not heads x dims. */
@@ -201,7 +192,7 @@ static void mla_stores_one_latent_copy_per_token_replicated_on_every_rank(void *
 static void mixtral_keeps_all_experts_resident(void **state)
 {
     (void)state;
-    plan_arch a = load("mixtral-8x7b-v0.1.json");
+    plan_arch a = hf_load("mixtral-8x7b-v0.1.json");
     plan_fp_opts o = opts(PLAN_DT_BF16, PLAN_DT_FP16, 4096, 1);
     plan_footprint f = compute(&a, &o);
     assert_int_equal(f.weights_bytes, 46702792704ULL * 2);
@@ -214,32 +205,39 @@ static void quantised_weights_use_their_real_bits_per_weight(void **state)
     plan_arch a = llama8b();
     plan_fp_opts o = opts(PLAN_DT_INT4, PLAN_DT_FP16, 4096, 1);
     assert_int_equal(compute(&a, &o).weights_bytes, 4015130624ULL); /* params / 2 */
-    o.dtype = PLAN_DT_Q8_0;
-    assert_int_equal(compute(&a, &o).weights_bytes, 8532152576ULL); /* x 8.5 / 8 */
-    o.dtype = PLAN_DT_Q6_K;
-    assert_int_equal(compute(&a, &o).weights_bytes, 6587323680ULL); /* x 6.5625 / 8 */
-    o.dtype = PLAN_DT_Q4_K_M;
-    assert_int_equal(compute(&a, &o).weights_bytes, 4868345882ULL); /* ceil(x 4.85 / 8) */
     o.dtype = PLAN_DT_FP32;
     assert_int_equal(compute(&a, &o).weights_bytes, 32121044992ULL);
     o.dtype = PLAN_DT_FP8;
     assert_int_equal(compute(&a, &o).weights_bytes, 8030261248ULL);
 
-    /* An odd count rounds each fraction up to a whole byte. */
+    /* GGUF types sum llama.cpp's mix tensor by tensor. q8_0: all 8,029,995,008 matrix weights
+     * at 34 bytes per 32, the 65 norm vectors of 4096 in f32. */
+    o.dtype = PLAN_DT_Q8_0;
+    assert_int_equal(compute(&a, &o).weights_bytes, 8029995008ULL / 32 * 34 + 266240ULL * 4);
+    /* q6_k: Q6_K everywhere, 210 bytes per 256 weights. */
+    o.dtype = PLAN_DT_Q6_K;
+    assert_int_equal(compute(&a, &o).weights_bytes, 8029995008ULL / 256 * 210 + 266240ULL * 4);
+    /* q4_0: Q4_0 (18 bytes per 32) but lm_head at Q6_K. */
+    o.dtype = PLAN_DT_Q4_0;
+    uint64_t emb = 525336576ULL;
+    assert_int_equal(compute(&a, &o).weights_bytes,
+                     (8029995008ULL - emb) / 32 * 18 + emb / 256 * 210 + 266240ULL * 4);
+
+    /* Without a breakdown: the fraction of dtype.c, rounded up once. */
     plan_arch b;
     memset(&b, 0, sizeof b);
     b.params = 1000000001ULL;
     b.layers = 1;
     b.kv_heads = 1;
     b.head_dim = 1;
-    o.dtype = PLAN_DT_Q4_K_M;
-    assert_int_equal(compute(&b, &o).weights_bytes, 606250001ULL); /* 606,250,000.606 */
-    o.dtype = PLAN_DT_Q4_0;
-    assert_int_equal(compute(&b, &o).weights_bytes, 562500001ULL); /* 562,500,000.5625 */
-    o.dtype = PLAN_DT_Q5_K_M;
-    assert_int_equal(compute(&b, &o).weights_bytes, 687500001ULL); /* 687,500,000.6875 */
     o.dtype = PLAN_DT_INT4;
     assert_int_equal(compute(&b, &o).weights_bytes, 500000001ULL); /* 500,000,000.5 */
+    o.dtype = PLAN_DT_Q4_K_M;
+    uint64_t num, den, want = 0;
+    plan_dtype_bits(PLAN_DT_Q4_K_M, &num, &den);
+    vp_muldiv_ceil_u64(b.params, num, den * 8, &want);
+    assert_int_equal(compute(&b, &o).weights_bytes, want);
+    assert_int_equal(want, 611798036ULL); /* 1,000,000,001 x 4.8944 / 8 */
 }
 
 static void tensor_parallel_splits_weights_and_kv_heads(void **state)
@@ -264,7 +262,7 @@ static void tensor_parallel_splits_weights_and_kv_heads(void **state)
     assert_int_equal(f.per_gpu_bytes, 1788671335ULL);
 
     /* Multi-query Falcon-7B: the single KV head is replicated on all 4 GPUs. */
-    plan_arch fa = load("falcon-7b.json");
+    plan_arch fa = hf_load("falcon-7b.json");
     o.tp = 4;
     o.seq_len = 2048;
     f = compute(&fa, &o);

@@ -170,7 +170,9 @@ static void gemma2_9b_has_four_norms_and_slides_on_half_its_layers(void **state)
     assert_int_equal(a.norms_per_layer, 4);
     assert_int_equal(a.sliding_window, 4096);
     assert_int_equal(a.sliding_layers, 21);
-    assert_int_equal(a.torch_dtype, PLAN_DT_FP32);
+    /* Its config says float32; engines serve it at bf16, and the arch says where it came from. */
+    assert_int_equal(a.torch_dtype, PLAN_DT_BF16);
+    assert_true(a.fp32_checkpoint);
 }
 
 static void phi3_mini_fused_projections_count_the_same(void **state)
@@ -279,9 +281,55 @@ static void torch_dtype_maps_and_defaults_to_bf16(void **state)
     assert_int_equal(from_json(j).torch_dtype, PLAN_DT_FP16);
     cJSON_DeleteItemFromObjectCaseSensitive(j, "torch_dtype");
     assert_int_equal(from_json(j).torch_dtype, PLAN_DT_BF16);
+    assert_false(from_json(j).fp32_checkpoint);
     set_field(j, "dtype", cJSON_CreateString("float32")); /* the newer key */
-    assert_int_equal(from_json(j).torch_dtype, PLAN_DT_FP32);
+    assert_int_equal(from_json(j).torch_dtype, PLAN_DT_BF16);
+    assert_true(from_json(j).fp32_checkpoint);
     cJSON_Delete(j);
+}
+
+static void quantization_config_names_the_checkpoint_format(void **state)
+{
+    (void)state;
+    assert_int_equal(load("qwen2.5-7b-instruct-awq.json").quant, PLAN_QUANT_AWQ);
+    assert_int_equal(load("qwen2.5-7b-instruct-awq.json").torch_dtype, PLAN_DT_FP16);
+    assert_int_equal(load("qwen2.5-7b-instruct-bnb-4bit.json").quant, PLAN_QUANT_BNB4);
+    assert_int_equal(load("qwen2.5-7b-instruct.json").quant, PLAN_QUANT_NONE);
+    static const struct {
+        const char *json;
+        int rc;
+        plan_quant q;
+    } cases[] = {
+        {"{\"quant_method\": \"gptq\", \"bits\": 4}", 0, PLAN_QUANT_GPTQ},
+        {"{\"quant_method\": \"fp8\"}", 0, PLAN_QUANT_FP8},
+        {"{\"quant_method\": \"fbgemm_fp8\"}", 0, PLAN_QUANT_FP8},
+        {"{\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true}", 0, PLAN_QUANT_INT8},
+        {"{\"quant_method\": \"compressed-tensors\", \"config_groups\": {\"group_0\": "
+         "{\"weights\": {\"num_bits\": 8, \"type\": \"float\"}}}}",
+         0, PLAN_QUANT_FP8},
+        {"{\"quant_method\": \"compressed-tensors\", \"config_groups\": {\"group_0\": "
+         "{\"weights\": {\"num_bits\": 8, \"type\": \"int\"}}}}",
+         0, PLAN_QUANT_INT8},
+        {"{\"quant_method\": \"compressed-tensors\", \"config_groups\": {}}", VP_EINPUT,
+         PLAN_QUANT_NONE},
+        {"{\"quant_method\": \"hqq\"}", VP_EINPUT, PLAN_QUANT_NONE},
+        {"{\"bits\": 4}", VP_EINPUT, PLAN_QUANT_NONE},
+        {"4", VP_EINPUT, PLAN_QUANT_NONE},
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(cases); i++) {
+        cJSON *j = load_json("llama-3.1-8b.json");
+        cJSON *qc = cJSON_Parse(cases[i].json);
+        set_field(j, "quantization_config", qc);
+        plan_arch a;
+        vp_err e = {0};
+        int rc = plan_arch_from_hf(j, "q.json", &a, &e);
+        if (rc != cases[i].rc) fail_msg("case %zu: rc %d, want %d (%s)", i, rc, cases[i].rc, e.msg);
+        if (!rc && a.quant != cases[i].q)
+            fail_msg("case %zu: quant %d, want %d", i, (int)a.quant, (int)cases[i].q);
+        if (rc && !strstr(e.msg, "quantization_config"))
+            fail_msg("case %zu: message does not name the field: %s", i, e.msg);
+        cJSON_Delete(j);
+    }
 }
 
 static void a_config_without_vocab_leaves_params_unknown(void **state)
@@ -462,6 +510,7 @@ int main(void)
         cmocka_unit_test(missing_kv_heads_default_to_the_query_heads),
         cmocka_unit_test(an_unknown_model_type_is_counted_like_llama),
         cmocka_unit_test(torch_dtype_maps_and_defaults_to_bf16),
+        cmocka_unit_test(quantization_config_names_the_checkpoint_format),
         cmocka_unit_test(a_config_without_vocab_leaves_params_unknown),
         cmocka_unit_test(configs_with_parts_the_count_does_not_model_leave_params_unknown),
         cmocka_unit_test(counting_a_hand_filled_arch_matches_the_config),

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "planner.h"
@@ -292,6 +293,201 @@ static void an_inline_config_plans_like_its_file_and_paths_are_refused_inline(vo
     assert_non_null(strstr(e.msg, "hf_config: must be a path or a config object"));
 }
 
+static void engines_size_models_with_their_profile_flags_version_and_quantization(void **state)
+{
+    (void)state;
+    plan_manifest *m;
+    vp_err e = {0};
+    const char *txt =
+        "{\"models\": ["
+        "{\"name\": \"v\", \"hf_config\": \"hf/llama-3.1-8b.json\", \"engine\": \"vllm\","
+        " \"engine_version\": \"0.6.4\", \"engine_args\": [\"--max-num-batched-tokens\", \"4096\","
+        " \"--enforce-eager\"]},"
+        "{\"name\": \"awq\", \"hf_config\": \"hf/qwen2.5-7b-instruct-awq.json\", \"engine\": \"sglang\"},"
+        "{\"name\": \"int8\", \"hf_config\": \"hf/llama-3.1-8b.json\", \"quantization\": \"int8\"},"
+        "{\"name\": \"gguf\", \"hf_config\": \"hf/qwen2.5-7b-instruct-awq.json\", \"dtype\": \"q4_k_m\","
+        " \"engine\": \"llama.cpp\"},"
+        "{\"name\": \"plain\", \"hf_config\": \"hf/llama-3.1-8b.json\"}]}";
+    assert_int_equal(parse(txt, &m, &e), 0);
+    const plan_fp_opts *v = &m->models[0].opts;
+    assert_int_equal(v->engine, ENG_VLLM);
+    assert_int_equal(v->engine_version, 604);
+    assert_int_equal(v->max_batched_tokens, 4096);
+    assert_true(v->enforce_eager);
+    /* the config's quantization_config, its fp16 torch_dtype */
+    assert_int_equal(m->models[1].opts.quant, PLAN_QUANT_AWQ);
+    assert_int_equal(m->models[1].opts.dtype, PLAN_DT_FP16);
+    assert_int_equal(m->models[1].opts.engine, ENG_SGLANG);
+    assert_int_equal(m->models[2].opts.quant, PLAN_QUANT_INT8);
+    /* a GGUF dtype replaces the checkpoint's quantization */
+    assert_int_equal(m->models[3].opts.quant, PLAN_QUANT_NONE);
+    assert_int_equal(m->models[3].opts.engine, ENG_LLAMACPP);
+    /* no engine: the generic model, as before */
+    assert_int_equal(m->models[4].opts.engine, ENG_BUILTIN);
+    assert_int_equal(m->models[4].opts.quant, PLAN_QUANT_NONE);
+    plan_manifest_free(m);
+
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"quantization\": \"awq4\"}]}",
+                 VP_EINPUT, "models[0] (x).quantization: unknown format \"awq4\"");
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"quantization\": \"awq\", \"dtype\": \"int4\"}]}",
+                 VP_EINPUT, "models[0] (x).quantization: awq keeps embeddings");
+    expect_error("{\"models\": [{\"name\": \"x\", \"memory_bytes\": 1000,"
+                 " \"quantization\": \"fp8\"}]}",
+                 VP_EINPUT, "models[0] (x).quantization: a memory_bytes model");
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"engine_version\": \"0.6.4\"}]}",
+                 VP_EINPUT, "models[0] (x).engine_version: engine \"builtin\" has no versions");
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"engine\": \"vllm\", \"engine_version\": \"new\"}]}",
+                 VP_EINPUT, "models[0] (x).engine_version: \"new\" is not a version");
+    expect_error("{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+                 " \"engine\": \"vllm\", \"engine_args\": [\"--max-num-seqs\", \"many\"]}]}",
+                 VP_EINPUT, "models[0] (x).engine_args: --max-num-seqs");
+    /* an engine profile needs the shapes its terms are made of */
+    expect_error("{\"models\": [{\"name\": \"x\", \"params\": 7000000000, \"layers\": 32,"
+                 " \"kv_heads\": 8, \"head_dim\": 128, \"engine\": \"vllm\"}]}",
+                 VP_EINPUT, "models[0] (x).engine: vllm cannot size it: hidden, intermediate and vocab");
+}
+
+static void workloads_are_read_into_the_footprint_and_refused_with_the_field_named(void **state)
+{
+    (void)state;
+    plan_manifest *m;
+    vp_err e = {0};
+    const char *txt =
+        "{\"models\": ["
+        "{\"name\": \"support-base\", \"hf_config\": \"hf/llama-3.1-8b.json\","
+        " \"lora\": {\"adapters\": 40, \"max_resident\": 8, \"rank\": 16, \"targets\": \"all-linear\"},"
+        " \"slo\": {\"tpot_ms\": 40, \"ttft_ms\": 800, \"prompt_tokens\": 2000}},"
+        "{\"name\": \"nightly\", \"hf_config\": \"hf/qwen2-7b.json\", \"class\": \"batch\","
+        " \"replicas\": 4},"
+        "{\"name\": \"ft\", \"hf_config\": \"hf/llama-3.1-70b.json\","
+        " \"train\": {\"method\": \"qlora\", \"rank\": 16, \"seq_len\": 4096, \"micro_batch\": 2,"
+        " \"data_parallel\": 2}},"
+        "{\"name\": \"vision\", \"hf_config\": \"hf/llava-1.5-7b.json\", \"images_per_request\": 2,"
+        " \"max_batch\": 8},"
+        "{\"name\": \"chat-70b\", \"hf_config\": \"hf/llama-3.1-70b.json\", \"dtype\": \"fp8\","
+        " \"speculative\": {\"hf_config\": \"hf/llama-3.2-1b.json\", \"num_tokens\": 5}}]}";
+    assert_int_equal(parse(txt, &m, &e), 0);
+    const plan_model *b = &m->models[0];
+    assert_int_equal(b->opts.lora.adapters, 40);
+    assert_int_equal(b->opts.lora.max_resident, 8);
+    assert_int_equal(b->opts.lora.rank, 16);
+    assert_int_equal(b->wclass, PLAN_CLASS_REALTIME);
+    assert_true(b->ttft_ms == 800);
+    assert_int_equal(b->prompt_tokens, 2000);
+    assert_int_equal(m->models[1].wclass, PLAN_CLASS_BATCH);
+    const plan_model *ft = &m->models[2];
+    assert_int_equal(ft->opts.train.method, PLAN_TRAIN_QLORA);
+    assert_int_equal(ft->opts.train.micro_batch, 2);
+    assert_int_equal(ft->opts.train.seq_len, 4096);
+    assert_int_equal(ft->opts.train.data_parallel, 2);
+    assert_int_equal(ft->wclass, PLAN_CLASS_BATCH); /* a training job is batch work */
+    assert_int_equal(m->models[3].opts.images, 2);
+    const plan_model *c = &m->models[4];
+    assert_non_null(c->draft);
+    assert_ptr_equal(c->opts.draft, c->draft);
+    assert_int_equal(c->draft->params, 1235814400ULL);
+    assert_int_equal(c->opts.spec_tokens, 5);
+    assert_int_equal(c->opts.draft_dtype, PLAN_DT_BF16);
+    plan_manifest_free(m);
+
+    static const struct {
+        const char *model, *needle;
+    } bad[] = {
+        {"\"class\": \"urgent\"", "(x).class: \"urgent\" is not realtime or batch"},
+        {"\"lora\": {\"adapters\": 4}", "(x).lora.rank: missing"},
+        {"\"lora\": {\"adapters\": 4, \"rank\": 8, \"max_resident\": 5}", "(x).lora.max_resident"},
+        {"\"lora\": {\"adapters\": 4, \"rank\": 8, \"targets\": \"mlp\"}", "(x).lora.targets"},
+        {"\"train\": {\"method\": \"rlhf\"}", "(x).train.method: \"rlhf\""},
+        {"\"train\": {\"method\": \"lora\"}", "(x).train.rank"},
+        {"\"train\": {\"method\": \"full\", \"rank\": 8}", "(x).train.rank: full fine-tuning"},
+        {"\"train\": {\"method\": \"full\", \"optimizer\": \"lion\"}", "(x).train.optimizer"},
+        {"\"train\": {\"method\": \"full\"}, \"engine\": \"vllm\"", "(x).train: engine \"vllm\""},
+        {"\"train\": {\"method\": \"lora\", \"rank\": 8}, \"images_per_request\": 1",
+         "(x).images_per_request: the model has no vision encoder"},
+        {"\"images_per_request\": 2", "(x).images_per_request: the model has no vision encoder"},
+        {"\"speculative\": {\"num_tokens\": 3}", "(x).speculative.hf_config"},
+        {"\"speculative\": {\"hf_config\": \"hf/llama-3.2-1b.json\", \"num_tokens\": 0}",
+         "(x).speculative.num_tokens"},
+        {"\"slo\": {\"ttft_ms\": 500}", "(x).slo.prompt_tokens: missing"},
+        {"\"slo\": {\"prompt_tokens\": 500}", "(x).slo.prompt_tokens: is the prompt"},
+        {"\"train\": {\"method\": \"lora\", \"rank\": 8}, \"tensor_parallel\": 2", "data-parallel"},
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(bad); i++) {
+        char doc[512];
+        snprintf(doc, sizeof doc,
+                 "{\"models\": [{\"name\": \"x\", \"hf_config\": \"hf/llama-3.1-8b.json\", %s}]}",
+                 bad[i].model);
+        expect_error(doc, VP_EINPUT, bad[i].needle);
+    }
+}
+
+static void fleets_carry_tiers_interruptions_and_builtin_parts(void **state)
+{
+    (void)state;
+    const char *txt =
+        "{\"catalog\": [{\"type\": \"g5.xlarge:spot\", \"gpus\": {\"A10G\": 1}, \"price_per_hour\": 0.4,"
+        " \"tier\": \"spot\", \"interruptions_per_hour\": 0.05},"
+        " {\"type\": \"p5-1y\", \"gpus\": {\"H100\": 8}, \"price_per_hour\": 55, \"tier\": \"reserved\"}],"
+        " \"gpu_models\": [{\"name\": \"RTX-4090\", \"memory_bytes\": 25757220864,"
+        " \"cuda_bytes\": 25386352640, \"bandwidth_gbs\": 1008, \"tflops_bf16\": 165}],"
+        " \"nodes\": [{\"name\": \"n0\", \"type\": \"g5.xlarge:spot\"},"
+        "  {\"name\": \"n1\", \"gpus\": {\"RTX-4090\": 2}, \"tier\": \"reserved\"}],"
+        " \"include_builtin\": [\"spot\", \"gpu_clouds\"]}";
+    plan_fleet *f = NULL;
+    vp_err e = {0};
+    assert_int_equal(plan_fleet_parse(txt, strlen(txt), "f.json", &f, &e), 0);
+    assert_int_equal(f->types[0].tier, PLAN_TIER_SPOT);
+    assert_true(f->types[0].interruptions_per_hour == 0.05);
+    assert_int_equal(f->types[1].tier, PLAN_TIER_RESERVED);
+    assert_int_equal(f->nodes[0].tier, PLAN_TIER_SPOT); /* from its instance type */
+    assert_int_equal(f->nodes[1].tier, PLAN_TIER_RESERVED);
+    const plan_gpu_model *g = plan_fleet_gpu(f, "RTX-4090");
+    assert_int_equal(plan_gpu_cuda_bytes(g), 25386352640ULL);
+    assert_int_equal(g->tflops_bf16, 165);
+    /* the built-in spot variants (40% of on-demand) and GPU clouds were added; g5.xlarge:spot
+     * was the file's own and stays its price */
+    bool lambda = false, p5spot = false;
+    for (size_t i = 0; i < f->n_types; i++) {
+        if (!strcmp(f->types[i].type, "lambda-gpu_1x_h100_sxm5")) lambda = true;
+        if (!strcmp(f->types[i].type, "p5.48xlarge:spot")) {
+            p5spot = true;
+            assert_true(f->types[i].price_per_hour < 98.32 * 0.41);
+            assert_int_equal(f->types[i].tier, PLAN_TIER_SPOT);
+        }
+        if (!strcmp(f->types[i].type, "g5.xlarge:spot")) assert_true(f->types[i].price_per_hour == 0.4);
+    }
+    assert_true(lambda && p5spot);
+    plan_fleet_free(f);
+    /* the built-in catalog is on demand only, as before */
+    plan_fleet *b = plan_fleet_builtin();
+    for (size_t i = 0; i < b->n_types; i++) assert_int_equal(b->types[i].tier, PLAN_TIER_ON_DEMAND);
+    plan_fleet_free(b);
+
+    static const struct {
+        const char *doc, *needle;
+    } bad[] = {
+        {"{\"catalog\": [{\"type\": \"x\", \"gpus\": {\"L4\": 1}, \"price_per_hour\": 1, \"tier\": \"cheap\"}]}",
+         "catalog[0] (x).tier: \"cheap\""},
+        {"{\"catalog\": [{\"type\": \"x\", \"gpus\": {\"L4\": 1}, \"price_per_hour\": 1,"
+         " \"interruptions_per_hour\": 0.1}]}",
+         "catalog[0] (x).interruptions_per_hour: only spot"},
+        {"{\"include_builtin\": [\"preemptible\"]}", "include_builtin: \"preemptible\""},
+        {"{\"include_builtin\": []}", "include_builtin: must be a non-empty array"},
+    };
+    for (size_t i = 0; i < VP_ARRAY_LEN(bad); i++) {
+        plan_fleet *x = NULL;
+        vp_err xe = {0};
+        int rc = plan_fleet_parse(bad[i].doc, strlen(bad[i].doc), "f.json", &x, &xe);
+        if (rc != VP_EINPUT || !strstr(xe.msg, bad[i].needle))
+            fail_msg("%s: rc %d msg %s", bad[i].doc, rc, xe.msg);
+        assert_null(x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +500,9 @@ int main(void)
         cmocka_unit_test(engines_sources_and_arguments_are_read_with_their_defaults),
         cmocka_unit_test(bad_engines_and_unknown_placeholders_are_refused_with_the_field_named),
         cmocka_unit_test(an_inline_config_plans_like_its_file_and_paths_are_refused_inline),
+        cmocka_unit_test(engines_size_models_with_their_profile_flags_version_and_quantization),
+        cmocka_unit_test(workloads_are_read_into_the_footprint_and_refused_with_the_field_named),
+        cmocka_unit_test(fleets_carry_tiers_interruptions_and_builtin_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
