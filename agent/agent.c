@@ -44,7 +44,7 @@ static bool same_assign(const proto_assign *x, const proto_assign *y)
 {
     if (strcmp(x->model, y->model) || x->replica != y->replica || x->n_gpus != y->n_gpus ||
         memcmp(x->gpus, y->gpus, (size_t)x->n_gpus) || x->bytes_per_gpu != y->bytes_per_gpu ||
-        x->fraction != y->fraction || x->port != y->port || x->n_command != y->n_command)
+        x->fraction != y->fraction || x->n_command != y->n_command)
         return false;
     for (size_t i = 0; i < x->n_command; i++)
         if (strcmp(x->command[i], y->command[i])) return false;

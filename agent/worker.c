@@ -53,7 +53,7 @@ char *agent_expand_arg(const char *tmpl, const proto_assign *as)
         else if (KEY("bytes"))
             vp_sb_printf(&sb, "%llu", (unsigned long long)as->bytes_per_gpu);
         else if (KEY("port"))
-            vp_sb_printf(&sb, "%u", as->port);
+            vp_sb_printf(&sb, "%u", 0u);
         else if (KEY("fraction")) {
             /* Rounded DOWN to 4 decimals: a server told to take a little less than its slice
              * stays inside it; one told a little more would overcommit the GPU. */
