@@ -176,7 +176,7 @@ static void dispatch(struct agent *a, const proto_msg *m)
         agent_on_assign(a, &m->u.assign);
         break;
     case PROTO_RELEASE:
-        agent_on_release(a, m->u.release.id);
+        agent_on_release(a, m->u.release.id, m->u.release.rev);
         break;
     case PROTO_ERROR:
         agent_log(a, AGENT_LOG_ERROR, "controller reports an error", "code=%s message=%s%s%s",
@@ -246,6 +246,7 @@ static void send_hello(struct agent *a)
     snprintf(h->node, sizeof h->node, "%s", a->node);
     snprintf(h->version, sizeof h->version, "0.1.0");
     snprintf(h->token, sizeof h->token, "%s", a->token);
+    snprintf(h->instance_type, sizeof h->instance_type, "%s", a->instance_type);
     h->n_gpus = a->n_gpus;
     memcpy(h->gpus, a->gpus, sizeof(proto_gpu) * (size_t)a->n_gpus);
     if (agent_conn_send(a, &m) == 0) a->cstate = CONN_HELLO_SENT;
