@@ -293,20 +293,31 @@ struct ctl {
     double solve_seconds_sum, solve_seconds_last;
 };
 
-/* server.c */
+/* session.c */
 int ctl_server_start(struct ctl *c, vp_err *e);
 void ctl_server_close(struct ctl *c);
-void ctl_tick(struct ctl *c);
+/* Queues one frame to the agent; a session that cannot take it is closed. 0 or a code. */
+int ctl_sess_send(ctl_session *s, const proto_msg *m);
+void ctl_sess_close(ctl_session *s, const char *why);
+/* Sends one error frame, then closes once it is written: the peer learns why. */
+void ctl_sess_fail(ctl_session *s, const char *code, const char *message);
+
+/* reconcile.c */
 void ctl_reconcile_node(struct ctl *c, ctl_node *n);
 void ctl_reconcile_all(struct ctl *c);
 void ctl_index_plan(struct ctl *c);
+/* Drops sent entries a report confirmed (assigned and present, released and gone) or too old. */
+void ctl_sent_prune(const struct ctl *c, ctl_node *n, uint64_t now);
+/* Placement state as the API shows it: pending|starting|running|failed|stopped. */
+const char *ctl_placement_state(const struct ctl *c, const place_placement *p,
+                                const proto_placement **rep);
+
+/* jobs.c */
+void ctl_tick(struct ctl *c);
 void ctl_maybe_start_job(struct ctl *c);
 void ctl_event_add(struct ctl *c, const char *kind, const char *node, const char *detail);
 void ctl_flush_soon(struct ctl *c);
 void ctl_flush_now(struct ctl *c);
-/* Placement state as the API shows it: pending|starting|running|failed|stopped. */
-const char *ctl_placement_state(const struct ctl *c, const place_placement *p,
-                                const proto_placement **rep);
 
 /* api.c */
 int ctl_api_start(struct ctl *c, vp_err *e);

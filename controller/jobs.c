@@ -1,0 +1,387 @@
+/* jobs.c - liveness, re-plans and the durable event log, on the loop thread.
+ *
+ * Liveness: any frame counts; a node silent for 3 heartbeat intervals is lost. A lost node's
+ * placements, and anything unplaced once the set of ready nodes changes, trigger a re-plan: a
+ * snapshot goes to the thread pool (ctl_solve), and the result is committed to the store
+ * BEFORE it becomes the desired plan that reconcile acts on. One solve runs at a time;
+ * submits queue behind it. Node rows and events are flushed to the store in batches. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_internal.h"
+
+#define FLUSH_DELAY_MS 200
+
+/* ---- events ---- */
+
+static void on_flush(uv_timer_t *t)
+{
+    ctl_flush_now(t->data);
+}
+
+void ctl_flush_soon(ctl *c)
+{
+    if (c->flush_ok && !c->stopping && !uv_is_active((uv_handle_t *)&c->flush))
+        uv_timer_start(&c->flush, on_flush, FLUSH_DELAY_MS, 0);
+}
+
+void ctl_event_add(ctl *c, const char *kind, const char *node, const char *detail)
+{
+    if (c->n_events == c->cap_events) {
+        size_t cap = c->cap_events ? c->cap_events * 2 : 64;
+        ctl_event *v = realloc(c->events, cap * sizeof *v);
+        if (!v) return; /* the log line still says it */
+        c->events = v;
+        c->cap_events = cap;
+    }
+    ctl_event *ev = &c->events[c->n_events++];
+    memset(ev, 0, sizeof *ev);
+    ev->ts_ms = ctl_wall_ms();
+    snprintf(ev->kind, sizeof ev->kind, "%s", kind);
+    snprintf(ev->node, sizeof ev->node, "%s", node ? node : "");
+    snprintf(ev->detail, sizeof ev->detail, "%s", detail ? detail : "");
+    ctl_flush_soon(c);
+}
+
+void ctl_flush_now(ctl *c)
+{
+    if (!c->store) return;
+    ctl_node **dirty = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *dirty);
+    if (!dirty) return;
+    size_t nd = 0;
+    for (size_t i = 0; i < c->nodes.n; i++)
+        if (c->nodes.v[i]->dirty) dirty[nd++] = c->nodes.v[i];
+    vp_err e = {0};
+    int rc = ctl_store_flush(c->store, dirty, nd, c->events, c->n_events, &e);
+    if (rc) {
+        ctl_logline l;
+        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, "store_flush_failed")) {
+            ctl_log_s(&l, "error", e.msg);
+            ctl_log_end(&c->log, &l);
+        }
+        if (!c->stopping) ctl_flush_soon(c);
+    } else {
+        for (size_t i = 0; i < nd; i++) {
+            dirty[i]->dirty = false;
+            dirty[i]->persisted_hb_wall_ms = dirty[i]->last_hb_wall_ms;
+        }
+        c->n_events = 0;
+    }
+    free(dirty);
+}
+
+/* ---- liveness and re-plans ---- */
+
+static void node_lost(ctl *c, ctl_node *n, uint64_t now)
+{
+    ctl_session *s = n->sess;
+    pthread_mutex_lock(&c->mu);
+    n->state = CTL_NODE_LOST;
+    free(n->rep);
+    n->rep = NULL;
+    n->n_rep = 0;
+    n->dirty = true;
+    c->nodes_lost_total++;
+    pthread_mutex_unlock(&c->mu);
+    if (s) ctl_sess_close(s, "silent for 3 heartbeat intervals");
+    c->fleet_epoch++;
+    ctl_logline l;
+    if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "node_lost")) {
+        ctl_log_s(&l, "node", n->name);
+        ctl_log_u(&l, "silent_ms", now - n->last_seen);
+        ctl_log_u(&l, "placements", n->n_want);
+        ctl_log_end(&c->log, &l);
+    }
+    char detail[64];
+    snprintf(detail, sizeof detail, "placements=%zu", n->n_want);
+    ctl_event_add(c, "node_lost", n->name, detail);
+}
+
+static bool needs_replan(const ctl *c)
+{
+    if (!c->plan) return false;
+    for (size_t i = 0; i < c->nodes.n; i++)
+        if (c->nodes.v[i]->state == CTL_NODE_LOST && c->nodes.v[i]->n_want) return true;
+    return (c->plan->n_unplaced || (c->manifest && !c->plan->n_placements)) &&
+           c->fleet_epoch != c->tried_epoch;
+}
+
+void ctl_tick(ctl *c)
+{
+    uint64_t now = uv_now(&c->loop), lost_after = 3ull * c->cfg.heartbeat_ms;
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        ctl_node *n = c->nodes.v[i];
+        if (n->state == CTL_NODE_READY && now > n->last_seen && now - n->last_seen > lost_after)
+            node_lost(c, n, now);
+    }
+    for (ctl_session *s = c->sessions, *next; s; s = next) {
+        next = s->next;
+        if (!s->node && !s->closing && now - s->opened > c->hello_timeout_ms)
+            ctl_sess_fail(s, PROTO_CODE_PROTOCOL, "no hello in time");
+    }
+    ctl_reconcile_all(c);
+    ctl_maybe_start_job(c);
+}
+
+static void json_summary(vp_sb *sb, const ctl *c, const ctl_job *j)
+{
+    const place_plan *p = c->plan;
+    vp_sb_printf(sb,
+                 "{\"models\":%zu,\"placements\":%zu,\"kept\":%zu,\"moved\":%zu,"
+                 "\"placed\":%zu,\"full_plan\":%s,\"solver\":",
+                 c->manifest ? c->manifest->n_models : 0, p->n_placements, j->out.kept,
+                 j->out.moved, j->out.placed, j->out.full ? "true" : "false");
+    ctl_json_str(sb, p->solver);
+    vp_sb_append(sb, ",\"status\":", 10);
+    ctl_json_str(sb, p->status);
+    vp_sb_printf(sb,
+                 ",\"cost_per_hour\":%.6g,\"lower_bound_per_hour\":%.6g,\"gap\":%.6g,"
+                 "\"solve_ms\":%" PRIu64 ",\"unplaced\":[",
+                 p->cost_per_hour, p->lower_bound_per_hour, p->gap, p->solve_ms);
+    for (size_t i = 0; i < p->n_unplaced; i++) {
+        vp_sb_printf(sb, "%s{\"model\":", i ? "," : "");
+        ctl_json_str(sb, p->unplaced[i].model);
+        vp_sb_printf(sb, ",\"replica\":%u,\"reason\":", p->unplaced[i].replica);
+        ctl_json_str(sb, p->unplaced[i].reason);
+        vp_sb_append(sb, "}", 1);
+    }
+    vp_sb_append(sb, "]}", 2);
+}
+
+static char *json_error(const char *msg)
+{
+    vp_sb sb = {0};
+    vp_sb_append(&sb, "{\"error\":", 9);
+    ctl_json_str(&sb, msg);
+    vp_sb_append(&sb, "}", 1);
+    return vp_sb_ok(&sb) ? vp_sb_steal(&sb) : NULL;
+}
+
+static void job_work(uv_work_t *w)
+{
+    ctl_job *j = w->data;
+    j->rc = ctl_solve(&j->req, &j->out, &j->err);
+}
+
+static void job_free(ctl_job *j)
+{
+    free(j->ready);
+    free(j->lost);
+    free(j);
+}
+
+static void job_done(uv_work_t *w, int status)
+{
+    ctl_job *j = w->data;
+    ctl *c = j->c;
+    ctl_submit *sub = j->sub;
+    c->job = NULL;
+    if (status == UV_ECANCELED || c->stopping) {
+        if (sub) {
+            plan_manifest_free(sub->manifest);
+            sub->manifest = NULL;
+            ctl_submit_finish(c, sub, 503, json_error("controller is stopping"));
+        }
+        place_plan_free(j->out.plan);
+        job_free(j);
+        return;
+    }
+    const char *what = sub ? "submit" : "replan";
+    if (j->rc) {
+        ctl_logline l;
+        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, sub ? "submit_refused" : "replan_failed")) {
+            ctl_log_s(&l, "error", j->err.msg);
+            ctl_log_end(&c->log, &l);
+        }
+        if (sub) {
+            plan_manifest_free(sub->manifest);
+            sub->manifest = NULL;
+            bool input = j->rc == VP_EINPUT || j->rc == VP_EPARSE || j->rc == VP_ENOTFOUND ||
+                         j->rc == VP_EDUP || j->rc == VP_ETOOBIG || j->rc == VP_EOVERFLOW;
+            ctl_submit_finish(c, sub, input ? 400 : 500, json_error(j->err.msg));
+        } else {
+            c->tried_epoch = j->epoch;
+            c->replan_not_before = uv_now(&c->loop) + 1000;
+        }
+        job_free(j);
+        ctl_maybe_start_job(c);
+        return;
+    }
+    place_plan *np = j->out.plan;
+    j->out.plan = NULL;
+    uint64_t replans = c->replans_total + (sub ? 0 : 1);
+    char detail[PLACE_REASON_MAX];
+    snprintf(detail, sizeof detail,
+             "placements=%zu kept=%zu moved=%zu placed=%zu unplaced=%zu "
+             "solver=%s",
+             np->n_placements, j->out.kept, j->out.moved, j->out.placed, np->n_unplaced,
+             np->solver);
+    vp_err e = {0};
+    /* The durable commit comes first: nothing below is sent unless it is on disk. Node rows
+     * not yet written go with it, so a restart knows every node the plan names. */
+    ctl_node **dirty = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *dirty);
+    size_t nd = 0;
+    for (size_t i = 0; dirty && i < c->nodes.n; i++)
+        if (c->nodes.v[i]->dirty) dirty[nd++] = c->nodes.v[i];
+    int rc = dirty ? ctl_store_save_desired(c->store, sub ? sub->text : NULL, np, dirty, nd,
+                                            replans, what, detail, &e)
+                   : vp_errf(&e, -ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < nd; i++) {
+        dirty[i]->dirty = false;
+        dirty[i]->persisted_hb_wall_ms = dirty[i]->last_hb_wall_ms;
+    }
+    free(dirty);
+    if (rc) {
+        ctl_logline l;
+        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, "store_failed")) {
+            ctl_log_s(&l, "during", what);
+            ctl_log_s(&l, "error", e.msg);
+            ctl_log_end(&c->log, &l);
+        }
+        place_plan_free(np);
+        if (sub) {
+            plan_manifest_free(sub->manifest);
+            sub->manifest = NULL;
+            ctl_submit_finish(c, sub, 500, json_error(e.msg));
+        } else {
+            c->replan_not_before = uv_now(&c->loop) + 1000;
+        }
+        job_free(j);
+        ctl_maybe_start_job(c);
+        return;
+    }
+    place_plan *old_plan = c->plan;
+    plan_manifest *old_manifest = NULL;
+    char *old_text = NULL;
+    pthread_mutex_lock(&c->mu);
+    c->plan = np;
+    if (sub) {
+        old_manifest = c->manifest;
+        old_text = c->manifest_text;
+        c->manifest = sub->manifest;
+        c->manifest_text = sub->text;
+        sub->manifest = NULL;
+        sub->text = NULL;
+        c->submits_total++;
+    } else {
+        c->replans_total = replans;
+    }
+    c->solves_total++;
+    c->solve_seconds_last = j->out.seconds;
+    c->solve_seconds_sum += j->out.seconds;
+    ctl_index_plan(c);
+    pthread_mutex_unlock(&c->mu);
+    place_plan_free(old_plan);
+    plan_manifest_free(old_manifest);
+    free(old_text);
+    c->tried_epoch = j->epoch;
+
+    ctl_logline l;
+    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, what)) {
+        ctl_log_u(&l, "placements", np->n_placements);
+        ctl_log_u(&l, "kept", j->out.kept);
+        ctl_log_u(&l, "moved", j->out.moved);
+        ctl_log_u(&l, "placed", j->out.placed);
+        ctl_log_u(&l, "unplaced", np->n_unplaced);
+        ctl_log_s(&l, "solver", np->solver);
+        ctl_log_s(&l, "status", np->status);
+        ctl_log_f(&l, "cost_per_hour", np->cost_per_hour);
+        ctl_log_f(&l, "solve_s", j->out.seconds);
+        ctl_log_end(&c->log, &l);
+    }
+    for (size_t i = 0; i < np->n_unplaced; i++) {
+        if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "unplaced")) {
+            ctl_log_s(&l, "model", np->unplaced[i].model);
+            ctl_log_u(&l, "replica", np->unplaced[i].replica);
+            ctl_log_s(&l, "reason", np->unplaced[i].reason);
+            ctl_log_end(&c->log, &l);
+        }
+    }
+    if (sub) {
+        vp_sb sb = {0};
+        json_summary(&sb, c, j);
+        ctl_submit_finish(c, sub, 200, vp_sb_ok(&sb) ? vp_sb_steal(&sb) : NULL);
+        vp_sb_free(&sb);
+    }
+    ctl_reconcile_all(c);
+    job_free(j);
+    ctl_maybe_start_job(c);
+}
+
+void ctl_maybe_start_job(ctl *c)
+{
+    if (c->job || c->stopping) return;
+    pthread_mutex_lock(&c->mu);
+    ctl_submit *sub = c->subq;
+    if (sub) {
+        c->subq = sub->next;
+        if (!c->subq) c->subq_tail = NULL;
+        sub->next = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!sub && (uv_now(&c->loop) < c->replan_not_before || !needs_replan(c))) return;
+
+    ctl_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->ready = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *j->ready);
+        j->lost = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *j->lost);
+    }
+    if (!j || !j->ready || !j->lost) {
+        if (j) job_free(j);
+        if (sub) {
+            plan_manifest_free(sub->manifest);
+            sub->manifest = NULL;
+            ctl_submit_finish(c, sub, 500, json_error("out of memory"));
+        }
+        return;
+    }
+    j->c = c;
+    j->sub = sub;
+    j->epoch = c->fleet_epoch;
+    j->work.data = j;
+    size_t nr = 0, nl = 0;
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        const ctl_node *n = c->nodes.v[i];
+        if (n->state == CTL_NODE_LOST) {
+            snprintf(j->lost[nl++], PLACE_NAME_MAX, "%s", n->name);
+            continue;
+        }
+        if (n->n_gpus < 1) continue;
+        ctl_fleet_node *f = &j->ready[nr++];
+        snprintf(f->name, sizeof f->name, "%s", n->name);
+        snprintf(f->model, sizeof f->model, "%s", n->gpus[0].model);
+        f->n_gpus = n->n_gpus;
+        f->total_bytes = n->gpus[0].total_bytes;
+        for (int g = 1; g < n->n_gpus; g++)
+            if (n->gpus[g].total_bytes < f->total_bytes) f->total_bytes = n->gpus[g].total_bytes;
+    }
+    /* The solve borrows the plan, manifest and fleet: only job_done replaces them, and only
+     * one job runs at a time. */
+    ctl_solve_req *r = &j->req;
+    r->submit = sub != NULL;
+    r->manifest = sub ? sub->manifest : c->manifest;
+    r->old_text = c->manifest_text;
+    r->new_text = sub ? sub->text : NULL;
+    r->fleet_file = c->fleet_file;
+    r->ready = j->ready;
+    r->n_ready = nr;
+    r->lost = (const char(*)[PLACE_NAME_MAX])j->lost;
+    r->n_lost = nl;
+    r->base = c->plan;
+    r->opts = c->cfg.solve;
+    c->job = j;
+    int rc = uv_queue_work(&c->loop, &j->work, job_work, job_done);
+    if (rc) {
+        c->job = NULL;
+        if (sub) {
+            plan_manifest_free(sub->manifest);
+            sub->manifest = NULL;
+            ctl_submit_finish(c, sub, 500, json_error(uv_strerror(rc)));
+        }
+        job_free(j);
+    }
+}
+
