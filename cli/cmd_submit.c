@@ -111,7 +111,13 @@ int cli_submit(int argc, char **argv)
            manifest, NUM("models"), NUM("placements"), NUM("kept"), NUM("placed"), n_unplaced);
     printf("plan: solver %s, status %s, $%.2f/hour, solved in %.0f ms\n", STR("solver"),
            STR("status"), NUM("cost_per_hour"), NUM("solve_ms"));
-    const cJSON *u;
+    const cJSON *roll = cJSON_GetObjectItemCaseSensitive(j, "roll"), *u;
+    if (cJSON_GetArraySize(roll) > 0) {
+        printf("rolling %d placement%s make-before-break:", cJSON_GetArraySize(roll),
+               cJSON_GetArraySize(roll) > 1 ? "s" : "");
+        cJSON_ArrayForEach(u, roll) printf(" %s", cJSON_IsString(u) ? u->valuestring : "?");
+        printf("\n");
+    }
     cJSON_ArrayForEach(u, unplaced)
     {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(u, "model");

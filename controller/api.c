@@ -98,6 +98,12 @@ static void render_nodes(const ctl *c, vp_sb *sb)
         vp_sb_printf(sb, ",\"state\":\"%s\",\"connected\":%s,\"version\":",
                      n->state == CTL_NODE_LOST ? "lost" : "ready", n->sess ? "true" : "false");
         ctl_json_str(sb, n->version);
+        vp_sb_printf(sb, ",\"host\":");
+        ctl_json_str(sb, n->host);
+        vp_sb_printf(sb, ",\"instance_type\":");
+        ctl_json_str(sb, n->instance_type);
+        vp_sb_printf(sb, ",\"price_per_hour\":%.6g,\"price_source\":", n->price_per_hour);
+        ctl_json_str(sb, n->price_source);
         vp_sb_printf(sb,
                      ",\"last_heartbeat_ms\":%" PRIu64 ",\"registered_ms\":%" PRIu64
                      ",\"desired\":%zu,\"gpus\":[",
@@ -113,9 +119,15 @@ static void render_nodes(const ctl *c, vp_sb *sb)
             ctl_json_str(sb, n->gpus[g].uuid);
             vp_sb_printf(sb,
                          ",\"total_bytes\":%" PRIu64 ",\"usable_bytes\":%" PRIu64
-                         ",\"used_bytes\":%" PRIu64 "}",
+                         ",\"used_bytes\":%" PRIu64 ",\"suspect\":%s",
                          n->gpus[g].total_bytes, usable_of(c, n->gpus[g].total_bytes),
-                         pn && g < pn->n_gpus ? pn->gpus[g].used_bytes : 0);
+                         pn && g < pn->n_gpus ? pn->gpus[g].used_bytes : 0,
+                         n->suspect & (1u << g) ? "true" : "false");
+            if (n->suspect & (1u << g)) {
+                vp_sb_printf(sb, ",\"suspect_reason\":");
+                ctl_json_str(sb, n->suspect_why[g]);
+            }
+            vp_sb_append(sb, "}", 1);
         }
         vp_sb_append(sb, "],\"reported\":[", 14);
         for (size_t k = 0; k < n->n_rep; k++) {
@@ -128,6 +140,58 @@ static void render_nodes(const ctl *c, vp_sb *sb)
         vp_sb_append(sb, "]}", 2);
     }
     vp_sb_append(sb, "]}\n", 3);
+}
+
+static const plan_model *model_of(const ctl *c, const char *name)
+{
+    for (size_t i = 0; c->manifest && i < c->manifest->n_models; i++)
+        if (!strcmp(c->manifest->models[i].name, name)) return &c->manifest->models[i];
+    return NULL;
+}
+
+static void render_endpoint(const ctl_node *n, const proto_placement *r, vp_sb *sb)
+{
+    if (!r || !r->port || !n) return;
+    vp_sb_printf(sb, ",\"host\":");
+    ctl_json_str(sb, n->host);
+    vp_sb_printf(sb, ",\"port\":%u,\"endpoint\":", r->port);
+    char ep[128];
+    snprintf(ep, sizeof ep, strchr(n->host, ':') ? "[%s]:%u" : "%s:%u", n->host, r->port);
+    ctl_json_str(sb, ep);
+}
+
+/* The desired instance's revision, engine, endpoint and failures; and, while a roll or a move
+ * is under way, the previous instance that still serves. */
+static void render_instance(const ctl *c, const place_placement *q, size_t i,
+                            const proto_placement *r, vp_sb *sb)
+{
+    const plan_model *m = model_of(c, q->model);
+    const ctl_node *n = ctl_nodes_find(&c->nodes, c->plan->nodes[q->node].name);
+    vp_sb_printf(sb, ",\"engine\":\"%s\",\"rev\":", eng_name(m ? m->engine : ENG_BUILTIN));
+    ctl_json_str(sb, c->revs ? c->revs[i] : "");
+    render_endpoint(n, r, sb);
+    if (r && r->pid) vp_sb_printf(sb, ",\"pid\":%d", (int)r->pid);
+    if (r && r->failures) vp_sb_printf(sb, ",\"failures\":%u", r->failures);
+    if (r && r->error[0]) {
+        vp_sb_append(sb, ",\"error\":", 9);
+        ctl_json_str(sb, r->error);
+    }
+    for (size_t k = 0; k < c->nodes.n; k++) {
+        const ctl_node *o = c->nodes.v[k];
+        for (size_t j = 0; o->state == CTL_NODE_READY && j < o->n_rep; j++) {
+            const proto_placement *p = &o->rep[j];
+            if (p == r || strcmp(p->id, q->id) || p->state != PROTO_RUNNING) continue;
+            vp_sb_printf(sb, ",\"previous\":{\"node\":");
+            ctl_json_str(sb, o->name);
+            vp_sb_printf(sb, ",\"rev\":");
+            ctl_json_str(sb, p->rev);
+            vp_sb_printf(sb, ",\"state\":\"%s\",\"pid\":%d", proto_state_name(p->state),
+                         (int)p->pid);
+            render_endpoint(o, p, sb);
+            vp_sb_append(sb, "}", 1);
+            return;
+        }
+    }
 }
 
 static void render_placements(const ctl *c, vp_sb *sb)
@@ -152,11 +216,7 @@ static void render_placements(const ctl *c, vp_sb *sb)
             vp_sb_printf(sb, "%s%u", g ? "," : "", q->gpus[g]);
         vp_sb_printf(sb, "],\"bytes_per_gpu\":%" PRIu64 ",\"state\":\"%s\"", q->bytes_per_gpu,
                      state);
-        if (r && r->pid) vp_sb_printf(sb, ",\"pid\":%d", (int)r->pid);
-        if (r && r->error[0]) {
-            vp_sb_append(sb, ",\"error\":", 9);
-            ctl_json_str(sb, r->error);
-        }
+        render_instance(c, q, i, r, sb);
         vp_sb_append(sb, "}", 1);
     }
     for (size_t i = 0; p && i < p->n_unplaced; i++, k++) {
@@ -263,6 +323,8 @@ static void render_metrics(const ctl *c, vp_sb *sb)
         {"vrampack_assigns_sent_total", "Assign frames sent.", c->assigns_sent},
         {"vrampack_releases_sent_total", "Release frames sent.", c->releases_sent},
         {"vrampack_nodes_lost_total", "Times a node was declared lost.", c->nodes_lost_total},
+        {"vrampack_crash_loops_total",
+         "Placements moved off a node after failing there again and again.", c->crash_loops_total},
         {"vrampack_agent_sessions_total", "Connections accepted on the agents' port.",
          c->sessions_total},
         {"vrampack_frames_rejected_total", "Agent connections closed for a bad frame or token.",
@@ -432,6 +494,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     plan_manifest *m = NULL;
     vp_err e = {0};
     int rc = plan_manifest_parse_inline(text, r->body_len, "manifest", &m, &e);
+    if (!rc && (rc = ctl_manifest_check_engines(m, &e))) {
+        plan_manifest_free(m);
+        m = NULL;
+    }
     if (rc) {
         log_request(c, method, url, 400, e.msg);
         return respond_error(conn, rc == -ENOMEM ? 500 : 400, e.msg[0] ? e.msg : vp_strerror(rc));

@@ -196,6 +196,8 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
     if (cfg->heartbeat_ms < 10 || cfg->heartbeat_ms > PROTO_MAX_HEARTBEAT_MS)
         return vp_errf(e, VP_EINPUT, "--heartbeat-ms: must be in [10, %u]", PROTO_MAX_HEARTBEAT_MS);
     if (!cfg->api_body_limit) return vp_errf(e, VP_EINPUT, "api body limit: must be > 0");
+    if (cfg->crash_loop_failures > CTL_CRASH_MAX)
+        return vp_errf(e, VP_EINPUT, "--crash-loop-failures: must be in [1, %d]", CTL_CRASH_MAX);
     ctl *c = calloc(1, sizeof *c);
     if (!c) return vp_errf(e, -ENOMEM, "controller: out of memory");
     c->cfg = *cfg;
@@ -210,10 +212,15 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
     c->restart_grace_ms = 10ull * hb < 15000 ? 15000 : 10ull * hb;
     c->util_ppm = 900000;
     c->fleet_epoch = 1;
+    if (!c->cfg.crash_loop_failures) c->cfg.crash_loop_failures = 3;
+    if (!c->cfg.crash_loop_window_ms) c->cfg.crash_loop_window_ms = 600000;
     int rc;
     if (cfg->fleet_path) {
         if ((rc = plan_fleet_load(cfg->fleet_path, &c->fleet_file, e))) goto fail;
         c->util_ppm = c->fleet_file->util_ppm;
+    } else if (!(c->catalog = plan_fleet_builtin())) {
+        rc = vp_errf(e, -ENOMEM, "controller: out of memory");
+        goto fail;
     }
     if ((rc = uv_loop_init(&c->loop))) {
         rc = vp_errf(e, rc, "controller: event loop: %s", uv_strerror(rc));
@@ -304,6 +311,10 @@ void ctl_free(ctl *c)
     plan_manifest_free(c->manifest);
     free(c->manifest_text);
     plan_fleet_free(c->fleet_file);
+    plan_fleet_free(c->catalog);
+    free(c->revs);
+    free(c->by_id);
+    free(c->excl);
     free(c->events);
     pthread_mutex_destroy(&c->mu);
     ctl_logger_close(&c->log);

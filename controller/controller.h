@@ -39,6 +39,10 @@ typedef struct ctl_config {
     ctl_log_fn log;         /* may be NULL: no logging */
     void *log_ud;
     bool handle_signals; /* SIGINT/SIGTERM stop the loop (the daemon); off for embedding */
+    /* A placement that fails this many times within the window on one node is a crash loop:
+     * it is placed elsewhere and the node's GPUs it used are marked suspect. 0: 3 and 600 s. */
+    uint32_t crash_loop_failures;
+    uint32_t crash_loop_window_ms;
 } ctl_config;
 
 /* Loopback defaults, heartbeat 1000 ms, 16 MiB body limit, solver auto with a 10 s limit. */

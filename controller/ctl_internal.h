@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "controller.h"
+#include "engine.h"
 #include "placement.h"
 #include "planner.h"
 #include "proto.h"
@@ -66,9 +67,21 @@ typedef struct ctl_gpu {
 enum { CTL_SENT_ASSIGN = 1, CTL_SENT_RELEASE = 2 };
 typedef struct ctl_sent {
     char id[PLACE_ID_MAX];
+    char rev[PROTO_REV_MAX];
     int kind;
     uint64_t at; /* uv_now */
 } ctl_sent;
+
+/* Failures an agent reported for one instance on a node, for crash-loop detection. */
+#define CTL_CRASH_MAX 16
+typedef struct ctl_fail {
+    char id[PLACE_ID_MAX];
+    char rev[PROTO_REV_MAX];
+    uint32_t last;                /* the agent's failure count when last seen */
+    uint64_t at[CTL_CRASH_MAX];   /* uv_now of the newest failures, oldest first */
+    int n;
+    bool seen;                    /* in the current report (stale entries are dropped) */
+} ctl_fail;
 
 struct ctl_session;
 
@@ -82,6 +95,14 @@ typedef struct ctl_node {
     uint64_t persisted_hb_wall_ms; /* last_hb_wall_ms as last written to the store */
     uint64_t registered_wall_ms;
     uint64_t last_seen;       /* uv_now of the last frame: liveness */
+    char host[64];            /* the agent's address as this controller sees it */
+    char instance_type[PROTO_TYPE_MAX]; /* from its hello; "" when not given */
+    double price_per_hour;    /* what the node costs (fleet file, catalog, or an estimate) */
+    char price_source[96];    /* where price_per_hour comes from */
+    uint32_t suspect;         /* bit per GPU (plan index) where a placement crash-looped */
+    char suspect_why[PROTO_MAX_GPUS][PLACE_REASON_MAX];
+    ctl_fail *fails;
+    size_t n_fails, cap_fails;
     struct ctl_session *sess; /* live session, NULL when disconnected */
     bool reported;            /* a report arrived on the current session */
     proto_placement *rep;     /* last full report (owned) */
@@ -106,8 +127,12 @@ ctl_node *ctl_nodes_find(const ctl_nodes *ns, const char *name);
 ctl_node *ctl_nodes_get(ctl_nodes *ns, const char *name);
 void ctl_nodes_free(ctl_nodes *ns);
 void ctl_node_free_parts(ctl_node *n);
-/* The report entry with this id, or NULL. */
-const proto_placement *ctl_node_reported(const ctl_node *n, const char *id);
+/* The report entry with this id (and revision, when rev is not NULL), or NULL. */
+const proto_placement *ctl_node_reported(const ctl_node *n, const char *id, const char *rev);
+/* Sets n's price from the fleet file (a node of that name), its instance type (fleet file
+ * catalog, else the built-in one), else an estimate from the cheapest instance type with its
+ * GPU model, else 1 $/h (nominal). catalog: the fleet file or the built-in catalog. */
+void ctl_node_price(ctl_node *n, const plan_fleet *fleet_file, const plan_fleet *catalog);
 
 /* ---- store (store.c): SQLite, WAL ------------------------------------------------------- */
 
@@ -158,18 +183,32 @@ typedef struct ctl_fleet_node {
     int n_gpus;
     char model[PROTO_GPU_MODEL_MAX]; /* of GPU 0; a node is planned as n_gpus of one model */
     uint64_t total_bytes;            /* smallest total among its GPUs */
+    char type[PLACE_TYPE_MAX];       /* instance type, "agent" when unknown */
+    double price_per_hour;
 } ctl_fleet_node;
+
+/* A placement that may not run on a node (it crash-looped there, or it must roll elsewhere);
+ * `pending` until a re-plan has taken it off. */
+typedef struct ctl_excl {
+    char id[PLACE_ID_MAX];
+    char node[PLACE_NAME_MAX];
+    uint32_t gpus; /* the node's (plan) GPUs it may not use; 0: the whole node */
+    char reason[PLACE_REASON_MAX];
+    bool pending;
+    uint64_t until; /* uv_now after which it lapses (once honoured) */
+} ctl_excl;
 
 typedef struct ctl_solve_req {
     bool submit;                     /* a new manifest: keep only models whose entry is unchanged */
     const plan_manifest *manifest;   /* desired models (borrowed; NULL = none known) */
-    const char *old_text, *new_text; /* manifests' JSON, for "unchanged" (submit only) */
     const plan_fleet *fleet_file;    /* borrowed, may be NULL */
     const ctl_fleet_node *ready;     /* borrowed */
     size_t n_ready;
     const char (*lost)[PLACE_NAME_MAX]; /* registered nodes that are lost (borrowed) */
     size_t n_lost;
     const place_plan *base; /* current desired plan (borrowed), NULL = none */
+    const ctl_excl *excl;   /* placements kept off nodes (borrowed) */
+    size_t n_excl;
     plan_options opts;
 } ctl_solve_req;
 
@@ -177,6 +216,7 @@ typedef struct ctl_solve_out {
     place_plan *plan;           /* caller frees */
     bool full;                  /* planned from scratch with plan_solve */
     size_t kept, moved, placed; /* placements kept, taken off lost nodes, newly placed */
+    size_t evicted;             /* placements an exclusion moved to another node */
     double seconds;
 } ctl_solve_out;
 
@@ -214,6 +254,7 @@ typedef struct ctl_session {
     bool closing;
     uint64_t opened; /* uv_now */
     char peer[64];
+    char ip[48]; /* the peer's address alone */
 } ctl_session;
 
 /* A POST /v1/manifests waiting for the loop: created by the API thread, which suspends the
@@ -235,8 +276,8 @@ typedef struct ctl_job {
     ctl_submit *sub; /* NULL for a re-plan */
     ctl_solve_req req;
     ctl_fleet_node *ready;
+    ctl_excl *excl;
     char (*lost)[PLACE_NAME_MAX];
-    char *old_text;
     place_plan *base;
     uint64_t epoch; /* fleet epoch when the snapshot was taken */
     int rc;
@@ -278,6 +319,11 @@ struct ctl {
 
     ctl_submit *subq, *subq_tail;
     ctl_job *job;               /* the one solve in flight, or NULL */
+    char (*revs)[PROTO_REV_MAX]; /* revision of each plan placement (ctl_index_plan) */
+    size_t *by_id;              /* plan placement indices sorted by id */
+    ctl_excl *excl;             /* placements kept off nodes */
+    size_t n_excl, cap_excl;
+    plan_fleet *catalog;        /* the built-in catalog, for prices when no fleet file */
     uint64_t fleet_epoch;       /* bumps when the set of ready nodes changes */
     uint64_t tried_epoch;       /* fleet epoch of the last re-plan that left something unplaced */
     uint64_t replan_not_before; /* uv_now; back-off after a failed re-plan */
@@ -289,7 +335,7 @@ struct ctl {
     /* counters (under mu) */
     uint64_t replans_total, submits_total, solves_total, heartbeats_total, reports_total,
         frames_rejected, auth_failures, api_auth_failures, assigns_sent, releases_sent,
-        sessions_total, nodes_lost_total;
+        sessions_total, nodes_lost_total, crash_loops_total, rolls_total;
     double solve_seconds_sum, solve_seconds_last;
 };
 
@@ -306,6 +352,17 @@ void ctl_sess_fail(ctl_session *s, const char *code, const char *message);
 void ctl_reconcile_node(struct ctl *c, ctl_node *n);
 void ctl_reconcile_all(struct ctl *c);
 void ctl_index_plan(struct ctl *c);
+/* Index of the desired placement with this id (binary search), or -1. */
+long ctl_desired_index(const struct ctl *c, const char *id);
+/* Revision of placement i of plan p under manifest m (NULL: built-in worker). */
+void ctl_plan_revision(const struct ctl *c, const plan_manifest *m, const place_plan *p, size_t i,
+                       char *out, size_t cap);
+/* Counts the failures n's latest report shows and acts on crash loops (reconcile.c). */
+void ctl_note_failures(struct ctl *c, ctl_node *n);
+/* An exclusion waits for a re-plan. */
+bool ctl_excl_pending(const struct ctl *c);
+/* Drops honoured exclusions whose time is up. */
+void ctl_excl_expire(struct ctl *c);
 /* Drops sent entries a report confirmed (assigned and present, released and gone) or too old. */
 void ctl_sent_prune(const struct ctl *c, ctl_node *n, uint64_t now);
 /* Placement state as the API shows it: pending|starting|running|failed|stopped. */
@@ -324,6 +381,20 @@ int ctl_api_start(struct ctl *c, vp_err *e);
 void ctl_api_stop(struct ctl *c);
 /* Completes a queued submit: status and JSON body (taken over), then resumes the connection. */
 void ctl_submit_finish(struct ctl *c, ctl_submit *s, unsigned status, char *body);
+
+/* launch.c */
+/* KV-cache bytes per GPU of a replica of m at tp x pp (0 for memory_bytes models). */
+uint64_t ctl_kv_bytes_per_gpu(const plan_model *m, uint32_t tp, uint32_t pp);
+/* The eng_launch an agent will build for q (m may be NULL: built-in worker); strings borrowed. */
+void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_total,
+                   eng_launch *l);
+void ctl_revision(const plan_model *m, const place_placement *q, uint64_t gpu_total, char *out,
+                  size_t cap);
+/* Fills the engine fields and revision of an assign for q. 0 or -ENOMEM. */
+int ctl_assign_fill(const plan_model *m, const place_placement *q, uint64_t gpu_total,
+                    proto_assign *a);
+/* Every model of a manifest can run on its engine (eng_check), else VP_EINPUT naming it. */
+int ctl_manifest_check_engines(const plan_manifest *m, vp_err *e);
 
 /* JSON helpers shared by api.c and the store. */
 void ctl_json_str(vp_sb *sb, const char *s);

@@ -105,6 +105,7 @@ static bool needs_replan(const ctl *c)
     if (!c->plan) return false;
     for (size_t i = 0; i < c->nodes.n; i++)
         if (c->nodes.v[i]->state == CTL_NODE_LOST && c->nodes.v[i]->n_want) return true;
+    if (ctl_excl_pending(c)) return true;
     return (c->plan->n_unplaced || (c->manifest && !c->plan->n_placements)) &&
            c->fleet_epoch != c->tried_epoch;
 }
@@ -122,11 +123,33 @@ void ctl_tick(ctl *c)
         if (!s->node && !s->closing && now - s->opened > c->hello_timeout_ms)
             ctl_sess_fail(s, PROTO_CODE_PROTOCOL, "no hello in time");
     }
+    ctl_excl_expire(c);
     ctl_reconcile_all(c);
     ctl_maybe_start_job(c);
 }
 
-static void json_summary(vp_sb *sb, const ctl *c, const ctl_job *j)
+/* Ids of the new plan's placements whose instance is replaced: another revision (engine,
+ * source, engine_args, ...) or another node or GPUs. Called before the new plan is installed. */
+static void roll_list(const ctl *c, const place_plan *np, const plan_manifest *nm, vp_sb *out)
+{
+    size_t k = 0;
+    vp_sb_append(out, "[", 1);
+    for (size_t i = 0; c->plan && i < np->n_placements; i++) {
+        long o = ctl_desired_index(c, np->placements[i].id);
+        if (o < 0) continue;
+        char before[PROTO_REV_MAX], after[PROTO_REV_MAX];
+        snprintf(before, sizeof before, "%s", c->revs ? c->revs[o] : "");
+        ctl_plan_revision(c, nm, np, i, after, sizeof after);
+        bool moved = strcmp(c->plan->nodes[c->plan->placements[o].node].name,
+                            np->nodes[np->placements[i].node].name) != 0;
+        if (!moved && !strcmp(before, after)) continue;
+        if (k++) vp_sb_append(out, ",", 1);
+        ctl_json_str(out, np->placements[i].id);
+    }
+    vp_sb_append(out, "]", 1);
+}
+
+static void json_summary(vp_sb *sb, const ctl *c, const ctl_job *j, const char *roll)
 {
     const place_plan *p = c->plan;
     vp_sb_printf(sb,
@@ -148,7 +171,7 @@ static void json_summary(vp_sb *sb, const ctl *c, const ctl_job *j)
         ctl_json_str(sb, p->unplaced[i].reason);
         vp_sb_append(sb, "}", 1);
     }
-    vp_sb_append(sb, "]}", 2);
+    vp_sb_printf(sb, "],\"roll\":%s}", roll ? roll : "[]");
 }
 
 static char *json_error(const char *msg)
@@ -170,6 +193,7 @@ static void job_free(ctl_job *j)
 {
     free(j->ready);
     free(j->lost);
+    free(j->excl);
     free(j);
 }
 
@@ -253,6 +277,13 @@ static void job_done(uv_work_t *w, int status)
         ctl_maybe_start_job(c);
         return;
     }
+    vp_sb roll = {0};
+    if (sub) roll_list(c, np, sub->manifest, &roll);
+    /* The exclusions this solve honoured are done; newer ones wait for the next. */
+    for (size_t i = 0; i < j->req.n_excl; i++)
+        for (size_t k = 0; k < c->n_excl; k++)
+            if (!strcmp(c->excl[k].id, j->excl[i].id) && !strcmp(c->excl[k].node, j->excl[i].node))
+                c->excl[k].pending = false;
     place_plan *old_plan = c->plan;
     plan_manifest *old_manifest = NULL;
     char *old_text = NULL;
@@ -285,6 +316,7 @@ static void job_done(uv_work_t *w, int status)
         ctl_log_u(&l, "kept", j->out.kept);
         ctl_log_u(&l, "moved", j->out.moved);
         ctl_log_u(&l, "placed", j->out.placed);
+        if (j->out.evicted) ctl_log_u(&l, "evicted", j->out.evicted);
         ctl_log_u(&l, "unplaced", np->n_unplaced);
         ctl_log_s(&l, "solver", np->solver);
         ctl_log_s(&l, "status", np->status);
@@ -302,10 +334,11 @@ static void job_done(uv_work_t *w, int status)
     }
     if (sub) {
         vp_sb sb = {0};
-        json_summary(&sb, c, j);
+        json_summary(&sb, c, j, vp_sb_ok(&roll) ? vp_sb_str(&roll) : NULL);
         ctl_submit_finish(c, sub, 200, vp_sb_ok(&sb) ? vp_sb_steal(&sb) : NULL);
         vp_sb_free(&sb);
     }
+    vp_sb_free(&roll);
     ctl_reconcile_all(c);
     job_free(j);
     ctl_maybe_start_job(c);
@@ -328,8 +361,9 @@ void ctl_maybe_start_job(ctl *c)
     if (j) {
         j->ready = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *j->ready);
         j->lost = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *j->lost);
+        j->excl = calloc(c->n_excl ? c->n_excl : 1, sizeof *j->excl);
     }
-    if (!j || !j->ready || !j->lost) {
+    if (!j || !j->ready || !j->lost || !j->excl) {
         if (j) job_free(j);
         if (sub) {
             plan_manifest_free(sub->manifest);
@@ -353,6 +387,8 @@ void ctl_maybe_start_job(ctl *c)
         ctl_fleet_node *f = &j->ready[nr++];
         snprintf(f->name, sizeof f->name, "%s", n->name);
         snprintf(f->model, sizeof f->model, "%s", n->gpus[0].model);
+        snprintf(f->type, sizeof f->type, "%s", n->instance_type[0] ? n->instance_type : "agent");
+        f->price_per_hour = n->price_per_hour;
         f->n_gpus = n->n_gpus;
         f->total_bytes = n->gpus[0].total_bytes;
         for (int g = 1; g < n->n_gpus; g++)
@@ -363,8 +399,6 @@ void ctl_maybe_start_job(ctl *c)
     ctl_solve_req *r = &j->req;
     r->submit = sub != NULL;
     r->manifest = sub ? sub->manifest : c->manifest;
-    r->old_text = c->manifest_text;
-    r->new_text = sub ? sub->text : NULL;
     r->fleet_file = c->fleet_file;
     r->ready = j->ready;
     r->n_ready = nr;
@@ -372,6 +406,9 @@ void ctl_maybe_start_job(ctl *c)
     r->n_lost = nl;
     r->base = c->plan;
     r->opts = c->cfg.solve;
+    memcpy(j->excl, c->excl, c->n_excl * sizeof *c->excl);
+    r->excl = j->excl;
+    r->n_excl = c->n_excl;
     c->job = j;
     int rc = uv_queue_work(&c->loop, &j->work, job_work, job_done);
     if (rc) {

@@ -207,8 +207,12 @@ static void handle_hello(ctl_session *s, proto_hello *h)
                   n->gpus[i].total_bytes != gpus[i].total_bytes ||
                   strcmp(n->gpus[i].model, gpus[i].model);
     if (n->sess && n->sess != s) old = n->sess;
+    changed = changed || strcmp(n->instance_type, h->instance_type);
     n->n_gpus = h->n_gpus;
     memcpy(n->gpus, gpus, sizeof gpus);
+    snprintf(n->instance_type, sizeof n->instance_type, "%s", h->instance_type);
+    snprintf(n->host, sizeof n->host, "%s", s->ip);
+    ctl_node_price(n, c->fleet_file, c->fleet_file ? c->fleet_file : c->catalog);
     snprintf(n->version, sizeof n->version, "%s", h->version);
     n->state = CTL_NODE_READY;
     n->last_seen = now;
@@ -225,9 +229,9 @@ static void handle_hello(ctl_session *s, proto_hello *h)
     pthread_mutex_unlock(&c->mu);
     s->node = n;
     if (is_new || was_lost || changed) c->fleet_epoch++;
-    if (is_new && c->plan) {
+    if ((is_new || changed) && c->plan) {
         pthread_mutex_lock(&c->mu);
-        ctl_index_plan(c); /* the plan may name it already (fleet file) */
+        ctl_index_plan(c); /* the plan may name it already; revisions depend on its GPUs */
         pthread_mutex_unlock(&c->mu);
     }
 
@@ -238,6 +242,8 @@ static void handle_hello(ctl_session *s, proto_hello *h)
         ctl_log_s(&l, "version", n->version);
         ctl_log_i(&l, "gpus", n->n_gpus);
         if (n->n_gpus) ctl_log_s(&l, "gpu_model", n->gpus[0].model);
+        if (n->instance_type[0]) ctl_log_s(&l, "type", n->instance_type);
+        ctl_log_f(&l, "price_per_hour", n->price_per_hour);
         ctl_log_s(&l, "state", is_new ? "new" : was_lost ? "returned" : "reconnected");
         ctl_log_end(&c->log, &l);
     }
@@ -264,15 +270,17 @@ static void handle_report(ctl_session *s, proto_report *r)
     /* Transitions are worth a line each; compare with the previous report. */
     for (size_t i = 0; i < r->n_placements; i++) {
         const proto_placement *p = &r->placements[i];
-        const proto_placement *o = ctl_node_reported(n, p->id);
+        const proto_placement *o = ctl_node_reported(n, p->id, p->rev);
         if (o && o->state == p->state) continue;
         ctl_logline l;
         if (ctl_log_begin(&c->log, &l, p->state == PROTO_FAILED ? CTL_LOG_WARN : CTL_LOG_INFO,
                           "placement_state")) {
             ctl_log_s(&l, "node", n->name);
             ctl_log_s(&l, "id", p->id);
+            if (p->rev[0]) ctl_log_s(&l, "rev", p->rev);
             ctl_log_s(&l, "state", proto_state_name(p->state));
             if (p->pid) ctl_log_i(&l, "pid", p->pid);
+            if (p->port) ctl_log_u(&l, "port", p->port);
             if (p->error[0]) ctl_log_s(&l, "error", p->error);
             ctl_log_end(&c->log, &l);
         }
@@ -290,7 +298,9 @@ static void handle_report(ctl_session *s, proto_report *r)
     c->reports_total++;
     pthread_mutex_unlock(&c->mu);
     ctl_sent_prune(c, n, now);
+    ctl_note_failures(c, n);
     ctl_reconcile_node(c, n);
+    if (ctl_excl_pending(c)) ctl_maybe_start_job(c);
 }
 
 static void handle_frame(ctl_session *s, proto_msg *m)
@@ -413,6 +423,7 @@ static void on_connection(uv_stream_t *server, int status)
             port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         }
         snprintf(s->peer, sizeof s->peer, "%s:%d", ip, port);
+        snprintf(s->ip, sizeof s->ip, "%s", ip);
     }
     pthread_mutex_lock(&c->mu);
     c->sessions_total++;

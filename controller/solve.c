@@ -85,10 +85,10 @@ int ctl_fleet_build(const plan_fleet *fleet_file, const ctl_fleet_node *ready, s
         plan_inv_node nd;
         memset(&nd, 0, sizeof nd);
         snprintf(nd.name, sizeof nd.name, "%s", ready[i].name);
-        snprintf(nd.type, sizeof nd.type, "agent");
+        snprintf(nd.type, sizeof nd.type, "%s", ready[i].type[0] ? ready[i].type : "agent");
         snprintf(nd.gpu, sizeof nd.gpu, "%s", f->gpus[gi].name);
         nd.n_gpus = ready[i].n_gpus > PLACE_MAX_GPUS ? PLACE_MAX_GPUS : ready[i].n_gpus;
-        nd.price_per_hour = 1.0;
+        nd.price_per_hour = ready[i].price_per_hour > 0 ? ready[i].price_per_hour : 1.0;
         if (plan_fleet_add_node(f, &nd)) goto oom;
     }
     if (fleet_file && with_catalog) {
@@ -109,30 +109,6 @@ int ctl_fleet_build(const plan_fleet *fleet_file, const ctl_fleet_node *ready, s
 oom:
     plan_fleet_free(f);
     return vp_errf(e, -ENOMEM, "fleet: out of memory");
-}
-
-/* ---- which models kept their manifest entry ---- */
-
-static const cJSON *model_entry(const cJSON *root, const char *name)
-{
-    const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models"), *m;
-    cJSON_ArrayForEach(m, models)
-    {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(m, "name");
-        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return m;
-    }
-    return NULL;
-}
-
-/* true when `name` has the same entry (and the same top-level defaults) in both manifests. */
-static bool model_unchanged(const cJSON *old_root, const cJSON *new_root, const char *name)
-{
-    if (!old_root || !new_root) return false;
-    const cJSON *od = cJSON_GetObjectItemCaseSensitive(old_root, "defaults");
-    const cJSON *nd = cJSON_GetObjectItemCaseSensitive(new_root, "defaults");
-    if ((od || nd) && !(od && nd && cJSON_Compare(od, nd, true))) return false;
-    const cJSON *om = model_entry(old_root, name), *nm = model_entry(new_root, name);
-    return om && nm && cJSON_Compare(om, nm, true);
 }
 
 /* ---- incremental placement ---- */
@@ -189,13 +165,14 @@ typedef struct moved_from {
 
 /* Chooses tp GPUs of node ni with room for need bytes each, best fit (least room left).
  * Returns the summed leftover, or UINT64_MAX when the node cannot take it. */
-static uint64_t pick_gpus(const place_plan *p, int ni, uint32_t tp, uint64_t need, uint8_t *out)
+static uint64_t pick_gpus(const place_plan *p, int ni, uint32_t tp, uint64_t need, uint32_t skip,
+                          uint8_t *out)
 {
     const place_node *n = &p->nodes[ni];
     uint64_t left[PLACE_MAX_GPUS];
     int order[PLACE_MAX_GPUS], k = 0;
     for (int g = 0; g < n->n_gpus; g++) {
-        if (!place_gpu_fits(p, ni, g, need)) continue;
+        if ((skip & (1u << g)) || !place_gpu_fits(p, ni, g, need)) continue;
         left[g] = n->gpus[g].usable_bytes - n->gpus[g].used_bytes - need;
         int j = k++;
         while (j > 0 && left[order[j - 1]] > left[g]) {
@@ -223,7 +200,19 @@ typedef struct inc {
     size_t n_nl;
     moved_from *moved;
     size_t n_moved;
+    bool honour_excl; /* keep excluded placements off their nodes */
 } inc;
+
+/* The GPUs of plan node ni the exclusions keep placement `id` off (all bits: the whole node). */
+static uint32_t excluded(const inc *s, const char *id, int ni)
+{
+    uint32_t mask = 0;
+    if (!s->honour_excl) return 0;
+    for (size_t i = 0; i < s->in->n_excl; i++)
+        if (!strcmp(s->in->excl[i].id, id) && !strcmp(s->in->excl[i].node, s->p->nodes[ni].name))
+            mask |= s->in->excl[i].gpus ? s->in->excl[i].gpus : UINT32_MAX;
+    return mask;
+}
 
 /* The lost node a replica (any of its stages) was taken off, or NULL. */
 static const char *moved_from_node(const moved_from *mv, size_t n, const char *model,
@@ -276,9 +265,13 @@ static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp
     uint64_t best_score = UINT64_MAX, best_need = 0;
     uint32_t best_tp = 0;
     uint8_t best_gpus[PLACE_MAX_GPUS], gpus[PLACE_MAX_GPUS];
+    char id[PLACE_ID_MAX];
+    place_make_id(id, sizeof id, m->name, pc->replica, g->pp > 1 ? pc->stage : -1);
     *need_out = 0;
     *tp_out = 0;
     for (size_t c = 0; c < s->n_cands; c++) {
+        uint32_t skip = excluded(s, id, s->cands[c].node);
+        if (skip == UINT32_MAX) continue;
         const plan_shape *sh = &g->shapes[s->cands[c].bintype];
         if (!sh->ok || sh->tp < 1 || sh->tp > PLACE_MAX_GPUS) continue;
         uint64_t need = sh->stage_bytes[pc->stage];
@@ -295,7 +288,7 @@ static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp
             if (m->spread && q->replica != pc->replica) clash = true;
             if (g->pp > 1 && q->replica == pc->replica) clash = true;
         }
-        uint64_t left = pick_gpus(s->p, ni, sh->tp, need, gpus);
+        uint64_t left = pick_gpus(s->p, ni, sh->tp, need, skip, gpus);
         if (left == UINT64_MAX) continue;
         if (clash) {
             *clashed = true;
@@ -413,8 +406,11 @@ done:
     return rc;
 }
 
-static bool drop_placement(const ctl_solve_req *in, const plan_problem *prob, const cJSON *old_root,
-                           const cJSON *new_root, const place_placement *q)
+/* A placement stays where it is unless its model is gone, it is a replica or stage the model no
+ * longer has, or its footprint on its node changed (dtype, length, batch, tensor-parallel
+ * degree, ...). A change that leaves the footprint alone (engine_args, source, engine) keeps the
+ * placement: the agents roll it to its new revision in place. */
+static bool drop_placement(const plan_problem *prob, const place_plan *p, const place_placement *q)
 {
     int gi = plan_group_find(prob, q->model);
     if (gi < 0) return true; /* model no longer wanted */
@@ -422,8 +418,12 @@ static bool drop_placement(const ctl_solve_req *in, const plan_problem *prob, co
     uint32_t pp = g->pp ? g->pp : 1;
     if (q->replica >= g->replicas || (uint32_t)q->n_stages != pp) return true;
     if (pp > 1 ? (q->stage < 0 || (uint32_t)q->stage >= pp) : q->stage >= 0) return true;
-    if (in->submit && !model_unchanged(old_root, new_root, q->model)) return true;
-    return false;
+    int bt = plan_node_bintype(prob, &p->nodes[q->node]);
+    if (bt < 0) return true;
+    const plan_shape *sh = &g->shapes[bt];
+    uint32_t st = q->stage > 0 ? (uint32_t)q->stage : 0;
+    return !sh->ok || sh->tp != (uint32_t)q->n_gpus || st >= PLAN_MAX_PP ||
+           sh->stage_bytes[st] != q->bytes_per_gpu;
 }
 
 int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
@@ -433,7 +433,6 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
     place_plan *p = in->base ? place_plan_clone(in->base) : place_plan_new();
     plan_fleet *fleet = NULL;
     plan_problem *prob = NULL;
-    cJSON *old_root = NULL, *new_root = NULL;
     inc s;
     memset(&s, 0, sizeof s);
     int rc = 0;
@@ -455,6 +454,21 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
         place_plan_unassign(p, i);
     }
     out->moved = s.n_moved;
+    /* 1b. Take excluded placements off the nodes they may no longer run on. */
+    size_t evicted = 0;
+    for (size_t i = p->n_placements; i-- > 0;) {
+        const place_placement *q = &p->placements[i];
+        bool hit = false;
+        for (size_t x = 0; x < in->n_excl && !hit; x++) {
+            const ctl_excl *ex = &in->excl[x];
+            if (strcmp(ex->id, q->id) || strcmp(ex->node, p->nodes[q->node].name)) continue;
+            for (int g = 0; g < q->n_gpus; g++)
+                hit = hit || !ex->gpus || (ex->gpus & (1u << q->gpus[g]));
+        }
+        if (!hit) continue;
+        place_plan_unassign(p, i);
+        evicted++;
+    }
     p->n_unplaced = 0; /* recomputed below: whatever is still missing is listed again */
 
     if (!in->manifest) {
@@ -479,14 +493,9 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
         goto done;
     if ((rc = plan_problem_build(in->manifest, fleet, &prob, e))) goto done;
 
-    /* 2. Drop what the manifest no longer asks for (or asks for differently). */
-    if (in->submit) {
-        old_root = in->old_text ? cJSON_Parse(in->old_text) : NULL;
-        new_root = in->new_text ? cJSON_Parse(in->new_text) : NULL;
-    }
+    /* 2. Drop what the manifest no longer asks for (or asks for with another footprint). */
     for (size_t i = p->n_placements; i-- > 0;)
-        if (drop_placement(in, prob, old_root, new_root, &p->placements[i]))
-            place_plan_unassign(p, i);
+        if (drop_placement(prob, p, &p->placements[i])) place_plan_unassign(p, i);
     out->kept = p->n_placements;
 
     /* 3. Nothing kept: plan from scratch. */
@@ -561,10 +570,22 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
             rc = vp_errf(e, -ENOMEM, "plan: out of memory");
             goto done;
         }
+    s.honour_excl = true;
     if ((rc = incremental(&s, &out->placed)) < 0) {
         rc = vp_errf(e, rc, "plan: %s", vp_strerror(rc));
         goto done;
     }
+    if (p->n_unplaced && in->n_excl) {
+        /* What fits only where it is excluded goes back there: better failing and retried
+         * on its node than not placed at all. */
+        p->n_unplaced = 0;
+        s.honour_excl = false;
+        if ((rc = incremental(&s, &out->placed)) < 0) {
+            rc = vp_errf(e, rc, "plan: %s", vp_strerror(rc));
+            goto done;
+        }
+    }
+    out->evicted = evicted;
     snprintf(p->solver, sizeof p->solver, "incremental");
     snprintf(p->status, sizeof p->status, "heuristic");
     p->lower_bound_per_hour = plan_bound_continuous(prob);
@@ -588,8 +609,6 @@ done:
     free(s.nl);
     free(s.cands);
     free(s.moved);
-    cJSON_Delete(old_root);
-    cJSON_Delete(new_root);
     plan_problem_free(prob);
     plan_fleet_free(fleet);
     place_plan_free(p);

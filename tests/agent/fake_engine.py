@@ -8,10 +8,12 @@ agent set (CUDA_VISIBLE_DEVICES, VRAMPACK_*) to $FAKE_ENGINE_LOG, and serves HTT
 500) and 200 after, like llama-server; with FAKE_ENGINE_BIND_LATE=1 it binds only once loaded,
 like vLLM (connection refused meanwhile). It logs a line to stdout every 200 ms and, like a real
 engine, keeps running when its stdout pipe closes (the agent was killed): SIGPIPE is ignored and
-write errors are swallowed. SIGTERM ends it (exit 0).
+write errors are swallowed. SIGTERM ends it (exit 0, after appending {"pid", "exit": time} to the log).
 
 Misbehaviour on request, through its arguments (engine_args in a manifest):
   --fake-crash            exits 3 after FAKE_ENGINE_CRASH_MS (default 100) with a reason on stderr
+The same crash happens when $FAKE_ENGINE_FAIL_FILE has a line "NODE PLACEMENT" naming this
+engine's VRAMPACK_NODE and VRAMPACK_PLACEMENT: a GPU that went bad under a running placement.
   --fake-never-ready      /health never answers 200
   --fake-unhealthy-after=MS  /health answers 500 from MS after it was ready
 """
@@ -41,7 +43,15 @@ def main():
         print(os.environ.get("FAKE_ENGINE_VERSION", "0.11.0"))
         return 0
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    log = os.environ.get("FAKE_ENGINE_LOG")
+
+    def on_term(*_):
+        if log:
+            with open(log, "a") as f:
+                f.write(json.dumps({"pid": os.getpid(), "exit": time.time()}) + "\n")
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
     port = int(arg_after(argv, "--port") or "0")
     record = {
         "pid": os.getpid(),
@@ -51,11 +61,16 @@ def main():
                 if k.startswith("VRAMPACK_") or k == "CUDA_VISIBLE_DEVICES"},
         "t": time.time(),
     }
-    log = os.environ.get("FAKE_ENGINE_LOG")
     if log:
         with open(log, "a") as f:
             f.write(json.dumps(record) + "\n")
-    if "--fake-crash" in argv:
+    me = "%s %s" % (os.environ.get("VRAMPACK_NODE", "?"), os.environ.get("VRAMPACK_PLACEMENT", "?"))
+    fail_file = os.environ.get("FAKE_ENGINE_FAIL_FILE")
+    doomed = False
+    if fail_file and os.path.exists(fail_file):
+        with open(fail_file) as f:
+            doomed = me in (line.strip() for line in f)
+    if "--fake-crash" in argv or doomed:
         time.sleep(int(os.environ.get("FAKE_ENGINE_CRASH_MS", "100")) / 1000.0)
         print("fake engine: CUDA error: out of memory (asked to crash)", file=sys.stderr)
         return 3

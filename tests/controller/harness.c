@@ -103,6 +103,30 @@ int h_setup(h_env *h, const char *tag, int hb_ms, bool with_token)
     return 0;
 }
 
+int h_fake_engines(h_env *h, int load_ms, char *log, size_t cap)
+{
+#ifdef VP_FAKE_ENGINE
+    char bin[600], link[700], path[4096], load[16];
+    snprintf(bin, sizeof bin, "%s/bin", h->dir);
+    snprintf(link, sizeof link, "%s/vllm", bin);
+    if (mkdir(bin, 0700) || symlink(VP_FAKE_ENGINE, link)) return -1;
+    const char *old = getenv("PATH");
+    snprintf(path, sizeof path, "%s:%s", bin, old ? old : "/usr/bin:/bin");
+    setenv("PATH", path, 1);
+    snprintf(log, cap, "%s/engines.log", h->dir);
+    setenv("FAKE_ENGINE_LOG", log, 1);
+    snprintf(load, sizeof load, "%d", load_ms);
+    setenv("FAKE_ENGINE_LOAD_MS", load, 1);
+    return 0;
+#else
+    (void)h;
+    (void)load_ms;
+    (void)log;
+    (void)cap;
+    return -1;
+#endif
+}
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -209,7 +233,7 @@ int h_start_controller(h_env *h, uint16_t listen_port, const char *const *extra)
 
 static int launch_agent(h_env *h, h_agent *a)
 {
-    char *argv[20];
+    char *argv[24 + 2 * H_MAX_EXTRA];
     int n = 0;
     argv[n++] = h->bin;
     argv[n++] = "agent";
@@ -230,6 +254,12 @@ static int launch_agent(h_env *h, h_agent *a)
         argv[n++] = "--token-file";
         argv[n++] = h->token_file;
     }
+    if (a->ports[0]) {
+        argv[n++] = "--ports";
+        argv[n++] = a->ports;
+    }
+    for (int i = 0; i < a->n_extra; i++)
+        argv[n++] = a->extra[i];
     argv[n] = NULL;
     a->pid = spawn(a->log, argv);
     return a->pid < 0 ? -1 : 0;
@@ -246,6 +276,11 @@ int h_start_agent(h_env *h, const char *name, const char *sim)
     memcpy(dir, h->dir, sizeof dir);
     snprintf(a->log, sizeof a->log, "%s/agent-%s.log", dir, name);
     snprintf(a->state_dir, sizeof a->state_dir, "%s/agent-%s", dir, name);
+    if (h->ports_base)
+        snprintf(a->ports, sizeof a->ports, "%d-%d", h->ports_base + 16 * h->n_agents,
+                 h->ports_base + 16 * h->n_agents + 15);
+    for (int i = 0; i < H_MAX_EXTRA && h->agent_extra[i]; i++)
+        snprintf(a->extra[a->n_extra++], sizeof a->extra[0], "%s", h->agent_extra[i]);
     if (launch_agent(h, a)) return -1;
     return h->n_agents++;
 }
@@ -371,16 +406,24 @@ cJSON *h_get(const h_env *h, const char *path, int *status)
     return j;
 }
 
-int h_submit(const h_env *h, const char *manifest_path, cJSON **answer)
+int h_submit_text(const h_env *h, const char *text, cJSON **answer)
 {
-    char *text = slurp(manifest_path), *body = NULL;
+    char *body = NULL;
     if (answer) *answer = NULL;
-    if (!text) return -1;
     int st = h_request(h, "POST", "/v1/manifests", h->token[0] ? h->token : NULL, text,
                        strlen(text), &body);
-    free(text);
     if (answer && body) *answer = cJSON_Parse(body);
     free(body);
+    return st;
+}
+
+int h_submit(const h_env *h, const char *manifest_path, cJSON **answer)
+{
+    char *text = slurp(manifest_path);
+    if (answer) *answer = NULL;
+    if (!text) return -1;
+    int st = h_submit_text(h, text, answer);
+    free(text);
     return st;
 }
 

@@ -14,12 +14,17 @@
 
 #define H_MAX_AGENTS 8
 
+#define H_MAX_EXTRA 12
+
 typedef struct h_agent {
     pid_t pid;
     char name[64];
     char sim[64];
     char log[512];
     char state_dir[512];
+    char ports[32];                       /* --ports, "" for the default */
+    char extra[H_MAX_EXTRA][256];         /* more arguments */
+    int n_extra;
 } h_agent;
 
 typedef struct h_env {
@@ -37,6 +42,10 @@ typedef struct h_env {
     char api[64];
     h_agent agents[H_MAX_AGENTS];
     int n_agents;
+    /* For agents started after it is set: agent i gets --ports ports_base+16i..+15 (0: the
+     * default range) and these arguments. */
+    int ports_base;
+    const char *agent_extra[H_MAX_EXTRA];
 } h_env;
 
 /* 0 when bin/vrampack runs `controller` and `agent` (and the worker exists), else prints why
@@ -45,6 +54,9 @@ int h_available(void);
 
 /* Creates the temp dir and (with_token) a token file. tag names the dir and the agents. */
 int h_setup(h_env *h, const char *tag, int hb_ms, bool with_token);
+/* Puts a fake `vllm` (tests/agent/fake_engine.py) first on PATH for the agents started after
+ * this, with its records in h->dir/engines.log (copied into log) and a model load of load_ms. */
+int h_fake_engines(h_env *h, int load_ms, char *log, size_t cap);
 /* Starts a controller on 127.0.0.1:listen_port (0 = ephemeral), API on an ephemeral port, and
  * waits for its `listening` line. extra: NULL-terminated additional arguments, may be NULL. */
 int h_start_controller(h_env *h, uint16_t listen_port, const char *const *extra);
@@ -66,6 +78,8 @@ int h_request(const h_env *h, const char *method, const char *path, const char *
               const char *body, size_t len, char **body_out);
 /* POSTs the manifest file; returns the HTTP status, *answer the parsed body (caller frees). */
 int h_submit(const h_env *h, const char *manifest_path, cJSON **answer);
+/* The same with the manifest's text. */
+int h_submit_text(const h_env *h, const char *text, cJSON **answer);
 
 /* Polls pred every 25 ms until it returns true or timeout_ms passes. */
 bool h_wait(bool (*pred)(h_env *h, void *ud), h_env *h, void *ud, int timeout_ms);
