@@ -406,7 +406,7 @@ void ctl_maybe_start_job(ctl *c)
     r->n_lost = nl;
     r->base = c->plan;
     r->opts = c->cfg.solve;
-    memcpy(j->excl, c->excl, c->n_excl * sizeof *c->excl);
+    if (c->n_excl) memcpy(j->excl, c->excl, c->n_excl * sizeof *c->excl);
     r->excl = j->excl;
     r->n_excl = c->n_excl;
     c->job = j;

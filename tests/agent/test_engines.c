@@ -47,6 +47,15 @@ static int setup(void **state)
     snprintf(f->state_dir, sizeof f->state_dir, "%s/state", f->dir);
     snprintf(f->engine_log, sizeof f->engine_log, "%s/engines.log", f->dir);
     setenv("FAKE_ENGINE_LOG", f->engine_log, 1);
+    /* The system python3 for the fake engine, before any slow version-manager shim. */
+    static bool path_set;
+    if (!path_set) {
+        char path[4096];
+        const char *old = getenv("PATH");
+        snprintf(path, sizeof path, "/usr/bin:/bin:%s", old ? old : "");
+        setenv("PATH", path, 1);
+        path_set = true;
+    }
     setenv("FAKE_ENGINE_LOAD_MS", "400", 1);
     unsetenv("FAKE_ENGINE_VERSION");
     if (srv_init(&f->s) != 0) return -1;

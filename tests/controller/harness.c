@@ -110,8 +110,10 @@ int h_fake_engines(h_env *h, int load_ms, char *log, size_t cap)
     snprintf(bin, sizeof bin, "%s/bin", h->dir);
     snprintf(link, sizeof link, "%s/vllm", bin);
     if (mkdir(bin, 0700) || symlink(VP_FAKE_ENGINE, link)) return -1;
+    /* The system python3 before any version-manager shim on the inherited PATH: a shim can take
+     * seconds to start an interpreter. */
     const char *old = getenv("PATH");
-    snprintf(path, sizeof path, "%s:%s", bin, old ? old : "/usr/bin:/bin");
+    snprintf(path, sizeof path, "%s:/usr/bin:/bin:%s", bin, old ? old : "");
     setenv("PATH", path, 1);
     snprintf(log, cap, "%s/engines.log", h->dir);
     setenv("FAKE_ENGINE_LOG", log, 1);

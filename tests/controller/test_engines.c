@@ -27,7 +27,7 @@
 
 #include "harness.h"
 
-#define HB_MS 300
+#define HB_MS 1000 /* a node is lost after 3 s: longer than an agent takes to restart */
 #define LOAD_MS 1200 /* the fake engines' model load */
 #define N_PLACEMENTS 6
 
@@ -361,7 +361,7 @@ static void test_a_killed_agent_keeps_its_engines_and_its_restart_adopts_them(vo
     assert_true(best > 0);
     kill(env.agents[victim].pid, SIGKILL);
     h_stop(env.agents[victim].pid, SIGKILL, 5000);
-    usleep(2 * HB_MS * 1000); /* engines write into the dead pipe meanwhile */
+    usleep(500 * 1000); /* the engines write into the dead pipe meanwhile */
     assert_int_equal(h_restart_agent(&env, victim), 0);
     assert_true(h_wait(all_running_and_connected, &env, &env, 20000));
     cJSON *after = h_get(&env, "/v1/placements", NULL);
@@ -393,8 +393,10 @@ static void test_changed_engine_args_roll_every_replica_make_before_break(void *
     assert_int_equal(h_submit_text(&env, manifest_v2, &ans), 200);
     const cJSON *roll = cJSON_GetObjectItemCaseSensitive(ans, "roll");
     assert_int_equal(cJSON_GetArraySize(roll), 2);
-    assert_string_equal(cJSON_GetArrayItem(roll, 0)->valuestring, "chat/0");
-    assert_string_equal(cJSON_GetArrayItem(roll, 1)->valuestring, "chat/1");
+    const char *r0 = cJSON_GetArrayItem(roll, 0)->valuestring;
+    const char *r1 = cJSON_GetArrayItem(roll, 1)->valuestring;
+    assert_true((!strcmp(r0, "chat/0") && !strcmp(r1, "chat/1")) ||
+                (!strcmp(r0, "chat/1") && !strcmp(r1, "chat/0")));
     cJSON_Delete(ans);
     /* Poll until both replicas run the new revision; chat never has zero running replicas. */
     long long end = h_now_ms() + 40000;
