@@ -431,7 +431,8 @@ void agent_on_release(struct agent *a, const char *id, const char *rev)
     bool any = false;
     for (agent_pl *pl = a->pls, *next; pl; pl = next) {
         next = pl->next;
-        if (strcmp(pl->spec.u.assign.id, id) || (rev && rev[0] && strcmp(pl->spec.u.assign.rev, rev)))
+        if (strcmp(pl->spec.u.assign.id, id) ||
+            (rev && rev[0] && strcmp(pl->spec.u.assign.rev, rev)))
             continue;
         if (pl->released || pl->removed) continue;
         any = true;

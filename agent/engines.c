@@ -12,8 +12,8 @@
  * this agent holds and that can be bound right now (SO_REUSEADDR, as servers bind). A placement
  * keeps its port across restarts, so routers keep finding it. */
 #include <errno.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +86,7 @@ static void ver_closed(uv_handle_t *h)
 
 static void ver_close_handles(agent_engine_ver *v)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&v->proc, (uv_handle_t *)&v->out,
-                         (uv_handle_t *)&v->timer};
+    uv_handle_t *hs[] = {(uv_handle_t *)&v->proc, (uv_handle_t *)&v->out, (uv_handle_t *)&v->timer};
     for (size_t i = 0; i < VP_ARRAY_LEN(hs); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i])) uv_close(hs[i], ver_closed);
 }
@@ -181,8 +180,8 @@ static agent_engine_ver *ver_start(struct agent *a, const char *binary, const ch
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&v->out},
         {.flags = UV_IGNORE},
     };
-    uv_process_options_t opt = {.exit_cb = ver_exit, .file = v->binary, .args = argv,
-                                .stdio_count = 3, .stdio = stdio};
+    uv_process_options_t opt = {
+        .exit_cb = ver_exit, .file = v->binary, .args = argv, .stdio_count = 3, .stdio = stdio};
     int rc = uv_spawn(&a->loop, &v->proc, &opt);
     if (rc) {
         agent_log(a, AGENT_LOG_WARN, "cannot run engine for its version", "binary=%s error=%s",

@@ -43,8 +43,7 @@ static void probe_closed(uv_handle_t *h)
 static void probe_close(agent_probe *p)
 {
     if (!uv_is_closing((uv_handle_t *)&p->tcp)) uv_close((uv_handle_t *)&p->tcp, probe_closed);
-    if (!uv_is_closing((uv_handle_t *)&p->timer))
-        uv_close((uv_handle_t *)&p->timer, probe_closed);
+    if (!uv_is_closing((uv_handle_t *)&p->timer)) uv_close((uv_handle_t *)&p->timer, probe_closed);
 }
 
 static void on_result(agent_pl *pl, int status, const char *detail);
@@ -76,7 +75,8 @@ static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     agent_probe *p = s->data;
     (void)buf;
     if (n < 0) {
-        probe_finish(p, 0, n == UV_EOF ? "connection closed without an answer" : uv_strerror((int)n));
+        probe_finish(p, 0,
+                     n == UV_EOF ? "connection closed without an answer" : uv_strerror((int)n));
         return;
     }
     p->len += (size_t)n;
@@ -169,7 +169,6 @@ static void on_result(agent_pl *pl, int status, const char *detail)
     }
 }
 
-
 static void on_probe_timer(uv_timer_t *t)
 {
     agent_pl *pl = t->data;
@@ -201,8 +200,8 @@ static void on_ready_timer(uv_timer_t *t)
                  pl->health_path, pl->port, pl->probe_last[0] ? pl->probe_last : "no answer");
     else
         snprintf(why, sizeof why, "not ready after %u s (no ready line)", s);
-    agent_log(pl->a, AGENT_LOG_WARN, "worker not ready in time", "placement=%s reason=%s",
-              as->id, agent_q(why));
+    agent_log(pl->a, AGENT_LOG_WARN, "worker not ready in time", "placement=%s reason=%s", as->id,
+              agent_q(why));
     agent_worker_stop(pl, why);
 }
 

@@ -80,8 +80,9 @@ static bool engine_option(const char *v, agent_config *cfg)
     cfg->engine_bin[k] = eq + 1;
     return true;
 bad:
-    fprintf(stderr, "vrampack agent: --engine: '%s' is not NAME=PATH with NAME one of vllm, "
-                    "sglang, llama.cpp\n",
+    fprintf(stderr,
+            "vrampack agent: --engine: '%s' is not NAME=PATH with NAME one of vllm, "
+            "sglang, llama.cpp\n",
             v);
     return false;
 }
@@ -133,18 +134,34 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
         case 'h':
             usage(stdout);
             return -1;
-        case OPT_CONTROLLER: cfg->controller = v; break;
-        case OPT_NODE: cfg->node = v; break;
-        case OPT_SIM: cfg->sim = v; break;
-        case OPT_TOKEN_FILE: *token_file = v; break;
-        case OPT_TYPE: cfg->instance_type = v; break;
-        case OPT_WORKER: cfg->worker_path = v; break;
-        case OPT_STATE_DIR: cfg->state_dir = v; break;
+        case OPT_CONTROLLER:
+            cfg->controller = v;
+            break;
+        case OPT_NODE:
+            cfg->node = v;
+            break;
+        case OPT_SIM:
+            cfg->sim = v;
+            break;
+        case OPT_TOKEN_FILE:
+            *token_file = v;
+            break;
+        case OPT_TYPE:
+            cfg->instance_type = v;
+            break;
+        case OPT_WORKER:
+            cfg->worker_path = v;
+            break;
+        case OPT_STATE_DIR:
+            cfg->state_dir = v;
+            break;
         case OPT_PORTS: {
             uint32_t lo, hi;
             if (agent_ports_parse(v, &lo, &hi)) {
-                fprintf(stderr, "vrampack agent: --ports: '%s' is not LO-HI with 1024 <= LO <= HI "
-                                "<= 65535\n", v);
+                fprintf(stderr,
+                        "vrampack agent: --ports: '%s' is not LO-HI with 1024 <= LO <= HI "
+                        "<= 65535\n",
+                        v);
                 return CLI_USAGE;
             }
             cfg->ports = v;
@@ -155,8 +172,10 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
             break;
         case OPT_LOG_LEVEL:
             if (agent_log_level_parse(v, &cfg->log_level) != 0) {
-                fprintf(stderr, "vrampack agent: --log-level: '%s' is not debug, info, warn or "
-                                "error\n", v);
+                fprintf(stderr,
+                        "vrampack agent: --log-level: '%s' is not debug, info, warn or "
+                        "error\n",
+                        v);
                 return CLI_USAGE;
             }
             break;

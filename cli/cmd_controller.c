@@ -144,8 +144,7 @@ static bool apply_option(int opt, const char *v, ctl_config *cfg, const char **t
                 cfg->log_level = k;
                 return true;
             }
-        fprintf(stderr, "vrampack controller: --log-level: '%s' is not debug|info|warn|error\n",
-                v);
+        fprintf(stderr, "vrampack controller: --log-level: '%s' is not debug|info|warn|error\n", v);
         return false;
     }
     case OPT_CRASH_K:

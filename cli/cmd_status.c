@@ -90,7 +90,8 @@ static void print_nodes(const cJSON *nodes)
         else
             snprintf(ago, sizeof ago, "never");
         int suspect = 0;
-        cJSON_ArrayForEach(g, gpus) suspect += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "suspect"));
+        cJSON_ArrayForEach(g, gpus) suspect +=
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "suspect"));
         printf("  %-20s %-6s %-5s %-18s %-17s %-8.0f %-9.3f %s", str(it, "name"), str(it, "state"),
                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "connected")) ? "yes" : "no",
                gdesc, bytes, num(it, "desired"), num(it, "price_per_hour"), ago);
@@ -131,13 +132,13 @@ static void print_placements(const cJSON *pl)
                                                                              : "";
         char pid[32] = "";
         if (num(it, "pid") > 0) snprintf(pid, sizeof pid, "pid %.0f", num(it, "pid"));
-        const char *ep = cJSON_GetObjectItemCaseSensitive(it, "endpoint") ? str(it, "endpoint")
-                                                                          : "-";
+        const char *ep =
+            cJSON_GetObjectItemCaseSensitive(it, "endpoint") ? str(it, "endpoint") : "-";
         const cJSON *prev = cJSON_GetObjectItemCaseSensitive(it, "previous");
         char roll[160] = "";
         if (cJSON_IsObject(prev))
-            snprintf(roll, sizeof roll, "%sprevious revision %s on %s", pid[0] || detail[0] ? "; " : "",
-                     str(prev, "state"), str(prev, "node"));
+            snprintf(roll, sizeof roll, "%sprevious revision %s on %s",
+                     pid[0] || detail[0] ? "; " : "", str(prev, "state"), str(prev, "node"));
         printf("  %-28s %-20s %-10s %-9.2f %-9s %-21s %s%s%s%s\n", str(it, "id"), node,
                gl[0] ? gl : "-", num(it, "bytes_per_gpu") / VP_GIB, str(it, "state"), ep, pid,
                pid[0] && detail[0] ? "; " : "", detail, roll);

@@ -421,4 +421,3 @@ void ctl_maybe_start_job(ctl *c)
         job_free(j);
     }
 }
-

@@ -33,8 +33,7 @@ uint64_t ctl_kv_bytes_per_gpu(const plan_model *m, uint32_t tp, uint32_t pp)
     return out;
 }
 
-void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_total,
-                   eng_launch *l)
+void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_total, eng_launch *l)
 {
     memset(l, 0, sizeof *l);
     l->kind = m ? m->engine : ENG_BUILTIN;

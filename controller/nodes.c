@@ -113,8 +113,7 @@ void ctl_node_price(ctl_node *n, const plan_fleet *fleet_file, const plan_fleet 
         for (size_t i = 0; i < fleet_file->n_nodes; i++)
             if (!strcmp(fleet_file->nodes[i].name, n->name)) {
                 n->price_per_hour = fleet_file->nodes[i].price_per_hour;
-                snprintf(n->price_source, sizeof n->price_source, "fleet file node %s",
-                         n->name);
+                snprintf(n->price_source, sizeof n->price_source, "fleet file node %s", n->name);
                 if (!n->instance_type[0])
                     snprintf(n->instance_type, sizeof n->instance_type, "%s",
                              fleet_file->nodes[i].type);
@@ -150,4 +149,7 @@ void ctl_node_price(ctl_node *n, const plan_fleet *fleet_file, const plan_fleet 
     }
 }
 
-void ctl_json_str(vp_sb *sb, const char *s) { vp_sb_json_str(sb, s); }
+void ctl_json_str(vp_sb *sb, const char *s)
+{
+    vp_sb_json_str(sb, s);
+}

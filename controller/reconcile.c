@@ -153,8 +153,7 @@ void ctl_plan_revision(const ctl *c, const plan_manifest *m, const place_plan *p
     const plan_model *pm = NULL;
     for (size_t k = 0; m && k < m->n_models && !pm; k++)
         if (!strcmp(m->models[k].name, q->model)) pm = &m->models[k];
-    ctl_revision(pm, q, gpu_total(ctl_nodes_find(&c->nodes, p->nodes[q->node].name), q), out,
-                 cap);
+    ctl_revision(pm, q, gpu_total(ctl_nodes_find(&c->nodes, p->nodes[q->node].name), q), out, cap);
 }
 
 static const char *rev_of(const ctl *c, size_t i)
@@ -427,8 +426,7 @@ void ctl_reconcile_all(ctl *c)
 static ctl_fail *fail_entry(ctl_node *n, const proto_placement *r)
 {
     for (size_t i = 0; i < n->n_fails; i++)
-        if (!strcmp(n->fails[i].id, r->id) && !strcmp(n->fails[i].rev, r->rev))
-            return &n->fails[i];
+        if (!strcmp(n->fails[i].id, r->id) && !strcmp(n->fails[i].rev, r->rev)) return &n->fails[i];
     if (vp_grow((void **)&n->fails, &n->cap_fails, n->n_fails + 1, sizeof *n->fails, 8))
         return NULL;
     ctl_fail *f = &n->fails[n->n_fails++];

@@ -15,7 +15,7 @@
 #include "ctl_internal.h"
 
 #define MAX_WRITE_QUEUE (64u << 20) /* an agent that reads slower than this is dropped */
-#define HB_PERSIST_MS 10000 /* heartbeat times reach the store at most this often */
+#define HB_PERSIST_MS 10000         /* heartbeat times reach the store at most this often */
 
 /* ---- sending ---- */
 
@@ -465,4 +465,3 @@ void ctl_server_close(ctl *c)
     if (c->listener_ok && !uv_is_closing((uv_handle_t *)&c->listener))
         uv_close((uv_handle_t *)&c->listener, NULL);
 }
-

@@ -19,7 +19,7 @@
 #include <strings.h>
 
 static const char *const names[ENG_COUNT] = {
-    [ENG_BUILTIN] = "builtin", [ENG_VLLM] = "vllm",       [ENG_SGLANG] = "sglang",
+    [ENG_BUILTIN] = "builtin",    [ENG_VLLM] = "vllm",       [ENG_SGLANG] = "sglang",
     [ENG_LLAMACPP] = "llama.cpp", [ENG_COMMAND] = "command",
 };
 
@@ -50,9 +50,9 @@ const char *eng_names_list(void)
 
 bool eng_placeholder_known(const char *name, size_t len)
 {
-    static const char *const known[] = {"model",   "id",        "replica",  "source", "tp",
-                                        "pp",      "max_seq_len", "max_batch", "kv_dtype",
-                                        "kv_bytes", "bytes",    "fraction", "port"};
+    static const char *const known[] = {"model", "id",          "replica",   "source",   "tp",
+                                        "pp",    "max_seq_len", "max_batch", "kv_dtype", "kv_bytes",
+                                        "bytes", "fraction",    "port"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strlen(known[i]) == len && !memcmp(known[i], name, len)) return true;
     return false;
@@ -62,7 +62,8 @@ size_t eng_placeholder_at(const char *p)
 {
     if (*p != '{') return 0;
     size_t n = 1;
-    while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9') || p[n] == '_') n++;
+    while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9') || p[n] == '_')
+        n++;
     return n > 1 && p[n] == '}' ? n + 1 : 0;
 }
 
@@ -326,8 +327,8 @@ int eng_check(const eng_launch *l, vp_err *e)
     const eng_profile *p = eng_profile_of(l->kind);
     if (!p) return vp_errf(e, VP_EINPUT, "unknown engine %d", (int)l->kind);
     const char *en = eng_name(l->kind);
-    if (l->kind == ENG_COMMAND && (!l->command || l->n_command == 0 || !l->command[0] ||
-                                   !l->command[0][0]))
+    if (l->kind == ENG_COMMAND &&
+        (!l->command || l->n_command == 0 || !l->command[0] || !l->command[0][0]))
         return vp_errf(e, VP_EINPUT, "engine command: worker.command is empty");
     if ((l->pp > 1) && !p->pipeline_nodes)
         return vp_errf(e, VP_EINPUT,
@@ -451,9 +452,17 @@ void eng_revision(const eng_launch *l, const uint8_t *gpus, int n_gpus, char *ou
     fnv f = {1469598103934665603ull};
     fnv_str(&f, eng_name(l->kind));
     fnv_str(&f, source_of(l));
-    const uint64_t nums[] = {l->tp,        l->pp,        l->stage,    l->max_seq_len,
-                             l->max_batch, l->kv_bytes, l->bytes,    l->gpu_bytes,
-                             l->n_engine_args, l->n_command, (uint64_t)(n_gpus < 0 ? 0 : n_gpus)};
+    const uint64_t nums[] = {l->tp,
+                             l->pp,
+                             l->stage,
+                             l->max_seq_len,
+                             l->max_batch,
+                             l->kv_bytes,
+                             l->bytes,
+                             l->gpu_bytes,
+                             l->n_engine_args,
+                             l->n_command,
+                             (uint64_t)(n_gpus < 0 ? 0 : n_gpus)};
     for (size_t i = 0; i < VP_ARRAY_LEN(nums); i++)
         fnv_u64(&f, nums[i]);
     fnv_str(&f, kv_name(l));

@@ -39,8 +39,8 @@ const char *eng_name(eng_kind k);
 const char *eng_names_list(void);
 
 /* Placeholders a command template may hold, as "{name}". */
-#define ENG_PLACEHOLDERS                                                                          \
-    "{model} {id} {replica} {source} {tp} {pp} {max_seq_len} {max_batch} {kv_dtype} {kv_bytes} " \
+#define ENG_PLACEHOLDERS                                                                           \
+    "{model} {id} {replica} {source} {tp} {pp} {max_seq_len} {max_batch} {kv_dtype} {kv_bytes} "   \
     "{bytes} {fraction} {port}"
 
 /* true when `name` (len bytes, without braces) is a known placeholder. */
@@ -111,10 +111,10 @@ const eng_profile *eng_profile_of(eng_kind k);
 /* One placement as an engine sees it. Strings are borrowed. */
 typedef struct eng_launch {
     eng_kind kind;
-    const char *binary;   /* NULL: the profile's (or, builtin, "vrampack-worker") */
-    const char *model;    /* manifest name */
-    const char *id;       /* placement id */
-    const char *source;   /* what the engine loads; NULL or "": the model name */
+    const char *binary; /* NULL: the profile's (or, builtin, "vrampack-worker") */
+    const char *model;  /* manifest name */
+    const char *id;     /* placement id */
+    const char *source; /* what the engine loads; NULL or "": the model name */
     uint32_t replica;
     uint32_t tp;          /* GPUs of this placement, >= 1 */
     uint32_t pp, stage;   /* pipeline stages (>= 1) and this placement's stage */

@@ -10,7 +10,10 @@
 
 #include "proto_int.h"
 
-static void put_str(vp_sb *sb, const char *s) { vp_sb_json_str(sb, s); }
+static void put_str(vp_sb *sb, const char *s)
+{
+    vp_sb_json_str(sb, s);
+}
 
 static void put_key_str(vp_sb *sb, const char *key, const char *val)
 {
@@ -53,7 +56,8 @@ static void put_assign(const proto_assign *a, vp_sb *sb)
     if (a->source[0]) put_key_str(sb, "source", a->source);
     put_list(sb, "command", a->command, a->n_command);
     if (a->n_engine_args) put_list(sb, "engine_args", a->engine_args, a->n_engine_args);
-    if (a->max_seq_len) vp_sb_printf(sb, ",\"max_seq_len\":%llu", (unsigned long long)a->max_seq_len);
+    if (a->max_seq_len)
+        vp_sb_printf(sb, ",\"max_seq_len\":%llu", (unsigned long long)a->max_seq_len);
     if (a->max_batch) vp_sb_printf(sb, ",\"max_batch\":%llu", (unsigned long long)a->max_batch);
     if (a->kv_dtype[0]) put_key_str(sb, "kv_dtype", a->kv_dtype);
     if (a->kv_bytes) vp_sb_printf(sb, ",\"kv_bytes\":%llu", (unsigned long long)a->kv_bytes);

@@ -205,8 +205,8 @@ static int check_hello(const proto_hello *h, int code, vp_err *e)
     TRY(check_name(h->node, sizeof h->node, true, "hello", "node", code, e));
     TRY(check_text(h->version, sizeof h->version, "hello", "version", code, e));
     TRY(check_text(h->token, sizeof h->token, "hello", "token", code, e));
-    TRY(check_name(h->instance_type, sizeof h->instance_type, false, "hello", "instance_type",
-                   code, e));
+    TRY(check_name(h->instance_type, sizeof h->instance_type, false, "hello", "instance_type", code,
+                   e));
     if (h->lease_ms > PROTO_MAX_LEASE_MS)
         return vp_errf(e, code, "hello.lease_ms: must be an integer in [0, %u] (got %u)",
                        PROTO_MAX_LEASE_MS, h->lease_ms);
@@ -358,4 +358,3 @@ int proto_check(const proto_msg *m, int code, vp_err *e)
     }
     return vp_errf(e, code, "type: unknown message type %d", (int)m->type);
 }
-

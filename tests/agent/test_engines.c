@@ -265,9 +265,15 @@ static void a_vllm_placement_gets_its_flags_and_a_port_and_runs_only_once_health
 {
     fx *f = *state;
     connect_agent(f);
-    spec sp = {.id = "chat/0", .rev = "00000000000000a1", .engine = "vllm",
-               .source = "meta-llama/Llama-3.1-8B-Instruct", .n_gpus = 2, .bytes = 30 * GIB,
-               .kv_bytes = 4 * GIB, .max_seq_len = 8192, .max_batch = 16,
+    spec sp = {.id = "chat/0",
+               .rev = "00000000000000a1",
+               .engine = "vllm",
+               .source = "meta-llama/Llama-3.1-8B-Instruct",
+               .n_gpus = 2,
+               .bytes = 30 * GIB,
+               .kv_bytes = 4 * GIB,
+               .max_seq_len = 8192,
+               .max_batch = 16,
                .args = {"--enable-prefix-caching"}};
     uint64_t t0 = uv_hrtime();
     send_assign(f, &sp);
@@ -298,8 +304,14 @@ static void an_older_vllm_gets_the_slice_as_a_fraction_of_the_gpu(void **state)
     fx *f = *state;
     setenv("FAKE_ENGINE_VERSION", "0.10.2", 1);
     connect_agent(f);
-    spec sp = {.id = "old/0", .engine = "vllm", .source = "m", .bytes = 20 * GIB,
-               .kv_bytes = GIB, .max_seq_len = 2048, .max_batch = 4, .kv_dtype = "fp8"};
+    spec sp = {.id = "old/0",
+               .engine = "vllm",
+               .source = "m",
+               .bytes = 20 * GIB,
+               .kv_bytes = GIB,
+               .max_seq_len = 2048,
+               .max_batch = 4,
+               .kv_dtype = "fp8"};
     send_assign(f, &sp);
     proto_placement r = wait_for(f, "old/0", "", PROTO_RUNNING, 0);
     /* 20 GiB of 81559 MiB = 0.25110...: rounded down */
@@ -316,10 +328,18 @@ static void sglang_and_llama_cpp_get_their_own_flags(void **state)
 {
     fx *f = *state;
     connect_agent(f);
-    spec sg = {.id = "sg/0", .engine = "sglang", .source = "Qwen/Qwen2-7B", .bytes = 20 * GIB,
-               .max_seq_len = 4096, .max_batch = 8};
-    spec ll = {.id = "ll/0", .engine = "llama.cpp", .source = "/models/qwen2-7b-q4_k_m.gguf",
-               .bytes = 8 * GIB, .max_seq_len = 4096, .max_batch = 4};
+    spec sg = {.id = "sg/0",
+               .engine = "sglang",
+               .source = "Qwen/Qwen2-7B",
+               .bytes = 20 * GIB,
+               .max_seq_len = 4096,
+               .max_batch = 8};
+    spec ll = {.id = "ll/0",
+               .engine = "llama.cpp",
+               .source = "/models/qwen2-7b-q4_k_m.gguf",
+               .bytes = 8 * GIB,
+               .max_seq_len = 4096,
+               .max_batch = 4};
     send_assign(f, &sg);
     send_assign(f, &ll);
     proto_placement a = wait_for(f, "sg/0", "", PROTO_RUNNING, 0);
@@ -343,8 +363,8 @@ static void an_engine_never_healthy_fails_after_its_ready_timeout_with_the_reaso
 {
     fx *f = *state;
     connect_agent(f);
-    spec sp = {.id = "slow/0", .engine = "vllm", .ready_timeout_s = 2,
-               .args = {"--fake-never-ready"}};
+    spec sp = {
+        .id = "slow/0", .engine = "vllm", .ready_timeout_s = 2, .args = {"--fake-never-ready"}};
     send_assign(f, &sp);
     proto_placement p = wait_for(f, "slow/0", "", PROTO_FAILED, 0);
     /* The last probe's answer is the reason: 503 once the engine listens (a slow interpreter
@@ -362,7 +382,9 @@ static void a_running_engine_that_stops_answering_is_restarted(void **state)
 {
     fx *f = *state;
     connect_agent(f);
-    spec sp = {.id = "sick/0", .engine = "llama.cpp", .source = "x.gguf",
+    spec sp = {.id = "sick/0",
+               .engine = "llama.cpp",
+               .source = "x.gguf",
                .args = {"--fake-unhealthy-after=300"}};
     send_assign(f, &sp);
     proto_placement a = wait_for(f, "sick/0", "", PROTO_RUNNING, 0);

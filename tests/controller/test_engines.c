@@ -27,7 +27,7 @@
 
 #include "harness.h"
 
-#define HB_MS 1000 /* a node is lost after 3 s: longer than an agent takes to restart */
+#define HB_MS 1000   /* a node is lost after 3 s: longer than an agent takes to restart */
 #define LOAD_MS 1200 /* the fake engines' model load */
 #define N_PLACEMENTS 6
 
@@ -36,17 +36,17 @@ static char engine_log[600];
 static char agent_names[3][64];
 
 #define CHAT_ARGS(extra)                                                                           \
-    "{\"name\":\"chat\",\"engine\":\"vllm\",\"source\":\"meta-llama/Llama-3.1-8B-Instruct\","     \
+    "{\"name\":\"chat\",\"engine\":\"vllm\",\"source\":\"meta-llama/Llama-3.1-8B-Instruct\","      \
     "\"params\":8000000000,\"layers\":32,\"kv_heads\":8,\"head_dim\":128,\"dtype\":\"fp16\","      \
-    "\"max_seq_len\":8192,\"max_batch\":16,\"tensor_parallel\":2,\"replicas\":2,"        \
+    "\"max_seq_len\":8192,\"max_batch\":16,\"tensor_parallel\":2,\"replicas\":2,"                  \
     "\"spread\":true" extra "}"
 
 #define OTHERS                                                                                     \
     "{\"name\":\"code\",\"engine\":\"vllm\",\"source\":\"Qwen/Qwen2.5-Coder-7B\","                 \
     "\"params\":7000000000,\"layers\":28,\"kv_heads\":4,\"head_dim\":128,\"dtype\":\"fp16\","      \
-    "\"max_seq_len\":4096,\"max_batch\":8},"                                                      \
+    "\"max_seq_len\":4096,\"max_batch\":8},"                                                       \
     "{\"name\":\"embed\",\"engine\":\"vllm\",\"source\":\"BAAI/bge-large-en\","                    \
-    "\"memory_bytes\":2147483648,\"replicas\":2},"                                                \
+    "\"memory_bytes\":2147483648,\"replicas\":2},"                                                 \
     "{\"name\":\"small\",\"engine\":\"vllm\",\"source\":\"Qwen/Qwen2-0.5B\",\"params\":500000000," \
     "\"layers\":24,\"kv_heads\":2,\"head_dim\":64,\"dtype\":\"bf16\",\"max_seq_len\":2048,"        \
     "\"max_batch\":4}"
@@ -138,9 +138,9 @@ static const cJSON *launch_of(const cJSON *recs, int pid)
 static double exit_of(const cJSON *recs, int pid)
 {
     const cJSON *r;
-    cJSON_ArrayForEach(r, recs) if ((int)h_num(r, "pid") == pid &&
-                                    cJSON_GetObjectItemCaseSensitive(r, "exit")) return h_num(r,
-                                                                                            "exit");
+    cJSON_ArrayForEach(
+        r, recs) if ((int)h_num(r, "pid") == pid &&
+                     cJSON_GetObjectItemCaseSensitive(r, "exit")) return h_num(r, "exit");
     return -1;
 }
 
@@ -172,8 +172,8 @@ static const char *flag_value(const cJSON *launch, const char *flag)
 static bool has_arg(const cJSON *launch, const char *arg)
 {
     const cJSON *a;
-    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(launch, "argv")) if (
-        !strcmp(a->valuestring, arg)) return true;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(
+                              launch, "argv")) if (!strcmp(a->valuestring, arg)) return true;
     return false;
 }
 
@@ -258,12 +258,12 @@ static void test_every_engine_gets_a_port_its_devices_length_batch_and_slice(voi
         assert_int_equal(n_cvd, n_gpus);
         /* max length and batch from the manifest */
         const char *model = h_str(it, "model");
-        int want_len = !strcmp(model, "chat")   ? 8192
-                       : !strcmp(model, "code") ? 4096
+        int want_len = !strcmp(model, "chat")    ? 8192
+                       : !strcmp(model, "code")  ? 4096
                        : !strcmp(model, "small") ? 2048
                                                  : 4096;
-        int want_batch = !strcmp(model, "chat")   ? 16
-                         : !strcmp(model, "code") ? 8
+        int want_batch = !strcmp(model, "chat")    ? 16
+                         : !strcmp(model, "code")  ? 8
                          : !strcmp(model, "small") ? 4
                                                    : 1;
         assert_int_equal(atoi(flag_value(l, "--max-model-len")), want_len);
@@ -287,8 +287,8 @@ static void test_every_engine_gets_a_port_its_devices_length_batch_and_slice(voi
                 fail_msg("%s: --kv-cache-memory-bytes %s for a slice of %.0f", id, kvb, slice);
         }
         /* vllm serve SOURCE: the manifest's source, not the model's name */
-        const char *want_src = !strcmp(model, "chat")   ? "meta-llama/Llama-3.1-8B-Instruct"
-                               : !strcmp(model, "code") ? "Qwen/Qwen2.5-Coder-7B"
+        const char *want_src = !strcmp(model, "chat")    ? "meta-llama/Llama-3.1-8B-Instruct"
+                               : !strcmp(model, "code")  ? "Qwen/Qwen2.5-Coder-7B"
                                : !strcmp(model, "small") ? "Qwen/Qwen2-0.5B"
                                                          : "BAAI/bge-large-en";
         assert_non_null(flag_value(l, "serve"));
@@ -413,8 +413,8 @@ static void test_changed_engine_args_roll_every_replica_make_before_break(void *
             bool now = !strcmp(h_str(it, "state"), "running");
             bool old = prev && !strcmp(h_str(prev, "state"), "running");
             serving += now + old;
-            const cJSON *b = h_find_id(cJSON_GetObjectItemCaseSensitive(before, "placements"),
-                                       h_str(it, "id"));
+            const cJSON *b =
+                h_find_id(cJSON_GetObjectItemCaseSensitive(before, "placements"), h_str(it, "id"));
             rolled += now && !prev && strcmp(h_str(it, "rev"), h_str(b, "rev"));
         }
         if (pl && serving < min_serving) min_serving = serving;
@@ -483,9 +483,10 @@ static bool flaky_running(h_env *h, void *ud)
 static void test_a_crash_looping_placement_moves_and_its_gpu_is_marked_suspect(void **state)
 {
     (void)state;
-    static const char with_flaky[] =
-        "{\"models\":[" CHAT_ARGS(",\"engine_args\":[\"--enable-prefix-caching\"]") "," OTHERS
-        ",{\"name\":\"flaky\",\"engine\":\"vllm\",\"memory_bytes\":1073741824}]}";
+    static const char with_flaky[] = "{\"models\":[" CHAT_ARGS(
+        ",\"engine_args\":[\"--enable-prefix-caching\"]") "," OTHERS
+                                                          ",{\"name\":\"flaky\",\"engine\":"
+                                                          "\"vllm\",\"memory_bytes\":1073741824}]}";
     char fail_file[700];
     snprintf(fail_file, sizeof fail_file, "%s/bad-gpus", env.dir);
     assert_int_equal(h_submit_text(&env, with_flaky, NULL), 200);
@@ -507,8 +508,8 @@ static void test_a_crash_looping_placement_moves_and_its_gpu_is_marked_suspect(v
     assert_true(h_metric(&env, "vrampack_crash_loops_total") >= 1);
     cJSON *nodes = h_get(&env, "/v1/nodes", NULL);
     const cJSON *it, *bad = NULL;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(nodes, "nodes")) if (
-        !strcmp(h_str(it, "name"), m.node)) bad = it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+                               nodes, "nodes")) if (!strcmp(h_str(it, "name"), m.node)) bad = it;
     assert_non_null(bad);
     const cJSON *g = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(bad, "gpus"), gpu);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "suspect")));
@@ -524,8 +525,9 @@ static void test_nodes_are_priced_from_the_fleet_file_and_the_catalog(void **sta
     const char *source[3] = {"catalog type tg.2x", "fleet file node", "estimate"};
     for (int i = 0; i < 3; i++) {
         const cJSON *it, *n = NULL;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(nodes, "nodes")) if (
-            !strcmp(h_str(it, "name"), env.agents[i].name)) n = it;
+        cJSON_ArrayForEach(
+            it, cJSON_GetObjectItemCaseSensitive(
+                    nodes, "nodes")) if (!strcmp(h_str(it, "name"), env.agents[i].name)) n = it;
         assert_non_null(n);
         if (h_num(n, "price_per_hour") != want[i])
             fail_msg("%s: $%g/h from \"%s\", want $%g/h", env.agents[i].name,

@@ -30,10 +30,10 @@ static char engine_log[600];
 
 #define MANIFEST(chat_args, solo_args)                                                             \
     "{\"models\":["                                                                                \
-    "{\"name\":\"chat\",\"engine\":\"vllm\",\"source\":\"meta-llama/Llama-3.1-8B-Instruct\","     \
+    "{\"name\":\"chat\",\"engine\":\"vllm\",\"source\":\"meta-llama/Llama-3.1-8B-Instruct\","      \
     "\"params\":8000000000,\"layers\":32,\"kv_heads\":8,\"head_dim\":128,\"dtype\":\"fp16\","      \
-    "\"max_seq_len\":8192,\"max_batch\":16,\"tensor_parallel\":2,\"replicas\":2,"                 \
-    "\"spread\":true" chat_args "},"                                                              \
+    "\"max_seq_len\":8192,\"max_batch\":16,\"tensor_parallel\":2,\"replicas\":2,"                  \
+    "\"spread\":true" chat_args "},"                                                               \
     "{\"name\":\"solo\",\"engine\":\"vllm\",\"memory_bytes\":15032385536" solo_args "}]}"
 
 static const char v1[] = MANIFEST("", "");
@@ -129,8 +129,8 @@ static bool rolled(h_env *h, void *ud)
     int ok = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(pl, "placements")) ok +=
-        !strcmp(h_str(it, "state"), "running") && !cJSON_GetObjectItemCaseSensitive(it, "previous") &&
-        !strstr(old_revs, h_str(it, "rev"));
+        !strcmp(h_str(it, "state"), "running") &&
+        !cJSON_GetObjectItemCaseSensitive(it, "previous") && !strstr(old_revs, h_str(it, "rev"));
     cJSON_Delete(pl);
     return ok == N_PLACEMENTS;
 }

@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* after setjmp.h, stdarg.h, stddef.h and stdint.h, which cmocka.h needs */
+#include <cmocka.h>
 
 #include "engine.h"
 
@@ -122,8 +124,14 @@ static void a_command_template_is_expanded_and_literal_braces_pass(void **state)
 {
     (void)state;
     eng_launch l = base(ENG_COMMAND);
-    const char *cmd[] = {"serve-it", "{source}", "--port={port}", "--tp", "{tp}",
-                         "{\"temperature\": 0.5}", "{kv_dtype}/{kv_bytes}/{fraction}", "{nope}"};
+    const char *cmd[] = {"serve-it",
+                         "{source}",
+                         "--port={port}",
+                         "--tp",
+                         "{tp}",
+                         "{\"temperature\": 0.5}",
+                         "{kv_dtype}/{kv_bytes}/{fraction}",
+                         "{nope}"};
     l.command = cmd;
     l.n_command = VP_ARRAY_LEN(cmd);
     assert_argv(&l, "serve-it meta-llama/Llama-3.1-8B-Instruct --port=20001 --tp 2 "
