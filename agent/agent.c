@@ -472,6 +472,45 @@ int agent_build_report(struct agent *a, proto_msg *m)
     return 0;
 }
 
+/* ---- leases ------------------------------------------------------------------------------- */
+
+/* No renewal for the whole lease: the controller may be re-placing this node's work, so every
+ * worker stops now (a replica must not run on two nodes for longer than the lease allows), and
+ * the connection, silent this long, is dropped for a fresh one. */
+static void on_lease_timer(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    uint64_t now = uv_now(&a->loop);
+    if (!a->lease_until || a->stopping) return;
+    if (now < a->lease_until) {
+        uv_timer_start(&a->lease_timer, on_lease_timer, a->lease_until - now, 0);
+        return;
+    }
+    int n = 0;
+    for (agent_pl *pl = a->pls; pl; pl = pl->next)
+        n += !pl->released;
+    agent_log(a, AGENT_LOG_WARN, "lease expired: stopping the workers the controller may move",
+              "lease_ms=%u workers=%d", a->lease_ms, n);
+    a->lease_until = 0;
+    for (agent_pl *pl = a->pls, *next; pl; pl = next) {
+        next = pl->next;
+        uv_timer_stop(&pl->restart_timer);
+        pl->fenced = true;
+        if (!pl->released) release_one(a, pl);
+    }
+    agent_conn_drop(a, "no lease renewal from the controller");
+    agent_report_soon(a);
+}
+
+void agent_lease_renew(struct agent *a, uint64_t base)
+{
+    uint64_t until = base + a->lease_ms;
+    if (until <= a->lease_until) return;
+    a->lease_until = until;
+    uint64_t now = uv_now(&a->loop);
+    uv_timer_start(&a->lease_timer, on_lease_timer, until > now ? until - now : 0, 0);
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
 static void global_closed(uv_handle_t *h)
@@ -489,6 +528,7 @@ void agent_maybe_finish(struct agent *a)
     uv_handle_t *hs[] = {
         (uv_handle_t *)&a->reconnect_timer, (uv_handle_t *)&a->deadline_timer,
         (uv_handle_t *)&a->heartbeat_timer, (uv_handle_t *)&a->report_timer,
+        (uv_handle_t *)&a->lease_timer,
         (uv_handle_t *)&a->stop_async,      (uv_handle_t *)&a->sigint,
         (uv_handle_t *)&a->sigterm,
     };
@@ -596,6 +636,7 @@ int agent_new(const agent_config *cfg, agent **out, vp_err *e)
     a->grace_set = cfg->stop_grace_ms != 0;
     a->stop_grace_ms = cfg->stop_grace_ms ? cfg->stop_grace_ms : 10000;
     a->probe_ms = cfg->probe_ms ? cfg->probe_ms : 1000;
+    a->lease_cfg_ms = a->lease_ms = cfg->lease_ms ? cfg->lease_ms : 10000;
     a->live_probe_ms = cfg->live_probe_ms ? cfg->live_probe_ms : 5000;
     a->live_misses = cfg->live_misses ? cfg->live_misses : 3;
     a->port_lo = 20000;
@@ -669,7 +710,7 @@ int agent_new(const agent_config *cfg, agent **out, vp_err *e)
     }
     a->loop_ready = true;
     uv_timer_t *timers[] = {&a->reconnect_timer, &a->deadline_timer, &a->heartbeat_timer,
-                            &a->report_timer};
+                            &a->report_timer, &a->lease_timer};
     for (size_t i = 0; i < VP_ARRAY_LEN(timers); i++) {
         uv_timer_init(&a->loop, timers[i]);
         timers[i]->data = a;
@@ -686,6 +727,8 @@ int agent_new(const agent_config *cfg, agent **out, vp_err *e)
         agent_free(a);
         return rc;
     }
+    /* Adopted workers are fenced like any others if no controller renews a lease in time. */
+    if (a->pls) agent_lease_renew(a, uv_now(&a->loop));
     for (int i = 0; i < a->n_gpus; i++)
         agent_log(a, AGENT_LOG_INFO, "gpu",
                   "index=%u model=%s total_bytes=%llu usable_bytes=%llu%s", a->gpus[i].index,

@@ -28,6 +28,12 @@
  * new one runs: make-before-break), and a release without a revision stops every instance of
  * the id.
  *
+ * Leases: the controller answers every heartbeat with a `lease` frame. An agent that has had no
+ * renewal for the lease (the shorter of --lease-ms and the controller's, counted from the send
+ * time of the heartbeat last answered) stops all its workers and reconnects: a partitioned node
+ * fences itself before the controller, which waits for the lease plus a margin, places its work
+ * elsewhere. A restarted agent holds a lease from its start until its first welcome.
+ *
  * Restart safety: the agent records pid, process start time, port and assign of every worker in
  * STATE_DIR/workers.json (temp file + rename). A restarted agent adopts each listed engine that
  * still runs as the same process (same start time; VRAMPACK_PLACEMENT in its environment names
@@ -83,6 +89,10 @@ typedef struct agent_config {
     uint32_t probe_ms;         /* readiness probes while starting: 1000 */
     uint32_t live_probe_ms;    /* liveness probes while running: 5000 */
     uint32_t live_misses;      /* failed liveness probes in a row that restart it: 3 */
+    /* Fencing: with no lease renewal from the controller for this long (measured from the
+     * heartbeat it answered), the agent stops every worker, since the controller may be placing
+     * them elsewhere. The controller's lease (in its welcome) applies when shorter. 10000. */
+    uint32_t lease_ms;
 } agent_config;
 
 typedef struct agent agent;

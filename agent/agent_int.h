@@ -51,6 +51,7 @@ struct agent_pl {
     proto_state state;
     bool refused;  /* refused assign: holds no bytes, runs nothing */
     bool released; /* release received (or shutdown): remove once the worker exits */
+    bool fenced;   /* stopped because the lease ran out: SIGKILL comes early */
     char error[PROTO_TEXT_MAX];
     char stop_why[PROTO_TEXT_MAX / 2]; /* why the agent itself stopped the worker ("" if not) */
     agent_proc *proc; /* live child worker, NULL when none */
@@ -154,6 +155,12 @@ struct agent {
     uint32_t failed_attempts; /* connection attempts failed since the last welcome */
     uint32_t heartbeat_ms;
     uint64_t hb_seq;
+    uint64_t hb_sent[64];  /* uv_now each heartbeat seq was sent, by seq % 64 */
+    uint32_t lease_cfg_ms; /* --lease-ms */
+    uint32_t lease_ms;     /* in force: the shorter of ours and the controller's */
+    uint64_t lease_until;  /* uv_now the lease runs out; 0: no lease held (nothing to fence) */
+    uint64_t hello_sent;   /* uv_now of the last hello: a welcome's lease counts from it */
+    uv_timer_t lease_timer;
     uint64_t rng;
     /* lifecycle */
     uv_async_t stop_async;
@@ -209,6 +216,8 @@ void agent_conn_shutdown(struct agent *a); /* close and stop reconnecting */
 int agent_conn_send(struct agent *a, const proto_msg *m);
 void agent_report_soon(struct agent *a); /* coalesced full report */
 bool agent_conn_ready(const struct agent *a);
+/* Closes the connection (if any) and reconnects after the backoff. */
+void agent_conn_drop(struct agent *a, const char *why);
 
 /* agent.c */
 void agent_on_assign(struct agent *a, const proto_assign *as);
@@ -220,5 +229,7 @@ void agent_pl_start(agent_pl *pl); /* (re)starts pl's worker now */
 agent_pl *agent_pl_new(struct agent *a, const proto_assign *as);
 void agent_pl_changed(agent_pl *pl);
 void agent_maybe_finish(struct agent *a); /* shutdown completes when idle */
+/* Extends the lease to base + lease_ms (never shortens it) and arms the fence timer. */
+void agent_lease_renew(struct agent *a, uint64_t base);
 
 #endif

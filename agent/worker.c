@@ -344,6 +344,11 @@ void agent_worker_stop(agent_pl *pl, const char *why)
     const eng_profile *prof = eng_profile_of(pl->kind);
     int sig = prof ? prof->stop_signal : SIGTERM;
     uint32_t grace = pl->a->grace_set || !prof ? pl->a->stop_grace_ms : prof->stop_grace_s * 1000;
+    /* Fenced: the controller re-places this work a margin of 2 heartbeats (at least 1 s) after
+     * the lease; the worker must be gone well within it, so it gets half of that. */
+    uint32_t hb = pl->a->heartbeat_ms ? pl->a->heartbeat_ms : 1000;
+    uint32_t fence_grace = hb < 500 ? 500 : hb;
+    if (pl->fenced && grace > fence_grace) grace = fence_grace;
     snprintf(pl->stop_why, sizeof pl->stop_why, "%s", why ? why : "");
     agent_log(pl->a, AGENT_LOG_INFO, "stopping worker", "placement=%s pid=%d signal=%s%s%s",
               pl->spec.u.assign.id, pl->pid, sig == SIGINT ? "SIGINT" : "SIGTERM",

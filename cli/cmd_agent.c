@@ -19,7 +19,7 @@ static void usage(FILE *f)
         "                      [--token-file F] [--type INSTANCE_TYPE] [--ports LO-HI]\n"
         "                      [--engine NAME=PATH]... [--worker PATH] [--state-dir DIR]\n"
         "                      [--log-level debug|info|warn|error] [--stop-grace-ms N]\n"
-        "                      [--probe-ms N] [--sim-max-slice BYTES]\n"
+        "                      [--probe-ms N] [--lease-ms N] [--sim-max-slice BYTES]\n"
         "\n"
         "Runs the node agent: registers this node's GPUs with the controller, starts one\n"
         "worker per assigned placement (the built-in worker, vLLM, SGLang, llama.cpp or the\n"
@@ -43,6 +43,8 @@ static void usage(FILE *f)
         "  --log-level L           debug, info (default), warn or error; logs go to stderr\n"
         "  --stop-grace-ms N       stop signal to SIGKILL delay (default: the engine's, 10-30 s)\n"
         "  --probe-ms N            health probe interval while an engine loads (default 1000)\n"
+        "  --lease-ms N            with no lease renewal from the controller for this long, stop\n"
+        "                          every worker (default 10000; the controller's, if shorter)\n"
         "  --sim-max-slice BYTES   host memory a simulated worker takes at most (default 64Mi)\n");
 }
 
@@ -100,6 +102,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_STOP_GRACE,
     OPT_PROBE_MS,
+    OPT_LEASE_MS,
     OPT_SIM_MAX_SLICE,
 };
 
@@ -116,6 +119,7 @@ static const struct option options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"stop-grace-ms", required_argument, NULL, OPT_STOP_GRACE},
     {"probe-ms", required_argument, NULL, OPT_PROBE_MS},
+    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
     {"sim-max-slice", required_argument, NULL, OPT_SIM_MAX_SLICE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -187,6 +191,10 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
         case OPT_PROBE_MS:
             if (!cli_parse_u64("agent", "--probe-ms", v, 10, 600000, false, &n)) return CLI_USAGE;
             cfg->probe_ms = (uint32_t)n;
+            break;
+        case OPT_LEASE_MS:
+            if (!cli_parse_u64("agent", "--lease-ms", v, 100, 3600000, false, &n)) return CLI_USAGE;
+            cfg->lease_ms = (uint32_t)n;
             break;
         case OPT_SIM_MAX_SLICE:
             if (!cli_parse_u64("agent", "--sim-max-slice", v, 1, 1ULL << 40, true, &n))

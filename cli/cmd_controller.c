@@ -19,13 +19,17 @@ static void usage(FILE *f)
             "usage: vrampack controller --state FILE [--listen HOST:PORT] [--api HOST:PORT|off]\n"
             "                           [--fleet F] [--heartbeat-ms N] [--token-file F]\n"
             "                           [--solver auto|ffd|ilp] [--time-limit SEC]\n"
-            "                           [--crash-loop-failures K] [--crash-loop-window-s S]\n"
+            "                           [--lease-ms N] [--crash-loop-failures K]\n"
+            "                           [--crash-loop-window-s S]\n"
             "                           [--log-level debug|info|warn|error]\n\n"
             "Runs the control plane: agents connect to --listen (default 127.0.0.1:7070), users\n"
             "to the HTTP/JSON API on --api (default 127.0.0.1:7071; port 0 picks a free port,\n"
             "the `listening` log line names it). Desired state lives in the SQLite file --state\n"
             "and survives restarts. A node silent for 3 heartbeat intervals (default 1000 ms) is\n"
-            "lost and its placements are re-planned. A placement that fails K times (default 3)\n"
+            "lost; its placements are re-planned once its agent's lease (--lease-ms, default\n"
+            "10000) plus 2 heartbeats has passed, by which time the agent has stopped them. A\n"
+            "controller that stalls (SIGSTOP, a frozen disk) counts no silence while stalled.\n"
+            "A placement that fails K times (default 3)\n"
             "within S seconds (default 600) on one node is placed elsewhere and that node's GPUs\n"
             "are marked suspect. Nodes are priced from --fleet (by name, or by the type an agent\n"
             "gives with --type) or the built-in catalog. With --token-file, agents and API\n"
@@ -71,6 +75,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_CRASH_K,
     OPT_CRASH_WINDOW,
+    OPT_LEASE,
 };
 
 static const struct option options[] = {
@@ -85,6 +90,7 @@ static const struct option options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"crash-loop-failures", required_argument, NULL, OPT_CRASH_K},
     {"crash-loop-window-s", required_argument, NULL, OPT_CRASH_WINDOW},
+    {"lease-ms", required_argument, NULL, OPT_LEASE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -151,6 +157,10 @@ static bool apply_option(int opt, const char *v, ctl_config *cfg, const char **t
         if (!cli_parse_u64("controller", "--crash-loop-failures", v, 1, 16, false, &n))
             return false;
         cfg->crash_loop_failures = (uint32_t)n;
+        return true;
+    case OPT_LEASE:
+        if (!cli_parse_u64("controller", "--lease-ms", v, 10, 3600000, false, &n)) return false;
+        cfg->lease_ms = (uint32_t)n;
         return true;
     case OPT_CRASH_WINDOW:
         if (!cli_parse_u64("controller", "--crash-loop-window-s", v, 1, 86400, false, &n))

@@ -102,6 +102,12 @@ static void render_nodes(const ctl *c, vp_sb *sb)
         ctl_json_str(sb, n->host);
         vp_sb_printf(sb, ",\"instance_type\":");
         ctl_json_str(sb, n->instance_type);
+        vp_sb_printf(sb, ",\"lease_ms\":%u,\"lease_margin_ms\":%u", c->cfg.lease_ms,
+                     c->lease_margin_ms);
+        if (n->state == CTL_NODE_LOST) {
+            uint64_t over = ctl_lease_over(c, n), now = uv_now((uv_loop_t *)&c->loop);
+            vp_sb_printf(sb, ",\"replace_in_ms\":%" PRIu64, over > now ? over - now : 0);
+        }
         vp_sb_printf(sb, ",\"price_per_hour\":%.6g,\"price_source\":", n->price_per_hour);
         ctl_json_str(sb, n->price_source);
         vp_sb_printf(sb,
@@ -323,6 +329,8 @@ static void render_metrics(const ctl *c, vp_sb *sb)
         {"vrampack_assigns_sent_total", "Assign frames sent.", c->assigns_sent},
         {"vrampack_releases_sent_total", "Release frames sent.", c->releases_sent},
         {"vrampack_nodes_lost_total", "Times a node was declared lost.", c->nodes_lost_total},
+        {"vrampack_controller_stalls_total",
+         "Times the controller's own loop stalled (counted silence restarted).", c->stalls_total},
         {"vrampack_crash_loops_total",
          "Placements moved off a node after failing there again and again.", c->crash_loops_total},
         {"vrampack_agent_sessions_total", "Connections accepted on the agents' port.",

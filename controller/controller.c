@@ -161,6 +161,8 @@ static int load_state(ctl *c, vp_err *e)
         /* The controller's own downtime is not the node's silence: count from now, plus a
          * grace period for the agents' reconnect back-off. */
         n->last_seen = now + c->restart_grace_ms;
+        /* The previous controller may have renewed leases just before it stopped. */
+        n->lease_sent = now;
     }
     c->plan = ld.plan;
     c->manifest_text = ld.manifest_text;
@@ -195,6 +197,9 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
     if (!cfg->state_path[0]) return vp_errf(e, VP_EINPUT, "--state: required");
     if (cfg->heartbeat_ms < 10 || cfg->heartbeat_ms > PROTO_MAX_HEARTBEAT_MS)
         return vp_errf(e, VP_EINPUT, "--heartbeat-ms: must be in [10, %u]", PROTO_MAX_HEARTBEAT_MS);
+    if (cfg->lease_ms && (cfg->lease_ms < cfg->heartbeat_ms || cfg->lease_ms > PROTO_MAX_LEASE_MS))
+        return vp_errf(e, VP_EINPUT, "--lease-ms: must be in [heartbeat (%u), %u]",
+                       cfg->heartbeat_ms, PROTO_MAX_LEASE_MS);
     if (!cfg->api_body_limit) return vp_errf(e, VP_EINPUT, "api body limit: must be > 0");
     if (cfg->crash_loop_failures > CTL_CRASH_MAX)
         return vp_errf(e, VP_EINPUT, "--crash-loop-failures: must be in [1, %d]", CTL_CRASH_MAX);
@@ -210,6 +215,8 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
     c->hello_timeout_ms = 3 * hb < 5000 ? 5000 : 3 * hb;
     /* Agents reconnect with back-off up to about 5 s plus jitter: give them three times that. */
     c->restart_grace_ms = 10ull * hb < 15000 ? 15000 : 10ull * hb;
+    if (!c->cfg.lease_ms) c->cfg.lease_ms = 10000;
+    c->lease_margin_ms = 2 * hb < 1000 ? 1000 : 2 * hb;
     c->util_ppm = 900000;
     c->fleet_epoch = 1;
     if (!c->cfg.crash_loop_failures) c->cfg.crash_loop_failures = 3;
@@ -257,6 +264,7 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
         ctl_log_s(&l, "agents", a);
         ctl_log_s(&l, "api", cfg->api_host[0] ? b : "off");
         ctl_log_u(&l, "heartbeat_ms", hb);
+        ctl_log_u(&l, "lease_ms", c->cfg.lease_ms);
         ctl_log_s(&l, "auth", cfg->token[0] ? "token" : "none");
         ctl_log_end(&c->log, &l);
     }

@@ -33,6 +33,10 @@ typedef struct ctl_config {
     const char *fleet_path; /* optional fleet file: GPU models, utilisation, catalog */
     char token[256];        /* shared secret for agents and API; "" = none */
     uint32_t heartbeat_ms;  /* interval agents are told to use; lost after 3 silent ones */
+    /* Agents hold a lease renewed by every answered heartbeat; one that cannot renew it stops
+     * its workers. A lost node's placements are re-placed only once its lease has surely run
+     * out: lease_ms + 2 heartbeats (at least 1 s) after the last renewal. 0: 10000. */
+    uint32_t lease_ms;
     plan_options solve;     /* solver for full plans (submit with nothing to keep) */
     size_t api_body_limit;  /* largest POST body; bigger is refused with 413 */
     int log_level;          /* CTL_LOG_*: lines below it are dropped */

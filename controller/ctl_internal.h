@@ -95,6 +95,8 @@ typedef struct ctl_node {
     uint64_t persisted_hb_wall_ms; /* last_hb_wall_ms as last written to the store */
     uint64_t registered_wall_ms;
     uint64_t last_seen;       /* uv_now of the last frame: liveness */
+    uint64_t lease_sent;      /* uv_now of the last lease renewal (welcome or lease frame) */
+    uint32_t agent_lease_ms;  /* the lease the agent asked for in its hello */
     char host[64];            /* the agent's address as this controller sees it */
     char instance_type[PROTO_TYPE_MAX]; /* from its hello; "" when not given */
     double price_per_hour;    /* what the node costs (fleet file, catalog, or an estimate) */
@@ -204,8 +206,11 @@ typedef struct ctl_solve_req {
     const plan_fleet *fleet_file;    /* borrowed, may be NULL */
     const ctl_fleet_node *ready;     /* borrowed */
     size_t n_ready;
-    const char (*lost)[PLACE_NAME_MAX]; /* registered nodes that are lost (borrowed) */
-    size_t n_lost;
+    /* Registered nodes that are lost (borrowed): the first n_lost with their lease run out (their
+     * placements are taken off), then n_held whose lease may still run (their placements stay,
+     * nothing new goes there). */
+    const char (*lost)[PLACE_NAME_MAX];
+    size_t n_lost, n_held;
     const place_plan *base; /* current desired plan (borrowed), NULL = none */
     const ctl_excl *excl;   /* placements kept off nodes (borrowed) */
     size_t n_excl;
@@ -302,6 +307,8 @@ struct ctl {
     uint32_t util_ppm;
     uint32_t tick_ms, resend_ms, hello_timeout_ms;
     uint64_t restart_grace_ms;
+    uint32_t lease_margin_ms;   /* waited past a lost node's lease before re-placing its work */
+    uint64_t last_tick;         /* uv_now of the previous tick: a longer gap is our own stall */
 
     pthread_mutex_t mu;  /* see the top of this file */
     bool stopping;       /* set under mu; no new submit is queued after it */
@@ -335,7 +342,7 @@ struct ctl {
     /* counters (under mu) */
     uint64_t replans_total, submits_total, solves_total, heartbeats_total, reports_total,
         frames_rejected, auth_failures, api_auth_failures, assigns_sent, releases_sent,
-        sessions_total, nodes_lost_total, crash_loops_total, rolls_total;
+        sessions_total, nodes_lost_total, crash_loops_total, rolls_total, stalls_total;
     double solve_seconds_sum, solve_seconds_last;
 };
 
@@ -371,6 +378,8 @@ const char *ctl_placement_state(const struct ctl *c, const place_placement *p,
 
 /* jobs.c */
 void ctl_tick(struct ctl *c);
+/* uv_now at which a lost node's lease has surely run out (its work may move after it). */
+uint64_t ctl_lease_over(const struct ctl *c, const ctl_node *n);
 void ctl_maybe_start_job(struct ctl *c);
 void ctl_event_add(struct ctl *c, const char *kind, const char *node, const char *detail);
 void ctl_flush_soon(struct ctl *c);

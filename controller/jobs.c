@@ -100,19 +100,51 @@ static void node_lost(ctl *c, ctl_node *n, uint64_t now)
     ctl_event_add(c, "node_lost", n->name, detail);
 }
 
+uint64_t ctl_lease_over(const ctl *c, const ctl_node *n)
+{
+    return n->lease_sent + c->cfg.lease_ms + c->lease_margin_ms;
+}
+
 static bool needs_replan(const ctl *c)
 {
     if (!c->plan) return false;
-    for (size_t i = 0; i < c->nodes.n; i++)
-        if (c->nodes.v[i]->state == CTL_NODE_LOST && c->nodes.v[i]->n_want) return true;
+    uint64_t now = uv_now(&c->loop);
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        const ctl_node *n = c->nodes.v[i];
+        if (n->state == CTL_NODE_LOST && n->n_want && now >= ctl_lease_over(c, n)) return true;
+    }
     if (ctl_excl_pending(c)) return true;
     return (c->plan->n_unplaced || (c->manifest && !c->plan->n_placements)) &&
            c->fleet_epoch != c->tried_epoch;
 }
 
+/* A loop that did not run cannot have heard anyone: after a stall of this process (SIGSTOP, a
+ * disk that froze a commit, swapping), silence is counted again from now, so the frames the
+ * agents sent meanwhile are read before anyone is declared lost. */
+static void note_stall(ctl *c, uint64_t now)
+{
+    uint64_t gap = c->last_tick ? now - c->last_tick : 0;
+    c->last_tick = now;
+    if (gap <= (uint64_t)c->tick_ms * 4 + c->cfg.heartbeat_ms / 2) return;
+    for (size_t i = 0; i < c->nodes.n; i++)
+        if (c->nodes.v[i]->last_seen < now) c->nodes.v[i]->last_seen = now;
+    pthread_mutex_lock(&c->mu);
+    c->stalls_total++;
+    pthread_mutex_unlock(&c->mu);
+    ctl_logline l;
+    if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "controller_stalled")) {
+        ctl_log_u(&l, "stalled_ms", gap);
+        ctl_log_end(&c->log, &l);
+    }
+    char detail[64];
+    snprintf(detail, sizeof detail, "stalled_ms=%llu", (unsigned long long)gap);
+    ctl_event_add(c, "controller_stalled", NULL, detail);
+}
+
 void ctl_tick(ctl *c)
 {
     uint64_t now = uv_now(&c->loop), lost_after = 3ull * c->cfg.heartbeat_ms;
+    note_stall(c, now);
     for (size_t i = 0; i < c->nodes.n; i++) {
         ctl_node *n = c->nodes.v[i];
         if (n->state == CTL_NODE_READY && now > n->last_seen && now - n->last_seen > lost_after)
@@ -376,11 +408,18 @@ void ctl_maybe_start_job(ctl *c)
     j->sub = sub;
     j->epoch = c->fleet_epoch;
     j->work.data = j;
-    size_t nr = 0, nl = 0;
+    size_t nr = 0, nl = 0, nh = 0;
+    uint64_t now = uv_now(&c->loop);
+    /* Lost nodes whose lease ran out first; the held ones (lease may still run) after them. */
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        const ctl_node *n = c->nodes.v[i];
+        if (n->state == CTL_NODE_LOST && now >= ctl_lease_over(c, n))
+            snprintf(j->lost[nl++], PLACE_NAME_MAX, "%s", n->name);
+    }
     for (size_t i = 0; i < c->nodes.n; i++) {
         const ctl_node *n = c->nodes.v[i];
         if (n->state == CTL_NODE_LOST) {
-            snprintf(j->lost[nl++], PLACE_NAME_MAX, "%s", n->name);
+            if (now < ctl_lease_over(c, n)) snprintf(j->lost[nl + nh++], PLACE_NAME_MAX, "%s", n->name);
             continue;
         }
         if (n->n_gpus < 1) continue;
@@ -404,6 +443,7 @@ void ctl_maybe_start_job(ctl *c)
     r->n_ready = nr;
     r->lost = (const char(*)[PLACE_NAME_MAX])j->lost;
     r->n_lost = nl;
+    r->n_held = nh;
     r->base = c->plan;
     r->opts = c->cfg.solve;
     if (c->n_excl) memcpy(j->excl, c->excl, c->n_excl * sizeof *c->excl);

@@ -216,6 +216,7 @@ static void handle_hello(ctl_session *s, proto_hello *h)
     snprintf(n->version, sizeof n->version, "%s", h->version);
     n->state = CTL_NODE_READY;
     n->last_seen = now;
+    n->agent_lease_ms = h->lease_ms;
     n->last_hb_wall_ms = wall;
     if (is_new) n->registered_wall_ms = wall;
     n->dirty = true;
@@ -255,7 +256,8 @@ static void handle_hello(ctl_session *s, proto_hello *h)
     proto_msg_init(&m, PROTO_WELCOME);
     m.u.welcome.heartbeat_ms = c->cfg.heartbeat_ms;
     m.u.welcome.gpu_memory_utilization = (double)c->util_ppm / 1e6;
-    ctl_sess_send(s, &m);
+    m.u.welcome.lease_ms = c->cfg.lease_ms;
+    if (ctl_sess_send(s, &m) == 0) n->lease_sent = uv_now(&c->loop);
     proto_msg_free(&m);
 }
 
@@ -332,6 +334,12 @@ static void handle_frame(ctl_session *s, proto_msg *m)
             n->dirty = true;
             ctl_flush_soon(c);
         }
+        /* The answer renews the agent's lease. */
+        proto_msg lm;
+        proto_msg_init(&lm, PROTO_LEASE);
+        lm.u.lease.seq = m->u.heartbeat.seq;
+        lm.u.lease.lease_ms = c->cfg.lease_ms;
+        if (m->u.heartbeat.seq && ctl_sess_send(s, &lm) == 0) n->lease_sent = uv_now(&c->loop);
         break;
     }
     case PROTO_ERROR: {

@@ -488,7 +488,8 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
         goto finish;
     }
 
-    if ((rc = ctl_fleet_build(in->fleet_file, in->ready, in->n_ready, in->lost, in->n_lost, true,
+    if ((rc = ctl_fleet_build(in->fleet_file, in->ready, in->n_ready, in->lost,
+                              in->n_lost + in->n_held, true,
                               &fleet, e)))
         goto done;
     if ((rc = plan_problem_build(in->manifest, fleet, &prob, e))) goto done;

@@ -240,7 +240,7 @@ static int launch_agent(h_env *h, h_agent *a)
     argv[n++] = h->bin;
     argv[n++] = "agent";
     argv[n++] = "--controller";
-    argv[n++] = h->agents_addr;
+    argv[n++] = a->controller[0] ? a->controller : h->agents_addr;
     argv[n++] = "--node";
     argv[n++] = a->name;
     argv[n++] = "--sim";
@@ -278,6 +278,7 @@ int h_start_agent(h_env *h, const char *name, const char *sim)
     memcpy(dir, h->dir, sizeof dir);
     snprintf(a->log, sizeof a->log, "%s/agent-%s.log", dir, name);
     snprintf(a->state_dir, sizeof a->state_dir, "%s/agent-%s", dir, name);
+    if (h->agent_controller) snprintf(a->controller, sizeof a->controller, "%s", h->agent_controller);
     if (h->ports_base)
         snprintf(a->ports, sizeof a->ports, "%d-%d", h->ports_base + 16 * h->n_agents,
                  h->ports_base + 16 * h->n_agents + 15);

@@ -23,6 +23,7 @@ typedef struct h_agent {
     char log[512];
     char state_dir[512];
     char ports[32];                       /* --ports, "" for the default */
+    char controller[64];                  /* where it connects; "" for the controller itself */
     char extra[H_MAX_EXTRA][256];         /* more arguments */
     int n_extra;
 } h_agent;
@@ -46,6 +47,7 @@ typedef struct h_env {
      * default range) and these arguments. */
     int ports_base;
     const char *agent_extra[H_MAX_EXTRA];
+    const char *agent_controller; /* e.g. a partition proxy; NULL: the controller's address */
 } h_env;
 
 /* 0 when bin/vrampack runs `controller` and `agent` (and the worker exists), else prints why
