@@ -1,4 +1,11 @@
-/* api.c - the user API on --api: HTTP/JSON served by libmicrohttpd on its own thread.
+/* api.c - the user API on --api: HTTP/JSON served by libmicrohttpd on a pool of threads.
+ *
+ * Hardening comes from libmicrohttpd's own limits: a pool of threads over epoll (idle and slow
+ * connections cost a socket, never a thread, and one slow request holds up one thread), a cap
+ * on open connections in all and per client address, an idle timeout, bounded per-connection
+ * memory, and a body limit (4 MiB) checked before a byte of an oversize body is read. Near the
+ * connection cap new requests get 503 with Retry-After instead of queueing. A manifest is parsed
+ * only after a cheap scan has bounded its JSON's node count, so its parse costs bounded memory.
  *
  * Reads (plan, placements, nodes, metrics, health) take ctl->mu, render JSON from the loop's
  * state and release it; nothing here writes that state. A submit is parsed here (so bad input is
@@ -15,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "ctl_internal.h"
@@ -25,9 +33,33 @@ typedef struct api_req {
     int route;
     vp_sb body;
     size_t body_len;
-    bool too_big;
     ctl_submit *sub;
 } api_req;
+
+#define API_MAX_JSON_NODES 200000 /* values in a manifest: far more than 4096 models need */
+
+/* Values in JSON text (structural characters and scalars outside strings, roughly), without
+ * parsing it: a cap on what a parse may allocate. */
+static size_t json_nodes(const char *s, size_t len)
+{
+    size_t n = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == '"') {
+            in_str = true;
+            n++;
+        } else if (ch == '{' || ch == '[' || ch == ',' || ch == ':') {
+            n++;
+        }
+    }
+    return n;
+}
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *body,
                                const char *type)
@@ -42,6 +74,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == 401) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -443,6 +476,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         bool method_ok;
         r->route = route_of(url, method, &method_ok);
+        /* Near the connection cap, answer at once rather than let requests queue (health
+         * checks still get through). */
+        unsigned open = (unsigned)__atomic_load_n(&c->api_open, __ATOMIC_RELAXED);
+        if (r->route != R_HEALTH && open > c->cfg.api_conn_limit / 8 * 7) {
+            r->route = R_NONE;
+            log_request(c, method, url, 503, "too many open connections");
+            return respond_error(conn, 503, "too many open connections; retry");
+        }
         if (!authorized(c, conn)) {
             log_request(c, method, url, 401, "missing or wrong bearer token");
             r->route = R_NONE;
@@ -470,12 +511,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->route != R_SUBMIT) return MHD_YES; /* answered already; ignore any body */
 
     if (*upload_data_size) {
-        if (!r->too_big && r->body_len + *upload_data_size <= c->cfg.api_body_limit) {
-            vp_sb_append(&r->body, upload_data, *upload_data_size);
-            r->body_len += *upload_data_size;
-        } else {
-            r->too_big = true;
+        if (r->body_len + *upload_data_size > c->cfg.api_body_limit) {
+            /* No length was declared (chunked) and the limit is passed: reading the rest would
+             * only cost time, so the connection goes (a declared length got 413 above). */
+            log_request(c, method, url, 413, "body too large; connection closed");
+            return MHD_NO;
         }
+        vp_sb_append(&r->body, upload_data, *upload_data_size);
+        r->body_len += *upload_data_size;
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -493,14 +536,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return ret;
     }
     r->route = R_NONE; /* whatever happens next answers this request */
-    if (r->too_big) {
-        log_request(c, method, url, 413, "body too large");
-        return respond_error(conn, 413, "manifest larger than the body limit");
-    }
     if (!vp_sb_ok(&r->body)) return respond_error(conn, 500, "out of memory");
     const char *text = vp_sb_str(&r->body);
     plan_manifest *m = NULL;
     vp_err e = {0};
+    if (json_nodes(text, r->body_len) > API_MAX_JSON_NODES) {
+        log_request(c, method, url, 413, "too many JSON values");
+        return respond_error(conn, 413, "manifest has more JSON values than a manifest needs");
+    }
     int rc = plan_manifest_parse_inline(text, r->body_len, "manifest", &m, &e);
     if (!rc && (rc = ctl_manifest_check_engines(m, &e))) {
         plan_manifest_free(m);
@@ -584,6 +627,17 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
+/* Counts open connections, for the 503 near the cap. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    ctl *c = cls;
+    (void)conn;
+    (void)socket_context;
+    __atomic_add_fetch(&c->api_open, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1,
+                       __ATOMIC_RELAXED);
+}
+
 int ctl_api_start(ctl *c, vp_err *e)
 {
     if (!c->cfg.api_host[0]) return 0;
@@ -597,13 +651,24 @@ int ctl_api_start(ctl *c, vp_err *e)
     int rc = getaddrinfo(c->cfg.api_host, port, &hints, &ai);
     if (rc)
         return vp_errf(e, VP_EINPUT, "--api %s:%s: %s", c->cfg.api_host, port, gai_strerror(rc));
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* The cap on connections must leave descriptors for agents and the store. */
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)c->cfg.api_conn_limit + 512)
+        c->cfg.api_conn_limit = rl.rlim_cur > 768 ? (unsigned)(rl.rlim_cur - 512) : 256;
+    /* epoll where the platform has it: select() stops at 1024 descriptors. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    c->mhd =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, c, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                         c, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, c, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    c->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, c, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, c,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, c, MHD_OPTION_THREAD_POOL_SIZE,
+        c->cfg.api_threads, MHD_OPTION_CONNECTION_LIMIT, c->cfg.api_conn_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->cfg.api_per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        c->cfg.api_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!c->mhd)
         return vp_errf(e, VP_EINPUT, "--api %s:%s: cannot listen (address in use?)",

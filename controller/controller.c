@@ -24,7 +24,11 @@ void ctl_config_default(ctl_config *c)
     c->api_port = 7071;
     c->heartbeat_ms = 1000;
     plan_options_default(&c->solve);
-    c->api_body_limit = 16u << 20;
+    c->api_body_limit = 4u << 20;
+    c->api_threads = 4;
+    c->api_conn_limit = 4096;
+    c->api_per_ip_limit = 64;
+    c->api_timeout_s = 10;
     c->log_level = CTL_LOG_INFO;
 }
 
@@ -201,6 +205,8 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
         return vp_errf(e, VP_EINPUT, "--lease-ms: must be in [heartbeat (%u), %u]",
                        cfg->heartbeat_ms, PROTO_MAX_LEASE_MS);
     if (!cfg->api_body_limit) return vp_errf(e, VP_EINPUT, "api body limit: must be > 0");
+    if (!cfg->api_threads || !cfg->api_conn_limit || !cfg->api_per_ip_limit || !cfg->api_timeout_s)
+        return vp_errf(e, VP_EINPUT, "api limits: threads, connections and timeout must be > 0");
     if (cfg->crash_loop_failures > CTL_CRASH_MAX)
         return vp_errf(e, VP_EINPUT, "--crash-loop-failures: must be in [1, %d]", CTL_CRASH_MAX);
     ctl *c = calloc(1, sizeof *c);

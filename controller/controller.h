@@ -38,7 +38,12 @@ typedef struct ctl_config {
      * out: lease_ms + 2 heartbeats (at least 1 s) after the last renewal. 0: 10000. */
     uint32_t lease_ms;
     plan_options solve;     /* solver for full plans (submit with nothing to keep) */
-    size_t api_body_limit;  /* largest POST body; bigger is refused with 413 */
+    size_t api_body_limit;  /* largest POST body; bigger is refused with 413 (4 MiB) */
+    /* API hardening (libmicrohttpd's own limits). 0 takes the default shown. */
+    unsigned api_threads;        /* thread pool: a slow request holds up one of them: 4 */
+    unsigned api_conn_limit;     /* open connections in all: 4096 */
+    unsigned api_per_ip_limit;   /* open connections from one address: 64 */
+    unsigned api_timeout_s;      /* an idle connection is closed after this: 10 */
     int log_level;          /* CTL_LOG_*: lines below it are dropped */
     ctl_log_fn log;         /* may be NULL: no logging */
     void *log_ud;

@@ -302,6 +302,7 @@ struct ctl {
     bool loop_ok, listener_ok, wake_ok, tick_ok, flush_ok, sig_ok;
     uint16_t agent_port, api_port;
     struct MHD_Daemon *mhd;
+    int api_open; /* open API connections (atomic; MHD's threads) */
     ctl_store *store;
     plan_fleet *fleet_file;
     uint32_t util_ppm;
@@ -335,6 +336,10 @@ struct ctl {
     uint64_t tried_epoch;       /* fleet epoch of the last re-plan that left something unplaced */
     uint64_t replan_not_before; /* uv_now; back-off after a failed re-plan */
     char rbuf[64 * 1024];       /* read buffer shared by all sessions (one thread) */
+    struct {
+        char ip[48];
+        uint64_t at;
+    } warned[256]; /* when each address last had a refusal logged as a warning */
 
     ctl_event *events; /* queued for the next flush */
     size_t n_events, cap_events;

@@ -5,7 +5,12 @@
  * constant time); anything else, an oversize or malformed frame, or a wrong token gets one error
  * frame and the connection is shut down; other sessions never notice. A hello registers (or
  * revives) its node; a report replaces the node's observed state and triggers its reconcile;
- * any frame counts as a sign of life. */
+ * any frame counts as a sign of life.
+ *
+ * Before its hello is accepted a connection may hold at most PRE_AUTH_BYTES (a hello is about
+ * 200 bytes), one address at most PRE_AUTH_PER_IP such connections, and refusals are logged as
+ * warnings at most once a minute per address (debug lines after that): a flood of
+ * unauthenticated connections costs a socket and a few KiB each, and a bounded log. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +20,9 @@
 #include "ctl_internal.h"
 
 #define MAX_WRITE_QUEUE (64u << 20) /* an agent that reads slower than this is dropped */
+#define PRE_AUTH_BYTES 4096         /* buffered before a hello is accepted */
+#define PRE_AUTH_PER_IP 32          /* connections of one address without an accepted hello */
+#define WARN_EVERY_MS 60000         /* one refusal warning per address per minute */
 #define HB_PERSIST_MS 10000         /* heartbeat times reach the store at most this often */
 
 /* ---- sending ---- */
@@ -126,6 +134,24 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     free(req);
 }
 
+/* WARN for the first refusal of an address in a minute, DEBUG for the rest. */
+static int refusal_level(ctl *c, const char *ip)
+{
+    uint64_t now = uv_now(&c->loop);
+    size_t oldest = 0;
+    for (size_t i = 0; i < VP_ARRAY_LEN(c->warned); i++) {
+        if (!strcmp(c->warned[i].ip, ip)) {
+            if (now - c->warned[i].at < WARN_EVERY_MS) return CTL_LOG_DEBUG;
+            c->warned[i].at = now;
+            return CTL_LOG_WARN;
+        }
+        if (c->warned[i].at < c->warned[oldest].at) oldest = i;
+    }
+    snprintf(c->warned[oldest].ip, sizeof c->warned[oldest].ip, "%s", ip);
+    c->warned[oldest].at = now;
+    return CTL_LOG_WARN;
+}
+
 /* Sends one error frame, then closes once it is written: the peer learns why. */
 void ctl_sess_fail(ctl_session *s, const char *code, const char *message)
 {
@@ -143,7 +169,8 @@ void ctl_sess_fail(ctl_session *s, const char *code, const char *message)
     c->frames_rejected++;
     pthread_mutex_unlock(&c->mu);
     ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "agent_refused")) {
+    if (ctl_log_begin(&c->log, &l, s->node ? CTL_LOG_WARN : refusal_level(c, s->ip),
+                      "agent_refused")) {
         if (s->node) ctl_log_s(&l, "node", s->node->name);
         ctl_log_s(&l, "peer", s->peer);
         ctl_log_s(&l, "code", code);
@@ -378,6 +405,26 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0) return;
+    if (!s->node) {
+        /* Before a hello: a few KiB at most, and a header announcing more is refused. */
+        size_t held = s->rd.len - s->rd.off + (size_t)nread;
+        if (held > PRE_AUTH_BYTES + PROTO_HEADER_BYTES) {
+            ctl_sess_fail(s, PROTO_CODE_PROTOCOL, "more than 4096 bytes before a hello");
+            return;
+        }
+        uint8_t hdr[PROTO_HEADER_BYTES];
+        size_t have = s->rd.len - s->rd.off;
+        for (size_t i = 0; i < PROTO_HEADER_BYTES && i < have + (size_t)nread; i++)
+            hdr[i] = i < have ? s->rd.buf[s->rd.off + i] : (uint8_t)buf->base[i - have];
+        if (have + (size_t)nread >= PROTO_HEADER_BYTES) {
+            uint32_t n =
+                (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+            if (n > PRE_AUTH_BYTES) {
+                ctl_sess_fail(s, PROTO_CODE_PROTOCOL, "a frame over 4096 bytes before a hello");
+                return;
+            }
+        }
+    }
     if (proto_reader_feed(&s->rd, buf->base, (size_t)nread)) {
         ctl_sess_close(s, "out of memory");
         return;
@@ -436,6 +483,23 @@ static void on_connection(uv_stream_t *server, int status)
     pthread_mutex_lock(&c->mu);
     c->sessions_total++;
     pthread_mutex_unlock(&c->mu);
+    size_t same = 0;
+    for (ctl_session *o = c->sessions; o; o = o->next)
+        same += o != s && !o->node && !o->closing && !strcmp(o->ip, s->ip);
+    if (same >= PRE_AUTH_PER_IP) {
+        ctl_logline l;
+        if (ctl_log_begin(&c->log, &l, refusal_level(c, s->ip), "agent_refused")) {
+            ctl_log_s(&l, "peer", s->peer);
+            ctl_log_s(&l, "error", "too many connections without a hello from this address");
+            ctl_log_end(&c->log, &l);
+        }
+        pthread_mutex_lock(&c->mu);
+        c->frames_rejected++;
+        pthread_mutex_unlock(&c->mu);
+        s->closing = true;
+        uv_close((uv_handle_t *)&s->tcp, on_closed);
+        return;
+    }
     uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 }
 
