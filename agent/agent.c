@@ -227,6 +227,14 @@ void agent_pl_start(agent_pl *pl)
         agent_pl_changed(pl);
         return;
     }
+    if (agent_allow_check(pl)) {
+        /* Not a failure a retry can mend: failed with the reason, and left so. */
+        pl->state = PROTO_FAILED;
+        agent_log(a, AGENT_LOG_WARN, "command refused", "placement=%s error=%s",
+                  pl->spec.u.assign.id, agent_q(pl->error));
+        agent_pl_changed(pl);
+        return;
+    }
     const eng_profile *prof = eng_profile_of(pl->kind);
     bool wants_port = prof->needs_port;
     if (pl->kind == ENG_COMMAND)
@@ -727,6 +735,10 @@ int agent_new(const agent_config *cfg, agent **out, vp_err *e)
         agent_free(a);
         return rc;
     }
+    if (cfg->allow_commands && (rc = agent_allow_load(a, cfg->allow_commands, e))) {
+        agent_free(a);
+        return rc;
+    }
     /* Adopted workers are fenced like any others if no controller renews a lease in time. */
     if (a->pls) agent_lease_renew(a, uv_now(&a->loop));
     for (int i = 0; i < a->n_gpus; i++)
@@ -789,6 +801,9 @@ void agent_free(agent *a)
         next = v->next;
         free(v);
     }
+    for (size_t i = 0; i < a->n_allowed; i++)
+        free(a->allowed[i]);
+    free(a->allowed);
     if (a->lock_fd >= 0) close(a->lock_fd);
     free(a);
 }

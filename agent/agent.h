@@ -93,6 +93,10 @@ typedef struct agent_config {
      * heartbeat it answered), the agent stops every worker, since the controller may be placing
      * them elsewhere. The controller's lease (in its welcome) applies when shorter. 10000. */
     uint32_t lease_ms;
+    /* A file listing, one per line ('#' comments), the programs a `command` template may start
+     * (its first item, as it is after expansion). Engine profiles and the built-in worker are
+     * always allowed; without this file no template runs. NULL: none. */
+    const char *allow_commands;
 } agent_config;
 
 typedef struct agent agent;

@@ -133,6 +133,9 @@ struct agent {
     uint32_t probe_ms, live_probe_ms, live_misses;
     bool grace_set; /* stop_grace_ms given: it overrides the engine profiles' */
     agent_engine_ver *versions;
+    char **allowed;  /* --allow-commands entries */
+    size_t n_allowed;
+    char allow_file[4096];
     int log_level;
     FILE *log;
     bool handle_signals;
@@ -209,6 +212,11 @@ int agent_engine_version(struct agent *a, eng_kind k, bool *kv_bytes_flag);
 void agent_engines_close(struct agent *a);
 /* A free port from the range (not held by a placement, bindable now); 0 when none. */
 uint32_t agent_port_alloc(struct agent *a);
+/* Reads --allow-commands. 0, or an error naming the file and line. */
+int agent_allow_load(struct agent *a, const char *path, vp_err *e);
+/* 0 when pl may run: not a template, or its program is listed; else VP_EAUTH with the reason in
+ * pl->error. */
+int agent_allow_check(agent_pl *pl);
 
 /* conn.c */
 void agent_conn_start(struct agent *a);    /* first connect */

@@ -8,6 +8,10 @@
  * no version counts as "flag not accepted", and its placements then fail on their own spawn with
  * the real reason.
  *
+ * Commands. A `command` template runs a program the manifest names; that is code execution on
+ * the node for whoever can submit a manifest, so an agent runs one only when its program is
+ * listed in --allow-commands. Engine profiles run their own binaries (or --engine ones).
+ *
  * Ports. Engines get ports from --ports LO-HI: the next one, round robin, that no placement of
  * this agent holds and that can be bound right now (SO_REUSEADDR, as servers bind). A placement
  * keeps its port across restarts, so routers keep finding it. */
@@ -21,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent_int.h"
+#include "vp_json.h"
 
 #define VERSION_TIMEOUT_MS 120000
 
@@ -71,6 +76,62 @@ uint32_t agent_port_alloc(struct agent *a)
         return p;
     }
     return 0;
+}
+
+/* ---- allowed commands ---- */
+
+int agent_allow_load(struct agent *a, const char *path, vp_err *e)
+{
+    char *buf;
+    size_t len;
+    int rc = vp_read_file(path, 1 << 20, &buf, &len, e);
+    if (rc) return rc;
+    snprintf(a->allow_file, sizeof a->allow_file, "%s", path);
+    for (char *p = buf, *next; p && *p; p = next) {
+        next = strchr(p, '\n');
+        if (next) *next++ = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t n = strlen(p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+            p[--n] = '\0';
+        if (!n || *p == '#') continue;
+        char **v = realloc(a->allowed, (a->n_allowed + 1) * sizeof *v);
+        if (!v || !(v[a->n_allowed] = strdup(p))) {
+            if (v) a->allowed = v;
+            free(buf);
+            return vp_errf(e, -ENOMEM, "%s: out of memory", path);
+        }
+        a->allowed = v;
+        a->n_allowed++;
+    }
+    free(buf);
+    return 0;
+}
+
+int agent_allow_check(agent_pl *pl)
+{
+    struct agent *a = pl->a;
+    if (pl->kind != ENG_COMMAND) return 0;
+    const char *args[PROTO_MAX_ARGV], *cmd[PROTO_MAX_ARGV];
+    eng_launch l;
+    agent_launch_of(pl, &l, args, cmd);
+    char *prog = l.n_command ? eng_expand(l.command[0], &l) : NULL;
+    bool ok = false;
+    for (size_t i = 0; prog && i < a->n_allowed && !ok; i++)
+        ok = !strcmp(a->allowed[i], prog);
+    if (!ok) {
+        if (!a->n_allowed)
+            snprintf(pl->error, sizeof pl->error,
+                     "this agent runs no worker.command templates (start it with "
+                     "--allow-commands FILE listing %s)",
+                     prog ? prog : "the program");
+        else
+            snprintf(pl->error, sizeof pl->error, "command %s is not listed in %s",
+                     prog ? prog : "?", a->allow_file);
+    }
+    free(prog);
+    return ok ? 0 : VP_EAUTH;
 }
 
 /* ---- versions ---- */

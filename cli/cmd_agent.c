@@ -19,7 +19,8 @@ static void usage(FILE *f)
         "                      [--token-file F] [--type INSTANCE_TYPE] [--ports LO-HI]\n"
         "                      [--engine NAME=PATH]... [--worker PATH] [--state-dir DIR]\n"
         "                      [--log-level debug|info|warn|error] [--stop-grace-ms N]\n"
-        "                      [--probe-ms N] [--lease-ms N] [--sim-max-slice BYTES]\n"
+        "                      [--probe-ms N] [--lease-ms N] [--allow-commands F]\n"
+        "                      [--sim-max-slice BYTES]\n"
         "\n"
         "Runs the node agent: registers this node's GPUs with the controller, starts one\n"
         "worker per assigned placement (the built-in worker, vLLM, SGLang, llama.cpp or the\n"
@@ -43,6 +44,9 @@ static void usage(FILE *f)
         "  --log-level L           debug, info (default), warn or error; logs go to stderr\n"
         "  --stop-grace-ms N       stop signal to SIGKILL delay (default: the engine's, 10-30 s)\n"
         "  --probe-ms N            health probe interval while an engine loads (default 1000)\n"
+        "  --allow-commands F      programs a manifest's worker.command may start here, one per\n"
+        "                          line (engines and the built-in worker need no listing;\n"
+        "                          without it no template runs)\n"
         "  --lease-ms N            with no lease renewal from the controller for this long, stop\n"
         "                          every worker (default 10000; the controller's, if shorter)\n"
         "  --sim-max-slice BYTES   host memory a simulated worker takes at most (default 64Mi)\n");
@@ -103,6 +107,7 @@ enum {
     OPT_STOP_GRACE,
     OPT_PROBE_MS,
     OPT_LEASE_MS,
+    OPT_ALLOW,
     OPT_SIM_MAX_SLICE,
 };
 
@@ -120,6 +125,7 @@ static const struct option options[] = {
     {"stop-grace-ms", required_argument, NULL, OPT_STOP_GRACE},
     {"probe-ms", required_argument, NULL, OPT_PROBE_MS},
     {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+    {"allow-commands", required_argument, NULL, OPT_ALLOW},
     {"sim-max-slice", required_argument, NULL, OPT_SIM_MAX_SLICE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -195,6 +201,9 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
         case OPT_LEASE_MS:
             if (!cli_parse_u64("agent", "--lease-ms", v, 100, 3600000, false, &n)) return CLI_USAGE;
             cfg->lease_ms = (uint32_t)n;
+            break;
+        case OPT_ALLOW:
+            cfg->allow_commands = v;
             break;
         case OPT_SIM_MAX_SLICE:
             if (!cli_parse_u64("agent", "--sim-max-slice", v, 1, 1ULL << 40, true, &n))

@@ -17,7 +17,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vrampack controller --state FILE [--listen HOST:PORT] [--api HOST:PORT|off]\n"
-            "                           [--fleet F] [--heartbeat-ms N] [--token-file F]\n"
+            "                           [--fleet F] [--heartbeat-ms N]\n"
+            "                           [--agent-token-file F] [--api-token-file F]\n"
+            "                           [--public-metrics] [--insecure]\n"
             "                           [--solver auto|ffd|ilp] [--time-limit SEC]\n"
             "                           [--lease-ms N] [--crash-loop-failures K]\n"
             "                           [--crash-loop-window-s S]\n"
@@ -32,8 +34,12 @@ static void usage(FILE *f)
             "A placement that fails K times (default 3)\n"
             "within S seconds (default 600) on one node is placed elsewhere and that node's GPUs\n"
             "are marked suspect. Nodes are priced from --fleet (by name, or by the type an agent\n"
-            "gives with --type) or the built-in catalog. With --token-file, agents and API\n"
-            "clients must present that token.\n");
+            "gives with --type) or the built-in catalog.\n\n"
+            "Agents present the token of --agent-token-file; API clients send the admin token of\n"
+            "--api-token-file as `Authorization: Bearer`. (--token-file F sets both to one token,\n"
+            "which also lets every agent's host administer the controller: avoid it.) A listen\n"
+            "or API address other than loopback needs its token, unless --insecure. With\n"
+            "--public-metrics, /healthz and /metrics answer without a token.\n");
 }
 
 static void log_stderr(void *ud, int level, const char *line)
@@ -76,6 +82,10 @@ enum {
     OPT_CRASH_K,
     OPT_CRASH_WINDOW,
     OPT_LEASE,
+    OPT_AGENT_TOKEN,
+    OPT_API_TOKEN,
+    OPT_PUBLIC_METRICS,
+    OPT_INSECURE,
 };
 
 static const struct option options[] = {
@@ -91,16 +101,35 @@ static const struct option options[] = {
     {"crash-loop-failures", required_argument, NULL, OPT_CRASH_K},
     {"crash-loop-window-s", required_argument, NULL, OPT_CRASH_WINDOW},
     {"lease-ms", required_argument, NULL, OPT_LEASE},
+    {"agent-token-file", required_argument, NULL, OPT_AGENT_TOKEN},
+    {"api-token-file", required_argument, NULL, OPT_API_TOKEN},
+    {"public-metrics", no_argument, NULL, OPT_PUBLIC_METRICS},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
+typedef struct token_files {
+    const char *both, *agent, *api;
+} token_files;
+
 /* One option into cfg; false (after printing why) on a bad value. */
-static bool apply_option(int opt, const char *v, ctl_config *cfg, const char **token_file,
-                         bool *have_state)
+static bool apply_option(int opt, const char *v, ctl_config *cfg, token_files *tf, bool *have_state)
 {
     uint64_t n;
     switch (opt) {
+    case OPT_AGENT_TOKEN:
+        tf->agent = v;
+        return true;
+    case OPT_API_TOKEN:
+        tf->api = v;
+        return true;
+    case OPT_PUBLIC_METRICS:
+        cfg->public_metrics = true;
+        return true;
+    case OPT_INSECURE:
+        cfg->insecure = true;
+        return true;
     case OPT_LISTEN:
         return parse_addr("--listen", v, cfg->listen_host, sizeof cfg->listen_host,
                           &cfg->listen_port);
@@ -126,7 +155,7 @@ static bool apply_option(int opt, const char *v, ctl_config *cfg, const char **t
         cfg->heartbeat_ms = (uint32_t)n;
         return true;
     case OPT_TOKEN_FILE:
-        *token_file = v;
+        tf->both = v;
         return true;
     case OPT_SOLVER:
         if (!strcmp(v, "auto"))
@@ -176,7 +205,7 @@ int cli_controller(int argc, char **argv)
     ctl_config cfg;
     ctl_config_default(&cfg);
     cfg.handle_signals = true;
-    const char *token_file = NULL;
+    token_files tf = {0};
     bool have_state = false;
     int opt;
     optind = 1;
@@ -192,7 +221,7 @@ int cli_controller(int argc, char **argv)
             usage(stderr);
             return CLI_USAGE;
         }
-        if (!apply_option(opt, optarg, &cfg, &token_file, &have_state)) return CLI_USAGE;
+        if (!apply_option(opt, optarg, &cfg, &tf, &have_state)) return CLI_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "vrampack controller: unexpected argument '%s'\n", argv[optind]);
@@ -205,10 +234,22 @@ int cli_controller(int argc, char **argv)
         return CLI_USAGE;
     }
     vp_err e = {0};
-    if (token_file && ctl_token_load(token_file, cfg.token, sizeof cfg.token, &e)) {
-        fprintf(stderr, "vrampack controller: --token-file: %s\n", e.msg);
+    if (tf.both) {
+        fprintf(stderr, "vrampack controller: warning: --token-file gives agents the admin "
+                        "token too; use --agent-token-file and --api-token-file\n");
+        if (!tf.agent) tf.agent = tf.both;
+        if (!tf.api) tf.api = tf.both;
+    }
+    if (tf.agent && ctl_token_load(tf.agent, cfg.agent_token, sizeof cfg.agent_token, &e)) {
+        fprintf(stderr, "vrampack controller: --agent-token-file: %s\n", e.msg);
         return CLI_USAGE;
     }
+    if (tf.api && ctl_token_load(tf.api, cfg.api_token, sizeof cfg.api_token, &e)) {
+        fprintf(stderr, "vrampack controller: --api-token-file: %s\n", e.msg);
+        return CLI_USAGE;
+    }
+    if (cfg.agent_token[0] && !strcmp(cfg.agent_token, cfg.api_token) && !tf.both)
+        fprintf(stderr, "vrampack controller: warning: the agent and API tokens are the same\n");
     cfg.log = log_stderr;
     raise_nofile();
     ctl *c = NULL;

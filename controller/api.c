@@ -384,9 +384,10 @@ static void render_metrics(const ctl *c, vp_sb *sb)
 
 /* ---- request handling ---- */
 
-static bool authorized(ctl *c, struct MHD_Connection *conn)
+static bool authorized(ctl *c, struct MHD_Connection *conn, int route)
 {
-    if (!c->cfg.token[0]) return true;
+    if (!c->cfg.api_token[0]) return true;
+    if (c->cfg.public_metrics && (route == R_HEALTH || route == R_METRICS)) return true;
     const char *h =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *tok = NULL;
@@ -395,7 +396,7 @@ static bool authorized(ctl *c, struct MHD_Connection *conn)
         while (*tok == ' ')
             tok++;
     }
-    bool ok = tok && strlen(tok) < PROTO_TOKEN_MAX && proto_token_equal(tok, c->cfg.token);
+    bool ok = tok && strlen(tok) < PROTO_TOKEN_MAX && proto_token_equal(tok, c->cfg.api_token);
     if (!ok) {
         pthread_mutex_lock(&c->mu);
         c->api_auth_failures++;
@@ -429,12 +430,20 @@ static enum MHD_Result serve_get(ctl *c, struct MHD_Connection *conn, int route)
     vp_sb sb = {0};
     pthread_mutex_lock(&c->mu);
     switch (route) {
-    case R_HEALTH:
+    case R_HEALTH: {
+        /* Degraded while a desired placement is failing or a node is lost. */
+        size_t failing = 0, lost = 0;
+        for (size_t i = 0; c->plan && i < c->plan->n_placements; i++)
+            failing += !strcmp(ctl_placement_state(c, &c->plan->placements[i], NULL), "failed");
+        for (size_t i = 0; i < c->nodes.n; i++)
+            lost += c->nodes.v[i]->state == CTL_NODE_LOST;
         vp_sb_printf(&sb,
-                     "{\"status\":\"ok\",\"agents_connected\":%zu,\"nodes\":%zu,"
-                     "\"placements\":%zu}\n",
-                     c->n_agents, c->nodes.n, c->plan ? c->plan->n_placements : 0);
+                     "{\"status\":\"%s\",\"agents_connected\":%zu,\"nodes\":%zu,"
+                     "\"nodes_lost\":%zu,\"placements\":%zu,\"failing\":%zu}\n",
+                     failing || lost ? "degraded" : "ok", c->n_agents, c->nodes.n, lost,
+                     c->plan ? c->plan->n_placements : 0, failing);
         break;
+    }
     case R_METRICS:
         render_metrics(c, &sb);
         break;
@@ -484,7 +493,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             log_request(c, method, url, 503, "too many open connections");
             return respond_error(conn, 503, "too many open connections; retry");
         }
-        if (!authorized(c, conn)) {
+        if (!authorized(c, conn, r->route)) {
             log_request(c, method, url, 401, "missing or wrong bearer token");
             r->route = R_NONE;
             return respond_error(conn, 401, "missing or wrong bearer token");

@@ -196,6 +196,12 @@ static int load_state(ctl *c, vp_err *e)
     return 0;
 }
 
+/* "127.x.y.z", "::1" and "localhost" stay on this host; anything else may not. */
+static bool loopback(const char *host)
+{
+    return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
 int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
 {
     if (!cfg->state_path[0]) return vp_errf(e, VP_EINPUT, "--state: required");
@@ -207,6 +213,16 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
     if (!cfg->api_body_limit) return vp_errf(e, VP_EINPUT, "api body limit: must be > 0");
     if (!cfg->api_threads || !cfg->api_conn_limit || !cfg->api_per_ip_limit || !cfg->api_timeout_s)
         return vp_errf(e, VP_EINPUT, "api limits: threads, connections and timeout must be > 0");
+    if (!cfg->insecure && !loopback(cfg->listen_host) && !cfg->agent_token[0])
+        return vp_errf(e, VP_EINPUT,
+                       "--listen %s: not a loopback address and no agent token: anyone who can "
+                       "reach it could run workers (give --agent-token-file, or --insecure)",
+                       cfg->listen_host);
+    if (!cfg->insecure && cfg->api_host[0] && !loopback(cfg->api_host) && !cfg->api_token[0])
+        return vp_errf(e, VP_EINPUT,
+                       "--api %s: not a loopback address and no API token: anyone who can reach "
+                       "it could replace the manifest (give --api-token-file, or --insecure)",
+                       cfg->api_host);
     if (cfg->crash_loop_failures > CTL_CRASH_MAX)
         return vp_errf(e, VP_EINPUT, "--crash-loop-failures: must be in [1, %d]", CTL_CRASH_MAX);
     ctl *c = calloc(1, sizeof *c);
@@ -271,7 +287,8 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
         ctl_log_s(&l, "api", cfg->api_host[0] ? b : "off");
         ctl_log_u(&l, "heartbeat_ms", hb);
         ctl_log_u(&l, "lease_ms", c->cfg.lease_ms);
-        ctl_log_s(&l, "auth", cfg->token[0] ? "token" : "none");
+        ctl_log_s(&l, "agent_auth", cfg->agent_token[0] ? "token" : "none");
+        ctl_log_s(&l, "api_auth", cfg->api_token[0] ? "token" : "none");
         ctl_log_end(&c->log, &l);
     }
     *out = c;

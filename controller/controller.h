@@ -31,7 +31,10 @@ typedef struct ctl_config {
     uint16_t api_port;      /* 0 = ephemeral */
     char state_path[1024];  /* SQLite file; required */
     const char *fleet_path; /* optional fleet file: GPU models, utilisation, catalog */
-    char token[256];        /* shared secret for agents and API; "" = none */
+    char agent_token[256];  /* what agents present in their hello; "" = none */
+    char api_token[256];    /* the admin token API clients send as Bearer; "" = none */
+    bool public_metrics;    /* /healthz and /metrics answer without the API token */
+    bool insecure;          /* allow a non-loopback listen or API address without tokens */
     uint32_t heartbeat_ms;  /* interval agents are told to use; lost after 3 silent ones */
     /* Agents hold a lease renewed by every answered heartbeat; one that cannot renew it stops
      * its workers. A lost node's placements are re-placed only once its lease has surely run
@@ -59,8 +62,9 @@ void ctl_config_default(ctl_config *c);
 
 typedef struct ctl ctl;
 
-/* Opens the state file (creating it), loads the desired state, binds both ports and starts the
- * API thread. On success *out is ready for ctl_run; the caller frees it with ctl_free. Errors:
+/* Opens the state file (creating it, mode 0600), loads the desired state, binds both ports and
+ * starts the API threads. A non-loopback address without the matching token is refused
+ * (VP_EINPUT) unless cfg->insecure. On success *out is ready for ctl_run; the caller frees it with ctl_free. Errors:
  * VP_EINPUT (bad config, unreadable fleet), the SQLite failure as VP_ESTATE with e naming the
  * file, libuv/MHD bind errors (e names the address). Call from the thread that will run it. */
 int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e);

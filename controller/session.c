@@ -201,7 +201,7 @@ static void handle_hello(ctl_session *s, proto_hello *h)
         ctl_sess_fail(s, PROTO_CODE_PROTOCOL, "hello: already received on this connection");
         return;
     }
-    if (c->cfg.token[0] && !proto_token_equal(h->token, c->cfg.token)) {
+    if (c->cfg.agent_token[0] && !proto_token_equal(h->token, c->cfg.agent_token)) {
         pthread_mutex_lock(&c->mu);
         c->auth_failures++;
         pthread_mutex_unlock(&c->mu);

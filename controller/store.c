@@ -9,6 +9,9 @@
  * the connection. Corrupt or inconsistent rows are refused at load with a message naming the
  * file, table and row, never patched silently. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -67,6 +70,16 @@ int ctl_store_open(const char *path, ctl_store **out, vp_err *e)
     ctl_store *s = calloc(1, sizeof *s);
     if (!s) return vp_errf(e, -ENOMEM, "%s: out of memory", path);
     snprintf(s->path, sizeof s->path, "%s", path);
+    /* The state names nodes, placements and models: readable by its owner only (SQLite gives
+     * its -wal and -shm files the same mode). */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        int err = errno;
+        if (fd >= 0) close(fd);
+        free(s);
+        return vp_errf(e, VP_ESTATE, "%s: cannot open: %s", path, strerror(err));
+    }
+    close(fd);
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {

@@ -95,9 +95,14 @@ int h_setup(h_env *h, const char *tag, int hb_ms, bool with_token)
     if (with_token) {
         snprintf(h->token, sizeof h->token, "t0k3n-%ld-%s", (long)getpid(), tag);
         snprintf(h->token_file, sizeof h->token_file, "%s/token", h->dir);
+        snprintf(h->agent_token, sizeof h->agent_token, "ag3nt-%ld-%s", (long)getpid(), tag);
+        snprintf(h->agent_token_file, sizeof h->agent_token_file, "%s/agent-token", h->dir);
         FILE *f = fopen(h->token_file, "w");
         if (!f) return -1;
         fprintf(f, "%s\n", h->token);
+        fclose(f);
+        if (!(f = fopen(h->agent_token_file, "w"))) return -1;
+        fprintf(f, "%s\n", h->agent_token);
         fclose(f);
     }
     return 0;
@@ -214,8 +219,10 @@ int h_start_controller(h_env *h, uint16_t listen_port, const char *const *extra)
     argv[n++] = "--solver";
     argv[n++] = "ffd";
     if (h->token[0]) {
-        argv[n++] = "--token-file";
+        argv[n++] = "--api-token-file";
         argv[n++] = h->token_file;
+        argv[n++] = "--agent-token-file";
+        argv[n++] = h->agent_token_file;
     }
     for (int i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = (char *)extra[i];
@@ -254,7 +261,7 @@ static int launch_agent(h_env *h, h_agent *a)
     argv[n++] = "2000";
     if (h->token[0]) {
         argv[n++] = "--token-file";
-        argv[n++] = h->token_file;
+        argv[n++] = h->agent_token_file;
     }
     if (a->ports[0]) {
         argv[n++] = "--ports";

@@ -32,8 +32,10 @@ typedef struct h_env {
     char dir[256];
     char bin[512];
     char state[512];
-    char token[128]; /* "" = no token */
+    char token[128]; /* the API (admin) token; "" = none */
     char token_file[512];
+    char agent_token[128]; /* what agents present */
+    char agent_token_file[512];
     int hb_ms;
     pid_t ctl_pid;
     int ctl_runs; /* how many controllers were started (log file suffix) */
