@@ -175,8 +175,9 @@ static int load_state(ctl *c, vp_err *e)
     ld.manifest_text = NULL;
     if (c->manifest_text) {
         vp_err me = {0};
-        if (plan_manifest_parse(c->manifest_text, strlen(c->manifest_text), "stored manifest", NULL,
-                                &c->manifest, &me)) {
+        /* Self-contained, as the API took it: no file is opened to read it again. */
+        if (plan_manifest_parse_inline(c->manifest_text, strlen(c->manifest_text),
+                                       "stored manifest", &c->manifest, &me)) {
             /* Placements stay enforced; only re-planning needs the manifest. */
             c->manifest = NULL;
             log_line(c, CTL_LOG_ERROR, "stored_manifest_unreadable", "error", me.msg);

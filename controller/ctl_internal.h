@@ -156,13 +156,15 @@ typedef struct ctl_loaded {
 int ctl_store_load(ctl_store *s, ctl_loaded *out, vp_err *e);
 void ctl_loaded_free(ctl_loaded *l);
 
-/* Replaces the desired state in ONE transaction: the manifest (when manifest_text is not NULL;
- * models table rewritten from it), the plan's nodes and placements (unplaced ones with their
- * reason), the given node rows (so every registered node a plan names is on disk with it), the
- * replans counter and one event row. Nothing changes on failure. */
-int ctl_store_save_desired(ctl_store *s, const char *manifest_text, const place_plan *plan,
-                           ctl_node *const *nodes, size_t n_nodes, uint64_t replans_total,
-                           const char *event_kind, const char *event_detail, vp_err *e);
+/* Replaces the desired state in ONE transaction: the manifest (when manifest_text is not NULL:
+ * its self-contained text, and a models row for each model of `manifest`, its parse), the
+ * plan's nodes and placements (unplaced ones with their reason), the given node rows (so every
+ * registered node a plan names is on disk with it), the replans counter and one event row.
+ * Nothing changes on failure. The store parses no manifest itself. */
+int ctl_store_save_desired(ctl_store *s, const char *manifest_text, const plan_manifest *manifest,
+                           const place_plan *plan, ctl_node *const *nodes, size_t n_nodes,
+                           uint64_t replans_total, const char *event_kind,
+                           const char *event_detail, vp_err *e);
 
 /* Upserts node rows and appends queued events in one transaction. */
 typedef struct ctl_event {

@@ -282,7 +282,8 @@ static void job_done(uv_work_t *w, int status)
     size_t nd = 0;
     for (size_t i = 0; dirty && i < c->nodes.n; i++)
         if (c->nodes.v[i]->dirty) dirty[nd++] = c->nodes.v[i];
-    int rc = dirty ? ctl_store_save_desired(c->store, sub ? sub->text : NULL, np, dirty, nd,
+    int rc = dirty ? ctl_store_save_desired(c->store, sub ? sub->text : NULL,
+                                            sub ? sub->manifest : NULL, np, dirty, nd,
                                             replans, what, detail, &e)
                    : vp_errf(&e, -ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < nd; i++) {
