@@ -266,10 +266,26 @@ static void render_placements(const ctl *c, vp_sb *sb)
         ctl_json_str(sb, id);
         vp_sb_append(sb, ",\"model\":", 9);
         ctl_json_str(sb, u->model);
-        vp_sb_printf(sb,
-                     ",\"replica\":%u,\"node\":null,\"gpus\":[],\"bytes_per_gpu\":0,"
-                     "\"state\":\"unplaced\",\"reason\":",
-                     u->replica);
+        /* Still running from an earlier plan: over capacity, and where. */
+        const ctl_node *on = NULL;
+        const proto_placement *run = NULL;
+        for (size_t n = 0; n < c->nodes.n && !run; n++)
+            for (size_t r = 0; r < c->nodes.v[n]->n_rep && !run; r++) {
+                const proto_placement *pr = &c->nodes.v[n]->rep[r];
+                if (pr->state == PROTO_RUNNING && !strcmp(pr->id, id)) {
+                    run = pr;
+                    on = c->nodes.v[n];
+                }
+            }
+        vp_sb_printf(sb, ",\"replica\":%u,\"node\":", u->replica);
+        if (on)
+            ctl_json_str(sb, on->name);
+        else
+            vp_sb_printf(sb, "null");
+        vp_sb_printf(sb, ",\"gpus\":[],\"bytes_per_gpu\":0,\"state\":\"%s\"",
+                     run ? "over_capacity" : "unplaced");
+        if (run) vp_sb_printf(sb, ",\"pid\":%d", (int)run->pid);
+        vp_sb_printf(sb, ",\"reason\":");
         ctl_json_str(sb, u->reason);
         vp_sb_append(sb, "}", 1);
     }
@@ -569,6 +585,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     s->conn = conn;
     s->manifest = m;
+    const char *dry = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "dry_run");
+    s->dry_run = dry && (!strcmp(dry, "1") || !strcmp(dry, "true"));
     s->len = r->body_len;
     s->text = vp_sb_steal(&r->body);
     r->sub = s;

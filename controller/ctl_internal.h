@@ -272,6 +272,7 @@ typedef struct ctl_submit {
     char *text;
     size_t len;
     plan_manifest *manifest; /* parsed by the API thread; the loop takes it over */
+    bool dry_run;            /* answer with the diff; change nothing */
     bool done;
     unsigned http_status;
     char *body; /* response JSON */
@@ -411,6 +412,13 @@ int ctl_assign_fill(const plan_model *m, const place_placement *q, uint64_t gpu_
                     proto_assign *a);
 /* Every model of a manifest can run on its engine (eng_check), else VP_EINPUT naming it. */
 int ctl_manifest_check_engines(const plan_manifest *m, vp_err *e);
+
+/* diff.c */
+/* Appends ,"added":[..],"removed":[..],"moved":[..],"roll":[..],"over_capacity":[..],
+ * "cost_before":X,"cost_after":Y for going from the current plan to np (under manifest nm). */
+void ctl_diff_json(const struct ctl *c, const place_plan *np, const plan_manifest *nm, vp_sb *sb);
+/* true when p lists the replica of instance id ("model/replica[/stage]") as unplaced. */
+bool ctl_over_capacity(const place_plan *p, const char *id);
 
 /* JSON helpers shared by api.c and the store. */
 void ctl_json_str(vp_sb *sb, const char *s);

@@ -160,34 +160,14 @@ void ctl_tick(ctl *c)
     ctl_maybe_start_job(c);
 }
 
-/* Ids of the new plan's placements whose instance is replaced: another revision (engine,
- * source, engine_args, ...) or another node or GPUs. Called before the new plan is installed. */
-static void roll_list(const ctl *c, const place_plan *np, const plan_manifest *nm, vp_sb *out)
+/* The submit answer for plan p of manifest m; diff is ctl_diff_json's text. */
+static void json_summary(vp_sb *sb, const place_plan *p, const plan_manifest *m, const ctl_job *j,
+                         bool dry_run, const char *diff)
 {
-    size_t k = 0;
-    vp_sb_append(out, "[", 1);
-    for (size_t i = 0; c->plan && i < np->n_placements; i++) {
-        long o = ctl_desired_index(c, np->placements[i].id);
-        if (o < 0) continue;
-        char before[PROTO_REV_MAX], after[PROTO_REV_MAX];
-        snprintf(before, sizeof before, "%s", c->revs ? c->revs[o] : "");
-        ctl_plan_revision(c, nm, np, i, after, sizeof after);
-        bool moved = strcmp(c->plan->nodes[c->plan->placements[o].node].name,
-                            np->nodes[np->placements[i].node].name) != 0;
-        if (!moved && !strcmp(before, after)) continue;
-        if (k++) vp_sb_append(out, ",", 1);
-        ctl_json_str(out, np->placements[i].id);
-    }
-    vp_sb_append(out, "]", 1);
-}
-
-static void json_summary(vp_sb *sb, const ctl *c, const ctl_job *j, const char *roll)
-{
-    const place_plan *p = c->plan;
     vp_sb_printf(sb,
-                 "{\"models\":%zu,\"placements\":%zu,\"kept\":%zu,\"moved\":%zu,"
-                 "\"placed\":%zu,\"full_plan\":%s,\"solver\":",
-                 c->manifest ? c->manifest->n_models : 0, p->n_placements, j->out.kept,
+                 "{\"dry_run\":%s,\"models\":%zu,\"placements\":%zu,\"kept\":%zu,"
+                 "\"moved_off_lost\":%zu,\"placed\":%zu,\"full_plan\":%s,\"solver\":",
+                 dry_run ? "true" : "false", m ? m->n_models : 0, p->n_placements, j->out.kept,
                  j->out.moved, j->out.placed, j->out.full ? "true" : "false");
     ctl_json_str(sb, p->solver);
     vp_sb_append(sb, ",\"status\":", 10);
@@ -203,7 +183,7 @@ static void json_summary(vp_sb *sb, const ctl *c, const ctl_job *j, const char *
         ctl_json_str(sb, p->unplaced[i].reason);
         vp_sb_append(sb, "}", 1);
     }
-    vp_sb_printf(sb, "],\"roll\":%s}", roll ? roll : "[]");
+    vp_sb_printf(sb, "]%s}", diff ? diff : "");
 }
 
 static char *json_error(const char *msg)
@@ -268,6 +248,21 @@ static void job_done(uv_work_t *w, int status)
     }
     place_plan *np = j->out.plan;
     j->out.plan = NULL;
+    if (sub && sub->dry_run) {
+        /* The diff, and nothing else: no commit, no new desired state. */
+        vp_sb diff = {0}, sb = {0};
+        ctl_diff_json(c, np, sub->manifest, &diff);
+        json_summary(&sb, np, sub->manifest, j, true, vp_sb_ok(&diff) ? vp_sb_str(&diff) : NULL);
+        plan_manifest_free(sub->manifest);
+        sub->manifest = NULL;
+        ctl_submit_finish(c, sub, 200, vp_sb_ok(&sb) ? vp_sb_steal(&sb) : NULL);
+        vp_sb_free(&sb);
+        vp_sb_free(&diff);
+        place_plan_free(np);
+        job_free(j);
+        ctl_maybe_start_job(c);
+        return;
+    }
     uint64_t replans = c->replans_total + (sub ? 0 : 1);
     char detail[PLACE_REASON_MAX];
     snprintf(detail, sizeof detail,
@@ -282,10 +277,10 @@ static void job_done(uv_work_t *w, int status)
     size_t nd = 0;
     for (size_t i = 0; dirty && i < c->nodes.n; i++)
         if (c->nodes.v[i]->dirty) dirty[nd++] = c->nodes.v[i];
-    int rc = dirty ? ctl_store_save_desired(c->store, sub ? sub->text : NULL,
-                                            sub ? sub->manifest : NULL, np, dirty, nd,
-                                            replans, what, detail, &e)
-                   : vp_errf(&e, -ENOMEM, "out of memory");
+    int rc =
+        dirty ? ctl_store_save_desired(c->store, sub ? sub->text : NULL, sub ? sub->manifest : NULL,
+                                       np, dirty, nd, replans, what, detail, &e)
+              : vp_errf(&e, -ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < nd; i++) {
         dirty[i]->dirty = false;
         dirty[i]->persisted_hb_wall_ms = dirty[i]->last_hb_wall_ms;
@@ -310,8 +305,8 @@ static void job_done(uv_work_t *w, int status)
         ctl_maybe_start_job(c);
         return;
     }
-    vp_sb roll = {0};
-    if (sub) roll_list(c, np, sub->manifest, &roll);
+    vp_sb diff = {0};
+    if (sub) ctl_diff_json(c, np, sub->manifest, &diff);
     /* The exclusions this solve honoured are done; newer ones wait for the next. */
     for (size_t i = 0; i < j->req.n_excl; i++)
         for (size_t k = 0; k < c->n_excl; k++)
@@ -367,11 +362,12 @@ static void job_done(uv_work_t *w, int status)
     }
     if (sub) {
         vp_sb sb = {0};
-        json_summary(&sb, c, j, vp_sb_ok(&roll) ? vp_sb_str(&roll) : NULL);
+        json_summary(&sb, c->plan, c->manifest, j, false,
+                     vp_sb_ok(&diff) ? vp_sb_str(&diff) : NULL);
         ctl_submit_finish(c, sub, 200, vp_sb_ok(&sb) ? vp_sb_steal(&sb) : NULL);
         vp_sb_free(&sb);
     }
-    vp_sb_free(&roll);
+    vp_sb_free(&diff);
     ctl_reconcile_all(c);
     job_free(j);
     ctl_maybe_start_job(c);
@@ -420,7 +416,8 @@ void ctl_maybe_start_job(ctl *c)
     for (size_t i = 0; i < c->nodes.n; i++) {
         const ctl_node *n = c->nodes.v[i];
         if (n->state == CTL_NODE_LOST) {
-            if (now < ctl_lease_over(c, n)) snprintf(j->lost[nl + nh++], PLACE_NAME_MAX, "%s", n->name);
+            if (now < ctl_lease_over(c, n))
+                snprintf(j->lost[nl + nh++], PLACE_NAME_MAX, "%s", n->name);
             continue;
         }
         if (n->n_gpus < 1) continue;

@@ -15,6 +15,9 @@
  * when there is none is it stopped first (the event log says so). An old instance that failed
  * serves nobody and is released at once.
  *
+ * A replica the manifest still asks for but the plan could not place keeps its running
+ * instance (over capacity) instead of being stopped for want of room.
+ *
  * Crash loops: an agent reports how often each instance failed; K failures within the window on
  * one node make the controller keep that placement off the node (an exclusion the next re-plan
  * honours) and mark the node's GPUs it used as suspect. */
@@ -285,7 +288,9 @@ static bool hold(ctl *c, ctl_node *n, const proto_placement *r)
      * it is likely serving, so it is held like a running one. A failed one serves nobody. */
     if (r->state != PROTO_RUNNING && r->state != PROTO_STARTING) return false;
     long i = ctl_desired_index(c, r->id);
-    if (i < 0) return false; /* no longer wanted at all */
+    /* Wanted, but the new plan found no room for it: it keeps running (over capacity) rather
+     * than stop for want of a place. */
+    if (i < 0) return r->state == PROTO_RUNNING && ctl_over_capacity(c->plan, r->id);
     const place_placement *q = &c->plan->placements[i];
     ctl_node *qn = ctl_nodes_find(&c->nodes, c->plan->nodes[q->node].name);
     if (!qn || qn->state != CTL_NODE_READY || !qn->sess || !qn->reported)
