@@ -22,7 +22,8 @@ static void usage(FILE *f)
             "                           [--public-metrics] [--insecure]\n"
             "                           [--solver auto|ffd|ilp] [--time-limit SEC]\n"
             "                           [--lease-ms N] [--crash-loop-failures K]\n"
-            "                           [--crash-loop-window-s S]\n"
+            "                           [--crash-loop-window-s S] [--max-moves N]\n"
+            "                           [--consolidate-every S] [--min-saving DOLLARS]\n"
             "                           [--log-level debug|info|warn|error]\n\n"
             "Runs the control plane: agents connect to --listen (default 127.0.0.1:7070), users\n"
             "to the HTTP/JSON API on --api (default 127.0.0.1:7071; port 0 picks a free port,\n"
@@ -35,6 +36,11 @@ static void usage(FILE *f)
             "within S seconds (default 600) on one node is placed elsewhere and that node's GPUs\n"
             "are marked suspect. Nodes are priced from --fleet (by name, or by the type an agent\n"
             "gives with --type) or the built-in catalog.\n\n"
+            "Live rebalancing: a submit, a node that joins and a consolidation every\n"
+            "--consolidate-every seconds (default 600; 0: never) may move up to --max-moves\n"
+            "running replicas (default 4; -1: any), make-before-break, when that makes the fleet\n"
+            "cheaper; a consolidation only when it saves at least --min-saving $/hour (default\n"
+            "1). After a node loss nothing else moves.\n\n"
             "Agents present the token of --agent-token-file; API clients send the admin token of\n"
             "--api-token-file as `Authorization: Bearer`. (--token-file F sets both to one token,\n"
             "which also lets every agent's host administer the controller: avoid it.) A listen\n"
@@ -86,6 +92,9 @@ enum {
     OPT_API_TOKEN,
     OPT_PUBLIC_METRICS,
     OPT_INSECURE,
+    OPT_MAX_MOVES,
+    OPT_CONSOLIDATE,
+    OPT_MIN_SAVING,
 };
 
 static const struct option options[] = {
@@ -105,6 +114,9 @@ static const struct option options[] = {
     {"api-token-file", required_argument, NULL, OPT_API_TOKEN},
     {"public-metrics", no_argument, NULL, OPT_PUBLIC_METRICS},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"max-moves", required_argument, NULL, OPT_MAX_MOVES},
+    {"consolidate-every", required_argument, NULL, OPT_CONSOLIDATE},
+    {"min-saving", required_argument, NULL, OPT_MIN_SAVING},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -130,6 +142,21 @@ static bool apply_option(int opt, const char *v, ctl_config *cfg, token_files *t
     case OPT_INSECURE:
         cfg->insecure = true;
         return true;
+    case OPT_MAX_MOVES:
+        if (!strcmp(v, "-1")) {
+            cfg->max_moves = -1;
+            return true;
+        }
+        if (!cli_parse_u64("controller", "--max-moves", v, 0, 1000000, false, &n)) return false;
+        cfg->max_moves = (long)n;
+        return true;
+    case OPT_CONSOLIDATE:
+        if (!cli_parse_u64("controller", "--consolidate-every", v, 0, 86400 * 7, false, &n))
+            return false;
+        cfg->consolidate_every_ms = (uint32_t)(n * 1000);
+        return true;
+    case OPT_MIN_SAVING:
+        return cli_parse_double("controller", "--min-saving", v, 0, 1e9, &cfg->min_saving);
     case OPT_LISTEN:
         return parse_addr("--listen", v, cfg->listen_host, sizeof cfg->listen_host,
                           &cfg->listen_port);

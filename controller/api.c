@@ -378,6 +378,9 @@ static void render_metrics(const ctl *c, vp_sb *sb)
         {"vrampack_assigns_sent_total", "Assign frames sent.", c->assigns_sent},
         {"vrampack_releases_sent_total", "Release frames sent.", c->releases_sent},
         {"vrampack_nodes_lost_total", "Times a node was declared lost.", c->nodes_lost_total},
+        {"vrampack_moves_total", "Running replicas moved to make the fleet cheaper.",
+         c->moves_total},
+        {"vrampack_consolidations_total", "Consolidations applied.", c->consolidations_total},
         {"vrampack_controller_stalls_total",
          "Times the controller's own loop stalled (counted silence restarted).", c->stalls_total},
         {"vrampack_crash_loops_total",
@@ -391,6 +394,9 @@ static void render_metrics(const ctl *c, vp_sb *sb)
         prom_head(sb, counters[i].name, "counter", counters[i].help);
         vp_sb_printf(sb, "%s %" PRIu64 "\n", counters[i].name, counters[i].v);
     }
+    prom_head(sb, "vrampack_saved_per_hour_total", "counter",
+              "$/hour the applied moves saved, summed over all of them.");
+    vp_sb_printf(sb, "vrampack_saved_per_hour_total %.6g\n", c->saved_per_hour_total);
     prom_head(sb, "vrampack_auth_failures_total", "counter", "Requests refused for their token.");
     vp_sb_printf(sb,
                  "vrampack_auth_failures_total{port=\"agents\"} %" PRIu64 "\n"

@@ -29,6 +29,9 @@ void ctl_config_default(ctl_config *c)
     c->api_conn_limit = 4096;
     c->api_per_ip_limit = 64;
     c->api_timeout_s = 10;
+    c->max_moves = 4;
+    c->consolidate_every_ms = 600000;
+    c->min_saving = 1.0;
     c->log_level = CTL_LOG_INFO;
 }
 
@@ -308,6 +311,8 @@ int ctl_run(ctl *c)
         begin_stop(c);
     else
         uv_timer_start(&c->tick, on_tick, c->tick_ms, c->tick_ms);
+    if (c->cfg.consolidate_every_ms)
+        c->next_consolidate = uv_now(&c->loop) + c->cfg.consolidate_every_ms;
     int rc = uv_run(&c->loop, UV_RUN_DEFAULT);
     (void)rc;
     log_line(c, CTL_LOG_INFO, "stopped", NULL, NULL);
@@ -347,6 +352,7 @@ void ctl_free(ctl *c)
     free(c->revs);
     free(c->by_id);
     free(c->excl);
+    free(c->bbm);
     free(c->events);
     pthread_mutex_destroy(&c->mu);
     ctl_logger_close(&c->log);

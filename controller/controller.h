@@ -55,6 +55,13 @@ typedef struct ctl_config {
      * it is placed elsewhere and the node's GPUs it used are marked suspect. 0: 3 and 600 s. */
     uint32_t crash_loop_failures;
     uint32_t crash_loop_window_ms;
+    /* Live rebalancing. A submit, a node that joins and a periodic consolidation may move up to
+     * max_moves running replicas (make-before-break) when that makes the fleet cheaper; a
+     * consolidation is applied only when it saves at least min_saving $/h. Re-plans after a
+     * node loss move nothing else. max_moves -1: any number; consolidate_every_ms 0: never. */
+    long max_moves;               /* default 4 */
+    uint32_t consolidate_every_ms; /* default 600000 */
+    double min_saving;            /* $/h, default 1.0 */
 } ctl_config;
 
 /* Loopback defaults, heartbeat 1000 ms, 16 MiB body limit, solver auto with a 10 s limit. */

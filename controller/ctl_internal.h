@@ -16,6 +16,7 @@
 
 #include "controller.h"
 #include "engine.h"
+#include "ilp.h" /* plan_rebalance and its move list */
 #include "placement.h"
 #include "planner.h"
 #include "proto.h"
@@ -216,12 +217,16 @@ typedef struct ctl_solve_req {
     const place_plan *base; /* current desired plan (borrowed), NULL = none */
     const ctl_excl *excl;   /* placements kept off nodes (borrowed) */
     size_t n_excl;
+    long max_moves;         /* running replicas the plan may move (0: only place what is
+                               missing; -1: any) */
+    double time_limit_s;    /* for the planner's rebalance */
     plan_options opts;
 } ctl_solve_req;
 
 typedef struct ctl_solve_out {
     place_plan *plan;           /* caller frees */
-    bool full;                  /* planned from scratch with plan_solve */
+    plan_moves moves;           /* make-before-break steps from base to plan; caller frees */
+    bool full;                  /* nothing was placed before */
     size_t kept, moved, placed; /* placements kept, taken off lost nodes, newly placed */
     size_t evicted;             /* placements an exclusion moved to another node */
     double seconds;
@@ -229,16 +234,14 @@ typedef struct ctl_solve_out {
 
 /* Computes the next desired plan.
  *
- * Policy (DESIGN.md "node silent for N intervals"): placements on lost nodes are taken off,
- * placements of models that are gone or whose manifest entry changed are dropped, everything
- * else stays exactly where it is. What is then missing (every replica/stage the manifest asks
- * for that the plan lacks, plus whatever was unplaced) is placed incrementally: the planner
- * resolves each model's footprint on each ready node (plan_problem_build over a fleet of those
- * nodes), and each missing piece goes best-fit onto the GPUs' remaining room, honouring tensor-
- * parallel groups on one node, gpu_types, spread and pipeline stages on distinct nodes. When
- * nothing is kept at all (first submit, or every model changed) the whole manifest is planned
- * from scratch with plan_solve instead. A piece that fits nowhere is listed as unplaced with
- * the reason. Errors only for input the planner refuses (VP_EINPUT with e) or memory. */
+ * Policy: placements on lost nodes (lease run out) and on GPUs an exclusion names are taken off;
+ * then the planner's rebalance (plan_rebalance, the code path of `plan --current --max-moves`)
+ * keeps every replica that still runs with an unchanged footprint where it is unless moving it
+ * (at most max_moves of them) makes the fleet cheaper, drops what the manifest no longer asks
+ * for, and places what is missing; out->moves lists the make-before-break steps. Excluded
+ * placements the rebalance put back on their excluded GPUs are moved by best fit, or stay when
+ * nothing else has room. A piece that fits nowhere is listed as unplaced with the reason.
+ * Errors only for input the planner refuses (VP_EINPUT with e) or memory. */
 int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e);
 
 /* The fleet the solver plans on: GPU models and utilisation from fleet_file (or the built-in
@@ -278,10 +281,13 @@ typedef struct ctl_submit {
     char *body; /* response JSON */
 } ctl_submit;
 
+enum { CTL_JOB_SUBMIT, CTL_JOB_REPLAN, CTL_JOB_CONSOLIDATE };
+
 typedef struct ctl_job {
     uv_work_t work;
     struct ctl *c;
-    ctl_submit *sub; /* NULL for a re-plan */
+    int kind;        /* CTL_JOB_* */
+    ctl_submit *sub; /* the submit, for CTL_JOB_SUBMIT */
     ctl_solve_req req;
     ctl_fleet_node *ready;
     ctl_excl *excl;
@@ -338,6 +344,10 @@ struct ctl {
     uint64_t fleet_epoch;       /* bumps when the set of ready nodes changes */
     uint64_t tried_epoch;       /* fleet epoch of the last re-plan that left something unplaced */
     uint64_t replan_not_before; /* uv_now; back-off after a failed re-plan */
+    uint64_t next_consolidate;  /* uv_now of the next periodic consolidation; 0: none due */
+    bool consolidate_due;       /* a node joined: look for a cheaper layout */
+    char (*bbm)[PLACE_ID_MAX];  /* moves the last plan flagged break-before-make (a cycle) */
+    size_t n_bbm;
     char rbuf[64 * 1024];       /* read buffer shared by all sessions (one thread) */
     struct {
         char ip[48];
@@ -350,7 +360,9 @@ struct ctl {
     /* counters (under mu) */
     uint64_t replans_total, submits_total, solves_total, heartbeats_total, reports_total,
         frames_rejected, auth_failures, api_auth_failures, assigns_sent, releases_sent,
-        sessions_total, nodes_lost_total, crash_loops_total, rolls_total, stalls_total;
+        sessions_total, nodes_lost_total, crash_loops_total, rolls_total, stalls_total,
+        moves_total, consolidations_total;
+    double saved_per_hour_total; /* $/h the applied consolidations and moves saved */
     double solve_seconds_sum, solve_seconds_last;
 };
 

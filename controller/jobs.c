@@ -203,6 +203,7 @@ static void job_work(uv_work_t *w)
 
 static void job_free(ctl_job *j)
 {
+    plan_moves_free(&j->out.moves);
     free(j->ready);
     free(j->lost);
     free(j->excl);
@@ -225,7 +226,9 @@ static void job_done(uv_work_t *w, int status)
         job_free(j);
         return;
     }
-    const char *what = sub ? "submit" : "replan";
+    const char *what = j->kind == CTL_JOB_SUBMIT   ? "submit"
+                       : j->kind == CTL_JOB_REPLAN ? "replan"
+                                                   : "consolidate";
     if (j->rc) {
         ctl_logline l;
         if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, sub ? "submit_refused" : "replan_failed")) {
@@ -248,6 +251,21 @@ static void job_done(uv_work_t *w, int status)
     }
     place_plan *np = j->out.plan;
     j->out.plan = NULL;
+    const plan_moves *mv = &j->out.moves;
+    double saving = mv->cost_before - mv->cost_after;
+    if (j->kind == CTL_JOB_CONSOLIDATE &&
+        (mv->migrated_replicas == 0 || saving < c->cfg.min_saving - 1e-9)) {
+        ctl_logline l;
+        if (ctl_log_begin(&c->log, &l, CTL_LOG_DEBUG, "consolidation_skipped")) {
+            ctl_log_u(&l, "moves", mv->migrated_replicas);
+            ctl_log_f(&l, "saving_per_hour", saving);
+            ctl_log_end(&c->log, &l);
+        }
+        place_plan_free(np);
+        job_free(j);
+        ctl_maybe_start_job(c);
+        return;
+    }
     if (sub && sub->dry_run) {
         /* The diff, and nothing else: no commit, no new desired state. */
         vp_sb diff = {0}, sb = {0};
@@ -263,13 +281,13 @@ static void job_done(uv_work_t *w, int status)
         ctl_maybe_start_job(c);
         return;
     }
-    uint64_t replans = c->replans_total + (sub ? 0 : 1);
+    uint64_t replans = c->replans_total + (j->kind == CTL_JOB_REPLAN);
     char detail[PLACE_REASON_MAX];
     snprintf(detail, sizeof detail,
-             "placements=%zu kept=%zu moved=%zu placed=%zu unplaced=%zu "
-             "solver=%s",
+             "placements=%zu kept=%zu moved=%zu placed=%zu unplaced=%zu migrated=%zu "
+             "saving_per_hour=%.4g solver=%s",
              np->n_placements, j->out.kept, j->out.moved, j->out.placed, np->n_unplaced,
-             np->solver);
+             j->out.moves.migrated_replicas, saving, np->solver);
     vp_err e = {0};
     /* The durable commit comes first: nothing below is sent unless it is on disk. Node rows
      * not yet written go with it, so a restart knows every node the plan names. */
@@ -328,6 +346,15 @@ static void job_done(uv_work_t *w, int status)
     } else {
         c->replans_total = replans;
     }
+    c->moves_total += mv->migrated_replicas;
+    free(c->bbm);
+    c->n_bbm = 0;
+    c->bbm = mv->n ? malloc(mv->n * sizeof *c->bbm) : NULL;
+    for (size_t i = 0; c->bbm && i < mv->n; i++)
+        if (mv->v[i].break_before_make && mv->v[i].kind == PLAN_MOVE_MIGRATE)
+            snprintf(c->bbm[c->n_bbm++], PLACE_ID_MAX, "%s", mv->v[i].id);
+    if (saving > 0) c->saved_per_hour_total += saving;
+    c->consolidations_total += j->kind == CTL_JOB_CONSOLIDATE;
     c->solves_total++;
     c->solve_seconds_last = j->out.seconds;
     c->solve_seconds_sum += j->out.seconds;
@@ -346,11 +373,29 @@ static void job_done(uv_work_t *w, int status)
         ctl_log_u(&l, "placed", j->out.placed);
         if (j->out.evicted) ctl_log_u(&l, "evicted", j->out.evicted);
         ctl_log_u(&l, "unplaced", np->n_unplaced);
+        ctl_log_u(&l, "migrated", mv->migrated_replicas);
+        ctl_log_f(&l, "saving_per_hour", saving);
         ctl_log_s(&l, "solver", np->solver);
         ctl_log_s(&l, "status", np->status);
         ctl_log_f(&l, "cost_per_hour", np->cost_per_hour);
         ctl_log_f(&l, "solve_s", j->out.seconds);
         ctl_log_end(&c->log, &l);
+    }
+    for (size_t i = 0; i < mv->n; i++) {
+        const plan_move *m = &mv->v[i];
+        if (m->kind != PLAN_MOVE_MIGRATE) continue;
+        if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, "move")) {
+            ctl_log_s(&l, "id", m->id);
+            ctl_log_s(&l, "from", m->from_node);
+            ctl_log_s(&l, "to", m->to_node);
+            ctl_log_f(&l, "saves_per_hour", m->saves_per_hour);
+            if (m->break_before_make) ctl_log_s(&l, "order", "break-before-make");
+            ctl_log_end(&c->log, &l);
+        }
+        char mdetail[PLACE_REASON_MAX];
+        snprintf(mdetail, sizeof mdetail, "%s %s -> %s saves_per_hour=%.4g%s", m->id, m->from_node,
+                 m->to_node, m->saves_per_hour, m->break_before_make ? " break-before-make" : "");
+        ctl_event_add(c, "move", m->to_node, mdetail);
     }
     for (size_t i = 0; i < np->n_unplaced; i++) {
         if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "unplaced")) {
@@ -384,7 +429,23 @@ void ctl_maybe_start_job(ctl *c)
         sub->next = NULL;
     }
     pthread_mutex_unlock(&c->mu);
-    if (!sub && (uv_now(&c->loop) < c->replan_not_before || !needs_replan(c))) return;
+    uint64_t now0 = uv_now(&c->loop);
+    int kind = CTL_JOB_SUBMIT;
+    if (!sub) {
+        if (now0 < c->replan_not_before) return;
+        if (needs_replan(c))
+            kind = CTL_JOB_REPLAN;
+        else if (c->plan && c->manifest && c->cfg.max_moves != 0 &&
+                 (c->consolidate_due || (c->cfg.consolidate_every_ms && c->next_consolidate &&
+                                         now0 >= c->next_consolidate)))
+            kind = CTL_JOB_CONSOLIDATE;
+        else
+            return;
+    }
+    if (kind == CTL_JOB_CONSOLIDATE) {
+        c->consolidate_due = false;
+        c->next_consolidate = c->cfg.consolidate_every_ms ? now0 + c->cfg.consolidate_every_ms : 0;
+    }
 
     ctl_job *j = calloc(1, sizeof *j);
     if (j) {
@@ -403,6 +464,7 @@ void ctl_maybe_start_job(ctl *c)
     }
     j->c = c;
     j->sub = sub;
+    j->kind = kind;
     j->epoch = c->fleet_epoch;
     j->work.data = j;
     size_t nr = 0, nl = 0, nh = 0;
@@ -444,6 +506,14 @@ void ctl_maybe_start_job(ctl *c)
     r->n_held = nh;
     r->base = c->plan;
     r->opts = c->cfg.solve;
+    /* After a node loss nothing else moves; a submit or a consolidation may move a few. */
+    r->max_moves = kind == CTL_JOB_REPLAN ? 0 : c->cfg.max_moves;
+    double tl = c->cfg.solve.time_limit_s;
+    if (c->cfg.solve.solver == PLAN_SOLVER_FFD)
+        tl = 0.05; /* heuristics only */
+    else if (kind == CTL_JOB_REPLAN && tl > 1.0)
+        tl = 1.0; /* a lost node's work should move in seconds */
+    r->time_limit_s = tl;
     if (c->n_excl) memcpy(j->excl, c->excl, c->n_excl * sizeof *c->excl);
     r->excl = j->excl;
     r->n_excl = c->n_excl;

@@ -298,6 +298,14 @@ static bool hold(ctl *c, ctl_node *n, const proto_placement *r)
     const proto_placement *d = instance_of(c, qn, (size_t)i);
     if (d && d->state == PROTO_RUNNING) return false;
     if (!d || !overcommitted(d)) return true; /* starting, or retrying: wait */
+    /* A move (another node or GPUs) waits for its target to free up: the move list was ordered
+     * so every target fills from room other moves leave. Only a cycle of moves, flagged
+     * break-before-make, may stop first. */
+    bool move = qn != n || !same_slot(n, q, r);
+    bool cycle = false;
+    for (size_t k = 0; k < c->n_bbm && !cycle; k++)
+        cycle = !strcmp(c->bbm[k], r->id);
+    if (move && !cycle) return true;
     /* The new instance cannot start beside the old one. */
     size_t others = serving(c, q->model, r), want = desired_count(c, q->model);
     if (others >= 1 && others + 1 >= want) {

@@ -257,6 +257,7 @@ static void handle_hello(ctl_session *s, proto_hello *h)
     pthread_mutex_unlock(&c->mu);
     s->node = n;
     if (is_new || was_lost || changed) c->fleet_epoch++;
+    if (is_new || was_lost) c->consolidate_due = true; /* room to consolidate into, maybe */
     if ((is_new || changed) && c->plan) {
         pthread_mutex_lock(&c->mu);
         ctl_index_plan(c); /* the plan may name it already; revisions depend on its GPUs */

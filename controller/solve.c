@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "ctl_internal.h"
+#include "ilp.h"
 
 static double now_s(void)
 {
@@ -406,24 +407,73 @@ done:
     return rc;
 }
 
-/* A placement stays where it is unless its model is gone, it is a replica or stage the model no
- * longer has, or its footprint on its node changed (dtype, length, batch, tensor-parallel
- * degree, ...). A change that leaves the footprint alone (engine_args, source, engine) keeps the
- * placement: the agents roll it to its new revision in place. */
-static bool drop_placement(const plan_problem *prob, const place_plan *p, const place_placement *q)
+/* Takes placements off the GPUs their exclusions name and places them elsewhere (best fit over
+ * the ready nodes), or back where they were when no other place has room. */
+static int relocate_excluded(inc *s, const plan_fleet *fleet, size_t *placed, vp_err *e)
 {
-    int gi = plan_group_find(prob, q->model);
-    if (gi < 0) return true; /* model no longer wanted */
-    const plan_group *g = &prob->groups[gi];
-    uint32_t pp = g->pp ? g->pp : 1;
-    if (q->replica >= g->replicas || (uint32_t)q->n_stages != pp) return true;
-    if (pp > 1 ? (q->stage < 0 || (uint32_t)q->stage >= pp) : q->stage >= 0) return true;
-    int bt = plan_node_bintype(prob, &p->nodes[q->node]);
-    if (bt < 0) return true;
-    const plan_shape *sh = &g->shapes[bt];
-    uint32_t st = q->stage > 0 ? (uint32_t)q->stage : 0;
-    return !sh->ok || sh->tp != (uint32_t)q->n_gpus || st >= PLAN_MAX_PP ||
-           sh->stage_bytes[st] != q->bytes_per_gpu;
+    const ctl_solve_req *in = s->in;
+    const plan_problem *prob = s->prob;
+    place_plan *p = s->p;
+    size_t hits = 0;
+    for (size_t i = p->n_placements; i-- > 0;) {
+        const place_placement *q = &p->placements[i];
+        bool hit = false;
+        for (size_t x = 0; x < in->n_excl && !hit; x++) {
+            const ctl_excl *ex = &in->excl[x];
+            if (strcmp(ex->id, q->id) || strcmp(ex->node, p->nodes[q->node].name)) continue;
+            for (int g = 0; g < q->n_gpus; g++)
+                hit = hit || !ex->gpus || (ex->gpus & (1u << q->gpus[g]));
+        }
+        if (!hit) continue;
+        place_plan_unassign(p, i);
+        hits++;
+    }
+    if (!hits) return 0;
+    s->cands = calloc(prob->n_bintypes ? prob->n_bintypes : 1, sizeof *s->cands);
+    if (!s->cands) return vp_errf(e, -ENOMEM, "plan: out of memory");
+    for (size_t b = 0; b < prob->n_bintypes; b++) {
+        const plan_bintype *bt = &prob->bintypes[b];
+        if (!bt->inventory || !ready_has(in->ready, in->n_ready, bt->inv_name)) continue;
+        int ni = -1;
+        for (size_t k = 0; k < p->n_nodes && ni < 0; k++)
+            if (!strcmp(p->nodes[k].name, bt->inv_name)) ni = (int)k;
+        if (ni < 0) {
+            place_node nd;
+            memset(&nd, 0, sizeof nd);
+            snprintf(nd.name, sizeof nd.name, "%s", bt->inv_name);
+            snprintf(nd.type, sizeof nd.type, "%s", bt->type);
+            nd.price_per_hour = bt->price_per_hour;
+            nd.inventory = true;
+            nd.n_gpus = bt->n_gpus > PLACE_MAX_GPUS ? PLACE_MAX_GPUS : bt->n_gpus;
+            const plan_gpu_model *gm = &fleet->gpus[bt->gpu];
+            for (int g = 0; g < nd.n_gpus; g++) {
+                snprintf(nd.gpus[g].model, sizeof nd.gpus[g].model, "%s", gm->name);
+                nd.gpus[g].usable_bytes = bt->usable_per_gpu;
+                nd.gpus[g].bandwidth_gbs = gm->bandwidth_gbs;
+            }
+            ni = place_plan_add_node(p, &nd);
+            if (ni < 0) return vp_errf(e, ni, "plan: cannot add node %s", nd.name);
+        }
+        s->cands[s->n_cands++] = (cand){b, ni};
+    }
+    s->nl = calloc(p->n_nodes ? p->n_nodes : 1, sizeof *s->nl);
+    if (!s->nl) return vp_errf(e, -ENOMEM, "plan: out of memory");
+    s->n_nl = p->n_nodes;
+    for (size_t i = 0; i < p->n_placements; i++)
+        if (nl_push(&s->nl[p->placements[i].node], i))
+            return vp_errf(e, -ENOMEM, "plan: out of memory");
+    /* Everything missing is listed again by the passes below. */
+    p->n_unplaced = 0;
+    s->honour_excl = true;
+    int rc = incremental(s, placed);
+    if (!rc && p->n_unplaced) {
+        p->n_unplaced = 0;
+        s->honour_excl = false;
+        rc = incremental(s, placed);
+    }
+    if (rc < 0) return vp_errf(e, rc, "plan: %s", vp_strerror(rc));
+    place_plan_drop_idle(p);
+    return 0;
 }
 
 int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
@@ -437,6 +487,7 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
     memset(&s, 0, sizeof s);
     int rc = 0;
     if (!p) return vp_errf(e, -ENOMEM, "plan: out of memory");
+    memset(&out->moves, 0, sizeof out->moves);
 
     /* 1. Take placements off lost nodes, remembering where they were (for the reason). */
     s.moved = calloc(p->n_placements ? p->n_placements : 1, sizeof *s.moved);
@@ -488,108 +539,66 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
         goto finish;
     }
 
-    if ((rc = ctl_fleet_build(in->fleet_file, in->ready, in->n_ready, in->lost,
-                              in->n_lost + in->n_held, true,
+    /* Only the nodes that exist: a plan never names a machine nobody runs an agent on. */
+    if ((rc = ctl_fleet_build(in->fleet_file, in->ready, in->n_ready, in->lost, in->n_lost, false,
                               &fleet, e)))
         goto done;
     if ((rc = plan_problem_build(in->manifest, fleet, &prob, e))) goto done;
 
-    /* 2. Drop what the manifest no longer asks for (or asks for with another footprint). */
-    for (size_t i = p->n_placements; i-- > 0;)
-        if (drop_placement(prob, p, &p->placements[i])) place_plan_unassign(p, i);
-    out->kept = p->n_placements;
+    /* 2. The planner's rebalance, the same code path as `plan --current --max-moves`: every
+     * replica that still runs with its footprint stays unless moving it (at most max_moves of
+     * them) makes the fleet cheaper; what is missing (new, footprint changed, taken off a lost
+     * node or by an exclusion) is placed. */
+    out->full = p->n_placements == 0;
+    place_plan *np = NULL;
+    if ((rc = plan_rebalance(prob, p, in->max_moves, in->time_limit_s, &np, &out->moves, e)))
+        goto done;
+    for (size_t i = 0; i < np->n_placements; i++) {
+        const place_placement *q = &np->placements[i];
+        int k = place_plan_find(p, q->id);
+        const place_placement *o = k >= 0 ? &p->placements[k] : NULL;
+        bool same = o && !strcmp(p->nodes[o->node].name, np->nodes[q->node].name) &&
+                    o->n_gpus == q->n_gpus && o->bytes_per_gpu == q->bytes_per_gpu &&
+                    !memcmp(o->gpus, q->gpus, (size_t)q->n_gpus);
+        if (same)
+            out->kept++;
+        else
+            out->placed++;
+    }
+    place_plan_free(p);
+    p = np;
 
-    /* 3. Nothing kept: plan from scratch. */
-    if (!p->n_placements) {
-        place_plan *np = NULL;
-        if ((rc = plan_solve(prob, &in->opts, &np, e))) goto done;
-        place_plan_free(p);
-        p = np;
-        out->full = true;
-        out->placed = p->n_placements;
-        for (size_t i = 0; i < p->n_unplaced; i++) {
-            place_unplaced *u = &p->unplaced[i];
-            const char *from = moved_from_node(s.moved, s.n_moved, u->model, u->replica);
-            char why[PLACE_REASON_MAX];
-            if (!in->n_ready && !p->n_nodes)
-                snprintf(why, sizeof why, "%s%s%sno ready node to place it on",
-                         from ? "was on lost node " : "", from ? from : "", from ? "; " : "");
-            else if (from)
-                snprintf(why, sizeof why, "was on lost node %s; %s", from, u->reason);
-            else
-                continue;
-            snprintf(u->reason, sizeof u->reason, "%s", why);
-        }
-        goto finish;
-    }
-
-    /* 4. Otherwise place what is missing on the ready nodes. */
-    s.in = in;
-    s.prob = prob;
-    s.p = p;
-    s.cands = calloc(prob->n_bintypes ? prob->n_bintypes : 1, sizeof *s.cands);
-    if (!s.cands) {
-        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
-        goto done;
-    }
-    for (size_t b = 0; b < prob->n_bintypes; b++) {
-        const plan_bintype *bt = &prob->bintypes[b];
-        if (!bt->inventory || !ready_has(in->ready, in->n_ready, bt->inv_name)) continue;
-        int ni = -1;
-        for (size_t k = 0; k < p->n_nodes && ni < 0; k++)
-            if (!strcmp(p->nodes[k].name, bt->inv_name)) ni = (int)k;
-        if (ni < 0) {
-            place_node nd;
-            memset(&nd, 0, sizeof nd);
-            snprintf(nd.name, sizeof nd.name, "%s", bt->inv_name);
-            snprintf(nd.type, sizeof nd.type, "%s", bt->type);
-            nd.price_per_hour = bt->price_per_hour;
-            nd.inventory = true;
-            nd.n_gpus = bt->n_gpus > PLACE_MAX_GPUS ? PLACE_MAX_GPUS : bt->n_gpus;
-            const plan_gpu_model *gm = &fleet->gpus[bt->gpu];
-            for (int g = 0; g < nd.n_gpus; g++) {
-                snprintf(nd.gpus[g].model, sizeof nd.gpus[g].model, "%s", gm->name);
-                nd.gpus[g].usable_bytes = bt->usable_per_gpu;
-                nd.gpus[g].bandwidth_gbs = gm->bandwidth_gbs;
-            }
-            ni = place_plan_add_node(p, &nd);
-            if (ni < 0) {
-                rc = vp_errf(e, ni, "plan: cannot add node %s", nd.name);
-                goto done;
-            }
-        }
-        s.cands[s.n_cands++] = (cand){b, ni};
-    }
-    s.nl = calloc(p->n_nodes ? p->n_nodes : 1, sizeof *s.nl);
-    if (!s.nl) {
-        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
-        goto done;
-    }
-    s.n_nl = p->n_nodes;
-    for (size_t i = 0; i < p->n_placements; i++)
-        if (nl_push(&s.nl[p->placements[i].node], i)) {
-            rc = vp_errf(e, -ENOMEM, "plan: out of memory");
-            goto done;
-        }
-    s.honour_excl = true;
-    if ((rc = incremental(&s, &out->placed)) < 0) {
-        rc = vp_errf(e, rc, "plan: %s", vp_strerror(rc));
-        goto done;
-    }
-    if (p->n_unplaced && in->n_excl) {
-        /* What fits only where it is excluded goes back there: better failing and retried
-         * on its node than not placed at all. */
-        p->n_unplaced = 0;
-        s.honour_excl = false;
-        if ((rc = incremental(&s, &out->placed)) < 0) {
-            rc = vp_errf(e, rc, "plan: %s", vp_strerror(rc));
-            goto done;
-        }
+    /* 3. Exclusions the rebalance could not know of: pieces it put back where they are excluded
+     * go elsewhere by best fit, or back where they were when nowhere else has room. */
+    if (in->n_excl) {
+        s.in = in;
+        s.prob = prob;
+        s.p = p;
+        if ((rc = relocate_excluded(&s, fleet, &out->placed, e))) goto done;
     }
     out->evicted = evicted;
-    snprintf(p->solver, sizeof p->solver, "incremental");
-    snprintf(p->status, sizeof p->status, "heuristic");
-    p->lower_bound_per_hour = plan_bound_continuous(prob);
+    for (size_t i = 0; i < p->n_unplaced; i++) {
+        place_unplaced *u = &p->unplaced[i];
+        const char *from = moved_from_node(s.moved, s.n_moved, u->model, u->replica);
+        char why[PLACE_REASON_MAX];
+        int gi = plan_group_find(prob, u->model);
+        const plan_model *m = gi >= 0 ? &in->manifest->models[prob->groups[gi].model] : NULL;
+        if (m && m->spread && in->n_ready && m->replicas > in->n_ready) {
+            /* The planner's reason is about room; the real limit is the count of nodes. */
+            char base[PLACE_REASON_MAX];
+            snprintf(base, sizeof base, "spread: %u replicas need %u nodes and %zu are ready",
+                     m->replicas, m->replicas, in->n_ready);
+            snprintf(u->reason, sizeof u->reason, "%s", base);
+        }
+        if (!in->n_ready)
+            snprintf(why, sizeof why, "%s%s%sno ready node to place it on",
+                     from ? "was on lost node " : "", from ? from : "", from ? "; " : "");
+        else if (from)
+            snprintf(why, sizeof why, "was on lost node %s; %s", from, u->reason);
+        else
+            continue;
+        snprintf(u->reason, sizeof u->reason, "%s", why);
+    }
 
 finish:
     place_plan_update_cost(p);
@@ -605,6 +614,7 @@ finish:
     out->plan = p;
     p = NULL;
 done:
+    if (rc) plan_moves_free(&out->moves);
     for (size_t i = 0; i < s.n_nl; i++)
         free(s.nl[i].v);
     free(s.nl);
