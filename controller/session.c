@@ -362,12 +362,16 @@ static void handle_frame(ctl_session *s, proto_msg *m)
             n->dirty = true;
             ctl_flush_soon(c);
         }
-        /* The answer renews the agent's lease. */
-        proto_msg lm;
-        proto_msg_init(&lm, PROTO_LEASE);
-        lm.u.lease.seq = m->u.heartbeat.seq;
-        lm.u.lease.lease_ms = c->cfg.lease_ms;
-        if (m->u.heartbeat.seq && ctl_sess_send(s, &lm) == 0) n->lease_sent = uv_now(&c->loop);
+        /* The answer renews the agent's lease; one renewal per half heartbeat interval is
+         * plenty, so an agent that floods heartbeats does not get a flood back. */
+        uint64_t now = uv_now(&c->loop);
+        if (m->u.heartbeat.seq && now - n->lease_sent >= c->cfg.heartbeat_ms / 2) {
+            proto_msg lm;
+            proto_msg_init(&lm, PROTO_LEASE);
+            lm.u.lease.seq = m->u.heartbeat.seq;
+            lm.u.lease.lease_ms = c->cfg.lease_ms;
+            if (ctl_sess_send(s, &lm) == 0) n->lease_sent = now;
+        }
         break;
     }
     case PROTO_ERROR: {
