@@ -235,6 +235,12 @@ void agent_pl_worker_exited(agent_pl *pl, int64_t status, int term_signal);
 void agent_pl_start(agent_pl *pl); /* (re)starts pl's worker now */
 /* A new placement for as (copied), linked in; NULL when out of memory. */
 agent_pl *agent_pl_new(struct agent *a, const proto_assign *as);
+/* total x util_ppm / 1e6: what the agent hands out of a GPU. */
+uint64_t agent_usable_bytes(const struct agent *a, const proto_gpu *g);
+/* Unlinks pl and frees it once its timers are closed. Only without a live worker. */
+void agent_pl_remove(agent_pl *pl);
+/* Stops pl's worker (or removes pl when none runs); it goes once the worker has exited. */
+void agent_pl_release(struct agent *a, agent_pl *pl);
 void agent_pl_changed(agent_pl *pl);
 void agent_maybe_finish(struct agent *a); /* shutdown completes when idle */
 /* Extends the lease to base + lease_ms (never shortens it) and arms the fence timer. */

@@ -494,78 +494,50 @@ static enum MHD_Result serve_get(ctl *c, struct MHD_Connection *conn, int route)
                                          : "application/json");
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+/* The request's first call: headers only. Answers everything but a submit at once. */
+static enum MHD_Result on_headers(ctl *c, api_req *r, struct MHD_Connection *conn, const char *url,
+                                  const char *method)
 {
-    (void)version;
-    ctl *c = cls;
-    api_req *r = *con_cls;
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r) return MHD_NO;
-        *con_cls = r;
-        bool method_ok;
-        r->route = route_of(url, method, &method_ok);
-        /* Near the connection cap, answer at once rather than let requests queue (health
-         * checks still get through). */
-        unsigned open = (unsigned)__atomic_load_n(&c->api_open, __ATOMIC_RELAXED);
-        if (r->route != R_HEALTH && open > c->cfg.api_conn_limit / 8 * 7) {
-            r->route = R_NONE;
-            log_request(c, method, url, 503, "too many open connections");
-            return respond_error(conn, 503, "too many open connections; retry");
-        }
-        if (!authorized(c, conn, r->route)) {
-            log_request(c, method, url, 401, "missing or wrong bearer token");
-            r->route = R_NONE;
-            return respond_error(conn, 401, "missing or wrong bearer token");
-        }
-        if (r->route == R_NONE) {
-            log_request(c, method, url, 404, "no such path");
-            return respond_error(conn, 404, "no such path");
-        }
-        if (!method_ok) {
-            log_request(c, method, url, 405, "method not allowed");
-            r->route = R_NONE;
-            return respond_error(conn, 405, "method not allowed");
-        }
-        if (r->route != R_SUBMIT) return serve_get(c, conn, r->route);
-        const char *cl =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > c->cfg.api_body_limit) {
-            r->route = R_NONE;
-            log_request(c, method, url, 413, "body too large");
-            return respond_error(conn, 413, "manifest larger than the body limit");
-        }
-        return MHD_YES;
-    }
-    if (r->route != R_SUBMIT) return MHD_YES; /* answered already; ignore any body */
-
-    if (*upload_data_size) {
-        if (r->body_len + *upload_data_size > c->cfg.api_body_limit) {
-            /* No length was declared (chunked) and the limit is passed: reading the rest would
-             * only cost time, so the connection goes (a declared length got 413 above). */
-            log_request(c, method, url, 413, "body too large; connection closed");
-            return MHD_NO;
-        }
-        vp_sb_append(&r->body, upload_data, *upload_data_size);
-        r->body_len += *upload_data_size;
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (r->sub) {
-        /* Resumed by the loop: the answer is ready. */
-        pthread_mutex_lock(&c->mu);
-        unsigned status = r->sub->http_status;
-        char *body = r->sub->body;
-        r->sub->body = NULL;
-        pthread_mutex_unlock(&c->mu);
-        log_request(c, method, url, status, NULL);
-        enum MHD_Result ret = respond(conn, status, body, "application/json");
-        free(body);
+    bool method_ok;
+    r->route = route_of(url, method, &method_ok);
+    /* Near the connection cap, answer at once rather than let requests queue (health checks
+     * still get through). */
+    unsigned open = (unsigned)__atomic_load_n(&c->api_open, __ATOMIC_RELAXED);
+    static const struct {
+        unsigned status;
+        const char *why;
+    } refusals[] = {{503, "too many open connections; retry"},
+                    {401, "missing or wrong bearer token"},
+                    {404, "no such path"},
+                    {405, "method not allowed"}};
+    int k = r->route != R_HEALTH && open > c->cfg.api_conn_limit / 8 * 7 ? 0
+            : !authorized(c, conn, r->route)                             ? 1
+            : r->route == R_NONE                                         ? 2
+            : !method_ok                                                 ? 3
+                                                                         : -1;
+    if (k >= 0) {
+        unsigned status = refusals[k].status;
+        const char *why = refusals[k].why;
         r->route = R_NONE;
-        return ret;
+        log_request(c, method, url, status, why);
+        return respond_error(conn, status, why);
     }
+    if (r->route != R_SUBMIT) return serve_get(c, conn, r->route);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > c->cfg.api_body_limit) {
+        r->route = R_NONE;
+        log_request(c, method, url, 413, "body too large");
+        return respond_error(conn, 413, "manifest larger than the body limit");
+    }
+    return MHD_YES;
+}
+
+/* The whole body is in: parse and check it here (bad input is answered at once), then queue it
+ * for the loop and suspend the connection until the loop answers. */
+static enum MHD_Result submit_body(ctl *c, api_req *r, struct MHD_Connection *conn, const char *url,
+                                   const char *method)
+{
     r->route = R_NONE; /* whatever happens next answers this request */
     if (!vp_sb_ok(&r->body)) return respond_error(conn, 500, "out of memory");
     const char *text = vp_sb_str(&r->body);
@@ -614,6 +586,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return respond_error(conn, 503, "controller is stopping");
     }
     return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    ctl *c = cls;
+    api_req *r = *con_cls;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r))) return MHD_NO;
+        *con_cls = r;
+        return on_headers(c, r, conn, url, method);
+    }
+    if (r->route != R_SUBMIT) return MHD_YES; /* answered already; ignore any body */
+    if (*upload_data_size) {
+        if (r->body_len + *upload_data_size > c->cfg.api_body_limit) {
+            /* No length was declared (chunked) and the limit is passed: reading the rest would
+             * only cost time, so the connection goes (a declared length got 413 above). */
+            log_request(c, method, url, 413, "body too large; connection closed");
+            return MHD_NO;
+        }
+        vp_sb_append(&r->body, upload_data, *upload_data_size);
+        r->body_len += *upload_data_size;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!r->sub) return submit_body(c, r, conn, url, method);
+    /* Resumed by the loop: the answer is ready. */
+    pthread_mutex_lock(&c->mu);
+    unsigned status = r->sub->http_status;
+    char *body = r->sub->body;
+    r->sub->body = NULL;
+    pthread_mutex_unlock(&c->mu);
+    log_request(c, method, url, status, NULL);
+    enum MHD_Result ret = respond(conn, status, body, "application/json");
+    free(body);
+    r->route = R_NONE;
+    return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -209,11 +209,10 @@ typedef struct ctl_solve_req {
     const plan_fleet *fleet_file;    /* borrowed, may be NULL */
     const ctl_fleet_node *ready;     /* borrowed */
     size_t n_ready;
-    /* Registered nodes that are lost (borrowed): the first n_lost with their lease run out (their
-     * placements are taken off), then n_held whose lease may still run (their placements stay,
-     * nothing new goes there). */
+    /* Registered nodes that are lost and whose lease ran out (borrowed): their placements are
+     * taken off. (A lost node still within its lease is planned as ready.) */
     const char (*lost)[PLACE_NAME_MAX];
-    size_t n_lost, n_held;
+    size_t n_lost;
     const place_plan *base; /* current desired plan (borrowed), NULL = none */
     const ctl_excl *excl;   /* placements kept off nodes (borrowed) */
     size_t n_excl;

@@ -210,121 +210,79 @@ static void job_free(ctl_job *j)
     free(j);
 }
 
-static void job_done(uv_work_t *w, int status)
+static const char *job_name(const ctl_job *j)
 {
-    ctl_job *j = w->data;
-    ctl *c = j->c;
-    ctl_submit *sub = j->sub;
-    c->job = NULL;
-    if (status == UV_ECANCELED || c->stopping) {
-        if (sub) {
-            plan_manifest_free(sub->manifest);
-            sub->manifest = NULL;
-            ctl_submit_finish(c, sub, 503, json_error("controller is stopping"));
-        }
-        place_plan_free(j->out.plan);
-        job_free(j);
-        return;
+    return j->kind == CTL_JOB_SUBMIT   ? "submit"
+           : j->kind == CTL_JOB_REPLAN ? "replan"
+                                       : "consolidate";
+}
+
+/* Ends a job that changes nothing: the submit (if any) gets status and body, the job goes, and
+ * the next one may start. */
+static void job_end(ctl *c, ctl_job *j, unsigned status, char *body)
+{
+    if (j->sub) {
+        plan_manifest_free(j->sub->manifest);
+        j->sub->manifest = NULL;
+        ctl_submit_finish(c, j->sub, status, body);
+    } else {
+        free(body);
     }
-    const char *what = j->kind == CTL_JOB_SUBMIT   ? "submit"
-                       : j->kind == CTL_JOB_REPLAN ? "replan"
-                                                   : "consolidate";
-    if (j->rc) {
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, sub ? "submit_refused" : "replan_failed")) {
-            ctl_log_s(&l, "error", j->err.msg);
-            ctl_log_end(&c->log, &l);
-        }
-        if (sub) {
-            plan_manifest_free(sub->manifest);
-            sub->manifest = NULL;
-            bool input = j->rc == VP_EINPUT || j->rc == VP_EPARSE || j->rc == VP_ENOTFOUND ||
-                         j->rc == VP_EDUP || j->rc == VP_ETOOBIG || j->rc == VP_EOVERFLOW;
-            ctl_submit_finish(c, sub, input ? 400 : 500, json_error(j->err.msg));
-        } else {
-            c->tried_epoch = j->epoch;
-            c->replan_not_before = uv_now(&c->loop) + 1000;
-        }
-        job_free(j);
-        ctl_maybe_start_job(c);
-        return;
-    }
-    place_plan *np = j->out.plan;
+    place_plan_free(j->out.plan);
     j->out.plan = NULL;
-    const plan_moves *mv = &j->out.moves;
-    double saving = mv->cost_before - mv->cost_after;
-    if (j->kind == CTL_JOB_CONSOLIDATE &&
-        (mv->migrated_replicas == 0 || saving < c->cfg.min_saving - 1e-9)) {
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_DEBUG, "consolidation_skipped")) {
-            ctl_log_u(&l, "moves", mv->migrated_replicas);
-            ctl_log_f(&l, "saving_per_hour", saving);
-            ctl_log_end(&c->log, &l);
-        }
-        place_plan_free(np);
-        job_free(j);
-        ctl_maybe_start_job(c);
-        return;
+    job_free(j);
+    ctl_maybe_start_job(c);
+}
+
+static void job_failed(ctl *c, ctl_job *j)
+{
+    ctl_logline l;
+    if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, j->sub ? "submit_refused" : "replan_failed")) {
+        ctl_log_s(&l, "error", j->err.msg);
+        ctl_log_end(&c->log, &l);
     }
-    if (sub && sub->dry_run) {
-        /* The diff, and nothing else: no commit, no new desired state. */
-        vp_sb diff = {0}, sb = {0};
-        ctl_diff_json(c, np, sub->manifest, &diff);
-        json_summary(&sb, np, sub->manifest, j, true, vp_sb_ok(&diff) ? vp_sb_str(&diff) : NULL);
-        plan_manifest_free(sub->manifest);
-        sub->manifest = NULL;
-        ctl_submit_finish(c, sub, 200, vp_sb_ok(&sb) ? vp_sb_steal(&sb) : NULL);
-        vp_sb_free(&sb);
-        vp_sb_free(&diff);
-        place_plan_free(np);
-        job_free(j);
-        ctl_maybe_start_job(c);
-        return;
+    int rc = j->rc;
+    bool input = rc == VP_EINPUT || rc == VP_EPARSE || rc == VP_ENOTFOUND || rc == VP_EDUP ||
+                 rc == VP_ETOOBIG || rc == VP_EOVERFLOW;
+    if (!j->sub) {
+        c->tried_epoch = j->epoch;
+        c->replan_not_before = uv_now(&c->loop) + 1000;
     }
-    uint64_t replans = c->replans_total + (j->kind == CTL_JOB_REPLAN);
+    job_end(c, j, input ? 400 : 500, json_error(j->err.msg));
+}
+
+/* The durable commit: the new desired state and the node rows not yet written (so a restart
+ * knows every node the plan names), in one transaction. 0 or a code with e set. */
+static int job_commit(ctl *c, const ctl_job *j, uint64_t replans, double saving, vp_err *e)
+{
+    const place_plan *np = j->out.plan;
     char detail[PLACE_REASON_MAX];
     snprintf(detail, sizeof detail,
              "placements=%zu kept=%zu moved=%zu placed=%zu unplaced=%zu migrated=%zu "
              "saving_per_hour=%.4g solver=%s",
              np->n_placements, j->out.kept, j->out.moved, j->out.placed, np->n_unplaced,
              j->out.moves.migrated_replicas, saving, np->solver);
-    vp_err e = {0};
-    /* The durable commit comes first: nothing below is sent unless it is on disk. Node rows
-     * not yet written go with it, so a restart knows every node the plan names. */
     ctl_node **dirty = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *dirty);
+    if (!dirty) return vp_errf(e, -ENOMEM, "out of memory");
     size_t nd = 0;
-    for (size_t i = 0; dirty && i < c->nodes.n; i++)
+    for (size_t i = 0; i < c->nodes.n; i++)
         if (c->nodes.v[i]->dirty) dirty[nd++] = c->nodes.v[i];
-    int rc =
-        dirty ? ctl_store_save_desired(c->store, sub ? sub->text : NULL, sub ? sub->manifest : NULL,
-                                       np, dirty, nd, replans, what, detail, &e)
-              : vp_errf(&e, -ENOMEM, "out of memory");
+    const ctl_submit *sub = j->sub;
+    int rc = ctl_store_save_desired(c->store, sub ? sub->text : NULL, sub ? sub->manifest : NULL,
+                                    np, dirty, nd, replans, job_name(j), detail, e);
     for (size_t i = 0; !rc && i < nd; i++) {
         dirty[i]->dirty = false;
         dirty[i]->persisted_hb_wall_ms = dirty[i]->last_hb_wall_ms;
     }
     free(dirty);
-    if (rc) {
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, "store_failed")) {
-            ctl_log_s(&l, "during", what);
-            ctl_log_s(&l, "error", e.msg);
-            ctl_log_end(&c->log, &l);
-        }
-        place_plan_free(np);
-        if (sub) {
-            plan_manifest_free(sub->manifest);
-            sub->manifest = NULL;
-            ctl_submit_finish(c, sub, 500, json_error(e.msg));
-        } else {
-            c->replan_not_before = uv_now(&c->loop) + 1000;
-        }
-        job_free(j);
-        ctl_maybe_start_job(c);
-        return;
-    }
-    vp_sb diff = {0};
-    if (sub) ctl_diff_json(c, np, sub->manifest, &diff);
+    return rc;
+}
+
+/* Makes the committed plan (and a submit's manifest) the desired state, under mu. */
+static void job_install(ctl *c, ctl_job *j, uint64_t replans, double saving)
+{
+    ctl_submit *sub = j->sub;
+    const plan_moves *mv = &j->out.moves;
     /* The exclusions this solve honoured are done; newer ones wait for the next. */
     for (size_t i = 0; i < j->req.n_excl; i++)
         for (size_t k = 0; k < c->n_excl; k++)
@@ -334,7 +292,8 @@ static void job_done(uv_work_t *w, int status)
     plan_manifest *old_manifest = NULL;
     char *old_text = NULL;
     pthread_mutex_lock(&c->mu);
-    c->plan = np;
+    c->plan = j->out.plan;
+    j->out.plan = NULL;
     if (sub) {
         old_manifest = c->manifest;
         old_text = c->manifest_text;
@@ -364,9 +323,15 @@ static void job_done(uv_work_t *w, int status)
     plan_manifest_free(old_manifest);
     free(old_text);
     c->tried_epoch = j->epoch;
+}
 
+/* One line for the new plan, one per move (and an event with its saving), one per unplaced. */
+static void job_log(ctl *c, const ctl_job *j, double saving)
+{
+    const place_plan *np = c->plan;
+    const plan_moves *mv = &j->out.moves;
     ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, what)) {
+    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, job_name(j))) {
         ctl_log_u(&l, "placements", np->n_placements);
         ctl_log_u(&l, "kept", j->out.kept);
         ctl_log_u(&l, "moved", j->out.moved);
@@ -392,10 +357,10 @@ static void job_done(uv_work_t *w, int status)
             if (m->break_before_make) ctl_log_s(&l, "order", "break-before-make");
             ctl_log_end(&c->log, &l);
         }
-        char mdetail[PLACE_REASON_MAX];
-        snprintf(mdetail, sizeof mdetail, "%s %s -> %s saves_per_hour=%.4g%s", m->id, m->from_node,
+        char detail[PLACE_REASON_MAX];
+        snprintf(detail, sizeof detail, "%s %s -> %s saves_per_hour=%.4g%s", m->id, m->from_node,
                  m->to_node, m->saves_per_hour, m->break_before_make ? " break-before-make" : "");
-        ctl_event_add(c, "move", m->to_node, mdetail);
+        ctl_event_add(c, "move", m->to_node, detail);
     }
     for (size_t i = 0; i < np->n_unplaced; i++) {
         if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "unplaced")) {
@@ -405,6 +370,65 @@ static void job_done(uv_work_t *w, int status)
             ctl_log_end(&c->log, &l);
         }
     }
+}
+
+/* Loop thread, after a solve: decide, commit, install, tell, act. */
+static void job_done(uv_work_t *w, int status)
+{
+    ctl_job *j = w->data;
+    ctl *c = j->c;
+    ctl_submit *sub = j->sub;
+    c->job = NULL;
+    if (status == UV_ECANCELED || c->stopping) {
+        job_end(c, j, 503, json_error("controller is stopping"));
+        return;
+    }
+    if (j->rc) {
+        job_failed(c, j);
+        return;
+    }
+    const plan_moves *mv = &j->out.moves;
+    double saving = mv->cost_before - mv->cost_after;
+    if (j->kind == CTL_JOB_CONSOLIDATE &&
+        (mv->migrated_replicas == 0 || saving < c->cfg.min_saving - 1e-9)) {
+        ctl_logline l;
+        if (ctl_log_begin(&c->log, &l, CTL_LOG_DEBUG, "consolidation_skipped")) {
+            ctl_log_u(&l, "moves", mv->migrated_replicas);
+            ctl_log_f(&l, "saving_per_hour", saving);
+            ctl_log_end(&c->log, &l);
+        }
+        job_end(c, j, 200, NULL);
+        return;
+    }
+    vp_sb diff = {0};
+    if (sub) ctl_diff_json(c, j->out.plan, sub->manifest, &diff);
+    if (sub && sub->dry_run) {
+        /* The diff, and nothing else: no commit, no new desired state. */
+        vp_sb sb = {0};
+        json_summary(&sb, j->out.plan, sub->manifest, j, true,
+                     vp_sb_ok(&diff) ? vp_sb_str(&diff) : NULL);
+        vp_sb_free(&diff);
+        job_end(c, j, 200, vp_sb_ok(&sb) ? vp_sb_steal(&sb) : NULL);
+        vp_sb_free(&sb);
+        return;
+    }
+    /* Nothing below is sent unless it is on disk. */
+    uint64_t replans = c->replans_total + (j->kind == CTL_JOB_REPLAN);
+    vp_err e = {0};
+    if (job_commit(c, j, replans, saving, &e)) {
+        ctl_logline l;
+        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, "store_failed")) {
+            ctl_log_s(&l, "during", job_name(j));
+            ctl_log_s(&l, "error", e.msg);
+            ctl_log_end(&c->log, &l);
+        }
+        if (!sub) c->replan_not_before = uv_now(&c->loop) + 1000;
+        vp_sb_free(&diff);
+        job_end(c, j, 500, json_error(e.msg));
+        return;
+    }
+    job_install(c, j, replans, saving);
+    job_log(c, j, saving);
     if (sub) {
         vp_sb sb = {0};
         json_summary(&sb, c->plan, c->manifest, j, false,
@@ -418,35 +442,64 @@ static void job_done(uv_work_t *w, int status)
     ctl_maybe_start_job(c);
 }
 
+/* What the loop should solve next, if anything: a queued submit, a re-plan (lost nodes whose
+ * lease ran out, unplaced replicas after the fleet changed, exclusions), or a consolidation
+ * (a node joined, or its period came). -1: nothing. */
+static int next_kind(ctl *c, ctl_submit **sub)
+{
+    pthread_mutex_lock(&c->mu);
+    *sub = c->subq;
+    if (*sub) {
+        c->subq = (*sub)->next;
+        if (!c->subq) c->subq_tail = NULL;
+        (*sub)->next = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (*sub) return CTL_JOB_SUBMIT;
+    uint64_t now = uv_now(&c->loop);
+    if (now < c->replan_not_before) return -1;
+    if (needs_replan(c)) return CTL_JOB_REPLAN;
+    bool periodic =
+        c->cfg.consolidate_every_ms && c->next_consolidate && now >= c->next_consolidate;
+    if (!c->plan || !c->manifest || c->cfg.max_moves == 0 || !(c->consolidate_due || periodic))
+        return -1;
+    c->consolidate_due = false;
+    c->next_consolidate = c->cfg.consolidate_every_ms ? now + c->cfg.consolidate_every_ms : 0;
+    return CTL_JOB_CONSOLIDATE;
+}
+
+/* The nodes as the solve sees them: lost ones whose lease ran out (their work moves) and
+ * everything else with GPUs, including lost ones still within their lease (their work stays:
+ * they may be serving it yet). */
+static void snapshot_nodes(ctl *c, ctl_job *j, size_t *nr, size_t *nl)
+{
+    uint64_t now = uv_now(&c->loop);
+    *nr = *nl = 0;
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        const ctl_node *n = c->nodes.v[i];
+        if (n->state == CTL_NODE_LOST && now >= ctl_lease_over(c, n)) {
+            snprintf(j->lost[(*nl)++], PLACE_NAME_MAX, "%s", n->name);
+            continue;
+        }
+        if (n->n_gpus < 1) continue;
+        ctl_fleet_node *f = &j->ready[(*nr)++];
+        snprintf(f->name, sizeof f->name, "%s", n->name);
+        snprintf(f->model, sizeof f->model, "%s", n->gpus[0].model);
+        snprintf(f->type, sizeof f->type, "%s", n->instance_type[0] ? n->instance_type : "agent");
+        f->price_per_hour = n->price_per_hour;
+        f->n_gpus = n->n_gpus;
+        f->total_bytes = n->gpus[0].total_bytes;
+        for (int g = 1; g < n->n_gpus; g++)
+            if (n->gpus[g].total_bytes < f->total_bytes) f->total_bytes = n->gpus[g].total_bytes;
+    }
+}
+
 void ctl_maybe_start_job(ctl *c)
 {
     if (c->job || c->stopping) return;
-    pthread_mutex_lock(&c->mu);
-    ctl_submit *sub = c->subq;
-    if (sub) {
-        c->subq = sub->next;
-        if (!c->subq) c->subq_tail = NULL;
-        sub->next = NULL;
-    }
-    pthread_mutex_unlock(&c->mu);
-    uint64_t now0 = uv_now(&c->loop);
-    int kind = CTL_JOB_SUBMIT;
-    if (!sub) {
-        if (now0 < c->replan_not_before) return;
-        if (needs_replan(c))
-            kind = CTL_JOB_REPLAN;
-        else if (c->plan && c->manifest && c->cfg.max_moves != 0 &&
-                 (c->consolidate_due || (c->cfg.consolidate_every_ms && c->next_consolidate &&
-                                         now0 >= c->next_consolidate)))
-            kind = CTL_JOB_CONSOLIDATE;
-        else
-            return;
-    }
-    if (kind == CTL_JOB_CONSOLIDATE) {
-        c->consolidate_due = false;
-        c->next_consolidate = c->cfg.consolidate_every_ms ? now0 + c->cfg.consolidate_every_ms : 0;
-    }
-
+    ctl_submit *sub;
+    int kind = next_kind(c, &sub);
+    if (kind < 0) return;
     ctl_job *j = calloc(1, sizeof *j);
     if (j) {
         j->ready = calloc(c->nodes.n ? c->nodes.n : 1, sizeof *j->ready);
@@ -467,32 +520,8 @@ void ctl_maybe_start_job(ctl *c)
     j->kind = kind;
     j->epoch = c->fleet_epoch;
     j->work.data = j;
-    size_t nr = 0, nl = 0, nh = 0;
-    uint64_t now = uv_now(&c->loop);
-    /* Lost nodes whose lease ran out first; the held ones (lease may still run) after them. */
-    for (size_t i = 0; i < c->nodes.n; i++) {
-        const ctl_node *n = c->nodes.v[i];
-        if (n->state == CTL_NODE_LOST && now >= ctl_lease_over(c, n))
-            snprintf(j->lost[nl++], PLACE_NAME_MAX, "%s", n->name);
-    }
-    for (size_t i = 0; i < c->nodes.n; i++) {
-        const ctl_node *n = c->nodes.v[i];
-        if (n->state == CTL_NODE_LOST) {
-            if (now < ctl_lease_over(c, n))
-                snprintf(j->lost[nl + nh++], PLACE_NAME_MAX, "%s", n->name);
-            continue;
-        }
-        if (n->n_gpus < 1) continue;
-        ctl_fleet_node *f = &j->ready[nr++];
-        snprintf(f->name, sizeof f->name, "%s", n->name);
-        snprintf(f->model, sizeof f->model, "%s", n->gpus[0].model);
-        snprintf(f->type, sizeof f->type, "%s", n->instance_type[0] ? n->instance_type : "agent");
-        f->price_per_hour = n->price_per_hour;
-        f->n_gpus = n->n_gpus;
-        f->total_bytes = n->gpus[0].total_bytes;
-        for (int g = 1; g < n->n_gpus; g++)
-            if (n->gpus[g].total_bytes < f->total_bytes) f->total_bytes = n->gpus[g].total_bytes;
-    }
+    size_t nr, nl;
+    snapshot_nodes(c, j, &nr, &nl);
     /* The solve borrows the plan, manifest and fleet: only job_done replaces them, and only
      * one job runs at a time. */
     ctl_solve_req *r = &j->req;
@@ -503,7 +532,6 @@ void ctl_maybe_start_job(ctl *c)
     r->n_ready = nr;
     r->lost = (const char(*)[PLACE_NAME_MAX])j->lost;
     r->n_lost = nl;
-    r->n_held = nh;
     r->base = c->plan;
     r->opts = c->cfg.solve;
     /* After a node loss nothing else moves; a submit or a consolidation may move a few. */
@@ -521,11 +549,7 @@ void ctl_maybe_start_job(ctl *c)
     int rc = uv_queue_work(&c->loop, &j->work, job_work, job_done);
     if (rc) {
         c->job = NULL;
-        if (sub) {
-            plan_manifest_free(sub->manifest);
-            sub->manifest = NULL;
-            ctl_submit_finish(c, sub, 500, json_error(uv_strerror(rc)));
-        }
-        job_free(j);
+        c->replan_not_before = uv_now(&c->loop) + 1000;
+        job_end(c, j, 500, json_error(uv_strerror(rc)));
     }
 }

@@ -476,36 +476,19 @@ static int relocate_excluded(inc *s, const plan_fleet *fleet, size_t *placed, vp
     return 0;
 }
 
-int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
+/* Takes placements off lost nodes (recorded in s->moved) and off the GPUs an exclusion names;
+ * returns how many exclusions took one off. */
+static size_t take_off(const ctl_solve_req *in, place_plan *p, inc *s)
 {
-    double t0 = now_s();
-    memset(out, 0, sizeof *out);
-    place_plan *p = in->base ? place_plan_clone(in->base) : place_plan_new();
-    plan_fleet *fleet = NULL;
-    plan_problem *prob = NULL;
-    inc s;
-    memset(&s, 0, sizeof s);
-    int rc = 0;
-    if (!p) return vp_errf(e, -ENOMEM, "plan: out of memory");
-    memset(&out->moves, 0, sizeof out->moves);
-
-    /* 1. Take placements off lost nodes, remembering where they were (for the reason). */
-    s.moved = calloc(p->n_placements ? p->n_placements : 1, sizeof *s.moved);
-    if (!s.moved) {
-        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
-        goto done;
-    }
     for (size_t i = p->n_placements; i-- > 0;) {
         const place_placement *q = &p->placements[i];
         const char *node = p->nodes[q->node].name;
         if (!name_in(in->lost, in->n_lost, node)) continue;
-        snprintf(s.moved[s.n_moved].id, PLACE_ID_MAX, "%s", q->id);
-        snprintf(s.moved[s.n_moved].node, PLACE_NAME_MAX, "%s", node);
-        s.n_moved++;
+        snprintf(s->moved[s->n_moved].id, PLACE_ID_MAX, "%s", q->id);
+        snprintf(s->moved[s->n_moved].node, PLACE_NAME_MAX, "%s", node);
+        s->n_moved++;
         place_plan_unassign(p, i);
     }
-    out->moved = s.n_moved;
-    /* 1b. Take excluded placements off the nodes they may no longer run on. */
     size_t evicted = 0;
     for (size_t i = p->n_placements; i-- > 0;) {
         const place_placement *q = &p->placements[i];
@@ -520,21 +503,77 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
         place_plan_unassign(p, i);
         evicted++;
     }
+    return evicted;
+}
+
+/* With no manifest, what was on lost nodes cannot be placed again: say so. */
+static void unavailable(place_plan *p, const inc *s)
+{
+    for (size_t i = 0; i < s->n_moved; i++) {
+        char why[PLACE_REASON_MAX];
+        snprintf(why, sizeof why, "was on lost node %s; the manifest is unavailable",
+                 s->moved[i].node);
+        const char *id = s->moved[i].id, *slash = strchr(id, '/');
+        char model[PLACE_NAME_MAX];
+        snprintf(model, sizeof model, "%.*s", slash ? (int)(slash - id) : (int)strlen(id), id);
+        place_plan_add_unplaced(p, model, slash ? (uint32_t)strtoul(slash + 1, NULL, 10) : 0, why);
+    }
+}
+
+/* Unplaced reasons that say what the controller knows beyond the planner: the lost node a
+ * replica was on, no ready node at all, a spread wider than the fleet. */
+static void explain_unplaced(const ctl_solve_req *in, const plan_problem *prob, const inc *s,
+                             place_plan *p)
+{
+    for (size_t i = 0; i < p->n_unplaced; i++) {
+        place_unplaced *u = &p->unplaced[i];
+        const char *from = moved_from_node(s->moved, s->n_moved, u->model, u->replica);
+        char why[PLACE_REASON_MAX];
+        int gi = plan_group_find(prob, u->model);
+        const plan_model *m = gi >= 0 ? &in->manifest->models[prob->groups[gi].model] : NULL;
+        if (m && m->spread && in->n_ready && m->replicas > in->n_ready)
+            snprintf(u->reason, sizeof u->reason,
+                     "spread: %u replicas need %u nodes and %zu are ready", m->replicas,
+                     m->replicas, in->n_ready);
+        if (!in->n_ready)
+            snprintf(why, sizeof why, "%s%s%sno ready node to place it on",
+                     from ? "was on lost node " : "", from ? from : "", from ? "; " : "");
+        else if (from)
+            snprintf(why, sizeof why, "was on lost node %s; %s", from, u->reason);
+        else
+            continue;
+        snprintf(u->reason, sizeof u->reason, "%s", why);
+    }
+}
+
+int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
+{
+    double t0 = now_s();
+    memset(out, 0, sizeof *out);
+    place_plan *p = in->base ? place_plan_clone(in->base) : place_plan_new();
+    plan_fleet *fleet = NULL;
+    plan_problem *prob = NULL;
+    inc s;
+    memset(&s, 0, sizeof s);
+    int rc = 0;
+    if (!p) return vp_errf(e, -ENOMEM, "plan: out of memory");
+    memset(&out->moves, 0, sizeof out->moves);
+
+    /* 1. Take placements off lost nodes (remembering where they were, for the reason) and off
+     * the GPUs exclusions name. */
+    s.moved = calloc(p->n_placements ? p->n_placements : 1, sizeof *s.moved);
+    if (!s.moved) {
+        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
+        goto done;
+    }
+    size_t evicted = take_off(in, p, &s);
+    out->moved = s.n_moved;
     p->n_unplaced = 0; /* recomputed below: whatever is still missing is listed again */
 
     if (!in->manifest) {
         /* Nothing is known to be wanted (the stored manifest could not be read): keep what is
          * placed and say why the rest cannot move. */
-        for (size_t i = 0; i < s.n_moved; i++) {
-            char why[PLACE_REASON_MAX];
-            snprintf(why, sizeof why, "was on lost node %s; the manifest is unavailable",
-                     s.moved[i].node);
-            const char *id = s.moved[i].id, *slash = strchr(id, '/');
-            char model[PLACE_NAME_MAX];
-            snprintf(model, sizeof model, "%.*s", slash ? (int)(slash - id) : (int)strlen(id), id);
-            place_plan_add_unplaced(p, model, slash ? (uint32_t)strtoul(slash + 1, NULL, 10) : 0,
-                                    why);
-        }
+        unavailable(p, &s);
         out->kept = p->n_placements;
         goto finish;
     }
@@ -577,28 +616,7 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
         if ((rc = relocate_excluded(&s, fleet, &out->placed, e))) goto done;
     }
     out->evicted = evicted;
-    for (size_t i = 0; i < p->n_unplaced; i++) {
-        place_unplaced *u = &p->unplaced[i];
-        const char *from = moved_from_node(s.moved, s.n_moved, u->model, u->replica);
-        char why[PLACE_REASON_MAX];
-        int gi = plan_group_find(prob, u->model);
-        const plan_model *m = gi >= 0 ? &in->manifest->models[prob->groups[gi].model] : NULL;
-        if (m && m->spread && in->n_ready && m->replicas > in->n_ready) {
-            /* The planner's reason is about room; the real limit is the count of nodes. */
-            char base[PLACE_REASON_MAX];
-            snprintf(base, sizeof base, "spread: %u replicas need %u nodes and %zu are ready",
-                     m->replicas, m->replicas, in->n_ready);
-            snprintf(u->reason, sizeof u->reason, "%s", base);
-        }
-        if (!in->n_ready)
-            snprintf(why, sizeof why, "%s%s%sno ready node to place it on",
-                     from ? "was on lost node " : "", from ? from : "", from ? "; " : "");
-        else if (from)
-            snprintf(why, sizeof why, "was on lost node %s; %s", from, u->reason);
-        else
-            continue;
-        snprintf(u->reason, sizeof u->reason, "%s", why);
-    }
+    explain_unplaced(in, prob, &s, p);
 
 finish:
     place_plan_update_cost(p);
