@@ -83,6 +83,7 @@ static place_plan *first_plan(plan_manifest *m, const ctl_fleet_node *ready, siz
     ctl_solve_out out;
     vp_err e = {0};
     int rc = ctl_solve(&r, &out, &e);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     if (rc) fprintf(stderr, "%s\n", e.msg);
     assert_int_equal(rc, 0);
     assert_true(out.full);
@@ -137,6 +138,7 @@ static void test_only_a_lost_nodes_placements_move(void **state)
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     place_plan *p = out.plan;
     check_valid(p);
     assert_false(out.full);
@@ -187,6 +189,7 @@ static void test_a_spread_replica_with_nowhere_to_go_is_unplaced_with_the_reason
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     assert_int_equal(out.plan->n_placements, 2);
     assert_int_equal(out.plan->n_unplaced, 1);
     const char *why = out.plan->unplaced[0].reason;
@@ -214,6 +217,7 @@ static void test_a_resubmit_keeps_every_replica_whose_footprint_is_unchanged(voi
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     place_plan *p = out.plan;
     check_valid(p);
     /* Every placement keeps its footprint and stays; chat's third replica is placed. */
@@ -252,6 +256,7 @@ static void test_a_model_dropped_from_the_manifest_loses_its_placements(void **s
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     /* Other models went; embed's replicas stay where they are. */
     assert_int_equal(out.plan->n_placements, 3);
     for (size_t i = 0; i < out.plan->n_placements; i++)
@@ -289,6 +294,7 @@ static void test_a_changed_footprint_is_placed_again_and_engine_args_are_not(voi
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     check_valid(out.plan);
     /* embed (engine and engine_args changed) and tp stay; chat grew: placed again. */
     assert_int_equal(out.kept, 4);
@@ -328,6 +334,7 @@ test_an_excluded_placement_moves_to_another_node_or_stays_when_none_has_room(voi
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     check_valid(out.plan);
     assert_int_equal(out.evicted, 1);
     k = place_plan_find(out.plan, "chat/0");
@@ -347,6 +354,7 @@ test_an_excluded_placement_moves_to_another_node_or_stays_when_none_has_room(voi
     r.lost = (const char(*)[PLACE_NAME_MAX])lost;
     r.n_lost = nl;
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     k = place_plan_find(out.plan, "chat/0");
     assert_true(k >= 0);
     assert_string_equal(out.plan->nodes[out.plan->placements[k].node].name, from);
@@ -367,6 +375,7 @@ static void test_with_no_ready_node_everything_is_unplaced_with_the_reason(void 
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     assert_int_equal(out.plan->n_placements, 0);
     assert_int_equal(out.plan->n_unplaced, 6);
     for (size_t i = 0; i < out.plan->n_unplaced; i++)
