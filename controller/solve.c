@@ -407,6 +407,18 @@ done:
     return rc;
 }
 
+/* true when an exclusion keeps q (a placement of plan p) off its node or any of its GPUs. */
+static bool excluded_here(const ctl_solve_req *in, const place_plan *p, const place_placement *q)
+{
+    for (size_t x = 0; x < in->n_excl; x++) {
+        const ctl_excl *ex = &in->excl[x];
+        if (strcmp(ex->id, q->id) || strcmp(ex->node, p->nodes[q->node].name)) continue;
+        for (int g = 0; g < q->n_gpus; g++)
+            if (!ex->gpus || (ex->gpus & (1u << q->gpus[g]))) return true;
+    }
+    return false;
+}
+
 /* Takes placements off the GPUs their exclusions name and places them elsewhere (best fit over
  * the ready nodes), or back where they were when no other place has room. */
 static int relocate_excluded(inc *s, const plan_fleet *fleet, size_t *placed, vp_err *e)
@@ -417,14 +429,7 @@ static int relocate_excluded(inc *s, const plan_fleet *fleet, size_t *placed, vp
     size_t hits = 0;
     for (size_t i = p->n_placements; i-- > 0;) {
         const place_placement *q = &p->placements[i];
-        bool hit = false;
-        for (size_t x = 0; x < in->n_excl && !hit; x++) {
-            const ctl_excl *ex = &in->excl[x];
-            if (strcmp(ex->id, q->id) || strcmp(ex->node, p->nodes[q->node].name)) continue;
-            for (int g = 0; g < q->n_gpus; g++)
-                hit = hit || !ex->gpus || (ex->gpus & (1u << q->gpus[g]));
-        }
-        if (!hit) continue;
+        if (!excluded_here(in, p, q)) continue;
         place_plan_unassign(p, i);
         hits++;
     }
@@ -492,14 +497,7 @@ static size_t take_off(const ctl_solve_req *in, place_plan *p, inc *s)
     size_t evicted = 0;
     for (size_t i = p->n_placements; i-- > 0;) {
         const place_placement *q = &p->placements[i];
-        bool hit = false;
-        for (size_t x = 0; x < in->n_excl && !hit; x++) {
-            const ctl_excl *ex = &in->excl[x];
-            if (strcmp(ex->id, q->id) || strcmp(ex->node, p->nodes[q->node].name)) continue;
-            for (int g = 0; g < q->n_gpus; g++)
-                hit = hit || !ex->gpus || (ex->gpus & (1u << q->gpus[g]));
-        }
-        if (!hit) continue;
+        if (!excluded_here(in, p, q)) continue;
         place_plan_unassign(p, i);
         evicted++;
     }

@@ -134,6 +134,43 @@ int h_fake_engines(h_env *h, int load_ms, char *log, size_t cap)
 #endif
 }
 
+int h_python_available(void)
+{
+    if (access("/usr/bin/python3", X_OK) && access("/usr/local/bin/python3", X_OK)) {
+        printf("skipped: no python3 for the fake engine\n");
+        return 77;
+    }
+    return 0;
+}
+
+int h_engines(const char *log, h_engine *out, int cap)
+{
+    FILE *fp = fopen(log, "r");
+    char line[16384];
+    int n = 0;
+    while (fp && fgets(line, sizeof line, fp)) {
+        cJSON *j = cJSON_Parse(line);
+        int pid = (int)h_num(j, "pid");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "env");
+        if (e && n < cap) {
+            h_engine *g = &out[n++];
+            memset(g, 0, sizeof *g);
+            g->pid = pid;
+            snprintf(g->id, sizeof g->id, "%s", h_str(e, "VRAMPACK_PLACEMENT"));
+            snprintf(g->model, sizeof g->model, "%.*s", (int)strcspn(g->id, "/"), g->id);
+            snprintf(g->node, sizeof g->node, "%s", h_str(e, "VRAMPACK_NODE"));
+            g->start = h_num(j, "t");
+            g->exit = 1e300;
+        } else if (cJSON_GetObjectItemCaseSensitive(j, "exit")) {
+            for (int i = 0; i < n; i++)
+                if (out[i].pid == pid) out[i].exit = h_num(j, "exit");
+        }
+        cJSON_Delete(j);
+    }
+    if (fp) fclose(fp);
+    return n;
+}
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -285,7 +322,8 @@ int h_start_agent(h_env *h, const char *name, const char *sim)
     memcpy(dir, h->dir, sizeof dir);
     snprintf(a->log, sizeof a->log, "%s/agent-%s.log", dir, name);
     snprintf(a->state_dir, sizeof a->state_dir, "%s/agent-%s", dir, name);
-    if (h->agent_controller) snprintf(a->controller, sizeof a->controller, "%s", h->agent_controller);
+    if (h->agent_controller)
+        snprintf(a->controller, sizeof a->controller, "%s", h->agent_controller);
     if (h->ports_base)
         snprintf(a->ports, sizeof a->ports, "%d-%d", h->ports_base + 16 * h->n_agents,
                  h->ports_base + 16 * h->n_agents + 15);

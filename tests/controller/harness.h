@@ -22,9 +22,9 @@ typedef struct h_agent {
     char sim[64];
     char log[512];
     char state_dir[512];
-    char ports[32];                       /* --ports, "" for the default */
-    char controller[64];                  /* where it connects; "" for the controller itself */
-    char extra[H_MAX_EXTRA][256];         /* more arguments */
+    char ports[32];               /* --ports, "" for the default */
+    char controller[64];          /* where it connects; "" for the controller itself */
+    char extra[H_MAX_EXTRA][256]; /* more arguments */
     int n_extra;
 } h_agent;
 
@@ -61,6 +61,17 @@ int h_setup(h_env *h, const char *tag, int hb_ms, bool with_token);
 /* Puts a fake `vllm` (tests/agent/fake_engine.py) first on PATH for the agents started after
  * this, with its records in h->dir/engines.log (copied into log) and a model load of load_ms. */
 int h_fake_engines(h_env *h, int load_ms, char *log, size_t cap);
+/* One engine launch from the fake engine's records: when it started, when (if) it exited on
+ * SIGTERM, and the placement, model and node it ran for. */
+typedef struct h_engine {
+    int pid;
+    char id[96], model[64], node[64];
+    double start, exit; /* wall clock seconds; exit 1e300 while it runs */
+} h_engine;
+/* Reads the fake engines' records in log; returns how many launches (at most cap). */
+int h_engines(const char *log, h_engine *out, int cap);
+/* 0 when a python3 the fake engine can run is installed, else prints why and returns 77. */
+int h_python_available(void);
 /* Starts a controller on 127.0.0.1:listen_port (0 = ephemeral), API on an ephemeral port, and
  * waits for its `listening` line. extra: NULL-terminated additional arguments, may be NULL. */
 int h_start_controller(h_env *h, uint16_t listen_port, const char *const *extra);

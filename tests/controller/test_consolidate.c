@@ -61,38 +61,6 @@ static double wall_s(void)
     return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-typedef struct engine {
-    int pid;
-    char model[8];
-    double ready, exit;
-} engine;
-
-static int engines(engine *out, int cap)
-{
-    FILE *fp = fopen(engine_log, "r");
-    char line[16384];
-    int n = 0;
-    while (fp && fgets(line, sizeof line, fp)) {
-        cJSON *j = cJSON_Parse(line);
-        int pid = (int)h_num(j, "pid");
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "env");
-        if (e && n < cap) {
-            const char *pl = h_str(e, "VRAMPACK_PLACEMENT");
-            snprintf(out[n].model, sizeof out[n].model, "%.*s", (int)strcspn(pl, "/"), pl);
-            out[n].pid = pid;
-            out[n].ready = h_num(j, "t") + LOAD_MS / 1000.0;
-            out[n].exit = 1e300;
-            n++;
-        } else if (cJSON_GetObjectItemCaseSensitive(j, "exit")) {
-            for (int i = 0; i < n; i++)
-                if (out[i].pid == pid) out[i].exit = h_num(j, "exit");
-        }
-        cJSON_Delete(j);
-    }
-    if (fp) fclose(fp);
-    return n;
-}
-
 static int nodes_used(h_env *h)
 {
     cJSON *pl = h_get(h, "/v1/placements", NULL);
@@ -139,13 +107,13 @@ static void test_half_empty_nodes_are_consolidated_make_before_break(void **stat
     const char *ev[] = {"msg=move", "id=x/", "saves_per_hour=", NULL};
     assert_true(h_log_has(env.ctl_log, ev));
     /* Never fewer ready x engines than the 4 before the moves. */
-    engine e[64];
-    int ne = engines(e, 64);
+    h_engine e[64];
+    int ne = h_engines(engine_log, e, 64);
     int least = 99;
     for (double t = t0; t <= t1; t += 0.01) {
         int up = 0;
         for (int i = 0; i < ne; i++)
-            up += !strcmp(e[i].model, "x") && e[i].ready <= t && t < e[i].exit;
+            up += !strcmp(e[i].model, "x") && e[i].start + LOAD_MS / 1000.0 <= t && t < e[i].exit;
         if (up < least) least = up;
     }
     printf("fewest ready x engines during the moves: %d\n", least);
@@ -155,10 +123,7 @@ static void test_half_empty_nodes_are_consolidated_make_before_break(void **stat
 int main(void)
 {
     if (h_available()) return 77;
-    if (access("/usr/bin/python3", X_OK) && access("/usr/local/bin/python3", X_OK)) {
-        printf("skipped: no python3 for the fake engine\n");
-        return 77;
-    }
+    if (h_python_available()) return 77;
     alarm(150);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_half_empty_nodes_are_consolidated_make_before_break),

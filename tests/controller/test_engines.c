@@ -557,10 +557,7 @@ static void test_nodes_are_priced_from_the_fleet_file_and_the_catalog(void **sta
 int main(void)
 {
     if (h_available()) return 77;
-    if (access("/usr/bin/python3", X_OK) && access("/usr/local/bin/python3", X_OK)) {
-        printf("skipped: no python3 for the fake engine\n");
-        return 77;
-    }
+    if (h_python_available()) return 77;
     alarm(280);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_engine_gets_a_port_its_devices_length_batch_and_slice),

@@ -82,38 +82,6 @@ static double wall_s(void)
     return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-typedef struct engine {
-    int pid;
-    char id[32], node[64];
-    double start, exit; /* exit: +inf while it runs */
-} engine;
-
-static int engines(engine *out, int cap)
-{
-    FILE *fp = fopen(engine_log, "r");
-    char line[16384];
-    int n = 0;
-    while (fp && fgets(line, sizeof line, fp)) {
-        cJSON *j = cJSON_Parse(line);
-        int pid = (int)h_num(j, "pid");
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "env");
-        if (e && n < cap) {
-            out[n].pid = pid;
-            snprintf(out[n].id, sizeof out[n].id, "%s", h_str(e, "VRAMPACK_PLACEMENT"));
-            snprintf(out[n].node, sizeof out[n].node, "%s", h_str(e, "VRAMPACK_NODE"));
-            out[n].start = h_num(j, "t");
-            out[n].exit = 1e300;
-            n++;
-        } else if (cJSON_GetObjectItemCaseSensitive(j, "exit")) {
-            for (int i = 0; i < n; i++)
-                if (out[i].pid == pid) out[i].exit = h_num(j, "exit");
-        }
-        cJSON_Delete(j);
-    }
-    if (fp) fclose(fp);
-    return n;
-}
-
 static bool healed(h_env *h, void *ud)
 {
     (void)ud;
@@ -164,8 +132,8 @@ static void test_a_partitioned_agent_fences_itself_and_no_replica_runs_twice(voi
     assert_true(h_wait(healed, &env, NULL, 30000));
     usleep(2 * HB_MS * 1000);
 
-    engine e[64];
-    int n = engines(e, 64);
+    h_engine e[64];
+    int n = h_engines(engine_log, e, 64);
     double worst = 0;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
@@ -192,10 +160,7 @@ static void test_a_partitioned_agent_fences_itself_and_no_replica_runs_twice(voi
 int main(void)
 {
     if (h_available()) return 77;
-    if (access("/usr/bin/python3", X_OK) && access("/usr/local/bin/python3", X_OK)) {
-        printf("skipped: no python3 for the fake engine\n");
-        return 77;
-    }
+    if (h_python_available()) return 77;
     alarm(200);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_partitioned_agent_fences_itself_and_no_replica_runs_twice),

@@ -67,53 +67,21 @@ static double wall_s(void)
     return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-typedef struct engine {
-    int pid;
-    char model[16];
-    double ready, exit; /* exit: +inf while it runs */
-} engine;
-
-/* The engines of the fake log: each ready LOAD_MS after it started, until it exited. */
-static int engines(engine *out, int cap)
-{
-    FILE *fp = fopen(engine_log, "r");
-    char line[16384];
-    int n = 0;
-    while (fp && fgets(line, sizeof line, fp)) {
-        cJSON *j = cJSON_Parse(line);
-        int pid = (int)h_num(j, "pid");
-        if (cJSON_GetObjectItemCaseSensitive(j, "argv") && n < cap) {
-            const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "env");
-            const char *pl = h_str(e, "VRAMPACK_PLACEMENT");
-            snprintf(out[n].model, sizeof out[n].model, "%.*s", (int)strcspn(pl, "/"), pl);
-            out[n].pid = pid;
-            out[n].ready = h_num(j, "t") + LOAD_MS / 1000.0;
-            out[n].exit = 1e300;
-            n++;
-        } else if (cJSON_GetObjectItemCaseSensitive(j, "exit")) {
-            for (int i = 0; i < n; i++)
-                if (out[i].pid == pid) out[i].exit = h_num(j, "exit");
-        }
-        cJSON_Delete(j);
-    }
-    if (fp) fclose(fp);
-    return n;
-}
-
 /* The longest time within [from, to] at which no engine of `model` was ready (0: never). */
-static double longest_gap(const engine *e, int n, const char *model, double from, double to)
+static double longest_gap(const h_engine *e, int n, const char *model, double from, double to)
 {
     double gap = 0;
     for (double t = from; t <= to; t += 0.01) {
         bool up = false;
         for (int i = 0; i < n && !up; i++)
-            up = !strcmp(e[i].model, model) && e[i].ready <= t && t < e[i].exit;
+            up = !strcmp(e[i].model, model) && e[i].start + LOAD_MS / 1000.0 <= t && t < e[i].exit;
         if (up) continue;
         double start = t;
         while (t <= to) {
             bool back = false;
             for (int i = 0; i < n && !back; i++)
-                back = !strcmp(e[i].model, model) && e[i].ready <= t && t < e[i].exit;
+                back = !strcmp(e[i].model, model) && e[i].start + LOAD_MS / 1000.0 <= t &&
+                       t < e[i].exit;
             if (back) break;
             t += 0.01;
         }
@@ -162,8 +130,8 @@ static void test_a_roll_without_room_keeps_every_model_serving(void **state)
     assert_true(h_wait(rolled, &env, old_revs, 60000));
     double t1 = wall_s();
 
-    engine e[32];
-    int ne = engines(e, 32);
+    h_engine e[32];
+    int ne = h_engines(engine_log, e, 32);
     assert_int_equal(ne, 6); /* 3 old engines, 3 new ones, nothing started twice */
     double chat_gap = longest_gap(e, ne, "chat", t0, t1);
     double solo_gap = longest_gap(e, ne, "solo", t0, t1);
@@ -189,10 +157,7 @@ static void test_a_roll_without_room_keeps_every_model_serving(void **state)
 int main(void)
 {
     if (h_available()) return 77;
-    if (access("/usr/bin/python3", X_OK) && access("/usr/local/bin/python3", X_OK)) {
-        printf("skipped: no python3 for the fake engine\n");
-        return 77;
-    }
+    if (h_python_available()) return 77;
     alarm(200);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_roll_without_room_keeps_every_model_serving),
