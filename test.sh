@@ -26,7 +26,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 step "valgrind on the pure modules"
 for t in common_test_vp placement_test_placement planner_test_manifest planner_test_footprint \
-         planner_test_hfconfig proto_test_frame proto_test_msg; do
+         planner_test_hfconfig proto_test_frame proto_test_msg engine_test_engine; do
   bin=build-test/tests/$t
   [ -x "$bin" ] || continue
   valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \

@@ -1,4 +1,4 @@
-/* agent.c - the agent's placements: assign, release, accounting, reports, lifecycle.
+/* agent.c - the agent's placements: assign, release, accounting, restarts, reports.
  *
  * Invariant: for every GPU, the bytes of the placements that hold or may soon hold memory on it
  * (running, starting, failed-and-restarting, and stopping until their worker has exited; for a
@@ -20,10 +20,12 @@
 
 /* ---- placements ------------------------------------------------------------------------- */
 
-static agent_pl *find_pl(struct agent *a, const char *id)
+/* The instance (id, rev); rev NULL matches any revision. */
+static agent_pl *find_pl(struct agent *a, const char *id, const char *rev)
 {
     for (agent_pl *pl = a->pls; pl; pl = pl->next)
-        if (!strcmp(pl->spec.u.assign.id, id)) return pl;
+        if (!strcmp(pl->spec.u.assign.id, id) && (!rev || !strcmp(pl->spec.u.assign.rev, rev)))
+            return pl;
     return NULL;
 }
 
@@ -31,24 +33,23 @@ static int copy_assign(proto_msg *dst, const proto_assign *src)
 {
     proto_msg_free(dst);
     proto_msg_init(dst, PROTO_ASSIGN);
-    dst->u.assign = *src;
-    dst->u.assign.command = NULL;
-    dst->u.assign.n_command = 0;
-    int rc =
-        proto_assign_set_command(&dst->u.assign, (const char *const *)src->command, src->n_command);
-    if (rc) proto_msg_free(dst);
+    int rc = proto_assign_copy(&dst->u.assign, src);
+    if (rc) memset(dst, 0, sizeof *dst);
     return rc;
 }
 
+/* Same assign, field for field: their JSON is the same. */
 static bool same_assign(const proto_assign *x, const proto_assign *y)
 {
-    if (strcmp(x->model, y->model) || x->replica != y->replica || x->n_gpus != y->n_gpus ||
-        memcmp(x->gpus, y->gpus, (size_t)x->n_gpus) || x->bytes_per_gpu != y->bytes_per_gpu ||
-        x->fraction != y->fraction || x->port != y->port || x->n_command != y->n_command)
-        return false;
-    for (size_t i = 0; i < x->n_command; i++)
-        if (strcmp(x->command[i], y->command[i])) return false;
-    return true;
+    proto_msg mx = {.type = PROTO_ASSIGN}, my = {.type = PROTO_ASSIGN};
+    mx.u.assign = *x;
+    my.u.assign = *y;
+    vp_sb a = {0}, b = {0};
+    bool same = proto_msg_to_json(&mx, &a, NULL) == 0 && proto_msg_to_json(&my, &b, NULL) == 0 &&
+                a.len == b.len && !memcmp(a.buf, b.buf, a.len);
+    vp_sb_free(&a);
+    vp_sb_free(&b);
+    return same;
 }
 
 static bool has_gpu(const proto_assign *as, uint32_t g)
@@ -63,7 +64,7 @@ static uint64_t pl_bytes_on(const agent_pl *pl, uint32_t g)
 {
     if (pl->refused) return 0;
     uint64_t old = 0, next = 0;
-    if ((pl->proc || !pl->released) && has_gpu(&pl->spec.u.assign, g))
+    if ((agent_pl_live(pl) || !pl->released) && has_gpu(&pl->spec.u.assign, g))
         old = pl->spec.u.assign.bytes_per_gpu;
     if (pl->pending.type && has_gpu(&pl->pending.u.assign, g))
         next = pl->pending.u.assign.bytes_per_gpu;
@@ -77,7 +78,7 @@ static const proto_gpu *gpu_by_index(const struct agent *a, uint32_t index)
     return NULL;
 }
 
-static uint64_t usable_bytes(const struct agent *a, const proto_gpu *g)
+uint64_t agent_usable_bytes(const struct agent *a, const proto_gpu *g)
 {
     uint64_t u = 0;
     vp_muldiv_floor_u64(g->total_bytes, a->util_ppm, 1000000, &u);
@@ -98,7 +99,7 @@ static int check_fits(struct agent *a, const proto_assign *as, const agent_pl *s
         uint64_t used = 0;
         for (const agent_pl *pl = a->pls; pl; pl = pl->next)
             if (pl != self) used += pl_bytes_on(pl, g->index);
-        uint64_t usable = usable_bytes(a, g);
+        uint64_t usable = agent_usable_bytes(a, g);
         if (used > usable || as->bytes_per_gpu > usable - used) {
             snprintf(why, cap,
                      "GPU %u (%s): %llu bytes in use + %llu requested exceeds %llu usable "
@@ -126,7 +127,7 @@ static void pl_timer_closed(uv_handle_t *h)
 }
 
 /* Unlinks pl and frees it once its timers are closed. Only without a live worker. */
-static void remove_pl(agent_pl *pl)
+void agent_pl_remove(agent_pl *pl)
 {
     struct agent *a = pl->a;
     for (agent_pl **pp = &a->pls; *pp; pp = &(*pp)->next)
@@ -135,12 +136,24 @@ static void remove_pl(agent_pl *pl)
             break;
         }
     pl->removed = true;
+    agent_probe_stop(pl);
     a->handles_closing++;
-    uv_close((uv_handle_t *)&pl->restart_timer, pl_timer_closed);
-    uv_close((uv_handle_t *)&pl->kill_timer, pl_timer_closed);
+    uv_timer_t *ts[] = {&pl->restart_timer, &pl->kill_timer, &pl->probe_timer, &pl->ready_timer};
+    for (size_t i = 0; i < VP_ARRAY_LEN(ts); i++)
+        uv_close((uv_handle_t *)ts[i], pl_timer_closed);
 }
 
-static agent_pl *new_pl(struct agent *a, const proto_assign *as)
+static void parse_engine(agent_pl *pl)
+{
+    const char *name = pl->spec.u.assign.engine;
+    pl->bad_engine = false;
+    if (!name[0])
+        pl->kind = pl->spec.u.assign.n_command ? ENG_COMMAND : ENG_BUILTIN;
+    else if (eng_parse(name, &pl->kind))
+        pl->bad_engine = true;
+}
+
+agent_pl *agent_pl_new(struct agent *a, const proto_assign *as)
 {
     agent_pl *pl = calloc(1, sizeof *pl);
     if (!pl) return NULL;
@@ -149,10 +162,13 @@ static agent_pl *new_pl(struct agent *a, const proto_assign *as)
         return NULL;
     }
     pl->a = a;
-    uv_timer_init(&a->loop, &pl->restart_timer);
-    uv_timer_init(&a->loop, &pl->kill_timer);
-    pl->restart_timer.data = pl->kill_timer.data = pl;
-    pl->open_timers = 2;
+    parse_engine(pl);
+    uv_timer_t *ts[] = {&pl->restart_timer, &pl->kill_timer, &pl->probe_timer, &pl->ready_timer};
+    for (size_t i = 0; i < VP_ARRAY_LEN(ts); i++) {
+        uv_timer_init(&a->loop, ts[i]);
+        ts[i]->data = pl;
+    }
+    pl->open_timers = (int)VP_ARRAY_LEN(ts);
     agent_pl **tail = &a->pls;
     while (*tail)
         tail = &(*tail)->next;
@@ -165,16 +181,14 @@ void agent_pl_changed(agent_pl *pl)
     agent_report_soon(pl->a);
 }
 
-static void start_worker(agent_pl *pl);
-
 static void on_restart_timer(uv_timer_t *t)
 {
     agent_pl *pl = t->data;
-    if (pl->proc || pl->released || pl->refused || pl->a->stopping) return;
+    if (agent_pl_live(pl) || pl->released || pl->refused || pl->a->stopping) return;
     pl->restarts++;
     agent_log(pl->a, AGENT_LOG_INFO, "restarting worker", "placement=%s attempt=%u",
               pl->spec.u.assign.id, pl->restarts);
-    start_worker(pl);
+    agent_pl_start(pl);
 }
 
 static void schedule_restart(agent_pl *pl)
@@ -187,16 +201,62 @@ static void schedule_restart(agent_pl *pl)
     uv_timer_start(&pl->restart_timer, on_restart_timer, d, 0);
 }
 
-/* Spawns pl's worker; on failure the placement is failed and a retry is scheduled. */
-static void start_worker(agent_pl *pl)
+/* A worker that could not be started: failed with the reason (already in pl->error), and a
+ * retry after backoff. */
+static void start_failed(agent_pl *pl)
 {
+    pl->state = PROTO_FAILED;
+    pl->failures++;
+    agent_log(pl->a, AGENT_LOG_WARN, "cannot start worker", "placement=%s error=%s",
+              pl->spec.u.assign.id, agent_q(pl->error));
+    schedule_restart(pl);
+    agent_pl_changed(pl);
+}
+
+/* Spawns pl's worker: a port first for engines that serve one, the engine's version when its
+ * flags depend on it (the start is then deferred until the probe answers). */
+void agent_pl_start(agent_pl *pl)
+{
+    struct agent *a = pl->a;
     pl->error[0] = '\0';
-    if (agent_worker_spawn(pl) == 0) {
-        pl->state = PROTO_STARTING;
-    } else {
+    pl->state = PROTO_STARTING;
+    if (pl->bad_engine) {
+        snprintf(pl->error, sizeof pl->error, "unknown engine \"%s\" (this agent runs %s)",
+                 pl->spec.u.assign.engine, eng_names_list());
         pl->state = PROTO_FAILED;
-        schedule_restart(pl);
+        agent_pl_changed(pl);
+        return;
     }
+    if (agent_allow_check(pl)) {
+        /* Not a failure a retry can mend: failed with the reason, and left so. */
+        pl->state = PROTO_FAILED;
+        agent_log(a, AGENT_LOG_WARN, "command refused", "placement=%s error=%s",
+                  pl->spec.u.assign.id, agent_q(pl->error));
+        agent_pl_changed(pl);
+        return;
+    }
+    const eng_profile *prof = eng_profile_of(pl->kind);
+    bool wants_port = prof->needs_port;
+    if (pl->kind == ENG_COMMAND)
+        for (size_t i = 0; i < pl->spec.u.assign.n_command; i++)
+            wants_port = wants_port || strstr(pl->spec.u.assign.command[i], "{port}");
+    if (wants_port && !pl->port && !(pl->port = agent_port_alloc(a))) {
+        snprintf(pl->error, sizeof pl->error, "no free port in %u-%u (--ports)", a->port_lo,
+                 a->port_hi);
+        start_failed(pl);
+        return;
+    }
+    bool kv_flag;
+    if (agent_engine_version(a, pl->kind, &kv_flag) == 0) {
+        pl->waiting_version = true; /* started again once the version is known */
+        agent_pl_changed(pl);
+        return;
+    }
+    if (agent_worker_spawn(pl) != 0) {
+        start_failed(pl);
+        return;
+    }
+    agent_probe_start(pl);
     agent_pl_changed(pl);
 }
 
@@ -214,7 +274,7 @@ static void retry_refused(struct agent *a)
                   pl->spec.u.assign.id);
         pl->refused = false;
         pl->backoff_ms = 0;
-        start_worker(pl);
+        agent_pl_start(pl);
     }
 }
 
@@ -223,13 +283,16 @@ void agent_pl_worker_exited(agent_pl *pl, int64_t status, int term_signal)
     struct agent *a = pl->a;
     uv_timer_stop(&pl->kill_timer);
     int pid = pl->pid;
+    bool adopted = pl->adopted;
     pl->pid = 0;
     pl->start_ticks = 0;
+    pl->adopted = false;
+    agent_probe_stop(pl);
     agent_state_save(a);
     if (pl->released) {
         agent_log(a, AGENT_LOG_INFO, "worker stopped", "placement=%s pid=%d", pl->spec.u.assign.id,
                   pid);
-        remove_pl(pl);
+        agent_pl_remove(pl);
         retry_refused(a);
         agent_report_soon(a);
         agent_maybe_finish(a);
@@ -241,17 +304,24 @@ void agent_pl_worker_exited(agent_pl *pl, int64_t status, int term_signal)
         proto_msg_free(&pl->spec);
         pl->spec = pl->pending;
         memset(&pl->pending, 0, sizeof pl->pending);
+        parse_engine(pl);
         pl->backoff_ms = 0;
-        start_worker(pl);
+        agent_pl_start(pl);
         retry_refused(a); /* the new assign may hold less, or other GPUs */
         return;
     }
     char why[PROTO_TEXT_MAX];
-    if (term_signal)
+    if (pl->stop_why[0])
+        snprintf(why, sizeof why, "%s", pl->stop_why);
+    else if (adopted)
+        snprintf(why, sizeof why, "worker (adopted from a previous agent) exited");
+    else if (term_signal)
         snprintf(why, sizeof why, "worker killed by signal %d (%s)", term_signal,
                  strsignal(term_signal));
     else
         snprintf(why, sizeof why, "worker exited with status %lld", (long long)status);
+    pl->stop_why[0] = '\0';
+    pl->failures++;
     if (pl->error[0]) {
         char detail[PROTO_TEXT_MAX];
         snprintf(detail, sizeof detail, "%s", pl->error);
@@ -283,7 +353,7 @@ static void send_error(struct agent *a, const char *code, const char *id, const 
 void agent_on_assign(struct agent *a, const proto_assign *as)
 {
     if (a->stopping) return;
-    agent_pl *pl = find_pl(a, as->id);
+    agent_pl *pl = find_pl(a, as->id, as->rev);
     if (pl && !pl->refused && !pl->released && !pl->pending.type &&
         same_assign(&pl->spec.u.assign, as)) {
         agent_log(a, AGENT_LOG_DEBUG, "assign already served", "placement=%s", as->id);
@@ -298,7 +368,7 @@ void agent_on_assign(struct agent *a, const proto_assign *as)
         agent_log(a, AGENT_LOG_WARN, "assign refused", "placement=%s code=%s reason=%s", as->id,
                   code, agent_q(why));
         if (!pl) {
-            pl = new_pl(a, as);
+            pl = agent_pl_new(a, as);
             if (pl) pl->refused = true;
         } else if (pl->refused) {
             copy_assign(&pl->spec, as);
@@ -314,25 +384,28 @@ void agent_on_assign(struct agent *a, const proto_assign *as)
     }
 
     if (!pl) {
-        pl = new_pl(a, as);
+        pl = agent_pl_new(a, as);
         if (!pl) {
             send_error(a, PROTO_CODE_SPAWN, as->id, "agent out of memory");
             return;
         }
-        agent_log(a, AGENT_LOG_INFO, "assign accepted", "placement=%s gpus=%d bytes_per_gpu=%llu",
-                  as->id, as->n_gpus, (unsigned long long)as->bytes_per_gpu);
-        start_worker(pl);
+        agent_log(a, AGENT_LOG_INFO, "assign accepted",
+                  "placement=%s rev=%s engine=%s gpus=%d bytes_per_gpu=%llu", as->id,
+                  as->rev[0] ? as->rev : "-", as->engine[0] ? as->engine : "builtin", as->n_gpus,
+                  (unsigned long long)as->bytes_per_gpu);
+        agent_pl_start(pl);
         return;
     }
-    if (!pl->proc) {
+    if (!agent_pl_live(pl)) {
         /* Refused before, or failed and waiting to restart: take the new assign now. */
         if (copy_assign(&pl->spec, as)) return;
+        parse_engine(pl);
         uv_timer_stop(&pl->restart_timer);
         pl->refused = pl->released = false;
         pl->backoff_ms = 0;
         agent_log(a, AGENT_LOG_INFO, "assign accepted", "placement=%s gpus=%d bytes_per_gpu=%llu",
                   as->id, as->n_gpus, (unsigned long long)as->bytes_per_gpu);
-        start_worker(pl);
+        if (!pl->waiting_version) agent_pl_start(pl);
         return;
     }
     /* A live worker with another assign (or being released): replace it once it has exited. */
@@ -341,29 +414,41 @@ void agent_on_assign(struct agent *a, const proto_assign *as)
     pl->state = PROTO_STARTING;
     pl->error[0] = '\0';
     agent_log(a, AGENT_LOG_INFO, "assign changed; replacing worker", "placement=%s", as->id);
-    agent_worker_stop(pl);
+    agent_worker_stop(pl, NULL);
     agent_report_soon(a);
 }
 
-void agent_on_release(struct agent *a, const char *id)
+void agent_pl_release(struct agent *a, agent_pl *pl)
 {
-    agent_pl *pl = find_pl(a, id);
-    if (!pl) {
-        agent_log(a, AGENT_LOG_DEBUG, "release of an unknown placement", "placement=%s",
-                  agent_q(id));
-        agent_report_soon(a);
-        return;
-    }
-    agent_log(a, AGENT_LOG_INFO, "release", "placement=%s", pl->spec.u.assign.id);
+    agent_log(a, AGENT_LOG_INFO, "release", "placement=%s rev=%s", pl->spec.u.assign.id,
+              pl->spec.u.assign.rev[0] ? pl->spec.u.assign.rev : "-");
     proto_msg_free(&pl->pending);
-    if (pl->proc) {
+    pl->waiting_version = false;
+    if (agent_pl_live(pl)) {
         pl->released = true;
         pl->state = PROTO_STOPPED;
-        agent_worker_stop(pl);
+        agent_worker_stop(pl, NULL);
     } else {
-        remove_pl(pl);
+        agent_pl_remove(pl);
         retry_refused(a);
     }
+}
+
+void agent_on_release(struct agent *a, const char *id, const char *rev)
+{
+    bool any = false;
+    for (agent_pl *pl = a->pls, *next; pl; pl = next) {
+        next = pl->next;
+        if (strcmp(pl->spec.u.assign.id, id) ||
+            (rev && rev[0] && strcmp(pl->spec.u.assign.rev, rev)))
+            continue;
+        if (pl->released || pl->removed) continue;
+        any = true;
+        agent_pl_release(a, pl);
+    }
+    if (!any)
+        agent_log(a, AGENT_LOG_DEBUG, "release of an unknown placement", "placement=%s",
+                  agent_q(id));
     agent_report_soon(a);
 }
 
@@ -376,9 +461,12 @@ int agent_build_report(struct agent *a, proto_msg *m)
         proto_placement p;
         memset(&p, 0, sizeof p);
         snprintf(p.id, sizeof p.id, "%s", as->id);
+        snprintf(p.rev, sizeof p.rev, "%s", as->rev);
         snprintf(p.model, sizeof p.model, "%s", as->model);
         p.state = pl->state;
-        p.pid = pl->proc ? pl->pid : 0;
+        p.pid = agent_pl_live(pl) ? pl->pid : 0;
+        p.port = pl->port;
+        p.failures = pl->failures;
         p.bytes_used = pl->refused ? 0 : as->bytes_per_gpu;
         p.n_gpus = as->n_gpus;
         memcpy(p.gpus, as->gpus, (size_t)as->n_gpus);
@@ -390,247 +478,4 @@ int agent_build_report(struct agent *a, proto_msg *m)
         }
     }
     return 0;
-}
-
-/* ---- lifecycle ---------------------------------------------------------------------------- */
-
-static void global_closed(uv_handle_t *h)
-{
-    (void)h;
-}
-
-void agent_maybe_finish(struct agent *a)
-{
-    if (!a->stopping || a->finished || a->pls || a->handles_closing > 0) return;
-    a->finished = true;
-    agent_state_remove(a);
-    agent_log(a, AGENT_LOG_INFO, "agent stopped", NULL);
-    uv_handle_t *hs[] = {
-        (uv_handle_t *)&a->reconnect_timer, (uv_handle_t *)&a->deadline_timer,
-        (uv_handle_t *)&a->heartbeat_timer, (uv_handle_t *)&a->report_timer,
-        (uv_handle_t *)&a->stop_async,      (uv_handle_t *)&a->sigint,
-        (uv_handle_t *)&a->sigterm,
-    };
-    for (size_t i = 0; i < VP_ARRAY_LEN(hs); i++)
-        if (hs[i]->loop == &a->loop && !uv_is_closing(hs[i])) uv_close(hs[i], global_closed);
-}
-
-static void begin_shutdown(struct agent *a)
-{
-    if (a->stopping) return;
-    a->stopping = true;
-    int workers = 0;
-    for (agent_pl *p = a->pls; p; p = p->next)
-        workers += p->proc != NULL;
-    agent_log(a, AGENT_LOG_INFO, "agent stopping", "workers=%d", workers);
-    agent_conn_shutdown(a);
-    for (agent_pl *pl = a->pls, *next; pl; pl = next) {
-        next = pl->next;
-        uv_timer_stop(&pl->restart_timer);
-        proto_msg_free(&pl->pending);
-        if (pl->proc) {
-            pl->released = true;
-            agent_worker_stop(pl);
-        } else {
-            remove_pl(pl);
-        }
-    }
-    agent_maybe_finish(a);
-}
-
-static void on_stop_async(uv_async_t *h)
-{
-    begin_shutdown(h->data);
-}
-
-static void on_signal(uv_signal_t *h, int signum)
-{
-    struct agent *a = h->data;
-    agent_log(a, AGENT_LOG_INFO, "signal received", "signal=%s",
-              strsignal(signum) ? agent_q(strsignal(signum)) : "?");
-    begin_shutdown(a);
-}
-
-static int parse_hostport(const char *s, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *colon;
-    const char *h = s;
-    size_t hl;
-    if (*s == '[') {
-        const char *end = strchr(s, ']');
-        if (!end || end[1] != ':') return VP_EUSAGE;
-        h = s + 1;
-        hl = (size_t)(end - h);
-        colon = end + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon) return VP_EUSAGE;
-        hl = (size_t)(colon - s);
-    }
-    if (hl == 0 || hl >= hcap) return VP_EUSAGE;
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || p < 1 || p > 65535) return VP_EUSAGE;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    snprintf(port, pcap, "%ld", p);
-    return 0;
-}
-
-static int valid_node_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= PROTO_NAME_MAX) return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return 0;
-    return strcmp(s, ".") && strcmp(s, "..");
-}
-
-int agent_new(const agent_config *cfg, agent **out, vp_err *e)
-{
-    *out = NULL;
-    if (!cfg->controller) return vp_errf(e, VP_EUSAGE, "--controller HOST:PORT is required");
-    if (!cfg->node) return vp_errf(e, VP_EUSAGE, "--node NAME is required");
-    if (!valid_node_name(cfg->node))
-        return vp_errf(e, VP_EUSAGE, "--node \"%s\": 1 to %d characters from A-Z a-z 0-9 . _ -",
-                       cfg->node, PROTO_NAME_MAX - 1);
-    if (cfg->token && strlen(cfg->token) >= PROTO_TOKEN_MAX)
-        return vp_errf(e, VP_EUSAGE, "token longer than %d bytes", PROTO_TOKEN_MAX - 1);
-    struct agent *a = calloc(1, sizeof *a);
-    if (!a) return vp_errf(e, -ENOMEM, "out of memory");
-    a->lock_fd = -1;
-    if (parse_hostport(cfg->controller, a->host, sizeof a->host, a->port, sizeof a->port)) {
-        free(a);
-        return vp_errf(e, VP_EUSAGE, "--controller \"%s\": want HOST:PORT (or [IPV6]:PORT)",
-                       cfg->controller);
-    }
-    snprintf(a->node, sizeof a->node, "%s", cfg->node);
-    snprintf(a->token, sizeof a->token, "%s", cfg->token ? cfg->token : "");
-    a->log = cfg->log ? cfg->log : stderr;
-    a->log_level = cfg->log_level;
-    a->handle_signals = cfg->handle_signals;
-    a->stop_grace_ms = cfg->stop_grace_ms ? cfg->stop_grace_ms : 10000;
-    a->reconnect_min_ms = cfg->reconnect_min_ms ? cfg->reconnect_min_ms : 100;
-    a->reconnect_max_ms = cfg->reconnect_max_ms ? cfg->reconnect_max_ms : 5000;
-    if (a->reconnect_max_ms < a->reconnect_min_ms) a->reconnect_max_ms = a->reconnect_min_ms;
-    a->restart_min_ms = cfg->restart_min_ms ? cfg->restart_min_ms : 500;
-    a->restart_max_ms = cfg->restart_max_ms ? cfg->restart_max_ms : 30000;
-    if (a->restart_max_ms < a->restart_min_ms) a->restart_max_ms = a->restart_min_ms;
-    a->sim_max_slice_bytes =
-        cfg->sim_max_slice_bytes ? cfg->sim_max_slice_bytes : AGENT_DEFAULT_SIM_MAX_SLICE;
-    a->util_ppm = AGENT_DEFAULT_UTIL_PPM;
-    if (cfg->worker_path) {
-        if (strlen(cfg->worker_path) >= sizeof a->worker_path) {
-            free(a);
-            return vp_errf(e, VP_EUSAGE, "--worker: path too long");
-        }
-        snprintf(a->worker_path, sizeof a->worker_path, "%s", cfg->worker_path);
-    } else {
-        agent_default_worker_path(a->worker_path, sizeof a->worker_path);
-    }
-    if (cfg->state_dir) {
-        if (strlen(cfg->state_dir) >= sizeof a->state_dir - 32) {
-            free(a);
-            return vp_errf(e, VP_EUSAGE, "--state-dir: path too long");
-        }
-        snprintf(a->state_dir, sizeof a->state_dir, "%s", cfg->state_dir);
-    } else {
-        snprintf(a->state_dir, sizeof a->state_dir, "/tmp/vrampack-agent-%s", a->node);
-    }
-    int rc;
-    a->sim = cfg->sim != NULL;
-    if (a->sim)
-        rc = agent_sim_parse(cfg->sim, a->gpus, &a->n_gpus, e);
-    else
-        rc = agent_nvml_discover(a->gpus, &a->n_gpus, e);
-    if (rc) {
-        free(a);
-        return rc;
-    }
-    if (a->sim)
-        for (int i = 0; i < a->n_gpus; i++)
-            snprintf(a->gpus[i].uuid, sizeof a->gpus[i].uuid, "SIM-%s-%d", a->node, i);
-    rc = uv_loop_init(&a->loop);
-    if (rc) {
-        free(a);
-        return vp_errf(e, rc, "event loop: %s", uv_strerror(rc));
-    }
-    a->loop_ready = true;
-    uv_timer_t *timers[] = {&a->reconnect_timer, &a->deadline_timer, &a->heartbeat_timer,
-                            &a->report_timer};
-    for (size_t i = 0; i < VP_ARRAY_LEN(timers); i++) {
-        uv_timer_init(&a->loop, timers[i]);
-        timers[i]->data = a;
-    }
-    uv_async_init(&a->loop, &a->stop_async, on_stop_async);
-    a->stop_async.data = a;
-    if (a->handle_signals) {
-        uv_signal_init(&a->loop, &a->sigint);
-        uv_signal_init(&a->loop, &a->sigterm);
-        a->sigint.data = a->sigterm.data = a;
-    }
-    rc = agent_state_init(a, e);
-    if (rc) {
-        agent_free(a);
-        return rc;
-    }
-    for (int i = 0; i < a->n_gpus; i++)
-        agent_log(a, AGENT_LOG_INFO, "gpu",
-                  "index=%u model=%s total_bytes=%llu usable_bytes=%llu%s", a->gpus[i].index,
-                  agent_q(a->gpus[i].model), (unsigned long long)a->gpus[i].total_bytes,
-                  (unsigned long long)usable_bytes(a, &a->gpus[i]), a->sim ? " sim=true" : "");
-    *out = a;
-    return 0;
-}
-
-int agent_run(agent *a)
-{
-    /* A controller that vanishes mid-write must not kill the agent. */
-    signal(SIGPIPE, SIG_IGN);
-    if (a->handle_signals) {
-        uv_signal_start(&a->sigint, on_signal, SIGINT);
-        uv_signal_start(&a->sigterm, on_signal, SIGTERM);
-    }
-    agent_log(a, AGENT_LOG_INFO, "agent starting",
-              "controller=%s:%s gpus=%d worker=%s state_dir=%s", a->host, a->port, a->n_gpus,
-              agent_q(a->worker_path), agent_q(a->state_dir));
-    agent_conn_start(a);
-    int rc = uv_run(&a->loop, UV_RUN_DEFAULT);
-    (void)rc;
-    return 0;
-}
-
-void agent_stop(agent *a)
-{
-    if (a) uv_async_send(&a->stop_async);
-}
-
-const proto_gpu *agent_gpus(const agent *a, int *n)
-{
-    *n = a->n_gpus;
-    return a->gpus;
-}
-
-void agent_free(agent *a)
-{
-    if (!a) return;
-    if (a->loop_ready) {
-        if (!a->finished) {
-            /* Never run (or stopped abnormally): close what is open, then drain. */
-            a->stopping = true;
-            for (agent_pl *pl = a->pls, *next; pl; pl = next) {
-                next = pl->next;
-                if (pl->proc) continue; /* cannot happen after agent_run returned */
-                remove_pl(pl);
-            }
-            agent_maybe_finish(a);
-        }
-        uv_run(&a->loop, UV_RUN_DEFAULT);
-        if (a->addrs) uv_freeaddrinfo(a->addrs);
-        uv_loop_close(&a->loop);
-    }
-    if (a->lock_fd >= 0) close(a->lock_fd);
-    free(a);
 }

@@ -1,26 +1,46 @@
 /* agent.h - the node daemon: GPU discovery, the controller connection, worker lifecycle.
  *
  * One agent runs per GPU node. It connects to the controller, says hello (node name, token,
- * GPUs), reports the FULL state of its placements after every (re)connect and after every
- * change, sends heartbeats at the interval the controller's welcome gives, and reconnects with
- * exponential backoff plus jitter (100 ms doubling to 5 s) whenever the connection drops or is
- * refused. Each assigned placement runs as one worker process (uv_spawn, its own process group)
- * with CUDA_VISIBLE_DEVICES and VRAMPACK_PLACEMENT set; "event":"ready" on the worker's stdout
- * means running. A crashed worker is restarted with backoff (0.5 s doubling to 30 s) and
- * reported failed meanwhile. An assign that would put more bytes on a GPU than its usable bytes
- * (total x gpu_memory_utilization: 0.90 unless the welcome says otherwise) is refused with an
- * `error` frame and the placement is reported failed with the reason; it starts by itself when
- * a release later frees enough memory (until then it holds nothing). A worker being stopped
- * still holds its slice until it has exited. An assign of a placement already served is a
- * no-op; a changed assign for the same id replaces the worker (the new one starts after the old
- * one has exited).
+ * GPUs, instance type), reports the FULL state of its placements after every (re)connect and
+ * after every change, sends heartbeats at the interval the controller's welcome gives, and
+ * reconnects with exponential backoff plus jitter (100 ms doubling to 5 s) whenever the
+ * connection drops or is refused.
  *
- * Restart safety: the agent records the pid, process start time and placement id of every
- * worker it starts in STATE_DIR/workers.json (temp file + rename). On start it stops (SIGTERM,
- * then SIGKILL after the grace period) every listed process that still runs AND is the same
- * process (same start time; VRAMPACK_PLACEMENT in its environment names the placement), then
- * lets the controller re-assign: exactly one worker per placement, never two. Adopting is not
- * possible anyway: the old worker's stdout pipe died with the old agent.
+ * Workers. Each assigned placement runs as one process (uv_spawn, its own process group) with
+ * CUDA_VISIBLE_DEVICES, VRAMPACK_NODE, VRAMPACK_PLACEMENT and VRAMPACK_REVISION set. Its command
+ * line comes from the engine's launch profile (engine.h): the built-in worker, vLLM, SGLang,
+ * llama.cpp or the manifest's template, with the binary found on PATH unless --engine NAME=PATH
+ * names it, and a port from the agent's range (--ports, default 20000-29999) for engines that
+ * serve HTTP. An engine is `running` once GET <health path> on 127.0.0.1:<port> answers 200 (the
+ * built-in worker: once it prints {"event":"ready"}); one that is not ready within its ready
+ * timeout (the manifest's, else the profile's) is stopped and failed with the reason; a running
+ * one that stops answering is restarted. A crashed worker is restarted with backoff (0.5 s
+ * doubling to 30 s) and reported failed meanwhile, with a failure count the controller uses to
+ * detect crash loops. vLLM's version is probed once (`vllm --version`) to choose between
+ * --kv-cache-memory-bytes and --gpu-memory-utilization.
+ *
+ * Memory. An assign that would put more bytes on a GPU than its usable bytes (total x
+ * gpu_memory_utilization: 0.90 unless the welcome says otherwise) is refused with an `error`
+ * frame and the placement is reported failed with the reason; it starts by itself when a release
+ * later frees enough memory. A worker being stopped still holds its slice until it has exited.
+ * Placements are keyed by (id, revision): an assign of an instance already served is a no-op,
+ * a new revision of an id runs beside the old one (the controller releases the old one once the
+ * new one runs: make-before-break), and a release without a revision stops every instance of
+ * the id.
+ *
+ * Leases: the controller answers every heartbeat with a `lease` frame. An agent that has had no
+ * renewal for the lease (the shorter of --lease-ms and the controller's, counted from the send
+ * time of the heartbeat last answered) stops all its workers and reconnects: a partitioned node
+ * fences itself before the controller, which waits for the lease plus a margin, places its work
+ * elsewhere. A restarted agent holds a lease from its start until its first welcome.
+ *
+ * Restart safety: the agent records pid, process start time, port and assign of every worker in
+ * STATE_DIR/workers.json (temp file + rename). A restarted agent adopts each listed engine that
+ * still runs as the same process (same start time; VRAMPACK_PLACEMENT in its environment names
+ * the placement): it keeps its pid and port, probes it, and reports it, so nothing is started
+ * twice and loading a model is not repeated. Built-in workers end when the agent's stdout pipe
+ * does, so any left are stopped (SIGTERM, SIGKILL after the grace period) and started again on
+ * the controller's assign.
  *
  * Threads: an agent lives on the thread that calls agent_run; only agent_stop may be called
  * from another thread (or a signal handler). Logs go to the configured FILE (stderr), one line
@@ -32,6 +52,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine.h"
 #include "proto.h"
 #include "vp.h"
 
@@ -52,7 +73,7 @@ typedef struct agent_config {
     FILE *log;               /* NULL: stderr */
     bool handle_signals;     /* SIGINT/SIGTERM stop the agent (the CLI sets this) */
     /* Tunables; 0 takes the default shown. */
-    uint32_t stop_grace_ms;    /* SIGTERM -> SIGKILL on release and shutdown: 10000 */
+    uint32_t stop_grace_ms;    /* stop signal -> SIGKILL; 0: the engine profile's (10-30 s) */
     uint32_t reconnect_min_ms; /* 100 */
     uint32_t reconnect_max_ms; /* 5000 */
     uint32_t restart_min_ms;   /* worker restart backoff: 500 */
@@ -61,6 +82,21 @@ typedef struct agent_config {
      * simulated fleet does not take real host memory for 80 GB slices; the accounting and the
      * reports still use the assigned bytes. Default AGENT_DEFAULT_SIM_MAX_SLICE. */
     uint64_t sim_max_slice_bytes;
+    /* Engines. */
+    const char *ports;         /* "LO-HI": serving ports handed to engines; NULL: 20000-29999 */
+    const char *engine_bin[ENG_COUNT]; /* binary per engine; NULL: the profile's, via PATH */
+    const char *instance_type; /* --type: the node's instance type, for its price; may be NULL */
+    uint32_t probe_ms;         /* readiness probes while starting: 1000 */
+    uint32_t live_probe_ms;    /* liveness probes while running: 5000 */
+    uint32_t live_misses;      /* failed liveness probes in a row that restart it: 3 */
+    /* Fencing: with no lease renewal from the controller for this long (measured from the
+     * heartbeat it answered), the agent stops every worker, since the controller may be placing
+     * them elsewhere. The controller's lease (in its welcome) applies when shorter. 10000. */
+    uint32_t lease_ms;
+    /* A file listing, one per line ('#' comments), the programs a `command` template may start
+     * (its first item, as it is after expansion). Engine profiles and the built-in worker are
+     * always allowed; without this file no template runs. NULL: none. */
+    const char *allow_commands;
 } agent_config;
 
 typedef struct agent agent;
@@ -102,9 +138,8 @@ int agent_nvml_discover(proto_gpu *gpus, int *n, vp_err *e);
  * (found through PATH). Writes into buf. */
 void agent_default_worker_path(char *buf, size_t cap);
 
-/* Substitutes {model}, {tp}, {fraction}, {port}, {id}, {replica} and {bytes} in one command
- * template item (unknown {names} stay as they are). Returns a malloc'd string or NULL. */
-char *agent_expand_arg(const char *tmpl, const proto_assign *a);
+/* Parses "LO-HI" (1024 <= LO <= HI <= 65535) for --ports. 0 or VP_EUSAGE. */
+int agent_ports_parse(const char *s, uint32_t *lo, uint32_t *hi);
 
 /* Parses a log level name (debug|info|warn|error) into an AGENT_LOG_* value; VP_EINPUT when
  * unknown. */

@@ -65,6 +65,11 @@ static void drop(struct agent *a, const char *why)
     if (!a->stopping) schedule_reconnect(a);
 }
 
+void agent_conn_drop(struct agent *a, const char *why)
+{
+    if (a->conn) drop(a, why);
+}
+
 static void write_done(uv_write_t *req, int status)
 {
     agent_conn *c = req->data;
@@ -137,6 +142,7 @@ static void on_heartbeat(uv_timer_t *t)
     proto_msg_init(&m, PROTO_HEARTBEAT);
     snprintf(m.u.heartbeat.node, sizeof m.u.heartbeat.node, "%s", a->node);
     m.u.heartbeat.seq = ++a->hb_seq;
+    a->hb_sent[a->hb_seq % VP_ARRAY_LEN(a->hb_sent)] = uv_now(&a->loop);
     agent_conn_send(a, &m);
 }
 
@@ -151,6 +157,9 @@ static void on_welcome(struct agent *a, const proto_welcome *w)
     a->reconnect_ms = a->reconnect_min_ms;
     a->failed_attempts = 0;
     a->heartbeat_ms = w->heartbeat_ms;
+    a->lease_ms = a->lease_cfg_ms;
+    if (w->lease_ms && w->lease_ms < a->lease_ms) a->lease_ms = w->lease_ms;
+    agent_lease_renew(a, a->hello_sent);
     if (w->gpu_memory_utilization > 0) {
         uint32_t ppm = (uint32_t)(w->gpu_memory_utilization * 1e6 + 0.5);
         if (ppm != a->util_ppm)
@@ -158,8 +167,9 @@ static void on_welcome(struct agent *a, const proto_welcome *w)
                       "gpu_memory_utilization=%.6f", ppm / 1e6);
         a->util_ppm = ppm;
     }
-    agent_log(a, AGENT_LOG_INFO, "connected to controller", "controller=%s:%s heartbeat_ms=%u",
-              a->host, a->port, a->heartbeat_ms);
+    agent_log(a, AGENT_LOG_INFO, "connected to controller",
+              "controller=%s:%s heartbeat_ms=%u lease_ms=%u", a->host, a->port, a->heartbeat_ms,
+              a->lease_ms);
     a->hb_seq = 0;
     uv_timer_start(&a->heartbeat_timer, on_heartbeat, a->heartbeat_ms, a->heartbeat_ms);
     send_report(a);
@@ -176,8 +186,17 @@ static void dispatch(struct agent *a, const proto_msg *m)
         agent_on_assign(a, &m->u.assign);
         break;
     case PROTO_RELEASE:
-        agent_on_release(a, m->u.release.id);
+        agent_on_release(a, m->u.release.id, m->u.release.rev);
         break;
+    case PROTO_LEASE: {
+        /* The lease runs from when the answered heartbeat left, not from now. */
+        uint64_t seq = m->u.lease.seq;
+        if (a->cstate != CONN_READY || seq == 0 || seq > a->hb_seq ||
+            a->hb_seq - seq >= VP_ARRAY_LEN(a->hb_sent))
+            break;
+        agent_lease_renew(a, a->hb_sent[seq % VP_ARRAY_LEN(a->hb_sent)]);
+        break;
+    }
     case PROTO_ERROR:
         agent_log(a, AGENT_LOG_ERROR, "controller reports an error", "code=%s message=%s%s%s",
                   agent_q(m->u.error.code), agent_q(m->u.error.message),
@@ -246,8 +265,11 @@ static void send_hello(struct agent *a)
     snprintf(h->node, sizeof h->node, "%s", a->node);
     snprintf(h->version, sizeof h->version, "0.1.0");
     snprintf(h->token, sizeof h->token, "%s", a->token);
+    snprintf(h->instance_type, sizeof h->instance_type, "%s", a->instance_type);
     h->n_gpus = a->n_gpus;
+    h->lease_ms = a->lease_cfg_ms;
     memcpy(h->gpus, a->gpus, sizeof(proto_gpu) * (size_t)a->n_gpus);
+    a->hello_sent = uv_now(&a->loop);
     if (agent_conn_send(a, &m) == 0) a->cstate = CONN_HELLO_SENT;
 }
 

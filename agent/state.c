@@ -1,16 +1,21 @@
 /* state.c - the agent's restart memory: which worker processes it started.
  *
- * STATE_DIR/workers.json lists {pid, start_ticks, id} of every live worker; it is rewritten
- * (temp file + rename, so a reader sees the old or the new list, never half of one) whenever a
- * worker starts or exits. No fsync: the file only has to survive the agent dying, not the
- * machine, and after a machine crash no worker survives either.
+ * STATE_DIR/workers.json lists {pid, start_ticks, id, rev, port, failures, assign} of every
+ * live worker; it is rewritten (temp file + rename, so a reader sees the old or the new list,
+ * never half of one) whenever a worker starts, is adopted or exits. No fsync: the file only has
+ * to survive the agent dying, not the machine, and after a machine crash no worker survives
+ * either.
  *
  * On start, a listed process is ours only if it still exists, is not a zombie, has the recorded
- * start time (so a recycled pid is never killed) and, where its environment is readable, carries
- * VRAMPACK_PLACEMENT=<id>. Ours are stopped — SIGTERM to the process group, SIGKILL after the
- * grace period — because the controller re-assigns what this node should run and a fresh worker
- * is the only one whose output the agent can read. STATE_DIR/lock (flock) keeps a second agent
- * for the same node from running beside the first and doubling every worker. */
+ * start time (so a recycled pid is never touched) and, where its environment is readable,
+ * carries VRAMPACK_PLACEMENT=<id> (and VRAMPACK_REVISION=<rev>). Ours are adopted when their
+ * engine outlives the agent's pipes and answers on a port (vLLM, SGLang, llama.cpp, a template
+ * with {port}): the agent keeps the process, its port and its failure count, and probes it like
+ * one it started, so a model that took minutes to load is not loaded again. The rest (built-in
+ * workers, which end with the agent's stdout anyway, and entries without an assign) are stopped
+ * — SIGTERM to the process group, SIGKILL after the grace period — and the controller's assigns
+ * start them afresh. STATE_DIR/lock (flock) keeps a second agent for the same node from running
+ * beside the first and doubling every worker. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -69,6 +74,14 @@ static int read_stat(int pid, uint64_t *ticks, char *state)
     return 0;
 }
 
+bool agent_proc_alive(int pid, uint64_t ticks)
+{
+    uint64_t t;
+    char st;
+    if (read_stat(pid, &t, &st) != 0 || st == 'Z' || st == 'X') return false;
+    return ticks == 0 || t == ticks;
+}
+
 uint64_t agent_proc_start_ticks(int pid)
 {
     uint64_t t = 0;
@@ -76,15 +89,14 @@ uint64_t agent_proc_start_ticks(int pid)
     return read_stat(pid, &t, &st) == 0 ? t : 0;
 }
 
-/* 1 when the environment has VRAMPACK_PLACEMENT=id, 0 when it has not, -errno when unreadable. */
-static int environ_names(int pid, const char *id)
+/* 1 when the environment has the entry `want` ("KEY=value"), 0 when it has not, -errno when
+ * unreadable. */
+static int environ_has(int pid, const char *want)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/environ", pid);
     FILE *f = fopen(path, "r");
     if (!f) return -errno;
-    char want[PROTO_ID_MAX + 32];
-    snprintf(want, sizeof want, "VRAMPACK_PLACEMENT=%s", id);
     size_t wl = strlen(want) + 1; /* including the NUL that ends each entry */
     char *buf = malloc(1 << 20);
     if (!buf) {
@@ -111,11 +123,7 @@ static int environ_names(int pid, const char *id)
 
 static bool alive(int pid, uint64_t ticks)
 {
-    uint64_t t;
-    char st;
-    if (read_stat(pid, &t, &st) != 0) return false;
-    if (st == 'Z' || st == 'X') return false;
-    return ticks == 0 || t == ticks;
+    return agent_proc_alive(pid, ticks);
 }
 
 static void sleep_ms(unsigned ms)
@@ -131,8 +139,71 @@ static void kill_group(int pid, int sig)
     if (kill(-pid, sig) != 0) kill(pid, sig);
 }
 
-/* Stops the previous agent's workers listed in the state file. Blocking, before the loop runs. */
-static void stop_previous(struct agent *a, const char *path)
+/* 1 when pid's environment names placement id (and revision rev, when given), 0 when it names
+ * another, -errno when unreadable. */
+static int environ_names(int pid, const char *id, const char *rev)
+{
+    char want[PROTO_ID_MAX + 32];
+    snprintf(want, sizeof want, "VRAMPACK_PLACEMENT=%s", id);
+    int r = environ_has(pid, want);
+    if (r != 1 || !rev || !rev[0]) return r;
+    snprintf(want, sizeof want, "VRAMPACK_REVISION=%s", rev);
+    return environ_has(pid, want);
+}
+
+/* The recorded assign of a state entry, when it is one this agent can adopt: a live engine that
+ * outlives its agent and is probed on the recorded port. */
+static bool adoptable(const cJSON *w, proto_msg *spec, uint64_t port)
+{
+    const cJSON *as = cJSON_GetObjectItemCaseSensitive(w, "assign");
+    if (!cJSON_IsObject(as) || port == 0) return false;
+    char *text = cJSON_PrintUnformatted(as);
+    vp_err e = {0};
+    bool ok = text && proto_msg_decode((const uint8_t *)text, strlen(text), spec, &e) == 0 &&
+              spec->type == PROTO_ASSIGN;
+    free(text);
+    if (!ok) {
+        proto_msg_free(spec);
+        return false;
+    }
+    const proto_assign *a = &spec->u.assign;
+    eng_kind k = a->n_command ? ENG_COMMAND : ENG_BUILTIN;
+    if (a->engine[0] && eng_parse(a->engine, &k) != 0) ok = false;
+    const eng_profile *p = eng_profile_of(k);
+    if (ok && (!p->adoptable || !p->health_path)) ok = false;
+    if (ok && k == ENG_COMMAND) {
+        bool has_port = false;
+        for (size_t i = 0; i < a->n_command; i++)
+            has_port = has_port || strstr(a->command[i], "{port}");
+        ok = has_port;
+    }
+    if (!ok) proto_msg_free(spec);
+    return ok;
+}
+
+static void adopt(struct agent *a, const proto_assign *as, int pid, uint64_t ticks, uint64_t port,
+                  uint64_t failures)
+{
+    agent_pl *pl = agent_pl_new(a, as);
+    if (!pl) {
+        agent_log(a, AGENT_LOG_ERROR, "cannot adopt worker: out of memory", "pid=%d", pid);
+        return;
+    }
+    pl->pid = pid;
+    pl->start_ticks = ticks;
+    pl->port = (uint32_t)port;
+    pl->failures = (uint32_t)failures;
+    pl->adopted = true;
+    pl->state = PROTO_STARTING;
+    agent_log(a, AGENT_LOG_INFO, "adopted worker left by a previous agent",
+              "placement=%s rev=%s pid=%d port=%u", as->id, as->rev[0] ? as->rev : "-", pid,
+              pl->port);
+    agent_probe_start(pl);
+}
+
+/* Adopts or stops the previous agent's workers listed in the state file. Blocking (for at most
+ * the grace period), before the loop runs. */
+static void take_over_previous(struct agent *a, const char *path)
 {
     cJSON *root = NULL;
     vp_err e = {0};
@@ -149,23 +220,34 @@ static void stop_previous(struct agent *a, const char *path)
     const cJSON *w;
     cJSON_ArrayForEach(w, ws)
     {
-        uint64_t pid = 0, ticks = 0;
-        char id[PROTO_ID_MAX] = "";
+        uint64_t pid = 0, ticks = 0, port = 0, failures = 0;
+        char id[PROTO_ID_MAX] = "", rev[PROTO_REV_MAX] = "";
         if (vp_json_u64(w, "pid", path, true, 2, PROTO_MAX_PID, &pid, &e) != 0 ||
             vp_json_u64(w, "start_ticks", path, false, 0, VP_JSON_MAX_EXACT, &ticks, &e) < 0 ||
-            vp_json_str(w, "id", path, true, id, sizeof id, &e) != 0)
+            vp_json_str(w, "id", path, true, id, sizeof id, &e) != 0 ||
+            vp_json_str(w, "rev", path, false, rev, sizeof rev, &e) < 0 ||
+            vp_json_u64(w, "port", path, false, 0, 65535, &port, &e) < 0 ||
+            vp_json_u64(w, "failures", path, false, 0, UINT32_MAX, &failures, &e) < 0)
             continue;
         if (!alive((int)pid, ticks)) {
             agent_log(a, AGENT_LOG_DEBUG, "previous worker already gone", "pid=%d placement=%s",
                       (int)pid, agent_q(id));
             continue;
         }
-        int env = environ_names((int)pid, id);
+        int env = environ_names((int)pid, id, rev);
         if (env == 0 || (env < 0 && ticks == 0)) {
             agent_log(a, AGENT_LOG_WARN, "pid from state file is not our worker; leaving it",
                       "pid=%d placement=%s", (int)pid, agent_q(id));
             continue;
         }
+        proto_msg spec;
+        memset(&spec, 0, sizeof spec);
+        if (ticks && adoptable(w, &spec, port) && !strcmp(spec.u.assign.id, id)) {
+            adopt(a, &spec.u.assign, (int)pid, ticks, port, failures);
+            proto_msg_free(&spec);
+            continue;
+        }
+        proto_msg_free(&spec);
         if (nv >= PROTO_MAX_PLACEMENTS) break;
         agent_log(a, AGENT_LOG_INFO, "stopping worker left by a previous agent",
                   "pid=%d placement=%s", (int)pid, agent_q(id));
@@ -215,8 +297,11 @@ int agent_state_init(struct agent *a, vp_err *e)
         return vp_errf(e, -err, "%s: cannot lock: %s", path, strerror(err));
     }
     snprintf(path, sizeof path, "%s/%s", a->state_dir, STATE_FILE);
-    stop_previous(a, path);
-    agent_state_remove(a);
+    take_over_previous(a, path);
+    if (a->pls)
+        agent_state_save(a); /* the adopted ones, as this agent records them */
+    else
+        agent_state_remove(a);
     return 0;
 }
 
@@ -226,10 +311,15 @@ void agent_state_save(struct agent *a)
     vp_sb_printf(&sb, "{\"node\":\"%s\",\"workers\":[", a->node);
     bool first = true;
     for (agent_pl *pl = a->pls; pl; pl = pl->next) {
-        if (!pl->proc || pl->pid <= 0) continue;
-        /* ids never hold quotes or control characters (proto refuses them), so no escaping. */
-        vp_sb_printf(&sb, "%s\n{\"pid\":%d,\"start_ticks\":%llu,\"id\":\"%s\"}", first ? "" : ",",
-                     pl->pid, (unsigned long long)pl->start_ticks, pl->spec.u.assign.id);
+        if (!agent_pl_live(pl)) continue;
+        /* ids and revisions never hold quotes or control characters (proto refuses them). */
+        vp_sb_printf(&sb,
+                     "%s\n{\"pid\":%d,\"start_ticks\":%llu,\"id\":\"%s\",\"rev\":\"%s\","
+                     "\"port\":%u,\"failures\":%u,\"assign\":",
+                     first ? "" : ",", pl->pid, (unsigned long long)pl->start_ticks,
+                     pl->spec.u.assign.id, pl->spec.u.assign.rev, pl->port, pl->failures);
+        if (proto_msg_to_json(&pl->spec, &sb, NULL) != 0) vp_sb_printf(&sb, "null");
+        vp_sb_printf(&sb, "}");
         first = false;
     }
     vp_sb_printf(&sb, "]}\n");

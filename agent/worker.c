@@ -1,13 +1,16 @@
-/* worker.c - one worker process per placement: spawn, read its JSON lines, stop it.
+/* worker.c - one worker process per placement: its command line, spawn, output, stop.
  *
- * A worker is spawned detached (its own process group, so a release also reaches whatever an
- * external server forks) with stdout and stderr on pipes. A stdout line holding "event":"ready"
- * moves the placement to running; an "event":"error" line's message becomes the placement's
- * last error; the last stderr line is kept as the reason if the worker dies. When the worker
- * exits, its process group gets SIGKILL (stragglers would hold GPU memory the restart needs),
- * its handles close, and the placement decides: restart after backoff, start a pending changed
- * assign, or go away after a release. Each spawn gets a fresh agent_proc, which frees itself
- * when its handles are closed, so late pipe callbacks never touch a reused handle. */
+ * The command line comes from the engine's launch profile (eng_argv) filled with the assign and
+ * what only this agent knows: the engine's binary, the port it handed out, whether the installed
+ * version takes a KV-bytes flag, and (simulated GPUs) the capped slice of the built-in worker. A
+ * worker is spawned detached (its own process group, so a stop also reaches whatever an engine
+ * forks) with stdout and stderr on pipes. A stdout line holding "event":"ready" moves a built-in
+ * or template worker to running; engines with a health endpoint are probed instead (probe.c).
+ * The last stderr line is kept as the reason if the worker dies. When the worker exits, its
+ * process group gets SIGKILL (stragglers would hold GPU memory the restart needs), its handles
+ * close, and the placement decides: restart after backoff, start a pending changed assign, or go
+ * away after a release. Each spawn gets a fresh agent_proc, which frees itself when its handles
+ * are closed, so late pipe callbacks never touch a reused handle. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,51 +28,6 @@ extern char **environ;
 uint64_t agent_now_ms(struct agent *a)
 {
     return uv_now(&a->loop);
-}
-
-char *agent_expand_arg(const char *tmpl, const proto_assign *as)
-{
-    vp_sb sb = {0};
-    for (const char *p = tmpl; *p;) {
-        const char *close = *p == '{' ? strchr(p, '}') : NULL;
-        if (!close) {
-            const char *next = strchr(p + 1, '{');
-            size_t n = next ? (size_t)(next - p) : strlen(p);
-            vp_sb_append(&sb, p, n);
-            p += n;
-            continue;
-        }
-        size_t klen = (size_t)(close - p - 1);
-        const char *k = p + 1;
-#define KEY(s) (klen == sizeof(s) - 1 && !memcmp(k, s, klen))
-        if (KEY("model"))
-            vp_sb_printf(&sb, "%s", as->model);
-        else if (KEY("id"))
-            vp_sb_printf(&sb, "%s", as->id);
-        else if (KEY("tp"))
-            vp_sb_printf(&sb, "%d", as->n_gpus);
-        else if (KEY("replica"))
-            vp_sb_printf(&sb, "%u", as->replica);
-        else if (KEY("bytes"))
-            vp_sb_printf(&sb, "%llu", (unsigned long long)as->bytes_per_gpu);
-        else if (KEY("port"))
-            vp_sb_printf(&sb, "%u", as->port);
-        else if (KEY("fraction")) {
-            /* Rounded DOWN to 4 decimals: a server told to take a little less than its slice
-             * stays inside it; one told a little more would overcommit the GPU. */
-            unsigned long long t = (unsigned long long)(as->fraction * 10000.0);
-            if (t == 0) t = 1;
-            vp_sb_printf(&sb, "%llu.%04llu", t / 10000, t % 10000);
-        } else
-            vp_sb_append(&sb, p, (size_t)(close - p + 1));
-#undef KEY
-        p = close + 1;
-    }
-    if (!vp_sb_ok(&sb)) {
-        vp_sb_free(&sb);
-        return NULL;
-    }
-    return vp_sb_steal(&sb);
 }
 
 static void proc_handle_closed(uv_handle_t *h)
@@ -110,13 +68,7 @@ static void on_stdout_line(agent_proc *p, char *line)
     if (vp_json_parse(line, strlen(line), "worker output", &j, NULL) != 0) return;
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "event");
     if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "ready")) {
-        if (pl->state != PROTO_RUNNING && !pl->released && pl->pending.type == 0) {
-            pl->state = PROTO_RUNNING;
-            pl->error[0] = '\0';
-            agent_log(a, AGENT_LOG_INFO, "worker ready", "placement=%s pid=%d",
-                      pl->spec.u.assign.id, pl->pid);
-            agent_pl_changed(pl);
-        }
+        if (!pl->health_path) agent_pl_ready(pl, "ready line");
     } else if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "error")) {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
         if (cJSON_IsString(msg))
@@ -198,17 +150,18 @@ static int build_env(struct agent *a, const proto_assign *as, char ***out)
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 4, sizeof *env);
+    char **env = calloc(n + 5, sizeof *env);
     if (!env) return -ENOMEM;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (!strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21) ||
             !strncmp(environ[i], "VRAMPACK_PLACEMENT=", 19) ||
-            !strncmp(environ[i], "VRAMPACK_NODE=", 14))
+            !strncmp(environ[i], "VRAMPACK_NODE=", 14) ||
+            !strncmp(environ[i], "VRAMPACK_REVISION=", 18))
             continue;
         env[k++] = environ[i];
     }
-    vp_sb cvd = {0}, pl = {0}, node = {0};
+    vp_sb cvd = {0}, pl = {0}, node = {0}, rev = {0};
     vp_sb_printf(&cvd, "CUDA_VISIBLE_DEVICES=");
     for (int i = 0; i < as->n_gpus; i++) {
         const proto_gpu *g = NULL;
@@ -222,16 +175,19 @@ static int build_env(struct agent *a, const proto_assign *as, char ***out)
     }
     vp_sb_printf(&pl, "VRAMPACK_PLACEMENT=%s", as->id);
     vp_sb_printf(&node, "VRAMPACK_NODE=%s", a->node);
-    if (!vp_sb_ok(&cvd) || !vp_sb_ok(&pl) || !vp_sb_ok(&node)) {
+    vp_sb_printf(&rev, "VRAMPACK_REVISION=%s", as->rev);
+    if (!vp_sb_ok(&cvd) || !vp_sb_ok(&pl) || !vp_sb_ok(&node) || !vp_sb_ok(&rev)) {
         vp_sb_free(&cvd);
         vp_sb_free(&pl);
         vp_sb_free(&node);
+        vp_sb_free(&rev);
         free(env);
         return -ENOMEM;
     }
     env[k++] = vp_sb_steal(&cvd);
     env[k++] = vp_sb_steal(&pl);
     env[k++] = vp_sb_steal(&node);
+    env[k++] = vp_sb_steal(&rev);
     env[k] = NULL;
     *out = env;
     return 0;
@@ -243,44 +199,61 @@ static void free_env(char **env)
     size_t n = 0;
     while (env[n])
         n++;
-    /* Our three entries are the last three and the only ones we allocated. */
-    for (size_t i = n >= 3 ? n - 3 : 0; i < n; i++)
+    /* Our four entries are the last four and the only ones we allocated. */
+    for (size_t i = n >= 4 ? n - 4 : 0; i < n; i++)
         free(env[i]);
     free(env);
 }
 
-static int build_argv(struct agent *a, const proto_assign *as, char ***out)
+void agent_launch_of(agent_pl *pl, eng_launch *l, const char **args_buf, const char **cmd_buf)
 {
-    size_t n = as->n_command ? as->n_command : 5;
-    char **argv = calloc(n + 1, sizeof *argv);
-    if (!argv) return -ENOMEM;
-    if (as->n_command) {
-        for (size_t i = 0; i < n; i++)
-            if (!(argv[i] = agent_expand_arg(as->command[i], as))) goto oom;
-    } else {
-        uint64_t slice = as->bytes_per_gpu;
-        if (a->sim && slice > a->sim_max_slice_bytes) slice = a->sim_max_slice_bytes;
-        char bytes[32];
-        snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)slice);
-        const char *items[] = {a->worker_path, "--slice-bytes", bytes, "--backend",
-                               a->sim ? "cpu" : "cuda"};
-        for (size_t i = 0; i < n; i++)
-            if (!(argv[i] = strdup(items[i]))) goto oom;
-    }
-    *out = argv;
-    return 0;
-oom:
-    for (size_t i = 0; i < n; i++)
-        free(argv[i]);
-    free(argv);
-    return -ENOMEM;
+    struct agent *a = pl->a;
+    const proto_assign *as = &pl->spec.u.assign;
+    memset(l, 0, sizeof *l);
+    l->kind = pl->kind;
+    l->binary = agent_engine_binary(a, pl->kind);
+    l->model = as->model;
+    l->id = as->id;
+    l->source = as->source;
+    l->replica = as->replica;
+    l->tp = (uint32_t)as->n_gpus;
+    l->pp = as->pp ? as->pp : 1;
+    l->stage = as->stage;
+    l->max_seq_len = as->max_seq_len;
+    l->max_batch = as->max_batch;
+    l->kv_dtype = as->kv_dtype;
+    l->kv_bytes = as->kv_bytes;
+    l->bytes = as->bytes_per_gpu;
+    for (int i = 0; i < as->n_gpus; i++)
+        for (int j = 0; j < a->n_gpus; j++)
+            if (a->gpus[j].index == as->gpus[i] &&
+                (!l->gpu_bytes || a->gpus[j].total_bytes < l->gpu_bytes))
+                l->gpu_bytes = a->gpus[j].total_bytes;
+    l->port = pl->port;
+    l->slice_bytes = as->bytes_per_gpu;
+    if (a->sim && l->slice_bytes > a->sim_max_slice_bytes) l->slice_bytes = a->sim_max_slice_bytes;
+    l->backend = a->sim ? "cpu" : "cuda";
+    for (size_t i = 0; i < as->n_engine_args; i++)
+        args_buf[i] = as->engine_args[i];
+    l->engine_args = args_buf;
+    l->n_engine_args = as->n_engine_args;
+    for (size_t i = 0; i < as->n_command; i++)
+        cmd_buf[i] = as->command[i];
+    l->command = cmd_buf;
+    l->n_command = as->n_command;
 }
 
-static void free_argv(char **argv)
+static int build_argv(agent_pl *pl, char ***out)
 {
-    for (size_t i = 0; argv && argv[i]; i++)
-        free(argv[i]);
-    free(argv);
+    const char *args[PROTO_MAX_ARGV], *cmd[PROTO_MAX_ARGV];
+    eng_launch l;
+    agent_launch_of(pl, &l, args, cmd);
+    bool kv_flag = false;
+    if (agent_engine_version(pl->a, pl->kind, &kv_flag) == 1) l.kv_bytes_flag = kv_flag;
+    vp_err e = {0};
+    int rc = eng_argv(&l, out, &e);
+    if (rc) snprintf(pl->error, sizeof pl->error, "%s", e.msg);
+    return rc;
 }
 
 int agent_worker_spawn(agent_pl *pl)
@@ -288,11 +261,12 @@ int agent_worker_spawn(agent_pl *pl)
     struct agent *a = pl->a;
     const proto_assign *as = &pl->spec.u.assign;
     char **argv = NULL, **env = NULL;
-    int rc = build_argv(a, as, &argv);
-    if (!rc) rc = build_env(a, as, &env);
+    int rc = build_argv(pl, &argv);
+    if (rc) return rc; /* pl->error says why */
+    rc = build_env(a, as, &env);
     agent_proc *p = rc ? NULL : calloc(1, sizeof *p);
     if (!p) {
-        free_argv(argv);
+        eng_argv_free(argv);
         free_env(env);
         snprintf(pl->error, sizeof pl->error, "spawn: out of memory");
         return -ENOMEM;
@@ -321,7 +295,7 @@ int agent_worker_spawn(agent_pl *pl)
         agent_log(a, AGENT_LOG_ERROR, "cannot start worker", "placement=%s program=%s error=%s",
                   as->id, agent_q(argv[0]), agent_q(uv_strerror(rc)));
         proc_close(p); /* a failed spawn's handle must still be closed */
-        free_argv(argv);
+        eng_argv_free(argv);
         free_env(env);
         return rc;
     }
@@ -330,12 +304,22 @@ int agent_worker_spawn(agent_pl *pl)
     pl->pid = p->proc.pid;
     pl->start_ticks = agent_proc_start_ticks(pl->pid);
     pl->spawned_ms = agent_now_ms(a);
+    pl->adopted = false;
     uv_read_start((uv_stream_t *)&p->out, alloc_cb, on_stdout);
     uv_read_start((uv_stream_t *)&p->err, alloc_cb, on_stderr);
-    agent_log(a, AGENT_LOG_INFO, "worker started",
-              "placement=%s pid=%d program=%s gpus=%d bytes_per_gpu=%llu", as->id, pl->pid,
-              agent_q(argv[0]), as->n_gpus, (unsigned long long)as->bytes_per_gpu);
-    free_argv(argv);
+    if (a->log_level <= AGENT_LOG_INFO) {
+        vp_sb cmd = {0};
+        for (size_t i = 0; argv[i]; i++)
+            vp_sb_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
+        agent_log(a, AGENT_LOG_INFO, "worker started",
+                  "placement=%s rev=%s pid=%d engine=%s port=%u gpus=%d bytes_per_gpu=%llu "
+                  "command=%s",
+                  as->id, as->rev[0] ? as->rev : "-", pl->pid, eng_name(pl->kind), pl->port,
+                  as->n_gpus, (unsigned long long)as->bytes_per_gpu,
+                  agent_q(vp_sb_ok(&cmd) ? vp_sb_str(&cmd) : argv[0]));
+        vp_sb_free(&cmd);
+    }
+    eng_argv_free(argv);
     free_env(env);
     agent_state_save(a);
     return 0;
@@ -344,18 +328,37 @@ int agent_worker_spawn(agent_pl *pl)
 static void on_kill_timer(uv_timer_t *t)
 {
     agent_pl *pl = t->data;
-    if (!pl->proc) return;
-    agent_log(pl->a, AGENT_LOG_WARN, "worker ignored SIGTERM; killing it", "placement=%s pid=%d",
-              pl->spec.u.assign.id, pl->pid);
+    if (!agent_pl_live(pl)) return;
+    agent_log(pl->a, AGENT_LOG_WARN, "worker ignored its stop signal; killing it",
+              "placement=%s pid=%d", pl->spec.u.assign.id, pl->pid);
     kill(-pl->pid, SIGKILL);
-    uv_process_kill(&pl->proc->proc, SIGKILL);
+    if (pl->proc)
+        uv_process_kill(&pl->proc->proc, SIGKILL);
+    else
+        kill(pl->pid, SIGKILL);
 }
 
-void agent_worker_stop(agent_pl *pl)
+void agent_worker_stop(agent_pl *pl, const char *why)
 {
-    if (!pl->proc || uv_is_active((uv_handle_t *)&pl->kill_timer)) return;
-    agent_log(pl->a, AGENT_LOG_INFO, "stopping worker", "placement=%s pid=%d", pl->spec.u.assign.id,
-              pl->pid);
-    if (kill(-pl->pid, SIGTERM) != 0) uv_process_kill(&pl->proc->proc, SIGTERM);
-    uv_timer_start(&pl->kill_timer, on_kill_timer, pl->a->stop_grace_ms, 0);
+    if (!agent_pl_live(pl) || uv_is_active((uv_handle_t *)&pl->kill_timer)) return;
+    const eng_profile *prof = eng_profile_of(pl->kind);
+    int sig = prof ? prof->stop_signal : SIGTERM;
+    uint32_t grace = pl->a->grace_set || !prof ? pl->a->stop_grace_ms : prof->stop_grace_s * 1000;
+    /* Fenced: the controller re-places this work a margin of 2 heartbeats (at least 1 s) after
+     * the lease; the worker must be gone well within it, so it gets half of that. */
+    uint32_t hb = pl->a->heartbeat_ms ? pl->a->heartbeat_ms : 1000;
+    uint32_t fence_grace = hb < 500 ? 500 : hb;
+    if (pl->fenced && grace > fence_grace) grace = fence_grace;
+    snprintf(pl->stop_why, sizeof pl->stop_why, "%s", why ? why : "");
+    agent_log(pl->a, AGENT_LOG_INFO, "stopping worker", "placement=%s pid=%d signal=%s%s%s",
+              pl->spec.u.assign.id, pl->pid, sig == SIGINT ? "SIGINT" : "SIGTERM",
+              why && *why ? " reason=" : "", why && *why ? agent_q(why) : "");
+    agent_probe_stop(pl);
+    if (kill(-pl->pid, sig) != 0) {
+        if (pl->proc)
+            uv_process_kill(&pl->proc->proc, sig);
+        else
+            kill(pl->pid, sig);
+    }
+    uv_timer_start(&pl->kill_timer, on_kill_timer, grace, 0);
 }

@@ -5,10 +5,17 @@
  * the plan's answer and to every placement reported running (the simulated agents report a
  * placement running as soon as its assign arrives, so this is the controller's own latency:
  * plan, commit, assign, absorb reports); and heartbeats per second absorbed with the
- * controller's CPU (utime + stime from /proc/<pid>/stat), at the nominal interval and flooding.
- * A helper thread does the HTTP calls, so the agents' loop never blocks.
+ * controller's CPU (utime + stime from /proc/<pid>/stat), at the nominal interval and flooding;
+ * and the time to re-place a lost node: one agent (the one with the most placements) goes
+ * silent, and the clock runs until the controller has committed a re-plan and every placement
+ * runs again, at the given heartbeat and lease. Leases are on, as always: the controller answers
+ * every heartbeat with a lease frame and re-places a lost node only once its lease plus the
+ * margin has run out. Each simulated agent connects from a loopback address of its own, as
+ * agents on separate hosts would. A helper thread does the HTTP calls, so the agents' loop
+ * never blocks.
  *
- * Usage: bench_controller [--agents N] [--gpus G] [--replicas R] [--hb-ms MS] [--quick] */
+ * Usage: bench_controller [--agents N] [--gpus G] [--replicas R] [--hb-ms MS] [--lease-ms MS]
+ *                         [--quick] */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -50,6 +57,10 @@ static struct {
     long long t_start, t_welcomed;
     uv_async_t flood; /* helper -> loop: switch heartbeat interval */
     uv_async_t done;  /* helper -> loop: stop */
+    uv_async_t kill;  /* helper -> loop: silence the victim agent */
+    int victim;
+    int lease_ms;
+    long long leases_seen;
     int hb_now_ms;
     char api[64];
     pid_t ctl;
@@ -154,7 +165,8 @@ static void handle(sim_agent *a, proto_msg *m)
         break;
     case PROTO_ASSIGN: {
         for (size_t i = 0; i < a->n_pl; i++)
-            if (!strcmp(a->pl[i].id, m->u.assign.id)) return; /* already runs: no-op */
+            if (!strcmp(a->pl[i].id, m->u.assign.id) && !strcmp(a->pl[i].rev, m->u.assign.rev))
+                return; /* already runs: no-op */
         if (a->n_pl == a->cap_pl) {
             a->cap_pl = a->cap_pl ? a->cap_pl * 2 : 8;
             a->pl = realloc(a->pl, a->cap_pl * sizeof *a->pl);
@@ -162,6 +174,7 @@ static void handle(sim_agent *a, proto_msg *m)
         proto_placement *p = &a->pl[a->n_pl++];
         memset(p, 0, sizeof *p);
         snprintf(p->id, sizeof p->id, "%s", m->u.assign.id);
+        snprintf(p->rev, sizeof p->rev, "%s", m->u.assign.rev);
         snprintf(p->model, sizeof p->model, "%s", m->u.assign.model);
         p->state = PROTO_RUNNING;
         p->pid = 1000 + a->idx;
@@ -173,7 +186,8 @@ static void handle(sim_agent *a, proto_msg *m)
     }
     case PROTO_RELEASE:
         for (size_t i = 0; i < a->n_pl; i++)
-            if (!strcmp(a->pl[i].id, m->u.release.id)) {
+            if (!strcmp(a->pl[i].id, m->u.release.id) &&
+                (!m->u.release.rev[0] || !strcmp(a->pl[i].rev, m->u.release.rev))) {
                 a->pl[i] = a->pl[--a->n_pl];
                 a->dirty = true;
                 break;
@@ -182,6 +196,9 @@ static void handle(sim_agent *a, proto_msg *m)
     case PROTO_ERROR:
         fprintf(stderr, "bench: sim-%04d: controller error %s: %s\n", a->idx, m->u.error.code,
                 m->u.error.message);
+        break;
+    case PROTO_LEASE:
+        B.leases_seen++;
         break;
     default:
         break;
@@ -259,6 +276,15 @@ static void close_cb(uv_handle_t *h)
     (void)h;
 }
 
+/* The victim goes silent: no heartbeat, no connection (as a machine that lost power). */
+static void on_kill(uv_async_t *x)
+{
+    (void)x;
+    sim_agent *a = &B.agents[B.victim];
+    uv_timer_stop(&a->hb);
+    if (!uv_is_closing((uv_handle_t *)&a->tcp)) uv_close((uv_handle_t *)&a->tcp, close_cb);
+}
+
 static void on_done(uv_async_t *x)
 {
     (void)x;
@@ -268,6 +294,7 @@ static void on_done(uv_async_t *x)
             uv_close((uv_handle_t *)&B.agents[i].tcp, close_cb);
     }
     uv_close((uv_handle_t *)&B.flood, close_cb);
+    uv_close((uv_handle_t *)&B.kill, close_cb);
     uv_close((uv_handle_t *)&B.done, close_cb);
 }
 
@@ -341,6 +368,8 @@ typedef struct result {
     int http_status;
     double placements, unplaced, solve_s;
     double nominal_hbps, nominal_cpu, flood_hbps, flood_cpu, flood_offered;
+    long long lost_replan_ms, lost_running_ms;
+    size_t lost_placements;
     long rss_kb;
     int ok;
 } result;
@@ -398,6 +427,24 @@ static void *helper(void *ud)
     measure_hb(B.phase_s, &R.flood_hbps, &R.flood_cpu);
     R.flood_offered = (double)(B.heartbeats_sent - s0) * 1000.0 / (double)(now_ms() - ts);
     cpu_seconds(B.ctl, &R.rss_kb);
+    /* A lost node: the agent with the most placements goes silent. (Read without the loop's
+     * lock: the loop only changes n_pl on assigns and releases, and none are due now.) */
+    size_t most = 0;
+    for (int i = 0; i < B.n_agents; i++)
+        if (B.agents[i].n_pl > most) {
+            most = B.agents[i].n_pl;
+            B.victim = i;
+        }
+    R.lost_placements = most;
+    double replans0 = metric("vrampack_replans_total");
+    long long tk = now_ms();
+    uv_async_send(&B.kill);
+    while (now_ms() - tk < 120000 && metric("vrampack_replans_total") <= replans0)
+        sleep_ms(20);
+    R.lost_replan_ms = now_ms() - tk;
+    while (now_ms() - tk < 120000 && metric("vrampack_placements{state=\"running\"}") < expect)
+        sleep_ms(20);
+    R.lost_running_ms = now_ms() - tk;
     R.ok = 1;
     uv_async_send(&B.done);
     return NULL;
@@ -405,7 +452,8 @@ static void *helper(void *ud)
 
 static int start_controller(const char *dir)
 {
-    char log[512], state[512], hb[16];
+    char log[512], state[512], hb[16], lease[16];
+    snprintf(lease, sizeof lease, "%d", B.lease_ms);
     snprintf(log, sizeof log, "%s/controller.log", dir);
     snprintf(state, sizeof state, "%s/state.db", dir);
     snprintf(hb, sizeof hb, "%d", B.hb_ms);
@@ -416,7 +464,8 @@ static int start_controller(const char *dir)
         FILE *f = freopen(log, "w", stderr);
         (void)f;
         execl(bin, bin, "controller", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--state",
-              state, "--heartbeat-ms", hb, "--solver", "ffd", "--log-level", "info", (char *)NULL);
+              state, "--heartbeat-ms", hb, "--lease-ms", lease, "--solver", "ffd", "--log-level",
+              "info", (char *)NULL);
         _exit(127);
     }
     long long end = now_ms() + 20000;
@@ -449,6 +498,7 @@ int main(int argc, char **argv)
     B.flood_ms = 10;
     B.burst = 10;
     B.phase_s = 5;
+    B.lease_ms = 10000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             B.phase_s = 2;
@@ -460,13 +510,16 @@ int main(int argc, char **argv)
             B.replicas = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--hb-ms"))
             B.hb_ms = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--lease-ms"))
+            B.lease_ms = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_controller [--agents N] [--gpus G] [--replicas R] "
-                            "[--hb-ms MS] [--quick]\n");
+                            "[--hb-ms MS] [--lease-ms MS] [--quick]\n");
             return 2;
         }
     }
-    if (B.n_agents < 1 || B.gpus < 1 || B.gpus > 16 || B.replicas < 20 || B.hb_ms < 10) {
+    if (B.n_agents < 1 || B.n_agents > 60000 || B.gpus < 1 || B.gpus > 16 || B.replicas < 20 ||
+        B.hb_ms < 10 || B.lease_ms < B.hb_ms) {
         fprintf(stderr, "bench_controller: out-of-range option\n");
         return 2;
     }
@@ -493,6 +546,7 @@ int main(int argc, char **argv)
     B.agents = calloc((size_t)B.n_agents, sizeof *B.agents);
     uv_async_init(B.loop, &B.flood, on_flood);
     uv_async_init(B.loop, &B.done, on_done);
+    uv_async_init(B.loop, &B.kill, on_kill);
     struct sockaddr_in sa;
     uv_ip4_addr("127.0.0.1", port, &sa);
     B.t_start = now_ms();
@@ -502,6 +556,12 @@ int main(int argc, char **argv)
         uv_tcp_init(B.loop, &a->tcp);
         uv_timer_init(B.loop, &a->hb);
         a->tcp.data = a->hb.data = a->conn.data = a;
+        /* A loopback address per agent (127.1.x.y), as from hosts of their own. */
+        struct sockaddr_in me;
+        char src[32];
+        snprintf(src, sizeof src, "127.1.%d.%d", i / 250, i % 250 + 1);
+        uv_ip4_addr(src, 0, &me);
+        uv_tcp_bind(&a->tcp, (const struct sockaddr *)&me, 0);
         uv_tcp_connect(&a->conn, &a->tcp, (const struct sockaddr *)&sa, on_connect);
     }
     pthread_t th;
@@ -519,8 +579,8 @@ int main(int argc, char **argv)
     uv_loop_close(B.loop);
 
     printf("controller bench: %d simulated agents x %d L4 GPUs, 20 models, %d replicas, "
-           "heartbeat %d ms, loopback, one process for all agents\n",
-           B.n_agents, B.gpus, B.replicas, B.hb_ms);
+           "heartbeat %d ms, lease %d ms, loopback, one process for all agents\n",
+           B.n_agents, B.gpus, B.replicas, B.hb_ms, B.lease_ms);
     printf("  %-44s %s\n", "measure", "value");
     printf("  %-44s %lld ms (%d failed)\n", "connect + hello -> all welcomed",
            B.t_welcomed ? B.t_welcomed - B.t_start : -1, B.connect_failed);
@@ -537,7 +597,12 @@ int main(int argc, char **argv)
     printf("  %-44s %.0f /s at %.1f%% CPU (offered %.0f /s: %d frames every %d ms per agent)\n",
            "heartbeats absorbed, flood", R.flood_hbps, R.flood_cpu, R.flood_offered, B.burst,
            B.flood_ms);
-    printf("  %-44s %.1f MiB\n", "controller RSS at the end", (double)R.rss_kb / 1024.0);
+    printf("  %-44s %.1f MiB\n", "controller RSS after the flood", (double)R.rss_kb / 1024.0);
+    printf("  %-44s %lld lease frames\n", "leases renewed (agents' side)", B.leases_seen);
+    printf("  %-44s %lld ms (%zu placements; lost after 3 heartbeats, re-placed after the "
+           "lease + 2 heartbeats)\n",
+           "node silent -> re-plan committed", R.lost_replan_ms, R.lost_placements);
+    printf("  %-44s %lld ms\n", "node silent -> all placements running again", R.lost_running_ms);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);

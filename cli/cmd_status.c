@@ -66,8 +66,8 @@ static void print_nodes(const cJSON *nodes)
     }
     printf("nodes: %d (%d ready, %d lost, %d connected)\n", n, ready, n - ready, conn);
     if (!n) return;
-    printf("  %-20s %-6s %-5s %-18s %-17s %-8s %s\n", "NAME", "STATE", "CONN", "GPUS",
-           "PLANNED/USABLE", "DESIRED", "LAST HEARTBEAT");
+    printf("  %-20s %-6s %-5s %-18s %-17s %-8s %-9s %s\n", "NAME", "STATE", "CONN", "GPUS",
+           "PLANNED/USABLE", "DESIRED", "$/HOUR", "LAST HEARTBEAT");
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     double now_ms = (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
@@ -89,9 +89,14 @@ static void print_nodes(const cJSON *nodes)
             snprintf(ago, sizeof ago, "%.1f s ago", (now_ms - hb) / 1000.0);
         else
             snprintf(ago, sizeof ago, "never");
-        printf("  %-20s %-6s %-5s %-18s %-17s %-8.0f %s\n", str(it, "name"), str(it, "state"),
+        int suspect = 0;
+        cJSON_ArrayForEach(g, gpus) suspect +=
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "suspect"));
+        printf("  %-20s %-6s %-5s %-18s %-17s %-8.0f %-9.3f %s", str(it, "name"), str(it, "state"),
                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "connected")) ? "yes" : "no",
-               gdesc, bytes, num(it, "desired"), ago);
+               gdesc, bytes, num(it, "desired"), num(it, "price_per_hour"), ago);
+        if (suspect) printf(" (%d GPU%s suspect)", suspect, suspect > 1 ? "s" : "");
+        printf("\n");
     }
 }
 
@@ -112,8 +117,8 @@ static void print_placements(const cJSON *pl)
         }
     printf("%s\n", n ? ")" : "");
     if (!n) return;
-    printf("  %-28s %-20s %-10s %-9s %-9s %s\n", "ID", "NODE", "GPUS", "GIB/GPU", "STATE",
-           "DETAIL");
+    printf("  %-28s %-20s %-10s %-9s %-9s %-21s %s\n", "ID", "NODE", "GPUS", "GIB/GPU", "STATE",
+           "ENDPOINT", "DETAIL");
     cJSON_ArrayForEach(it, pl)
     {
         char gl[64] = "";
@@ -127,9 +132,16 @@ static void print_placements(const cJSON *pl)
                                                                              : "";
         char pid[32] = "";
         if (num(it, "pid") > 0) snprintf(pid, sizeof pid, "pid %.0f", num(it, "pid"));
-        printf("  %-28s %-20s %-10s %-9.2f %-9s %s%s%s\n", str(it, "id"), node, gl[0] ? gl : "-",
-               num(it, "bytes_per_gpu") / VP_GIB, str(it, "state"), pid,
-               pid[0] && detail[0] ? "; " : "", detail);
+        const char *ep =
+            cJSON_GetObjectItemCaseSensitive(it, "endpoint") ? str(it, "endpoint") : "-";
+        const cJSON *prev = cJSON_GetObjectItemCaseSensitive(it, "previous");
+        char roll[160] = "";
+        if (cJSON_IsObject(prev))
+            snprintf(roll, sizeof roll, "%sprevious revision %s on %s",
+                     pid[0] || detail[0] ? "; " : "", str(prev, "state"), str(prev, "node"));
+        printf("  %-28s %-20s %-10s %-9.2f %-9s %-21s %s%s%s%s\n", str(it, "id"), node,
+               gl[0] ? gl : "-", num(it, "bytes_per_gpu") / VP_GIB, str(it, "state"), ep, pid,
+               pid[0] && detail[0] ? "; " : "", detail, roll);
     }
 }
 

@@ -17,9 +17,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vrampack submit MANIFEST --api HOST:PORT [--token-file F] [--json]\n\n"
+    fprintf(f, "usage: vrampack submit MANIFEST --api HOST:PORT [--token-file F] [--dry-run]\n"
+               "                       [--json]\n\n"
                "Sends MANIFEST to the controller's API (POST /v1/manifests). It replaces the\n"
                "desired models; the controller plans them and starts them on its agents.\n"
+               "With --dry-run it only answers what would change (placements added, removed,\n"
+               "moved, rolled, over capacity; cost before and after) and changes nothing.\n"
                "Exit 0 when everything was placed, 1 when some replica could not be (the\n"
                "reasons are printed) or the controller is unreachable, 2 for bad input.\n");
 }
@@ -36,7 +39,7 @@ static void print_error(const char *what, const cli_http_resp *r)
 int cli_submit(int argc, char **argv)
 {
     const char *manifest = NULL, *api = NULL, *token_file = NULL;
-    bool json = false;
+    bool json = false, dry = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -44,6 +47,8 @@ int cli_submit(int argc, char **argv)
             return CLI_OK;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--dry-run")) {
+            dry = true;
         } else if ((!strcmp(a, "--api") || !strcmp(a, "--token-file")) && i + 1 < argc) {
             if (!strcmp(a, "--api"))
                 api = argv[++i];
@@ -71,8 +76,8 @@ int cli_submit(int argc, char **argv)
     }
     cli_http_resp r;
     char err[512];
-    int rc = cli_http_request(api, "POST", "/v1/manifests", token, text, strlen(text),
-                              SUBMIT_TIMEOUT_MS, &r, err, sizeof err);
+    int rc = cli_http_request(api, "POST", dry ? "/v1/manifests?dry_run=1" : "/v1/manifests", token,
+                              text, strlen(text), SUBMIT_TIMEOUT_MS, &r, err, sizeof err);
     free(text);
     if (rc) {
         fprintf(stderr, "vrampack submit: %s\n", err);
@@ -106,12 +111,27 @@ int cli_submit(int argc, char **argv)
          : "?")
     const cJSON *unplaced = cJSON_GetObjectItemCaseSensitive(j, "unplaced");
     int n_unplaced = cJSON_GetArraySize(unplaced);
-    printf("submitted %s: %.0f models, %.0f placements (%.0f kept, %.0f newly placed), "
+    printf("%s %s: %.0f models, %.0f placements (%.0f kept, %.0f newly placed), "
            "%d unplaced\n",
-           manifest, NUM("models"), NUM("placements"), NUM("kept"), NUM("placed"), n_unplaced);
-    printf("plan: solver %s, status %s, $%.2f/hour, solved in %.0f ms\n", STR("solver"),
-           STR("status"), NUM("cost_per_hour"), NUM("solve_ms"));
-    const cJSON *u;
+           dry ? "dry run of" : "submitted", manifest, NUM("models"), NUM("placements"),
+           NUM("kept"), NUM("placed"), n_unplaced);
+    printf("plan: solver %s, status %s, $%.2f/hour (was $%.2f/hour), solved in %.0f ms\n",
+           STR("solver"), STR("status"), NUM("cost_per_hour"), NUM("cost_before"), NUM("solve_ms"));
+    static const char *const lists[] = {"added", "removed", "moved", "over_capacity"};
+    for (size_t li = 0; li < sizeof lists / sizeof lists[0]; li++) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, lists[li]), *it;
+        if (cJSON_GetArraySize(arr) == 0) continue;
+        printf("%s%s:", dry ? "would be " : "", lists[li]);
+        cJSON_ArrayForEach(it, arr) printf(" %s", cJSON_IsString(it) ? it->valuestring : "?");
+        printf("\n");
+    }
+    const cJSON *roll = cJSON_GetObjectItemCaseSensitive(j, "roll"), *u;
+    if (cJSON_GetArraySize(roll) > 0) {
+        printf("%s %d placement%s make-before-break:", dry ? "would roll" : "rolling",
+               cJSON_GetArraySize(roll), cJSON_GetArraySize(roll) > 1 ? "s" : "");
+        cJSON_ArrayForEach(u, roll) printf(" %s", cJSON_IsString(u) ? u->valuestring : "?");
+        printf("\n");
+    }
     cJSON_ArrayForEach(u, unplaced)
     {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(u, "model");

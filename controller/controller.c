@@ -24,7 +24,14 @@ void ctl_config_default(ctl_config *c)
     c->api_port = 7071;
     c->heartbeat_ms = 1000;
     plan_options_default(&c->solve);
-    c->api_body_limit = 16u << 20;
+    c->api_body_limit = 4u << 20;
+    c->api_threads = 4;
+    c->api_conn_limit = 4096;
+    c->api_per_ip_limit = 64;
+    c->api_timeout_s = 10;
+    c->max_moves = 4;
+    c->consolidate_every_ms = 600000;
+    c->min_saving = 1.0;
     c->log_level = CTL_LOG_INFO;
 }
 
@@ -161,6 +168,8 @@ static int load_state(ctl *c, vp_err *e)
         /* The controller's own downtime is not the node's silence: count from now, plus a
          * grace period for the agents' reconnect back-off. */
         n->last_seen = now + c->restart_grace_ms;
+        /* The previous controller may have renewed leases just before it stopped. */
+        n->lease_sent = now;
     }
     c->plan = ld.plan;
     c->manifest_text = ld.manifest_text;
@@ -169,8 +178,9 @@ static int load_state(ctl *c, vp_err *e)
     ld.manifest_text = NULL;
     if (c->manifest_text) {
         vp_err me = {0};
-        if (plan_manifest_parse(c->manifest_text, strlen(c->manifest_text), "stored manifest", NULL,
-                                &c->manifest, &me)) {
+        /* Self-contained, as the API took it: no file is opened to read it again. */
+        if (plan_manifest_parse_inline(c->manifest_text, strlen(c->manifest_text),
+                                       "stored manifest", &c->manifest, &me)) {
             /* Placements stay enforced; only re-planning needs the manifest. */
             c->manifest = NULL;
             log_line(c, CTL_LOG_ERROR, "stored_manifest_unreadable", "error", me.msg);
@@ -190,12 +200,35 @@ static int load_state(ctl *c, vp_err *e)
     return 0;
 }
 
+/* "127.x.y.z", "::1" and "localhost" stay on this host; anything else may not. */
+static bool loopback(const char *host)
+{
+    return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
 int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
 {
     if (!cfg->state_path[0]) return vp_errf(e, VP_EINPUT, "--state: required");
     if (cfg->heartbeat_ms < 10 || cfg->heartbeat_ms > PROTO_MAX_HEARTBEAT_MS)
         return vp_errf(e, VP_EINPUT, "--heartbeat-ms: must be in [10, %u]", PROTO_MAX_HEARTBEAT_MS);
+    if (cfg->lease_ms && (cfg->lease_ms < cfg->heartbeat_ms || cfg->lease_ms > PROTO_MAX_LEASE_MS))
+        return vp_errf(e, VP_EINPUT, "--lease-ms: must be in [heartbeat (%u), %u]",
+                       cfg->heartbeat_ms, PROTO_MAX_LEASE_MS);
     if (!cfg->api_body_limit) return vp_errf(e, VP_EINPUT, "api body limit: must be > 0");
+    if (!cfg->api_threads || !cfg->api_conn_limit || !cfg->api_per_ip_limit || !cfg->api_timeout_s)
+        return vp_errf(e, VP_EINPUT, "api limits: threads, connections and timeout must be > 0");
+    if (!cfg->insecure && !loopback(cfg->listen_host) && !cfg->agent_token[0])
+        return vp_errf(e, VP_EINPUT,
+                       "--listen %s: not a loopback address and no agent token: anyone who can "
+                       "reach it could run workers (give --agent-token-file, or --insecure)",
+                       cfg->listen_host);
+    if (!cfg->insecure && cfg->api_host[0] && !loopback(cfg->api_host) && !cfg->api_token[0])
+        return vp_errf(e, VP_EINPUT,
+                       "--api %s: not a loopback address and no API token: anyone who can reach "
+                       "it could replace the manifest (give --api-token-file, or --insecure)",
+                       cfg->api_host);
+    if (cfg->crash_loop_failures > CTL_CRASH_MAX)
+        return vp_errf(e, VP_EINPUT, "--crash-loop-failures: must be in [1, %d]", CTL_CRASH_MAX);
     ctl *c = calloc(1, sizeof *c);
     if (!c) return vp_errf(e, -ENOMEM, "controller: out of memory");
     c->cfg = *cfg;
@@ -208,12 +241,19 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
     c->hello_timeout_ms = 3 * hb < 5000 ? 5000 : 3 * hb;
     /* Agents reconnect with back-off up to about 5 s plus jitter: give them three times that. */
     c->restart_grace_ms = 10ull * hb < 15000 ? 15000 : 10ull * hb;
+    if (!c->cfg.lease_ms) c->cfg.lease_ms = 10000;
+    c->lease_margin_ms = 2 * hb < 1000 ? 1000 : 2 * hb;
     c->util_ppm = 900000;
     c->fleet_epoch = 1;
+    if (!c->cfg.crash_loop_failures) c->cfg.crash_loop_failures = 3;
+    if (!c->cfg.crash_loop_window_ms) c->cfg.crash_loop_window_ms = 600000;
     int rc;
     if (cfg->fleet_path) {
         if ((rc = plan_fleet_load(cfg->fleet_path, &c->fleet_file, e))) goto fail;
         c->util_ppm = c->fleet_file->util_ppm;
+    } else if (!(c->catalog = plan_fleet_builtin())) {
+        rc = vp_errf(e, -ENOMEM, "controller: out of memory");
+        goto fail;
     }
     if ((rc = uv_loop_init(&c->loop))) {
         rc = vp_errf(e, rc, "controller: event loop: %s", uv_strerror(rc));
@@ -250,7 +290,9 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
         ctl_log_s(&l, "agents", a);
         ctl_log_s(&l, "api", cfg->api_host[0] ? b : "off");
         ctl_log_u(&l, "heartbeat_ms", hb);
-        ctl_log_s(&l, "auth", cfg->token[0] ? "token" : "none");
+        ctl_log_u(&l, "lease_ms", c->cfg.lease_ms);
+        ctl_log_s(&l, "agent_auth", cfg->agent_token[0] ? "token" : "none");
+        ctl_log_s(&l, "api_auth", cfg->api_token[0] ? "token" : "none");
         ctl_log_end(&c->log, &l);
     }
     *out = c;
@@ -269,6 +311,8 @@ int ctl_run(ctl *c)
         begin_stop(c);
     else
         uv_timer_start(&c->tick, on_tick, c->tick_ms, c->tick_ms);
+    if (c->cfg.consolidate_every_ms)
+        c->next_consolidate = uv_now(&c->loop) + c->cfg.consolidate_every_ms;
     int rc = uv_run(&c->loop, UV_RUN_DEFAULT);
     (void)rc;
     log_line(c, CTL_LOG_INFO, "stopped", NULL, NULL);
@@ -304,6 +348,11 @@ void ctl_free(ctl *c)
     plan_manifest_free(c->manifest);
     free(c->manifest_text);
     plan_fleet_free(c->fleet_file);
+    plan_fleet_free(c->catalog);
+    free(c->revs);
+    free(c->by_id);
+    free(c->excl);
+    free(c->bbm);
     free(c->events);
     pthread_mutex_destroy(&c->mu);
     ctl_logger_close(&c->log);

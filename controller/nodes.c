@@ -78,10 +78,13 @@ void ctl_node_free_parts(ctl_node *n)
     free(n->rep);
     free(n->sent);
     free(n->want);
+    free(n->fails);
     n->rep = NULL;
     n->sent = NULL;
     n->want = NULL;
+    n->fails = NULL;
     n->n_rep = n->n_sent = n->cap_sent = n->n_want = n->cap_want = 0;
+    n->n_fails = n->cap_fails = 0;
 }
 
 void ctl_nodes_free(ctl_nodes *ns)
@@ -95,11 +98,58 @@ void ctl_nodes_free(ctl_nodes *ns)
     memset(ns, 0, sizeof *ns);
 }
 
-const proto_placement *ctl_node_reported(const ctl_node *n, const char *id)
+const proto_placement *ctl_node_reported(const ctl_node *n, const char *id, const char *rev)
 {
     for (size_t i = 0; i < n->n_rep; i++)
-        if (!strcmp(n->rep[i].id, id)) return &n->rep[i];
+        if (!strcmp(n->rep[i].id, id) && (!rev || !strcmp(n->rep[i].rev, rev))) return &n->rep[i];
     return NULL;
 }
 
-void ctl_json_str(vp_sb *sb, const char *s) { vp_sb_json_str(sb, s); }
+void ctl_node_price(ctl_node *n, const plan_fleet *fleet_file, const plan_fleet *catalog)
+{
+    n->price_per_hour = 1.0;
+    snprintf(n->price_source, sizeof n->price_source, "nominal (no fleet entry or type)");
+    if (fleet_file)
+        for (size_t i = 0; i < fleet_file->n_nodes; i++)
+            if (!strcmp(fleet_file->nodes[i].name, n->name)) {
+                n->price_per_hour = fleet_file->nodes[i].price_per_hour;
+                snprintf(n->price_source, sizeof n->price_source, "fleet file node %s", n->name);
+                if (!n->instance_type[0])
+                    snprintf(n->instance_type, sizeof n->instance_type, "%s",
+                             fleet_file->nodes[i].type);
+                return;
+            }
+    if (!catalog) return;
+    if (n->instance_type[0])
+        for (size_t i = 0; i < catalog->n_types; i++)
+            if (!strcmp(catalog->types[i].type, n->instance_type)) {
+                n->price_per_hour = catalog->types[i].price_per_hour;
+                snprintf(n->price_source, sizeof n->price_source, "catalog type %s",
+                         n->instance_type);
+                return;
+            }
+    /* No type: the cheapest per GPU of the types with its GPU model, times its GPUs. */
+    const plan_gpu_model *g = n->n_gpus ? plan_fleet_gpu(catalog, n->gpus[0].model) : NULL;
+    double best = 0;
+    const char *from = NULL;
+    for (size_t i = 0; g && i < catalog->n_types; i++) {
+        const plan_instance *t = &catalog->types[i];
+        const plan_gpu_model *tg = plan_fleet_gpu(catalog, t->gpu);
+        if (tg != g || t->n_gpus < 1) continue;
+        double per = t->price_per_hour / t->n_gpus;
+        if (!from || per < best) {
+            best = per;
+            from = t->type;
+        }
+    }
+    if (from) {
+        n->price_per_hour = best * n->n_gpus;
+        snprintf(n->price_source, sizeof n->price_source, "estimate: %d x %s per GPU of %s",
+                 n->n_gpus, g->name, from);
+    }
+}
+
+void ctl_json_str(vp_sb *sb, const char *s)
+{
+    vp_sb_json_str(sb, s);
+}

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "ctl_internal.h"
+#include "ilp.h"
 
 static double now_s(void)
 {
@@ -85,10 +86,10 @@ int ctl_fleet_build(const plan_fleet *fleet_file, const ctl_fleet_node *ready, s
         plan_inv_node nd;
         memset(&nd, 0, sizeof nd);
         snprintf(nd.name, sizeof nd.name, "%s", ready[i].name);
-        snprintf(nd.type, sizeof nd.type, "agent");
+        snprintf(nd.type, sizeof nd.type, "%s", ready[i].type[0] ? ready[i].type : "agent");
         snprintf(nd.gpu, sizeof nd.gpu, "%s", f->gpus[gi].name);
         nd.n_gpus = ready[i].n_gpus > PLACE_MAX_GPUS ? PLACE_MAX_GPUS : ready[i].n_gpus;
-        nd.price_per_hour = 1.0;
+        nd.price_per_hour = ready[i].price_per_hour > 0 ? ready[i].price_per_hour : 1.0;
         if (plan_fleet_add_node(f, &nd)) goto oom;
     }
     if (fleet_file && with_catalog) {
@@ -109,30 +110,6 @@ int ctl_fleet_build(const plan_fleet *fleet_file, const ctl_fleet_node *ready, s
 oom:
     plan_fleet_free(f);
     return vp_errf(e, -ENOMEM, "fleet: out of memory");
-}
-
-/* ---- which models kept their manifest entry ---- */
-
-static const cJSON *model_entry(const cJSON *root, const char *name)
-{
-    const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models"), *m;
-    cJSON_ArrayForEach(m, models)
-    {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(m, "name");
-        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return m;
-    }
-    return NULL;
-}
-
-/* true when `name` has the same entry (and the same top-level defaults) in both manifests. */
-static bool model_unchanged(const cJSON *old_root, const cJSON *new_root, const char *name)
-{
-    if (!old_root || !new_root) return false;
-    const cJSON *od = cJSON_GetObjectItemCaseSensitive(old_root, "defaults");
-    const cJSON *nd = cJSON_GetObjectItemCaseSensitive(new_root, "defaults");
-    if ((od || nd) && !(od && nd && cJSON_Compare(od, nd, true))) return false;
-    const cJSON *om = model_entry(old_root, name), *nm = model_entry(new_root, name);
-    return om && nm && cJSON_Compare(om, nm, true);
 }
 
 /* ---- incremental placement ---- */
@@ -189,13 +166,14 @@ typedef struct moved_from {
 
 /* Chooses tp GPUs of node ni with room for need bytes each, best fit (least room left).
  * Returns the summed leftover, or UINT64_MAX when the node cannot take it. */
-static uint64_t pick_gpus(const place_plan *p, int ni, uint32_t tp, uint64_t need, uint8_t *out)
+static uint64_t pick_gpus(const place_plan *p, int ni, uint32_t tp, uint64_t need, uint32_t skip,
+                          uint8_t *out)
 {
     const place_node *n = &p->nodes[ni];
     uint64_t left[PLACE_MAX_GPUS];
     int order[PLACE_MAX_GPUS], k = 0;
     for (int g = 0; g < n->n_gpus; g++) {
-        if (!place_gpu_fits(p, ni, g, need)) continue;
+        if ((skip & (1u << g)) || !place_gpu_fits(p, ni, g, need)) continue;
         left[g] = n->gpus[g].usable_bytes - n->gpus[g].used_bytes - need;
         int j = k++;
         while (j > 0 && left[order[j - 1]] > left[g]) {
@@ -223,7 +201,19 @@ typedef struct inc {
     size_t n_nl;
     moved_from *moved;
     size_t n_moved;
+    bool honour_excl; /* keep excluded placements off their nodes */
 } inc;
+
+/* The GPUs of plan node ni the exclusions keep placement `id` off (all bits: the whole node). */
+static uint32_t excluded(const inc *s, const char *id, int ni)
+{
+    uint32_t mask = 0;
+    if (!s->honour_excl) return 0;
+    for (size_t i = 0; i < s->in->n_excl; i++)
+        if (!strcmp(s->in->excl[i].id, id) && !strcmp(s->in->excl[i].node, s->p->nodes[ni].name))
+            mask |= s->in->excl[i].gpus ? s->in->excl[i].gpus : UINT32_MAX;
+    return mask;
+}
 
 /* The lost node a replica (any of its stages) was taken off, or NULL. */
 static const char *moved_from_node(const moved_from *mv, size_t n, const char *model,
@@ -276,9 +266,13 @@ static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp
     uint64_t best_score = UINT64_MAX, best_need = 0;
     uint32_t best_tp = 0;
     uint8_t best_gpus[PLACE_MAX_GPUS], gpus[PLACE_MAX_GPUS];
+    char id[PLACE_ID_MAX];
+    place_make_id(id, sizeof id, m->name, pc->replica, g->pp > 1 ? pc->stage : -1);
     *need_out = 0;
     *tp_out = 0;
     for (size_t c = 0; c < s->n_cands; c++) {
+        uint32_t skip = excluded(s, id, s->cands[c].node);
+        if (skip == UINT32_MAX) continue;
         const plan_shape *sh = &g->shapes[s->cands[c].bintype];
         if (!sh->ok || sh->tp < 1 || sh->tp > PLACE_MAX_GPUS) continue;
         uint64_t need = sh->stage_bytes[pc->stage];
@@ -295,7 +289,7 @@ static int place_piece(inc *s, const piece *pc, uint64_t *need_out, uint32_t *tp
             if (m->spread && q->replica != pc->replica) clash = true;
             if (g->pp > 1 && q->replica == pc->replica) clash = true;
         }
-        uint64_t left = pick_gpus(s->p, ni, sh->tp, need, gpus);
+        uint64_t left = pick_gpus(s->p, ni, sh->tp, need, skip, gpus);
         if (left == UINT64_MAX) continue;
         if (clash) {
             *clashed = true;
@@ -413,115 +407,35 @@ done:
     return rc;
 }
 
-static bool drop_placement(const ctl_solve_req *in, const plan_problem *prob, const cJSON *old_root,
-                           const cJSON *new_root, const place_placement *q)
+/* true when an exclusion keeps q (a placement of plan p) off its node or any of its GPUs. */
+static bool excluded_here(const ctl_solve_req *in, const place_plan *p, const place_placement *q)
 {
-    int gi = plan_group_find(prob, q->model);
-    if (gi < 0) return true; /* model no longer wanted */
-    const plan_group *g = &prob->groups[gi];
-    uint32_t pp = g->pp ? g->pp : 1;
-    if (q->replica >= g->replicas || (uint32_t)q->n_stages != pp) return true;
-    if (pp > 1 ? (q->stage < 0 || (uint32_t)q->stage >= pp) : q->stage >= 0) return true;
-    if (in->submit && !model_unchanged(old_root, new_root, q->model)) return true;
+    for (size_t x = 0; x < in->n_excl; x++) {
+        const ctl_excl *ex = &in->excl[x];
+        if (strcmp(ex->id, q->id) || strcmp(ex->node, p->nodes[q->node].name)) continue;
+        for (int g = 0; g < q->n_gpus; g++)
+            if (!ex->gpus || (ex->gpus & (1u << q->gpus[g]))) return true;
+    }
     return false;
 }
 
-int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
+/* Takes placements off the GPUs their exclusions name and places them elsewhere (best fit over
+ * the ready nodes), or back where they were when no other place has room. */
+static int relocate_excluded(inc *s, const plan_fleet *fleet, size_t *placed, vp_err *e)
 {
-    double t0 = now_s();
-    memset(out, 0, sizeof *out);
-    place_plan *p = in->base ? place_plan_clone(in->base) : place_plan_new();
-    plan_fleet *fleet = NULL;
-    plan_problem *prob = NULL;
-    cJSON *old_root = NULL, *new_root = NULL;
-    inc s;
-    memset(&s, 0, sizeof s);
-    int rc = 0;
-    if (!p) return vp_errf(e, -ENOMEM, "plan: out of memory");
-
-    /* 1. Take placements off lost nodes, remembering where they were (for the reason). */
-    s.moved = calloc(p->n_placements ? p->n_placements : 1, sizeof *s.moved);
-    if (!s.moved) {
-        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
-        goto done;
-    }
+    const ctl_solve_req *in = s->in;
+    const plan_problem *prob = s->prob;
+    place_plan *p = s->p;
+    size_t hits = 0;
     for (size_t i = p->n_placements; i-- > 0;) {
         const place_placement *q = &p->placements[i];
-        const char *node = p->nodes[q->node].name;
-        if (!name_in(in->lost, in->n_lost, node)) continue;
-        snprintf(s.moved[s.n_moved].id, PLACE_ID_MAX, "%s", q->id);
-        snprintf(s.moved[s.n_moved].node, PLACE_NAME_MAX, "%s", node);
-        s.n_moved++;
+        if (!excluded_here(in, p, q)) continue;
         place_plan_unassign(p, i);
+        hits++;
     }
-    out->moved = s.n_moved;
-    p->n_unplaced = 0; /* recomputed below: whatever is still missing is listed again */
-
-    if (!in->manifest) {
-        /* Nothing is known to be wanted (the stored manifest could not be read): keep what is
-         * placed and say why the rest cannot move. */
-        for (size_t i = 0; i < s.n_moved; i++) {
-            char why[PLACE_REASON_MAX];
-            snprintf(why, sizeof why, "was on lost node %s; the manifest is unavailable",
-                     s.moved[i].node);
-            const char *id = s.moved[i].id, *slash = strchr(id, '/');
-            char model[PLACE_NAME_MAX];
-            snprintf(model, sizeof model, "%.*s", slash ? (int)(slash - id) : (int)strlen(id), id);
-            place_plan_add_unplaced(p, model, slash ? (uint32_t)strtoul(slash + 1, NULL, 10) : 0,
-                                    why);
-        }
-        out->kept = p->n_placements;
-        goto finish;
-    }
-
-    if ((rc = ctl_fleet_build(in->fleet_file, in->ready, in->n_ready, in->lost, in->n_lost, true,
-                              &fleet, e)))
-        goto done;
-    if ((rc = plan_problem_build(in->manifest, fleet, &prob, e))) goto done;
-
-    /* 2. Drop what the manifest no longer asks for (or asks for differently). */
-    if (in->submit) {
-        old_root = in->old_text ? cJSON_Parse(in->old_text) : NULL;
-        new_root = in->new_text ? cJSON_Parse(in->new_text) : NULL;
-    }
-    for (size_t i = p->n_placements; i-- > 0;)
-        if (drop_placement(in, prob, old_root, new_root, &p->placements[i]))
-            place_plan_unassign(p, i);
-    out->kept = p->n_placements;
-
-    /* 3. Nothing kept: plan from scratch. */
-    if (!p->n_placements) {
-        place_plan *np = NULL;
-        if ((rc = plan_solve(prob, &in->opts, &np, e))) goto done;
-        place_plan_free(p);
-        p = np;
-        out->full = true;
-        out->placed = p->n_placements;
-        for (size_t i = 0; i < p->n_unplaced; i++) {
-            place_unplaced *u = &p->unplaced[i];
-            const char *from = moved_from_node(s.moved, s.n_moved, u->model, u->replica);
-            char why[PLACE_REASON_MAX];
-            if (!in->n_ready && !p->n_nodes)
-                snprintf(why, sizeof why, "%s%s%sno ready node to place it on",
-                         from ? "was on lost node " : "", from ? from : "", from ? "; " : "");
-            else if (from)
-                snprintf(why, sizeof why, "was on lost node %s; %s", from, u->reason);
-            else
-                continue;
-            snprintf(u->reason, sizeof u->reason, "%s", why);
-        }
-        goto finish;
-    }
-
-    /* 4. Otherwise place what is missing on the ready nodes. */
-    s.in = in;
-    s.prob = prob;
-    s.p = p;
-    s.cands = calloc(prob->n_bintypes ? prob->n_bintypes : 1, sizeof *s.cands);
-    if (!s.cands) {
-        rc = vp_errf(e, -ENOMEM, "plan: out of memory");
-        goto done;
-    }
+    if (!hits) return 0;
+    s->cands = calloc(prob->n_bintypes ? prob->n_bintypes : 1, sizeof *s->cands);
+    if (!s->cands) return vp_errf(e, -ENOMEM, "plan: out of memory");
     for (size_t b = 0; b < prob->n_bintypes; b++) {
         const plan_bintype *bt = &prob->bintypes[b];
         if (!bt->inventory || !ready_has(in->ready, in->n_ready, bt->inv_name)) continue;
@@ -543,31 +457,164 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
                 nd.gpus[g].bandwidth_gbs = gm->bandwidth_gbs;
             }
             ni = place_plan_add_node(p, &nd);
-            if (ni < 0) {
-                rc = vp_errf(e, ni, "plan: cannot add node %s", nd.name);
-                goto done;
-            }
+            if (ni < 0) return vp_errf(e, ni, "plan: cannot add node %s", nd.name);
         }
-        s.cands[s.n_cands++] = (cand){b, ni};
+        s->cands[s->n_cands++] = (cand){b, ni};
     }
-    s.nl = calloc(p->n_nodes ? p->n_nodes : 1, sizeof *s.nl);
-    if (!s.nl) {
+    s->nl = calloc(p->n_nodes ? p->n_nodes : 1, sizeof *s->nl);
+    if (!s->nl) return vp_errf(e, -ENOMEM, "plan: out of memory");
+    s->n_nl = p->n_nodes;
+    for (size_t i = 0; i < p->n_placements; i++)
+        if (nl_push(&s->nl[p->placements[i].node], i))
+            return vp_errf(e, -ENOMEM, "plan: out of memory");
+    /* Everything missing is listed again by the passes below. */
+    p->n_unplaced = 0;
+    s->honour_excl = true;
+    int rc = incremental(s, placed);
+    if (!rc && p->n_unplaced) {
+        p->n_unplaced = 0;
+        s->honour_excl = false;
+        rc = incremental(s, placed);
+    }
+    if (rc < 0) return vp_errf(e, rc, "plan: %s", vp_strerror(rc));
+    place_plan_drop_idle(p);
+    return 0;
+}
+
+/* Takes placements off lost nodes (recorded in s->moved) and off the GPUs an exclusion names;
+ * returns how many exclusions took one off. */
+static size_t take_off(const ctl_solve_req *in, place_plan *p, inc *s)
+{
+    for (size_t i = p->n_placements; i-- > 0;) {
+        const place_placement *q = &p->placements[i];
+        const char *node = p->nodes[q->node].name;
+        if (!name_in(in->lost, in->n_lost, node)) continue;
+        snprintf(s->moved[s->n_moved].id, PLACE_ID_MAX, "%s", q->id);
+        snprintf(s->moved[s->n_moved].node, PLACE_NAME_MAX, "%s", node);
+        s->n_moved++;
+        place_plan_unassign(p, i);
+    }
+    size_t evicted = 0;
+    for (size_t i = p->n_placements; i-- > 0;) {
+        const place_placement *q = &p->placements[i];
+        if (!excluded_here(in, p, q)) continue;
+        place_plan_unassign(p, i);
+        evicted++;
+    }
+    return evicted;
+}
+
+/* With no manifest, what was on lost nodes cannot be placed again: say so. */
+static void unavailable(place_plan *p, const inc *s)
+{
+    for (size_t i = 0; i < s->n_moved; i++) {
+        char why[PLACE_REASON_MAX];
+        snprintf(why, sizeof why, "was on lost node %s; the manifest is unavailable",
+                 s->moved[i].node);
+        const char *id = s->moved[i].id, *slash = strchr(id, '/');
+        char model[PLACE_NAME_MAX];
+        snprintf(model, sizeof model, "%.*s", slash ? (int)(slash - id) : (int)strlen(id), id);
+        place_plan_add_unplaced(p, model, slash ? (uint32_t)strtoul(slash + 1, NULL, 10) : 0, why);
+    }
+}
+
+/* Unplaced reasons that say what the controller knows beyond the planner: the lost node a
+ * replica was on, no ready node at all, a spread wider than the fleet. */
+static void explain_unplaced(const ctl_solve_req *in, const plan_problem *prob, const inc *s,
+                             place_plan *p)
+{
+    for (size_t i = 0; i < p->n_unplaced; i++) {
+        place_unplaced *u = &p->unplaced[i];
+        const char *from = moved_from_node(s->moved, s->n_moved, u->model, u->replica);
+        char why[PLACE_REASON_MAX];
+        int gi = plan_group_find(prob, u->model);
+        const plan_model *m = gi >= 0 ? &in->manifest->models[prob->groups[gi].model] : NULL;
+        if (m && m->spread && in->n_ready && m->replicas > in->n_ready)
+            snprintf(u->reason, sizeof u->reason,
+                     "spread: %u replicas need %u nodes and %zu are ready", m->replicas,
+                     m->replicas, in->n_ready);
+        if (!in->n_ready)
+            snprintf(why, sizeof why, "%s%s%sno ready node to place it on",
+                     from ? "was on lost node " : "", from ? from : "", from ? "; " : "");
+        else if (from)
+            snprintf(why, sizeof why, "was on lost node %s; %s", from, u->reason);
+        else
+            continue;
+        snprintf(u->reason, sizeof u->reason, "%s", why);
+    }
+}
+
+int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
+{
+    double t0 = now_s();
+    memset(out, 0, sizeof *out);
+    place_plan *p = in->base ? place_plan_clone(in->base) : place_plan_new();
+    plan_fleet *fleet = NULL;
+    plan_problem *prob = NULL;
+    inc s;
+    memset(&s, 0, sizeof s);
+    int rc = 0;
+    if (!p) return vp_errf(e, -ENOMEM, "plan: out of memory");
+    memset(&out->moves, 0, sizeof out->moves);
+
+    /* 1. Take placements off lost nodes (remembering where they were, for the reason) and off
+     * the GPUs exclusions name. */
+    s.moved = calloc(p->n_placements ? p->n_placements : 1, sizeof *s.moved);
+    if (!s.moved) {
         rc = vp_errf(e, -ENOMEM, "plan: out of memory");
         goto done;
     }
-    s.n_nl = p->n_nodes;
-    for (size_t i = 0; i < p->n_placements; i++)
-        if (nl_push(&s.nl[p->placements[i].node], i)) {
-            rc = vp_errf(e, -ENOMEM, "plan: out of memory");
-            goto done;
-        }
-    if ((rc = incremental(&s, &out->placed)) < 0) {
-        rc = vp_errf(e, rc, "plan: %s", vp_strerror(rc));
-        goto done;
+    size_t evicted = take_off(in, p, &s);
+    out->moved = s.n_moved;
+    p->n_unplaced = 0; /* recomputed below: whatever is still missing is listed again */
+
+    if (!in->manifest) {
+        /* Nothing is known to be wanted (the stored manifest could not be read): keep what is
+         * placed and say why the rest cannot move. */
+        unavailable(p, &s);
+        out->kept = p->n_placements;
+        goto finish;
     }
-    snprintf(p->solver, sizeof p->solver, "incremental");
-    snprintf(p->status, sizeof p->status, "heuristic");
-    p->lower_bound_per_hour = plan_bound_continuous(prob);
+
+    /* Only the nodes that exist: a plan never names a machine nobody runs an agent on. */
+    if ((rc = ctl_fleet_build(in->fleet_file, in->ready, in->n_ready, in->lost, in->n_lost, false,
+                              &fleet, e)))
+        goto done;
+    if ((rc = plan_problem_build(in->manifest, fleet, &prob, e))) goto done;
+
+    /* 2. The planner's rebalance, the same code path as `plan --current --max-moves`: every
+     * replica that still runs with its footprint stays unless moving it (at most max_moves of
+     * them) makes the fleet cheaper; what is missing (new, footprint changed, taken off a lost
+     * node or by an exclusion) is placed. */
+    out->full = p->n_placements == 0;
+    place_plan *np = NULL;
+    if ((rc = plan_rebalance(prob, p, in->max_moves, in->time_limit_s, &np, &out->moves, e)))
+        goto done;
+    for (size_t i = 0; i < np->n_placements; i++) {
+        const place_placement *q = &np->placements[i];
+        int k = place_plan_find(p, q->id);
+        const place_placement *o = k >= 0 ? &p->placements[k] : NULL;
+        bool same = o && !strcmp(p->nodes[o->node].name, np->nodes[q->node].name) &&
+                    o->n_gpus == q->n_gpus && o->bytes_per_gpu == q->bytes_per_gpu &&
+                    !memcmp(o->gpus, q->gpus, (size_t)q->n_gpus);
+        if (same)
+            out->kept++;
+        else
+            out->placed++;
+    }
+    place_plan_free(p);
+    p = np;
+
+    /* 3. Exclusions the rebalance could not know of: pieces it put back where they are excluded
+     * go elsewhere by best fit, or back where they were when nowhere else has room. */
+    if (in->n_excl) {
+        s.in = in;
+        s.prob = prob;
+        s.p = p;
+        if ((rc = relocate_excluded(&s, fleet, &out->placed, e))) goto done;
+    }
+    out->evicted = evicted;
+    explain_unplaced(in, prob, &s, p);
 
 finish:
     place_plan_update_cost(p);
@@ -583,13 +630,12 @@ finish:
     out->plan = p;
     p = NULL;
 done:
+    if (rc) plan_moves_free(&out->moves);
     for (size_t i = 0; i < s.n_nl; i++)
         free(s.nl[i].v);
     free(s.nl);
     free(s.cands);
     free(s.moved);
-    cJSON_Delete(old_root);
-    cJSON_Delete(new_root);
     plan_problem_free(prob);
     plan_fleet_free(fleet);
     place_plan_free(p);

@@ -9,11 +9,14 @@
  * the connection. Corrupt or inconsistent rows are refused at load with a message naming the
  * file, table and row, never patched silently. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl_internal.h"
 #include "vp_json.h"
@@ -67,6 +70,16 @@ int ctl_store_open(const char *path, ctl_store **out, vp_err *e)
     ctl_store *s = calloc(1, sizeof *s);
     if (!s) return vp_errf(e, -ENOMEM, "%s: out of memory", path);
     snprintf(s->path, sizeof s->path, "%s", path);
+    /* The state names nodes, placements and models: readable by its owner only (SQLite gives
+     * its -wal and -shm files the same mode). */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        int err = errno;
+        if (fd >= 0) close(fd);
+        free(s);
+        return vp_errf(e, VP_ESTATE, "%s: cannot open: %s", path, strerror(err));
+    }
+    close(fd);
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -218,43 +231,37 @@ static int prune_events(ctl_store *s, vp_err *e)
     return exec(s, "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - " EVENTS_KEEP, e);
 }
 
-static int write_models(ctl_store *s, const char *manifest_text, vp_err *e)
+/* One row per model for people inspecting the file: its name, its position in the manifest and
+ * how it runs, from the parsed manifest (the text itself is the meta row "manifest"). */
+static int write_models(ctl_store *s, const plan_manifest *m, vp_err *e)
 {
     int rc = exec(s, "DELETE FROM models", e);
-    if (rc) return rc;
-    cJSON *root = cJSON_Parse(manifest_text);
-    const cJSON *models = root ? cJSON_GetObjectItemCaseSensitive(root, "models") : NULL;
+    if (rc || !m) return rc;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "INSERT OR REPLACE INTO models(name, position, spec) "
                            "VALUES(?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(s, e, "models");
-        goto done;
-    }
-    int pos = 0;
-    const cJSON *m;
-    cJSON_ArrayForEach(m, models)
-    {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
-        char *spec = cJSON_PrintUnformatted(m);
-        if (!cJSON_IsString(name) || !spec) {
-            free(spec);
-            continue;
-        }
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(s, e, "models");
+    for (size_t i = 0; i < m->n_models && !rc; i++) {
+        const plan_model *pm = &m->models[i];
+        vp_sb spec = {0};
+        vp_sb_printf(&spec, "{\"engine\":\"%s\",\"source\":", eng_name(pm->engine));
+        vp_sb_json_str(&spec, pm->source);
+        vp_sb_printf(&spec,
+                     ",\"replicas\":%u,\"dtype\":\"%s\",\"kv_dtype\":\"%s\","
+                     "\"max_seq_len\":%llu,\"max_batch\":%llu}",
+                     pm->replicas, plan_dtype_name(pm->opts.dtype),
+                     plan_dtype_name(pm->opts.kv_dtype), (unsigned long long)pm->opts.seq_len,
+                     (unsigned long long)pm->opts.batch);
         sqlite3_reset(st);
-        bind_text(st, 1, name->valuestring);
-        sqlite3_bind_int(st, 2, pos++);
-        bind_text(st, 3, spec);
-        free(spec);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = db_err(s, e, "models");
-            goto done;
-        }
+        bind_text(st, 1, pm->name);
+        sqlite3_bind_int(st, 2, (int)i);
+        bind_text(st, 3, vp_sb_ok(&spec) ? vp_sb_str(&spec) : "{}");
+        if (sqlite3_step(st) != SQLITE_DONE) rc = db_err(s, e, "models");
+        vp_sb_free(&spec);
     }
-done:
     sqlite3_finalize(st);
-    cJSON_Delete(root);
     return rc;
 }
 
@@ -381,16 +388,17 @@ static int upsert_nodes(ctl_store *s, ctl_node *const *nodes, size_t n_nodes, vp
     return rc;
 }
 
-int ctl_store_save_desired(ctl_store *s, const char *manifest_text, const place_plan *plan,
-                           ctl_node *const *nodes, size_t n_nodes, uint64_t replans_total,
-                           const char *event_kind, const char *event_detail, vp_err *e)
+int ctl_store_save_desired(ctl_store *s, const char *manifest_text, const plan_manifest *manifest,
+                           const place_plan *plan, ctl_node *const *nodes, size_t n_nodes,
+                           uint64_t replans_total, const char *event_kind, const char *event_detail,
+                           vp_err *e)
 {
     int rc = exec(s, "BEGIN IMMEDIATE", e);
     if (rc) return rc;
     if ((rc = upsert_nodes(s, nodes, n_nodes, e))) goto fail;
     if (manifest_text) {
         if ((rc = put_meta(s, "manifest", manifest_text, e))) goto fail;
-        if ((rc = write_models(s, manifest_text, e))) goto fail;
+        if ((rc = write_models(s, manifest, e))) goto fail;
     }
     if (plan && (rc = write_plan(s, plan, e))) goto fail;
     char num[32];

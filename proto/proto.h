@@ -21,7 +21,7 @@
 
 #include "vp.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2 /* 2: engines, revisions, ports, leases */
 #define PROTO_HEADER_BYTES 4
 #define PROTO_MAX_FRAME (1024u * 1024u) /* payload bytes, header excluded */
 
@@ -29,7 +29,7 @@
 #define PROTO_MAX_GPUS 16         /* GPUs per node; GPU indices are 0..15 */
 #define PROTO_MAX_PLACEMENTS 4096 /* placements in one report */
 #define PROTO_MAX_ARGV 64         /* items of an assign's worker command */
-#define PROTO_ARG_MAX 1024        /* one command item */
+#define PROTO_ARG_MAX 4096        /* one command item or engine argument */
 #define PROTO_NAME_MAX 64         /* node names and model names */
 #define PROTO_ID_MAX 96           /* placement ids ("model/replica[/stage]") */
 #define PROTO_GPU_MODEL_MAX 96    /* GPU model names (NVML names are long) */
@@ -38,6 +38,13 @@
 #define PROTO_VERSION_STR_MAX 32 /* software version in hello, e.g. "0.1.0" */
 #define PROTO_CODE_MAX 32        /* error codes, e.g. "auth" */
 #define PROTO_TEXT_MAX 512       /* error messages and placement errors */
+#define PROTO_REV_MAX 17         /* placement revisions: 16 hex digits */
+#define PROTO_ENGINE_MAX 16      /* engine names ("llama.cpp") */
+#define PROTO_SOURCE_MAX 512     /* what an engine loads: repository id or path */
+#define PROTO_TYPE_MAX 48        /* instance types ("p5.48xlarge") */
+#define PROTO_DTYPE_MAX 16       /* dtype names ("q4_k_m") */
+#define PROTO_MAX_LEASE_MS 3600000u
+#define PROTO_MAX_READY_S 86400u
 
 #define PROTO_MAX_HEARTBEAT_MS 3600000u
 #define PROTO_MAX_PID 4194304 /* Linux pid_max limit */
@@ -59,6 +66,7 @@ typedef enum proto_type {
     PROTO_ASSIGN,    /* controller -> agent */
     PROTO_RELEASE,   /* controller -> agent */
     PROTO_ERROR,     /* either way */
+    PROTO_LEASE,     /* controller -> agent, answer to a heartbeat: the lease is renewed */
 } proto_type;
 
 typedef enum proto_state {
@@ -75,24 +83,31 @@ typedef struct proto_gpu {
     uint64_t total_bytes;            /* physical memory, > 0 */
 } proto_gpu;
 
-/* {"type":"hello","v":1,"node":...,"version":...,"token":...,"gpus":[...]} */
+/* {"type":"hello","v":2,"node":...,"version":...,"token":...,"gpus":[...]
+ *  [,"instance_type":...][,"lease_ms":N]} */
 typedef struct proto_hello {
     char node[PROTO_NAME_MAX];           /* required, non-empty */
     char version[PROTO_VERSION_STR_MAX]; /* agent software version; may be empty */
     char token[PROTO_TOKEN_MAX];         /* may be empty (no token configured) */
     int n_gpus;                          /* 0..PROTO_MAX_GPUS */
     proto_gpu gpus[PROTO_MAX_GPUS];
+    char instance_type[PROTO_TYPE_MAX];  /* `agent --type`, for the node's price; may be empty */
+    uint32_t lease_ms; /* the agent stops its workers after this long without a renewal; 0: none */
 } proto_hello;
 
-/* One entry of a report. */
+/* One entry of a report. An agent may run two instances of one id at once (a roll in place):
+ * they differ by revision. */
 typedef struct proto_placement {
     char id[PROTO_ID_MAX];      /* required, non-empty */
+    char rev[PROTO_REV_MAX];    /* revision of the assign it runs; may be empty */
     char model[PROTO_NAME_MAX]; /* may be empty */
     proto_state state;
     int32_t pid;         /* worker pid, 0 when none is running */
     uint64_t bytes_used; /* bytes per GPU the placement holds (its slice) */
     int n_gpus;          /* 0..PROTO_MAX_GPUS */
     uint8_t gpus[PROTO_MAX_GPUS];
+    uint32_t port;       /* serving port, 0 when none */
+    uint32_t failures;   /* times its worker failed (died, or not ready in time) since assigned */
     char error[PROTO_TEXT_MAX]; /* last error, "" when none */
 } proto_placement;
 
@@ -110,36 +125,58 @@ typedef struct proto_heartbeat {
     uint64_t seq; /* increases by one per heartbeat on a connection; <= 2^53 */
 } proto_heartbeat;
 
-/* {"type":"welcome","v":1,"heartbeat_ms":N[,"gpu_memory_utilization":F]} */
+/* {"type":"welcome","v":2,"heartbeat_ms":N[,"gpu_memory_utilization":F][,"lease_ms":N]} */
 typedef struct proto_welcome {
     uint32_t heartbeat_ms; /* 1..PROTO_MAX_HEARTBEAT_MS */
+    uint32_t lease_ms;     /* the lease the controller grants (renewed by `lease`); 0: none */
     /* Fraction of each GPU's total bytes the agent may hand out, in (0, 1]. 0 means "not
      * given": it is then left out of the frame and the agent uses its default (0.90, as in
      * DESIGN.md "usable GPU memory"). */
     double gpu_memory_utilization;
 } proto_welcome;
 
-/* {"type":"assign","v":1,"id":...,"model":...,"replica":R,"gpus":[...],"bytes_per_gpu":N,
- *  "command":[argv...]|null,"fraction":F[,"port":P]} */
+/* {"type":"assign","v":2,"id":...,"rev":...,"model":...,"replica":R,"gpus":[...],
+ *  "bytes_per_gpu":N,"fraction":F,"engine":...,"source":...,"command":[argv...]|null,
+ *  "engine_args":[...],"max_seq_len":N,"max_batch":N,"kv_dtype":...,"kv_bytes":N,"pp":N,
+ *  "stage":N,"ready_timeout_s":N}. The agent builds the command line from the engine's launch
+ * profile (engine.h) and picks the port itself. */
 typedef struct proto_assign {
     char id[PROTO_ID_MAX];      /* required, non-empty */
+    char rev[PROTO_REV_MAX];    /* the controller's revision of this placement; may be empty */
     char model[PROTO_NAME_MAX]; /* required, non-empty */
     uint32_t replica;
     int n_gpus; /* 1..PROTO_MAX_GPUS, distinct indices */
     uint8_t gpus[PROTO_MAX_GPUS];
     uint64_t bytes_per_gpu; /* > 0 */
-    /* Worker command template (the manifest's worker.command), NULL/0 for the built-in worker
-     * (encoded as null). Heap array of n_command heap strings, owned by the message. */
+    double fraction;        /* the slice as a fraction of one GPU's total, in (0, 1] */
+    char engine[PROTO_ENGINE_MAX]; /* engine name; "" is the built-in worker */
+    char source[PROTO_SOURCE_MAX]; /* what the engine loads; "" is the model name */
+    /* Worker command template (engine "command"), NULL/0 otherwise (encoded as null). Heap
+     * array of n_command heap strings, owned by the message. */
     char **command;
     size_t n_command; /* 0..PROTO_MAX_ARGV; 0 iff command is NULL */
-    double fraction;  /* the slice as a fraction of one GPU's total, in (0, 1] */
-    uint32_t port;    /* serving port for {port}, 0 when none (omitted) */
+    /* Extra arguments appended verbatim; heap array owned by the message, like command. */
+    char **engine_args;
+    size_t n_engine_args; /* 0..PROTO_MAX_ARGV */
+    uint64_t max_seq_len, max_batch; /* 0: not given */
+    char kv_dtype[PROTO_DTYPE_MAX];  /* "" is fp16 */
+    uint64_t kv_bytes;               /* KV cache bytes per GPU the plan counted; 0: unknown */
+    uint32_t pp, stage;              /* pipeline stages (0 or 1: none) and this one */
+    uint32_t ready_timeout_s;        /* 0: the engine profile's default */
 } proto_assign;
 
-/* {"type":"release","v":1,"id":...} */
+/* {"type":"release","v":2,"id":...[,"rev":...]}: rev "" releases every instance of the id. */
 typedef struct proto_release {
     char id[PROTO_ID_MAX];
+    char rev[PROTO_REV_MAX];
 } proto_release;
+
+/* {"type":"lease","v":2,"seq":N,"lease_ms":N}: renews the agent's lease; seq echoes the
+ * heartbeat it answers. */
+typedef struct proto_lease {
+    uint64_t seq;
+    uint32_t lease_ms; /* 1..PROTO_MAX_LEASE_MS */
+} proto_lease;
 
 /* {"type":"error","v":1,"code":...,"message":...[,"id":...]} */
 typedef struct proto_error {
@@ -158,6 +195,7 @@ typedef struct proto_msg {
         proto_assign assign;
         proto_release release;
         proto_error error;
+        proto_lease lease;
     } u;
 } proto_msg;
 
@@ -210,9 +248,13 @@ int proto_msg_encode_alloc(const proto_msg *m, uint8_t **frame, size_t *len, vp_
  * -ENOMEM. */
 int proto_report_add(proto_report *r, const proto_placement *p);
 
-/* Replaces a->command with copies of argv[0..n) (n == 0 or argv NULL: built-in worker).
+/* Replaces a->command with copies of argv[0..n) (n == 0 or argv NULL: none).
  * VP_ETOOBIG past PROTO_MAX_ARGV items or an item of PROTO_ARG_MAX bytes or more, -ENOMEM. */
 int proto_assign_set_command(proto_assign *a, const char *const *argv, size_t n);
+/* The same for a->engine_args. */
+int proto_assign_set_engine_args(proto_assign *a, const char *const *argv, size_t n);
+/* Deep copy of src into *dst (which is overwritten, not freed): 0 or -ENOMEM (dst zeroed). */
+int proto_assign_copy(proto_assign *dst, const proto_assign *src);
 
 /* ---- names and helpers ------------------------------------------------------------------- */
 

@@ -63,6 +63,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             drop_client(s);
             return;
         }
+        /* Like the controller, answer every heartbeat with a lease (unless a test plays a
+         * partition and holds them back). */
+        if (m.type == PROTO_HEARTBEAT && !s->no_lease) {
+            proto_msg l;
+            proto_msg_init(&l, PROTO_LEASE);
+            l.u.lease.seq = m.u.heartbeat.seq;
+            l.u.lease.lease_ms = 60000;
+            srv_send(s, &l);
+        }
         push(s, &m);
     }
 }

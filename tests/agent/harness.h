@@ -22,6 +22,7 @@ typedef struct srv {
     proto_msg *queue;
     size_t n_queue, cap_queue, head;
     bool peer_closed;
+    bool no_lease; /* do not answer heartbeats with a lease (a partition) */
     proto_msg last_report; /* copy of the newest report taken from the queue (type 0: none) */
 } srv;
 

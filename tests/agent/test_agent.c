@@ -512,6 +512,30 @@ static void a_restarted_agent_stops_only_its_own_previous_workers(void **state)
     proto_msg_free(&r);
 }
 
+static void an_agent_whose_lease_runs_out_stops_its_workers_and_reconnects(void **state)
+{
+    fx *f = *state;
+    f->cfg.lease_ms = 600;
+    start_agent(f);
+    proto_msg r;
+    handshake(f, 0, 0, &r);
+    proto_msg_free(&r);
+    send_assign(f, "fenced/0", 0, GIB);
+    proto_placement p = wait_state(f, "fenced/0", PROTO_RUNNING);
+    srv_pump(&f->s, 300); /* renewed meanwhile: still running */
+    assert_true(process_exists(p.pid));
+    /* A partition: heartbeats go unanswered. */
+    f->s.no_lease = true;
+    uint64_t t0 = uv_hrtime();
+    handshake(f, 1, 0, &r); /* the agent gave the silent connection up and came back */
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    f->s.no_lease = false;
+    assert_null(report_find(&r.u.report, "fenced/0")); /* stopped, not just disconnected */
+    proto_msg_free(&r);
+    assert_false(process_exists(p.pid));
+    if (ms < 250) fail_msg("fenced after %llu ms, before the 600 ms lease", (unsigned long long)ms);
+}
+
 static void a_second_agent_for_the_same_node_is_refused(void **state)
 {
     fx *f = *state;
@@ -562,6 +586,7 @@ int main(void)
         T(the_agent_reconnects_after_the_controller_drops_and_keeps_its_workers),
         T(the_agent_keeps_trying_until_a_controller_listens),
         T(a_restarted_agent_stops_only_its_own_previous_workers),
+        T(an_agent_whose_lease_runs_out_stops_its_workers_and_reconnects),
         T(a_second_agent_for_the_same_node_is_refused),
         T(stopping_the_agent_stops_its_workers_and_clears_its_state),
 #undef T

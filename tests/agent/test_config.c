@@ -64,38 +64,6 @@ static void bad_sim_specs_are_refused_with_the_reason(void **state)
     }
 }
 
-static void command_templates_are_expanded_from_the_assign(void **state)
-{
-    (void)state;
-    proto_assign as = {0};
-    strcpy(as.id, "chat/2");
-    strcpy(as.model, "chat");
-    as.replica = 2;
-    as.n_gpus = 4;
-    as.bytes_per_gpu = 35000000000ULL;
-    as.fraction = 0.42919999;
-    as.port = 8002;
-    static const struct {
-        const char *in, *out;
-    } cases[] = {
-        {"{model}", "chat"},        {"--tensor-parallel-size={tp}", "--tensor-parallel-size=4"},
-        {"{fraction}", "0.4291"}, /* rounded down: never more than the slice */
-        {"{port}", "8002"},         {"{id}-{replica}", "chat/2-2"},
-        {"{bytes}", "35000000000"}, {"{unknown} {", "{unknown} {"},
-        {"plain", "plain"},         {"", ""},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *s = agent_expand_arg(cases[i].in, &as);
-        assert_non_null(s);
-        assert_string_equal(s, cases[i].out);
-        free(s);
-    }
-    as.fraction = 1.0;
-    char *s = agent_expand_arg("{fraction}", &as);
-    assert_string_equal(s, "1.0000");
-    free(s);
-}
-
 static void log_levels_parse_by_name(void **state)
 {
     (void)state;
@@ -139,7 +107,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_sim_spec_lists_gpus_in_order_with_catalog_sizes),
         cmocka_unit_test(bad_sim_specs_are_refused_with_the_reason),
-        cmocka_unit_test(command_templates_are_expanded_from_the_assign),
         cmocka_unit_test(log_levels_parse_by_name),
         cmocka_unit_test(agent_new_refuses_a_bad_configuration),
     };

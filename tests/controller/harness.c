@@ -95,12 +95,80 @@ int h_setup(h_env *h, const char *tag, int hb_ms, bool with_token)
     if (with_token) {
         snprintf(h->token, sizeof h->token, "t0k3n-%ld-%s", (long)getpid(), tag);
         snprintf(h->token_file, sizeof h->token_file, "%s/token", h->dir);
+        snprintf(h->agent_token, sizeof h->agent_token, "ag3nt-%ld-%s", (long)getpid(), tag);
+        snprintf(h->agent_token_file, sizeof h->agent_token_file, "%s/agent-token", h->dir);
         FILE *f = fopen(h->token_file, "w");
         if (!f) return -1;
         fprintf(f, "%s\n", h->token);
         fclose(f);
+        if (!(f = fopen(h->agent_token_file, "w"))) return -1;
+        fprintf(f, "%s\n", h->agent_token);
+        fclose(f);
     }
     return 0;
+}
+
+int h_fake_engines(h_env *h, int load_ms, char *log, size_t cap)
+{
+#ifdef VP_FAKE_ENGINE
+    char bin[600], link[700], path[4096], load[16];
+    snprintf(bin, sizeof bin, "%s/bin", h->dir);
+    snprintf(link, sizeof link, "%s/vllm", bin);
+    if (mkdir(bin, 0700) || symlink(VP_FAKE_ENGINE, link)) return -1;
+    /* The system python3 before any version-manager shim on the inherited PATH: a shim can take
+     * seconds to start an interpreter. */
+    const char *old = getenv("PATH");
+    snprintf(path, sizeof path, "%s:/usr/bin:/bin:%s", bin, old ? old : "");
+    setenv("PATH", path, 1);
+    snprintf(log, cap, "%s/engines.log", h->dir);
+    setenv("FAKE_ENGINE_LOG", log, 1);
+    snprintf(load, sizeof load, "%d", load_ms);
+    setenv("FAKE_ENGINE_LOAD_MS", load, 1);
+    return 0;
+#else
+    (void)h;
+    (void)load_ms;
+    (void)log;
+    (void)cap;
+    return -1;
+#endif
+}
+
+int h_python_available(void)
+{
+    if (access("/usr/bin/python3", X_OK) && access("/usr/local/bin/python3", X_OK)) {
+        printf("skipped: no python3 for the fake engine\n");
+        return 77;
+    }
+    return 0;
+}
+
+int h_engines(const char *log, h_engine *out, int cap)
+{
+    FILE *fp = fopen(log, "r");
+    char line[16384];
+    int n = 0;
+    while (fp && fgets(line, sizeof line, fp)) {
+        cJSON *j = cJSON_Parse(line);
+        int pid = (int)h_num(j, "pid");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "env");
+        if (e && n < cap) {
+            h_engine *g = &out[n++];
+            memset(g, 0, sizeof *g);
+            g->pid = pid;
+            snprintf(g->id, sizeof g->id, "%s", h_str(e, "VRAMPACK_PLACEMENT"));
+            snprintf(g->model, sizeof g->model, "%.*s", (int)strcspn(g->id, "/"), g->id);
+            snprintf(g->node, sizeof g->node, "%s", h_str(e, "VRAMPACK_NODE"));
+            g->start = h_num(j, "t");
+            g->exit = 1e300;
+        } else if (cJSON_GetObjectItemCaseSensitive(j, "exit")) {
+            for (int i = 0; i < n; i++)
+                if (out[i].pid == pid) out[i].exit = h_num(j, "exit");
+        }
+        cJSON_Delete(j);
+    }
+    if (fp) fclose(fp);
+    return n;
 }
 
 static char *slurp(const char *path)
@@ -188,8 +256,10 @@ int h_start_controller(h_env *h, uint16_t listen_port, const char *const *extra)
     argv[n++] = "--solver";
     argv[n++] = "ffd";
     if (h->token[0]) {
-        argv[n++] = "--token-file";
+        argv[n++] = "--api-token-file";
         argv[n++] = h->token_file;
+        argv[n++] = "--agent-token-file";
+        argv[n++] = h->agent_token_file;
     }
     for (int i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = (char *)extra[i];
@@ -209,12 +279,12 @@ int h_start_controller(h_env *h, uint16_t listen_port, const char *const *extra)
 
 static int launch_agent(h_env *h, h_agent *a)
 {
-    char *argv[20];
+    char *argv[24 + 2 * H_MAX_EXTRA];
     int n = 0;
     argv[n++] = h->bin;
     argv[n++] = "agent";
     argv[n++] = "--controller";
-    argv[n++] = h->agents_addr;
+    argv[n++] = a->controller[0] ? a->controller : h->agents_addr;
     argv[n++] = "--node";
     argv[n++] = a->name;
     argv[n++] = "--sim";
@@ -228,8 +298,14 @@ static int launch_agent(h_env *h, h_agent *a)
     argv[n++] = "2000";
     if (h->token[0]) {
         argv[n++] = "--token-file";
-        argv[n++] = h->token_file;
+        argv[n++] = h->agent_token_file;
     }
+    if (a->ports[0]) {
+        argv[n++] = "--ports";
+        argv[n++] = a->ports;
+    }
+    for (int i = 0; i < a->n_extra; i++)
+        argv[n++] = a->extra[i];
     argv[n] = NULL;
     a->pid = spawn(a->log, argv);
     return a->pid < 0 ? -1 : 0;
@@ -246,6 +322,13 @@ int h_start_agent(h_env *h, const char *name, const char *sim)
     memcpy(dir, h->dir, sizeof dir);
     snprintf(a->log, sizeof a->log, "%s/agent-%s.log", dir, name);
     snprintf(a->state_dir, sizeof a->state_dir, "%s/agent-%s", dir, name);
+    if (h->agent_controller)
+        snprintf(a->controller, sizeof a->controller, "%s", h->agent_controller);
+    if (h->ports_base)
+        snprintf(a->ports, sizeof a->ports, "%d-%d", h->ports_base + 16 * h->n_agents,
+                 h->ports_base + 16 * h->n_agents + 15);
+    for (int i = 0; i < H_MAX_EXTRA && h->agent_extra[i]; i++)
+        snprintf(a->extra[a->n_extra++], sizeof a->extra[0], "%s", h->agent_extra[i]);
     if (launch_agent(h, a)) return -1;
     return h->n_agents++;
 }
@@ -371,16 +454,24 @@ cJSON *h_get(const h_env *h, const char *path, int *status)
     return j;
 }
 
-int h_submit(const h_env *h, const char *manifest_path, cJSON **answer)
+int h_submit_text(const h_env *h, const char *text, cJSON **answer)
 {
-    char *text = slurp(manifest_path), *body = NULL;
+    char *body = NULL;
     if (answer) *answer = NULL;
-    if (!text) return -1;
     int st = h_request(h, "POST", "/v1/manifests", h->token[0] ? h->token : NULL, text,
                        strlen(text), &body);
-    free(text);
     if (answer && body) *answer = cJSON_Parse(body);
     free(body);
+    return st;
+}
+
+int h_submit(const h_env *h, const char *manifest_path, cJSON **answer)
+{
+    char *text = slurp(manifest_path);
+    if (answer) *answer = NULL;
+    if (!text) return -1;
+    int st = h_submit_text(h, text, answer);
+    free(text);
     return st;
 }
 

@@ -184,15 +184,20 @@ static void test_a_hello_with_a_wrong_or_missing_token_is_refused(void **state)
 {
     (void)state;
     char almost[128];
-    snprintf(almost, sizeof almost, "%s", env.token);
+    snprintf(almost, sizeof almost, "%s", env.agent_token);
     almost[strlen(almost) - 1] ^= 1; /* differs in the last byte only */
     hello_with_token(almost);
     hello_with_token("");
+    hello_with_token(env.token); /* the admin token is not an agent's */
     /* The intruder never became a node. */
     cJSON *nodes = h_get(&env, "/v1/nodes", NULL);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(nodes, "nodes")), 1);
     cJSON_Delete(nodes);
-    assert_true(h_metric(&env, "vrampack_auth_failures_total{port=\"agents\"}") >= 2);
+    assert_true(h_metric(&env, "vrampack_auth_failures_total{port=\"agents\"}") >= 3);
+    /* and an agent's token is not the admin's */
+    assert_int_equal(h_request(&env, "GET", "/v1/plan", env.agent_token, NULL, 0, NULL), 401);
+    assert_int_equal(h_request(&env, "POST", "/v1/manifests", env.agent_token, "{}", 2, NULL),
+                     401);
 }
 
 static bool heartbeats_flow(h_env *h, void *ud)

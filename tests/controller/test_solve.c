@@ -76,7 +76,6 @@ static place_plan *first_plan(plan_manifest *m, const ctl_fleet_node *ready, siz
     memset(&r, 0, sizeof r);
     r.submit = true;
     r.manifest = m;
-    r.new_text = manifest_a;
     r.ready = ready;
     r.n_ready = n;
     plan_options_default(&r.opts);
@@ -84,6 +83,7 @@ static place_plan *first_plan(plan_manifest *m, const ctl_fleet_node *ready, siz
     ctl_solve_out out;
     vp_err e = {0};
     int rc = ctl_solve(&r, &out, &e);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     if (rc) fprintf(stderr, "%s\n", e.msg);
     assert_int_equal(rc, 0);
     assert_true(out.full);
@@ -138,6 +138,7 @@ static void test_only_a_lost_nodes_placements_move(void **state)
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     place_plan *p = out.plan;
     check_valid(p);
     assert_false(out.full);
@@ -188,17 +189,18 @@ static void test_a_spread_replica_with_nowhere_to_go_is_unplaced_with_the_reason
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     assert_int_equal(out.plan->n_placements, 2);
     assert_int_equal(out.plan->n_unplaced, 1);
     const char *why = out.plan->unplaced[0].reason;
     assert_non_null(strstr(why, "lost node b"));
-    assert_non_null(strstr(why, "spread"));
+    if (!strstr(why, "spread")) fail_msg("reason \"%s\" does not name spread", why);
     place_plan_free(out.plan);
     place_plan_free(base);
     plan_manifest_free(m);
 }
 
-static void test_a_resubmit_keeps_unchanged_models_where_they_are(void **state)
+static void test_a_resubmit_keeps_every_replica_whose_footprint_is_unchanged(void **state)
 {
     (void)state;
     plan_manifest *ma = parse(manifest_a), *mb = parse(manifest_b);
@@ -208,8 +210,6 @@ static void test_a_resubmit_keeps_unchanged_models_where_they_are(void **state)
     memset(&r, 0, sizeof r);
     r.submit = true;
     r.manifest = mb;
-    r.old_text = manifest_a;
-    r.new_text = manifest_b;
     r.ready = ready;
     r.n_ready = 3;
     r.base = base;
@@ -217,15 +217,15 @@ static void test_a_resubmit_keeps_unchanged_models_where_they_are(void **state)
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     place_plan *p = out.plan;
     check_valid(p);
-    /* embed (3) and tp (1) are unchanged and stay; chat changed: its 3 replicas are placed. */
-    assert_int_equal(out.kept, 4);
-    assert_int_equal(out.placed, 3);
+    /* Every placement keeps its footprint and stays; chat's third replica is placed. */
+    assert_int_equal(out.kept, 6);
+    assert_int_equal(out.placed, 1);
     assert_int_equal(p->n_placements, 7);
     for (size_t i = 0; i < base->n_placements; i++) {
         const place_placement *q = &base->placements[i];
-        if (!strcmp(q->model, "chat")) continue;
         int k = place_plan_find(p, q->id);
         assert_true(k >= 0);
         assert_string_equal(p->nodes[p->placements[k].node].name, base->nodes[q->node].name);
@@ -249,8 +249,6 @@ static void test_a_model_dropped_from_the_manifest_loses_its_placements(void **s
     memset(&r, 0, sizeof r);
     r.submit = true;
     r.manifest = mc;
-    r.old_text = manifest_a;
-    r.new_text = only_embed;
     r.ready = ready;
     r.n_ready = 3;
     r.base = base;
@@ -258,7 +256,8 @@ static void test_a_model_dropped_from_the_manifest_loses_its_placements(void **s
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
-    /* The top-level text changed but embed's own entry did not: it stays. */
+    plan_moves_free(&out.moves); /* the move list is not checked here */
+    /* Other models went; embed's replicas stay where they are. */
     assert_int_equal(out.plan->n_placements, 3);
     for (size_t i = 0; i < out.plan->n_placements; i++)
         assert_string_equal(out.plan->placements[i].model, "embed");
@@ -269,6 +268,101 @@ static void test_a_model_dropped_from_the_manifest_loses_its_placements(void **s
     plan_manifest_free(mc);
 }
 
+static void test_a_changed_footprint_is_placed_again_and_engine_args_are_not(void **state)
+{
+    (void)state;
+    plan_manifest *ma = parse(manifest_a);
+    const char bigger_chat[] =
+        "{\"models\":["
+        "{\"name\":\"embed\",\"memory_bytes\":209715200,\"replicas\":3,\"spread\":true,"
+        "\"engine\":\"vllm\",\"engine_args\":[\"--enable-prefix-caching\"]},"
+        "{\"name\":\"chat\",\"memory_bytes\":734003200,\"replicas\":2},"
+        "{\"name\":\"tp\",\"params\":1000000000,\"layers\":16,\"kv_heads\":8,\"head_dim\":64,"
+        "\"dtype\":\"fp16\",\"max_seq_len\":1024,\"max_batch\":1,\"tensor_parallel\":2,"
+        "\"cuda_context_bytes\":0}]}";
+    plan_manifest *mb = parse(bigger_chat);
+    ctl_fleet_node ready[] = {node("a", 2, 4 * GIB), node("b", 2, 4 * GIB), node("c", 2, 4 * GIB)};
+    place_plan *base = first_plan(ma, ready, 3);
+    ctl_solve_req r;
+    memset(&r, 0, sizeof r);
+    r.submit = true;
+    r.manifest = mb;
+    r.ready = ready;
+    r.n_ready = 3;
+    r.base = base;
+    plan_options_default(&r.opts);
+    ctl_solve_out out;
+    vp_err e = {0};
+    assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
+    check_valid(out.plan);
+    /* embed (engine and engine_args changed) and tp stay; chat grew: placed again. */
+    assert_int_equal(out.kept, 4);
+    assert_int_equal(out.placed, 2);
+    for (size_t i = 0; i < out.plan->n_placements; i++) {
+        const place_placement *q = &out.plan->placements[i];
+        if (strcmp(q->model, "chat")) continue;
+        assert_int_equal(q->bytes_per_gpu, 734003200);
+    }
+    place_plan_free(out.plan);
+    place_plan_free(base);
+    plan_manifest_free(ma);
+    plan_manifest_free(mb);
+}
+
+static void
+test_an_excluded_placement_moves_to_another_node_or_stays_when_none_has_room(void **state)
+{
+    (void)state;
+    plan_manifest *m = parse(manifest_a);
+    ctl_fleet_node ready[] = {node("a", 2, 4 * GIB), node("b", 2, 4 * GIB), node("c", 2, 4 * GIB)};
+    place_plan *base = first_plan(m, ready, 3);
+    int k = place_plan_find(base, "chat/0");
+    assert_true(k >= 0);
+    const char *from = base->nodes[base->placements[k].node].name;
+    ctl_excl x = {.id = "chat/0", .pending = true};
+    snprintf(x.node, sizeof x.node, "%s", from);
+    ctl_solve_req r;
+    memset(&r, 0, sizeof r);
+    r.manifest = m;
+    r.ready = ready;
+    r.n_ready = 3;
+    r.base = base;
+    r.excl = &x;
+    r.n_excl = 1;
+    plan_options_default(&r.opts);
+    ctl_solve_out out;
+    vp_err e = {0};
+    assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
+    check_valid(out.plan);
+    assert_int_equal(out.evicted, 1);
+    k = place_plan_find(out.plan, "chat/0");
+    assert_true(k >= 0);
+    assert_string_not_equal(out.plan->nodes[out.plan->placements[k].node].name, from);
+    place_plan_free(out.plan);
+    /* With its node the only one left, it goes back there rather than nowhere. */
+    ctl_fleet_node only[1];
+    for (size_t i = 0; i < 3; i++)
+        if (!strcmp(ready[i].name, from)) only[0] = ready[i];
+    r.ready = only;
+    r.n_ready = 1;
+    char lost[2][PLACE_NAME_MAX];
+    size_t nl = 0;
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(ready[i].name, from)) snprintf(lost[nl++], PLACE_NAME_MAX, "%s", ready[i].name);
+    r.lost = (const char(*)[PLACE_NAME_MAX])lost;
+    r.n_lost = nl;
+    assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
+    k = place_plan_find(out.plan, "chat/0");
+    assert_true(k >= 0);
+    assert_string_equal(out.plan->nodes[out.plan->placements[k].node].name, from);
+    place_plan_free(out.plan);
+    place_plan_free(base);
+    plan_manifest_free(m);
+}
+
 static void test_with_no_ready_node_everything_is_unplaced_with_the_reason(void **state)
 {
     (void)state;
@@ -277,11 +371,11 @@ static void test_with_no_ready_node_everything_is_unplaced_with_the_reason(void 
     memset(&r, 0, sizeof r);
     r.submit = true;
     r.manifest = m;
-    r.new_text = manifest_a;
     plan_options_default(&r.opts);
     ctl_solve_out out;
     vp_err e = {0};
     assert_int_equal(ctl_solve(&r, &out, &e), 0);
+    plan_moves_free(&out.moves); /* the move list is not checked here */
     assert_int_equal(out.plan->n_placements, 0);
     assert_int_equal(out.plan->n_unplaced, 6);
     for (size_t i = 0; i < out.plan->n_unplaced; i++)
@@ -314,8 +408,11 @@ int main(void)
         cmocka_unit_test(test_a_first_plan_places_every_replica_on_the_ready_nodes),
         cmocka_unit_test(test_only_a_lost_nodes_placements_move),
         cmocka_unit_test(test_a_spread_replica_with_nowhere_to_go_is_unplaced_with_the_reason),
-        cmocka_unit_test(test_a_resubmit_keeps_unchanged_models_where_they_are),
+        cmocka_unit_test(test_a_resubmit_keeps_every_replica_whose_footprint_is_unchanged),
         cmocka_unit_test(test_a_model_dropped_from_the_manifest_loses_its_placements),
+        cmocka_unit_test(test_a_changed_footprint_is_placed_again_and_engine_args_are_not),
+        cmocka_unit_test(
+            test_an_excluded_placement_moves_to_another_node_or_stays_when_none_has_room),
         cmocka_unit_test(test_with_no_ready_node_everything_is_unplaced_with_the_reason),
         cmocka_unit_test(test_the_fleet_never_promises_more_than_an_agent_reports),
     };

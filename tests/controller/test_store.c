@@ -95,7 +95,11 @@ static void test_a_saved_desired_state_loads_back_the_same(void **state)
     ctl_node a = sample_node("node-0", CTL_NODE_READY), b = sample_node("node-1", CTL_NODE_LOST);
     ctl_node *nodes[] = {&a, &b};
     const char *manifest = "{\"models\":[{\"name\":\"chat\",\"memory_bytes\":1}]}";
-    assert_int_equal(ctl_store_save_desired(s, manifest, p, nodes, 2, 7, "submit", "x", &e), 0);
+    plan_manifest *pm = NULL;
+    assert_int_equal(plan_manifest_parse(manifest, strlen(manifest), "m", NULL, &pm, &e), 0);
+    assert_int_equal(
+        ctl_store_save_desired(s, manifest, pm, p, nodes, 2, 7, "submit", "x", &e), 0);
+    plan_manifest_free(pm);
     ctl_store_close(s);
 
     assert_int_equal(ctl_store_open(path, &s, &e), 0);
@@ -161,7 +165,7 @@ static void test_a_failed_save_changes_nothing(void **state)
     place_plan *p = sample_plan();
     const uint8_t g[] = {2};
     assert_true(place_plan_assign(p, "embed", 1, -1, 1, 0, g, 1, 1000) >= 0);
-    int rc = ctl_store_save_desired(s, "{\"models\":[]}", p, NULL, 0, 99, "submit", "", &e);
+    int rc = ctl_store_save_desired(s, "{\"models\":[]}", NULL, p, NULL, 0, 99, "submit", "", &e);
     assert_int_equal(rc, VP_ESTATE);
     assert_non_null(strstr(e.msg, path));
     ctl_loaded ld;

@@ -42,7 +42,7 @@ static void a_frame_fed_byte_by_byte_waits_until_the_last_byte(void **state)
 {
     (void)state;
     vp_sb sb = {0};
-    const char *json = "{\"type\":\"release\",\"v\":1,\"id\":\"m/0\"}";
+    const char *json = "{\"type\":\"release\",\"v\":2,\"id\":\"m/0\"}";
     assert_int_equal(proto_frame_encode(json, strlen(json), &sb), 0);
     for (size_t n = 0; n < sb.len; n++) {
         size_t used = 99, plen = 99;

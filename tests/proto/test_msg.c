@@ -92,6 +92,11 @@ static void a_report_round_trips_every_state(void **state)
         for (int g = 0; g <= i; g++)
             p.gpus[g] = (uint8_t)(15 - g);
         if (i == 2) strcpy(p.error, "worker exited with status 3: \"oom\"");
+        if (i == 1) {
+            strcpy(p.rev, "0123456789abcdef");
+            p.port = 20000;
+            p.failures = 3;
+        }
         assert_int_equal(proto_report_add(&m.u.report, &p), 0);
     }
     round_trip(&m, &d);
@@ -105,6 +110,9 @@ static void a_report_round_trips_every_state(void **state)
         assert_int_equal(a->n_gpus, b->n_gpus);
         assert_memory_equal(a->gpus, b->gpus, (size_t)a->n_gpus);
         assert_string_equal(a->error, b->error);
+        assert_string_equal(a->rev, b->rev);
+        assert_int_equal(a->port, b->port);
+        assert_int_equal(a->failures, b->failures);
     }
     proto_msg_free(&m);
     proto_msg_free(&d);
@@ -170,13 +178,12 @@ static void an_assign_round_trips_with_and_without_a_command(void **state)
     m.u.assign.gpus[1] = 5;
     m.u.assign.bytes_per_gpu = 35000000001ULL;
     m.u.assign.fraction = 35000000001.0 / 85899345920.0;
-    m.u.assign.port = 8001;
     round_trip(&m, &d);
     assert_null(d.u.assign.command);
     assert_int_equal(d.u.assign.n_command, 0);
     assert_int_equal(d.u.assign.bytes_per_gpu, 35000000001ULL);
     assert_true(d.u.assign.fraction == m.u.assign.fraction); /* exact, 17 digits */
-    assert_int_equal(d.u.assign.port, 8001);
+    assert_string_equal(d.u.assign.engine, "");
     assert_int_equal(d.u.assign.replica, 3);
     assert_int_equal(d.u.assign.gpus[1], 5);
     proto_msg_free(&d);
@@ -191,56 +198,128 @@ static void an_assign_round_trips_with_and_without_a_command(void **state)
     proto_msg_free(&m);
 }
 
+static void an_engine_assign_round_trips_with_every_launch_field(void **state)
+{
+    (void)state;
+    proto_msg m, d;
+    proto_msg_init(&m, PROTO_ASSIGN);
+    proto_assign *a = &m.u.assign;
+    strcpy(a->id, "chat/1/0");
+    strcpy(a->rev, "0123456789abcdef");
+    strcpy(a->model, "chat");
+    a->replica = 1;
+    a->n_gpus = 1;
+    a->bytes_per_gpu = 1 << 30;
+    a->fraction = 0.25;
+    strcpy(a->engine, "vllm");
+    strcpy(a->source, "meta-llama/Llama-3.1-8B-Instruct");
+    const char *args[] = {"--enable-prefix-caching", "{\"k\": 1}"};
+    assert_int_equal(proto_assign_set_engine_args(a, args, 2), 0);
+    a->max_seq_len = 8192;
+    a->max_batch = 16;
+    strcpy(a->kv_dtype, "fp8");
+    a->kv_bytes = 123456789;
+    a->pp = 2;
+    a->stage = 0;
+    a->ready_timeout_s = 1200;
+    round_trip(&m, &d);
+    const proto_assign *b = &d.u.assign;
+    assert_string_equal(b->rev, a->rev);
+    assert_string_equal(b->engine, "vllm");
+    assert_string_equal(b->source, a->source);
+    assert_int_equal(b->n_engine_args, 2);
+    assert_string_equal(b->engine_args[1], "{\"k\": 1}");
+    assert_int_equal(b->max_seq_len, 8192);
+    assert_int_equal(b->max_batch, 16);
+    assert_string_equal(b->kv_dtype, "fp8");
+    assert_int_equal(b->kv_bytes, 123456789);
+    assert_int_equal(b->pp, 2);
+    assert_int_equal(b->ready_timeout_s, 1200);
+    proto_assign copy;
+    assert_int_equal(proto_assign_copy(&copy, b), 0);
+    assert_ptr_not_equal(copy.engine_args, b->engine_args);
+    assert_string_equal(copy.engine_args[0], "--enable-prefix-caching");
+    proto_msg cm = {.type = PROTO_ASSIGN};
+    cm.u.assign = copy;
+    proto_msg_free(&cm);
+    proto_msg_free(&d);
+    proto_msg_free(&m);
+}
+
+static void a_lease_and_a_release_of_one_revision_round_trip(void **state)
+{
+    (void)state;
+    proto_msg m, d;
+    proto_msg_init(&m, PROTO_LEASE);
+    m.u.lease.seq = 42;
+    m.u.lease.lease_ms = 15000;
+    round_trip(&m, &d);
+    assert_int_equal(d.u.lease.seq, 42);
+    assert_int_equal(d.u.lease.lease_ms, 15000);
+    proto_msg_init(&m, PROTO_RELEASE);
+    strcpy(m.u.release.id, "chat/0");
+    strcpy(m.u.release.rev, "00000000deadbeef");
+    round_trip(&m, &d);
+    assert_string_equal(d.u.release.rev, "00000000deadbeef");
+    proto_msg_init(&m, PROTO_HELLO);
+    strcpy(m.u.hello.node, "n");
+    strcpy(m.u.hello.instance_type, "g5.12xlarge");
+    m.u.hello.lease_ms = 9000;
+    round_trip(&m, &d);
+    assert_string_equal(d.u.hello.instance_type, "g5.12xlarge");
+    assert_int_equal(d.u.hello.lease_ms, 9000);
+}
+
 static void garbage_and_non_objects_are_refused(void **state)
 {
     (void)state;
     expect_refused("{\"type\":\"heartbeat\",", "malformed JSON");
     expect_refused("\x01\x02\xff", "invalid UTF-8");
-    expect_refused("{\"type\":\"release\",\"v\":1,\"id\":\"a\\u0000b\"}", "\\u0000");
+    expect_refused("{\"type\":\"release\",\"v\":2,\"id\":\"a\\u0000b\"}", "\\u0000");
     expect_refused("[1,2,3]", "must be a JSON object");
     expect_refused("\"hello\"", "must be a JSON object");
-    expect_refused("{\"type\":\"release\",\"v\":1,\"id\":\"a\"} trailing", "after the JSON value");
+    expect_refused("{\"type\":\"release\",\"v\":2,\"id\":\"a\"} trailing", "after the JSON value");
 }
 
 static void a_wrong_or_missing_version_is_refused(void **state)
 {
     (void)state;
     expect_refused("{\"type\":\"release\",\"id\":\"a\"}", "frame.v");
-    expect_refused("{\"type\":\"release\",\"v\":2,\"id\":\"a\"}", "unsupported protocol version 2");
-    expect_refused("{\"type\":\"release\",\"v\":\"1\",\"id\":\"a\"}", "frame.v");
-    expect_refused("{\"type\":\"release\",\"v\":1.5,\"id\":\"a\"}", "frame.v");
+    expect_refused("{\"type\":\"release\",\"v\":1,\"id\":\"a\"}", "unsupported protocol version 1");
+    expect_refused("{\"type\":\"release\",\"v\":\"2\",\"id\":\"a\"}", "frame.v");
+    expect_refused("{\"type\":\"release\",\"v\":2.5,\"id\":\"a\"}", "frame.v");
 }
 
 static void an_unknown_or_missing_type_is_refused(void **state)
 {
     (void)state;
-    expect_refused("{\"type\":\"shutdown\",\"v\":1}", "unknown message type \"shutdown\"");
-    expect_refused("{\"v\":1}", "frame.type");
-    expect_refused("{\"type\":7,\"v\":1}", "frame.type");
+    expect_refused("{\"type\":\"shutdown\",\"v\":2}", "unknown message type \"shutdown\"");
+    expect_refused("{\"v\":2}", "frame.type");
+    expect_refused("{\"type\":7,\"v\":2}", "frame.type");
 }
 
 static void missing_and_wrong_typed_fields_are_named(void **state)
 {
     (void)state;
-    expect_refused("{\"type\":\"release\",\"v\":1}", "release.id");
-    expect_refused("{\"type\":\"release\",\"v\":1,\"id\":\"\"}", "release.id");
-    expect_refused("{\"type\":\"release\",\"v\":1,\"id\":5}", "release.id");
-    expect_refused("{\"type\":\"welcome\",\"v\":1}", "welcome.heartbeat_ms");
-    expect_refused("{\"type\":\"welcome\",\"v\":1,\"heartbeat_ms\":0}", "welcome.heartbeat_ms");
-    expect_refused("{\"type\":\"welcome\",\"v\":1,\"heartbeat_ms\":100,"
+    expect_refused("{\"type\":\"release\",\"v\":2}", "release.id");
+    expect_refused("{\"type\":\"release\",\"v\":2,\"id\":\"\"}", "release.id");
+    expect_refused("{\"type\":\"release\",\"v\":2,\"id\":5}", "release.id");
+    expect_refused("{\"type\":\"welcome\",\"v\":2}", "welcome.heartbeat_ms");
+    expect_refused("{\"type\":\"welcome\",\"v\":2,\"heartbeat_ms\":0}", "welcome.heartbeat_ms");
+    expect_refused("{\"type\":\"welcome\",\"v\":2,\"heartbeat_ms\":100,"
                    "\"gpu_memory_utilization\":1.5}",
                    "welcome.gpu_memory_utilization");
-    expect_refused("{\"type\":\"heartbeat\",\"v\":1,\"node\":\"n\"}", "heartbeat.seq");
-    expect_refused("{\"type\":\"hello\",\"v\":1,\"node\":\"n\"}", "hello.gpus");
-    expect_refused("{\"type\":\"hello\",\"v\":1,\"node\":\"n\",\"gpus\":[{\"index\":0,"
+    expect_refused("{\"type\":\"heartbeat\",\"v\":2,\"node\":\"n\"}", "heartbeat.seq");
+    expect_refused("{\"type\":\"hello\",\"v\":2,\"node\":\"n\"}", "hello.gpus");
+    expect_refused("{\"type\":\"hello\",\"v\":2,\"node\":\"n\",\"gpus\":[{\"index\":0,"
                    "\"model\":\"L4\"}]}",
                    "hello.gpus[0].total_bytes");
-    expect_refused("{\"type\":\"hello\",\"v\":1,\"node\":\"n\",\"gpus\":[5]}", "hello.gpus[0]");
-    expect_refused("{\"type\":\"error\",\"v\":1,\"message\":\"x\"}", "error.code");
-    expect_refused("{\"type\":\"report\",\"v\":1,\"node\":\"n\",\"placements\":[{\"id\":\"a\","
+    expect_refused("{\"type\":\"hello\",\"v\":2,\"node\":\"n\",\"gpus\":[5]}", "hello.gpus[0]");
+    expect_refused("{\"type\":\"error\",\"v\":2,\"message\":\"x\"}", "error.code");
+    expect_refused("{\"type\":\"report\",\"v\":2,\"node\":\"n\",\"placements\":[{\"id\":\"a\","
                    "\"state\":\"dancing\"}]}",
                    "report.placements[0].state");
-    expect_refused("{\"type\":\"hello\",\"v\":1,\"node\":\"bad\\nname\",\"gpus\":[]}",
+    expect_refused("{\"type\":\"hello\",\"v\":2,\"node\":\"bad\\nname\",\"gpus\":[]}",
                    "hello.node");
 }
 
@@ -248,7 +327,7 @@ static const char *assign_with(const char *extra)
 {
     static char buf[1024];
     snprintf(buf, sizeof buf,
-             "{\"type\":\"assign\",\"v\":1,\"id\":\"m/0\",\"model\":\"m\",\"replica\":0,%s}",
+             "{\"type\":\"assign\",\"v\":2,\"id\":\"m/0\",\"model\":\"m\",\"replica\":0,%s}",
              extra);
     return buf;
 }
@@ -275,25 +354,33 @@ static void negative_and_out_of_range_numbers_are_refused(void **state)
                    "assign.fraction");
     expect_refused(assign_with("\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":-0.5"),
                    "assign.fraction");
-    expect_refused(assign_with("\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":0.5,\"port\":70000"),
-                   "assign.port");
+    expect_refused(assign_with("\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":0.5,\"pp\":2,"
+                               "\"stage\":2"),
+                   "assign.stage");
+    expect_refused(assign_with("\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":0.5,"
+                               "\"engine_args\":[\"--x\",null]"),
+                   "assign.engine_args[1]");
+    expect_refused("{\"type\":\"report\",\"v\":2,\"node\":\"n\",\"placements\":[{\"id\":\"a\","
+                   "\"state\":\"running\",\"port\":65536}]}",
+                   "report.placements[0].port");
+    expect_refused("{\"type\":\"lease\",\"v\":2,\"seq\":1,\"lease_ms\":0}", "lease.lease_ms");
     expect_refused(assign_with("\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":0.5,"
                                "\"command\":[]"),
                    "assign.command");
     expect_refused(assign_with("\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":0.5,"
                                "\"command\":[\"a\",3]"),
                    "assign.command[1]");
-    expect_refused("{\"type\":\"report\",\"v\":1,\"node\":\"n\",\"placements\":[{\"id\":\"a\","
+    expect_refused("{\"type\":\"report\",\"v\":2,\"node\":\"n\",\"placements\":[{\"id\":\"a\","
                    "\"state\":\"running\",\"pid\":-5}]}",
                    "report.placements[0].pid");
-    expect_refused("{\"type\":\"heartbeat\",\"v\":1,\"node\":\"n\",\"seq\":-1}", "heartbeat.seq");
+    expect_refused("{\"type\":\"heartbeat\",\"v\":2,\"node\":\"n\",\"seq\":-1}", "heartbeat.seq");
 }
 
 /* Builds {"type":"report","v":1,"node":"n","placements":[ {..} x n ]}. */
 static char *big_report(size_t n)
 {
     vp_sb sb = {0};
-    vp_sb_printf(&sb, "{\"type\":\"report\",\"v\":1,\"node\":\"n\",\"placements\":[");
+    vp_sb_printf(&sb, "{\"type\":\"report\",\"v\":2,\"node\":\"n\",\"placements\":[");
     for (size_t i = 0; i < n; i++)
         vp_sb_printf(&sb, "%s{\"id\":\"m/%zu\",\"state\":\"running\"}", i ? "," : "", i);
     vp_sb_printf(&sb, "]}");
@@ -316,7 +403,7 @@ static void huge_arrays_are_refused_past_their_caps(void **state)
     free(too_many);
 
     vp_sb sb = {0};
-    vp_sb_printf(&sb, "{\"type\":\"hello\",\"v\":1,\"node\":\"n\",\"gpus\":[");
+    vp_sb_printf(&sb, "{\"type\":\"hello\",\"v\":2,\"node\":\"n\",\"gpus\":[");
     for (int i = 0; i < 17; i++)
         vp_sb_printf(&sb, "%s{\"index\":%d,\"model\":\"L4\",\"total_bytes\":1}", i ? "," : "",
                      i % 16);
@@ -339,10 +426,10 @@ static void over_long_strings_are_refused_not_truncated(void **state)
     memset(id, 'x', PROTO_ID_MAX);
     id[PROTO_ID_MAX] = '\0';
     char json[512];
-    snprintf(json, sizeof json, "{\"type\":\"release\",\"v\":1,\"id\":\"%s\"}", id);
+    snprintf(json, sizeof json, "{\"type\":\"release\",\"v\":2,\"id\":\"%s\"}", id);
     expect_refused(json, "release.id");
     id[PROTO_ID_MAX - 1] = '\0'; /* exactly at the cap is fine */
-    snprintf(json, sizeof json, "{\"type\":\"release\",\"v\":1,\"id\":\"%s\"}", id);
+    snprintf(json, sizeof json, "{\"type\":\"release\",\"v\":2,\"id\":\"%s\"}", id);
     proto_msg m;
     vp_err e = {0};
     assert_int_equal(decode_text(json, &m, &e), 0);
@@ -355,7 +442,7 @@ static void unknown_fields_are_ignored_for_forward_compatibility(void **state)
     proto_msg m;
     vp_err e = {0};
     assert_int_equal(
-        decode_text("{\"type\":\"release\",\"v\":1,\"id\":\"a\",\"later\":[1]}", &m, &e), 0);
+        decode_text("{\"type\":\"release\",\"v\":2,\"id\":\"a\",\"later\":[1]}", &m, &e), 0);
     assert_string_equal(m.u.release.id, "a");
 }
 
@@ -425,6 +512,8 @@ int main(void)
         cmocka_unit_test(an_empty_report_round_trips),
         cmocka_unit_test(heartbeat_welcome_release_and_error_round_trip),
         cmocka_unit_test(an_assign_round_trips_with_and_without_a_command),
+        cmocka_unit_test(an_engine_assign_round_trips_with_every_launch_field),
+        cmocka_unit_test(a_lease_and_a_release_of_one_revision_round_trip),
         cmocka_unit_test(garbage_and_non_objects_are_refused),
         cmocka_unit_test(a_wrong_or_missing_version_is_refused),
         cmocka_unit_test(an_unknown_or_missing_type_is_refused),

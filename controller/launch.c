@@ -1,0 +1,111 @@
+/* launch.c - how a desired placement runs, as the controller tells an agent: the engine fields of
+ * its assign, the KV-cache bytes per GPU the plan counted, and its revision.
+ *
+ * The revision is eng_revision over the same eng_launch the agent will build, so it changes
+ * exactly when the process an agent would start changes (engine, source, engine_args, template,
+ * max length, batch, KV dtype, slice, GPUs) and never for anything else (a re-plan that keeps a
+ * placement where it is, a controller restart). An agent keys instances by (id, revision); a new
+ * revision of a running placement is started beside the old one and the old one is released once
+ * the new one runs (reconcile.c). Pure: data in, data out. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl_internal.h"
+
+uint64_t ctl_kv_bytes_per_gpu(const plan_model *m, uint32_t tp, uint32_t pp)
+{
+    if (!m || m->fixed) return 0;
+    plan_fp_opts o = m->opts;
+    o.tp = tp ? tp : 1;
+    o.pp = pp ? pp : 1;
+    plan_footprint fp;
+    if (plan_footprint_compute(&m->arch, &o, &fp, NULL)) return 0;
+    /* Each of the tp GPUs of a stage holds ceil(kv_heads / tp) heads of that stage's layers (an
+     * MLA latent is replicated on every rank), as footprint.c counts them. */
+    uint64_t kv = fp.kv_cache_bytes, out = 0;
+    uint32_t heads = m->arch.kv_heads ? m->arch.kv_heads : m->arch.heads;
+    if (m->arch.kv_lora_rank || !heads) {
+        vp_muldiv_ceil_u64(kv, 1, o.pp, &out);
+        return out;
+    }
+    uint64_t per_gpu_heads = (heads + o.tp - 1) / o.tp;
+    vp_muldiv_ceil_u64(kv, per_gpu_heads, (uint64_t)heads * o.pp, &out);
+    return out;
+}
+
+void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_total, eng_launch *l)
+{
+    memset(l, 0, sizeof *l);
+    l->kind = m ? m->engine : ENG_BUILTIN;
+    l->model = q->model;
+    l->id = q->id;
+    l->source = m && m->source[0] ? m->source : q->model;
+    l->replica = q->replica;
+    l->tp = (uint32_t)q->n_gpus;
+    l->pp = q->n_stages > 1 ? (uint32_t)q->n_stages : 1;
+    l->stage = q->stage > 0 ? (uint32_t)q->stage : 0;
+    l->max_seq_len = m ? m->opts.seq_len : 0;
+    l->max_batch = m ? m->opts.batch : 0;
+    l->kv_dtype = m ? plan_dtype_name(m->opts.kv_dtype) : NULL;
+    l->kv_bytes = ctl_kv_bytes_per_gpu(m, l->tp, l->pp);
+    l->bytes = q->bytes_per_gpu;
+    l->gpu_bytes = gpu_total;
+    size_t n = 0;
+    while (m && m->engine_args && m->engine_args[n])
+        n++;
+    l->engine_args = m ? (const char *const *)m->engine_args : NULL;
+    l->n_engine_args = n;
+    n = 0;
+    while (m && m->worker_cmd && m->worker_cmd[n])
+        n++;
+    l->command = m ? (const char *const *)m->worker_cmd : NULL;
+    l->n_command = n;
+}
+
+void ctl_revision(const plan_model *m, const place_placement *q, uint64_t gpu_total, char *out,
+                  size_t cap)
+{
+    eng_launch l;
+    ctl_launch_of(m, q, gpu_total, &l);
+    eng_revision(&l, q->gpus, q->n_gpus, out, cap);
+}
+
+int ctl_assign_fill(const plan_model *m, const place_placement *q, uint64_t gpu_total,
+                    proto_assign *a)
+{
+    eng_launch l;
+    ctl_launch_of(m, q, gpu_total, &l);
+    eng_revision(&l, q->gpus, q->n_gpus, a->rev, sizeof a->rev);
+    if (!m) return 0; /* manifest unavailable: the built-in worker, as before engines */
+    snprintf(a->engine, sizeof a->engine, "%s", eng_name(l.kind));
+    snprintf(a->source, sizeof a->source, "%s", l.source);
+    snprintf(a->kv_dtype, sizeof a->kv_dtype, "%s", l.kv_dtype ? l.kv_dtype : "");
+    a->max_seq_len = l.max_seq_len;
+    a->max_batch = l.max_batch;
+    a->kv_bytes = l.kv_bytes;
+    a->pp = l.pp > 1 ? l.pp : 0;
+    a->stage = l.pp > 1 ? l.stage : 0;
+    a->ready_timeout_s = m->ready_timeout_s;
+    int rc = proto_assign_set_command(a, l.command, l.n_command);
+    if (!rc) rc = proto_assign_set_engine_args(a, l.engine_args, l.n_engine_args);
+    return rc;
+}
+
+int ctl_manifest_check_engines(const plan_manifest *mf, vp_err *e)
+{
+    for (size_t i = 0; i < mf->n_models; i++) {
+        const plan_model *m = &mf->models[i];
+        place_placement q;
+        memset(&q, 0, sizeof q);
+        snprintf(q.model, sizeof q.model, "%s", m->name);
+        q.n_gpus = 1;
+        q.n_stages = m->opts.pp > 1 ? (int)m->opts.pp : 1;
+        q.stage = q.n_stages > 1 ? 0 : -1;
+        eng_launch l;
+        ctl_launch_of(m, &q, 0, &l);
+        vp_err sub = {0};
+        if (eng_check(&l, &sub))
+            return vp_errf(e, VP_EINPUT, "models[%zu] (%s): %s", i, m->name, sub.msg);
+    }
+    return 0;
+}
