@@ -38,17 +38,20 @@ static char agent_names[3][64];
 #define CHAT_ARGS(extra)                                                                           \
     "{\"name\":\"chat\",\"engine\":\"vllm\",\"source\":\"meta-llama/Llama-3.1-8B-Instruct\","      \
     "\"params\":8000000000,\"layers\":32,\"kv_heads\":8,\"head_dim\":128,\"dtype\":\"fp16\","      \
+    "\"hidden\":4096,\"intermediate\":14336,\"vocab\":128256,"                                     \
     "\"max_seq_len\":8192,\"max_batch\":16,\"tensor_parallel\":2,\"replicas\":2,"                  \
     "\"spread\":true" extra "}"
 
 #define OTHERS                                                                                     \
     "{\"name\":\"code\",\"engine\":\"vllm\",\"source\":\"Qwen/Qwen2.5-Coder-7B\","                 \
     "\"params\":7000000000,\"layers\":28,\"kv_heads\":4,\"head_dim\":128,\"dtype\":\"fp16\","      \
+    "\"hidden\":3584,\"intermediate\":18944,\"vocab\":152064,"                                     \
     "\"max_seq_len\":4096,\"max_batch\":8},"                                                       \
     "{\"name\":\"embed\",\"engine\":\"vllm\",\"source\":\"BAAI/bge-large-en\","                    \
     "\"memory_bytes\":2147483648,\"replicas\":2},"                                                 \
     "{\"name\":\"small\",\"engine\":\"vllm\",\"source\":\"Qwen/Qwen2-0.5B\",\"params\":500000000," \
     "\"layers\":24,\"kv_heads\":2,\"head_dim\":64,\"dtype\":\"bf16\",\"max_seq_len\":2048,"        \
+    "\"hidden\":896,\"intermediate\":4864,\"vocab\":151936,"                                       \
     "\"max_batch\":4}"
 
 static const char manifest_v1[] = "{\"models\":[" CHAT_ARGS("") "," OTHERS "]}";
@@ -73,7 +76,7 @@ static int setup(void **state)
     FILE *f = fopen(fleet, "w");
     if (!f) return -1;
     fprintf(f,
-            "{\"gpu_models\":[{\"name\":\"TGPU\",\"memory_bytes\":68719476736,"
+            "{\"gpu_models\":[{\"name\":\"TGPU\",\"memory_bytes\":85899345920,"
             "\"bandwidth_gbs\":300}],"
             "\"catalog\":[{\"type\":\"tg.2x\",\"gpus\":{\"TGPU\":2},\"price_per_hour\":3.25,"
             "\"max_count\":0},{\"type\":\"tg.2x-spot\",\"gpus\":{\"TGPU\":2},"
@@ -91,7 +94,7 @@ static int setup(void **state)
         const char *const *x = i == 0 ? typed : plain;
         for (int k = 0; x[k]; k++)
             env.agent_extra[k] = x[k];
-        if (h_start_agent(&env, agent_names[i], "TGPU:2:64Gi") < 0) return -1;
+        if (h_start_agent(&env, agent_names[i], "TGPU:2:80Gi") < 0) return -1;
     }
     long long end = h_now_ms() + 20000;
     while (h_nodes_connected(&env) != 3 && h_now_ms() < end)
@@ -276,7 +279,7 @@ static void test_every_engine_gets_a_port_its_devices_length_batch_and_slice(voi
             /* memory_bytes: no architecture, so the slice goes as a fraction of the GPU */
             assert_null(kvb);
             assert_non_null(util);
-            double f = atof(util), exact = slice / 68719476736.0;
+            double f = atof(util), exact = slice / 85899345920.0;
             if (!(f <= exact && f > exact - 0.0001))
                 fail_msg("%s: --gpu-memory-utilization %s for a slice of %.6f", id, util, exact);
         } else {

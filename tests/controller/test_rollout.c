@@ -32,6 +32,7 @@ static char engine_log[600];
     "{\"models\":["                                                                                \
     "{\"name\":\"chat\",\"engine\":\"vllm\",\"source\":\"meta-llama/Llama-3.1-8B-Instruct\","      \
     "\"params\":8000000000,\"layers\":32,\"kv_heads\":8,\"head_dim\":128,\"dtype\":\"fp16\","      \
+    "\"hidden\":4096,\"intermediate\":14336,\"vocab\":128256,"                                     \
     "\"max_seq_len\":8192,\"max_batch\":16,\"tensor_parallel\":2,\"replicas\":2,"                  \
     "\"spread\":true" chat_args "},"                                                               \
     "{\"name\":\"solo\",\"engine\":\"vllm\",\"memory_bytes\":15032385536" solo_args "}]}"
