@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ilp.h"
 #include "planner.h"
 
 #ifndef VP_BENCH_DATA
@@ -49,6 +48,12 @@ static double now_ms(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static double clock_cb(void *ctx)
+{
+    (void)ctx;
+    return now_ms();
 }
 
 static bool have_cbc(void)
@@ -103,7 +108,8 @@ static void bench_one(const opts *o, const char *name, const char *manifest, con
     plan_options_default(&po);
     po.time_limit_s = o->tl;
     double t0 = now_ms();
-    if (plan_optimize(p, ffd, &po, &best, &e)) {
+    po.clock = clock_cb;
+    if (plan_solve(p, &po, &best, &e)) {
         printf("%-28s error: %s\n", name, e.msg);
         goto out;
     }
@@ -121,10 +127,16 @@ static void bench_one(const opts *o, const char *name, const char *manifest, con
             close(fd);
             char lpf[64];
             snprintf(lpf, sizeof lpf, "%s.lp", lp);
-            if (plan_ilp_export(p, ffd, lpf, &e) == 0)
+            plan_options xo;
+            plan_options_default(&xo);
+            xo.solver = PLAN_SOLVER_FFD;
+            xo.export_lp = lpf;
+            place_plan *tmp = NULL;
+            if (plan_solve(p, &xo, &tmp, &e) == 0)
                 cbc = run_cbc(lpf, o->tl, &cbc_ms);
             else
                 cbc_ms = -1; /* too large to write out */
+            place_plan_free(tmp);
             remove(lpf);
             remove(lp);
         }

@@ -7,12 +7,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
-#include "ilp.h"
 #include "planner.h"
 #include "report.h"
 #include "vp_json.h"
+
+/* The solver's clock: monotonic milliseconds. */
+static double clock_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Progress on stderr, at most once a second. */
+typedef struct progress {
+    bool on;
+    double last_ms;
+} progress;
+
+static int on_progress(const plan_progress *pr, void *ctx)
+{
+    progress *pg = ctx;
+    double now = clock_ms(NULL);
+    if (pg->on && now - pg->last_ms >= 1000) {
+        pg->last_ms = now;
+        if (pr->cost_per_hour < 0)
+            fprintf(stderr, "[%6.1fs] %-6s no plan yet, bound $%.2f/h\n", pr->elapsed_s, pr->phase,
+                    pr->bound_per_hour);
+        else
+            fprintf(stderr, "[%6.1fs] %-6s $%.2f/h, bound $%.2f/h, gap %.2f%%%s\n", pr->elapsed_s,
+                    pr->phase, pr->cost_per_hour, pr->bound_per_hour, 100 * pr->gap,
+                    pr->unplaced ? " (some replicas unplaced)" : "");
+    }
+    return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -51,6 +83,10 @@ int cli_plan(int argc, char **argv)
     plan_report_fmt fmt = PLAN_REPORT_TEXT;
     plan_options opt;
     plan_options_default(&opt);
+    opt.clock = clock_ms;
+    progress pg = {.on = getenv("VRAMPACK_PROGRESS") != NULL};
+    opt.progress = on_progress;
+    opt.progress_ctx = &pg;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -140,7 +176,7 @@ int cli_plan(int argc, char **argv)
         int r = plan_from_json(buf, len, current_path, &current, &e);
         free(buf);
         if (r) goto err;
-        if (plan_rebalance(prob, current, max_moves, opt.time_limit_s, &plan, &moves, &e)) {
+        if (plan_rebalance(prob, current, max_moves, &opt, &plan, &moves, &e)) {
             rc = CLI_FAIL;
             goto err;
         }

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "planner.h"
 
@@ -467,37 +466,15 @@ out:
     free(order);
 }
 
-int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
+/* Items (one per stage of every replica), largest first, with per-item lower-bound values. */
+static int make_items(ffd *f, item **out, size_t *n_out)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ffd f = {.p = p};
-    item *items = NULL;
-    int rc = 0;
-    f.plan = place_plan_new();
-    size_t ng = p->n_groups ? p->n_groups : 1, nb = p->n_bintypes ? p->n_bintypes : 1;
-    f.bought = calloc(nb, sizeof *f.bought);
-    f.seq = calloc(nb, sizeof *f.seq);
-    f.cursor = calloc(ng * PLAN_MAX_PP, sizeof *f.cursor);
-    f.rem = calloc(ng * PLAN_MAX_PP, sizeof *f.rem);
-    f.lbval = calloc(ng * PLAN_MAX_PP, sizeof *f.lbval);
-    f.order = calloc(ng, sizeof *f.order);
-    if (!f.plan || !f.bought || !f.seq || !f.cursor || !f.rem || !f.lbval || !f.order) goto oom;
-    snprintf(f.plan->solver, sizeof f.plan->solver, "ffd");
-    snprintf(f.plan->status, sizeof f.plan->status, "heuristic");
-
-    /* Inventory nodes are open from the start. */
-    for (size_t b = 0; b < p->n_bintypes; b++)
-        if (p->bintypes[b].inventory && add_node(&f, b) < 0) goto oom;
-
-    /* Items, keys and per-item lower-bound values. */
-    size_t n_items = 0;
-    for (size_t g = 0; g < p->n_groups; g++) n_items += (size_t)p->groups[g].replicas * p->groups[g].pp;
-    items = malloc((n_items ? n_items : 1) * sizeof *items);
-    if (!items) goto oom;
-    size_t ni = 0;
-    double *gkey = calloc(ng, sizeof *gkey);
-    if (!gkey) goto oom;
+    const plan_problem *p = f->p;
+    size_t n_items = 0, ni = 0;
+    for (size_t g = 0; g < p->n_groups; g++)
+        n_items += (size_t)p->groups[g].replicas * p->groups[g].pp;
+    item *items = malloc((n_items ? n_items : 1) * sizeof *items);
+    if (!items) return -ENOMEM;
     for (uint32_t g = 0; g < p->n_groups; g++) {
         const plan_group *gr = &p->groups[g];
         double key = -1;
@@ -513,107 +490,129 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
                 double frac = bytes / ((double)bt->usable_per_gpu * bt->n_gpus);
                 if (frac > key) key = frac;
             }
-            f.lbval[g * PLAN_MAX_PP + st] = best < 0 ? 0 : best;
-            f.rem[g * PLAN_MAX_PP + st] = gr->replicas;
+            f->lbval[g * PLAN_MAX_PP + st] = best < 0 ? 0 : best;
+            f->rem[g * PLAN_MAX_PP + st] = gr->replicas;
         }
-        gkey[g] = key;
         for (uint32_t r = 0; r < gr->replicas; r++)
             for (uint32_t st = 0; st < gr->pp; st++)
-                items[ni++] = (item){g, r, st, gkey[g]};
+                items[ni++] = (item){g, r, st, key};
     }
     qsort(items, ni, sizeof *items, cmp_item);
     for (size_t i = 0; i < ni; i++)
-        if (i == 0 || items[i].group != items[i - 1].group) f.order[f.n_order++] = items[i].group;
-    free(gkey);
+        if (i == 0 || items[i].group != items[i - 1].group) f->order[f->n_order++] = items[i].group;
+    *out = items;
+    *n_out = ni;
+    return 0;
+}
 
-    int stage_nodes[PLAN_MAX_PP];
-    int stage_pl[PLAN_MAX_PP];
-    for (size_t i = 0; i < ni; i++) {
-        const item *it = &items[i];
-        const plan_group *gr = &p->groups[it->group];
-        const plan_model *m = &p->manifest->models[gr->model];
-        size_t ck = (size_t)it->group * PLAN_MAX_PP + it->stage;
-        f.rem[ck]--;
-        if (it->stage == 0)
-            for (int k = 0; k < PLAN_MAX_PP; k++) stage_nodes[k] = stage_pl[k] = -1;
-        if (gr->why_not[0]) {
-            if (it->stage == 0 && place_plan_add_unplaced(f.plan, m->name, it->replica, gr->why_not))
-                goto oom;
-            continue;
-        }
-        if (it->stage > 0 && stage_nodes[it->stage - 1] < 0) continue; /* replica abandoned */
-        uint8_t gpus[PLACE_MAX_GPUS];
-        int node = -1;
-        for (size_t n = f.cursor[ck]; n < f.plan->n_nodes; n++) {
-            bool conflict;
-            if (fits_node(&f, n, it->group, it->stage, stage_nodes, gpus, &conflict)) {
-                node = (int)n;
-                break;
-            }
-            if (n == f.cursor[ck] && !conflict) f.cursor[ck] = n + 1;
-        }
-        if (node < 0) {
-            int b = buy_for(&f, it->group, it->stage);
-            if (b >= 0) {
-                node = add_node(&f, (size_t)b);
-                if (node < 0) goto oom;
-                bool conflict;
-                if (!fits_node(&f, (size_t)node, it->group, it->stage, stage_nodes, gpus,
-                               &conflict))
-                    node = -1; /* cannot happen: the shape fits an empty node */
-            }
-        }
-        if (node < 0) {
-            /* Roll back earlier stages of this replica and report it; the freed room makes
-             * earlier nodes worth trying again. */
-            for (uint32_t k = 0; k < gr->pp; k++) f.cursor[(size_t)it->group * PLAN_MAX_PP + k] = 0;
-            for (int k = (int)it->stage - 1; k >= 0; k--) {
-                char id[PLACE_ID_MAX];
-                place_make_id(id, sizeof id, m->name, it->replica, k);
-                int j = place_plan_find(f.plan, id);
-                if (j >= 0) place_plan_unassign(f.plan, (size_t)j);
-            }
-            char why[PLACE_REASON_MAX];
-            if (m->spread)
-                snprintf(why, sizeof why,
-                         "no room: spread needs a node without another replica of this model, "
-                         "every such allowed node is full, and no allowed instance type can be "
-                         "bought (inventory exhausted or max_count reached)");
-            else
-                snprintf(why, sizeof why,
-                         "no room: every allowed node is full and no allowed instance type can "
-                         "be bought (inventory exhausted or max_count reached)");
-            if (place_plan_add_unplaced(f.plan, m->name, it->replica, why)) goto oom;
-            stage_nodes[it->stage] = -1;
-            continue;
-        }
-        const plan_shape *s = &gr->shapes[f.node_bt[node]];
-        int pl = place_plan_assign(f.plan, m->name, it->replica, gr->pp > 1 ? (int)it->stage : -1,
-                                   (int)gr->pp, node, gpus, (int)s->tp,
-                                   slice_bytes(s, it->stage));
-        if (pl < 0) { rc = vp_errf(e, pl, "internal: assign failed"); goto fail; }
-        stage_nodes[it->stage] = node;
-        stage_pl[it->stage] = pl;
-        double dec = (double)plan_decode_bytes_per_gpu(s, it->stage);
-        double slo = m->tpot_ms / gr->pp;
-        for (uint32_t k = 0; k < s->tp; k++) {
-            f.gdec[node][gpus[k]] += dec;
-            if (slo > 0 && (f.gslo[node][gpus[k]] == 0 || slo < f.gslo[node][gpus[k]]))
-                f.gslo[node][gpus[k]] = slo;
-        }
-        if (m->spread && !node_has_group(&f, (size_t)node, it->group) &&
-            note_group(&f, (size_t)node, it->group))
-            goto oom;
+/* A replica that found no room: earlier stages are taken back and it is reported. */
+static int give_up(ffd *f, const item *it, const plan_model *m)
+{
+    const plan_group *gr = &f->p->groups[it->group];
+    for (uint32_t k = 0; k < gr->pp; k++)
+        f->cursor[(size_t)it->group * PLAN_MAX_PP + k] = 0; /* freed room: try earlier nodes */
+    for (int k = (int)it->stage - 1; k >= 0; k--) {
+        char id[PLACE_ID_MAX];
+        place_make_id(id, sizeof id, m->name, it->replica, k);
+        int j = place_plan_find(f->plan, id);
+        if (j >= 0) place_plan_unassign(f->plan, (size_t)j);
     }
-    (void)stage_pl;
+    const char *why =
+        m->spread ? "no room: spread needs a node without another replica of this model, every "
+                    "such allowed node is full, and no allowed instance type can be bought "
+                    "(inventory exhausted or max_count reached)"
+                  : "no room: every allowed node is full and no allowed instance type can be "
+                    "bought (inventory exhausted or max_count reached)";
+    return place_plan_add_unplaced(f->plan, m->name, it->replica, why) ? -ENOMEM : 0;
+}
+
+/* The first open node that takes the item, else a node bought for it; -1 when none. */
+static int find_node(ffd *f, const item *it, const int *stage_nodes, uint8_t *gpus)
+{
+    size_t ck = (size_t)it->group * PLAN_MAX_PP + it->stage;
+    bool conflict;
+    for (size_t n = f->cursor[ck]; n < f->plan->n_nodes; n++) {
+        if (fits_node(f, n, it->group, it->stage, stage_nodes, gpus, &conflict)) return (int)n;
+        if (n == f->cursor[ck] && !conflict) f->cursor[ck] = n + 1;
+    }
+    int b = buy_for(f, it->group, it->stage);
+    if (b < 0) return -1;
+    int node = add_node(f, (size_t)b);
+    if (node < 0) return node;
+    /* Cannot fail: the shape fits an empty node. */
+    return fits_node(f, (size_t)node, it->group, it->stage, stage_nodes, gpus, &conflict) ? node
+                                                                                          : -1;
+}
+
+/* Places one item; stage_nodes holds where this replica's earlier stages went. */
+static int place_item(ffd *f, const item *it, int *stage_nodes, vp_err *e)
+{
+    const plan_group *gr = &f->p->groups[it->group];
+    const plan_model *m = &f->p->manifest->models[gr->model];
+    f->rem[(size_t)it->group * PLAN_MAX_PP + it->stage]--;
+    if (it->stage == 0)
+        for (int k = 0; k < PLAN_MAX_PP; k++)
+            stage_nodes[k] = -1;
+    if (gr->why_not[0])
+        return it->stage == 0 && place_plan_add_unplaced(f->plan, m->name, it->replica, gr->why_not)
+                   ? -ENOMEM
+                   : 0;
+    if (it->stage > 0 && stage_nodes[it->stage - 1] < 0) return 0; /* replica abandoned */
+    uint8_t gpus[PLACE_MAX_GPUS];
+    int node = find_node(f, it, stage_nodes, gpus);
+    if (node < -1) return node;
+    if (node < 0) {
+        stage_nodes[it->stage] = -1;
+        return give_up(f, it, m);
+    }
+    const plan_shape *s = &gr->shapes[f->node_bt[node]];
+    int pl = place_plan_assign(f->plan, m->name, it->replica, gr->pp > 1 ? (int)it->stage : -1,
+                               (int)gr->pp, node, gpus, (int)s->tp, slice_bytes(s, it->stage));
+    if (pl < 0) return vp_errf(e, pl, "internal: assign failed");
+    stage_nodes[it->stage] = node;
+    double dec = (double)plan_decode_bytes_per_gpu(s, it->stage);
+    double slo = m->tpot_ms / gr->pp;
+    for (uint32_t k = 0; k < s->tp; k++) {
+        f->gdec[node][gpus[k]] += dec;
+        if (slo > 0 && (f->gslo[node][gpus[k]] == 0 || slo < f->gslo[node][gpus[k]]))
+            f->gslo[node][gpus[k]] = slo;
+    }
+    if (m->spread && !node_has_group(f, (size_t)node, it->group) &&
+        note_group(f, (size_t)node, it->group))
+        return -ENOMEM;
+    return 0;
+}
+
+int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
+{
+    ffd f = {.p = p};
+    item *items = NULL;
+    size_t ni = 0;
+    int rc = 0;
+    f.plan = place_plan_new();
+    size_t ng = p->n_groups ? p->n_groups : 1, nb = p->n_bintypes ? p->n_bintypes : 1;
+    f.bought = calloc(nb, sizeof *f.bought);
+    f.seq = calloc(nb, sizeof *f.seq);
+    f.cursor = calloc(ng * PLAN_MAX_PP, sizeof *f.cursor);
+    f.rem = calloc(ng * PLAN_MAX_PP, sizeof *f.rem);
+    f.lbval = calloc(ng * PLAN_MAX_PP, sizeof *f.lbval);
+    f.order = calloc(ng, sizeof *f.order);
+    if (!f.plan || !f.bought || !f.seq || !f.cursor || !f.rem || !f.lbval || !f.order) goto oom;
+    snprintf(f.plan->solver, sizeof f.plan->solver, "ffd");
+    /* Inventory nodes are open from the start. */
+    for (size_t b = 0; b < p->n_bintypes; b++)
+        if (p->bintypes[b].inventory && add_node(&f, b) < 0) goto oom;
+    if (make_items(&f, &items, &ni)) goto oom;
+    int stage_nodes[PLAN_MAX_PP];
+    for (size_t i = 0; i < ni && !rc; i++)
+        rc = place_item(&f, &items[i], stage_nodes, e);
+    if (rc == -ENOMEM) goto oom;
+    if (rc) goto fail;
     consolidate(&f);
     downsize(&f);
     place_plan_drop_idle(f.plan);
     plan_estimate_latency(p, f.plan);
-    f.plan->lower_bound_per_hour = plan_bound_continuous(p);
-    plan_bound_settle(p, f.plan);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    f.plan->solve_ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    if ((rc = plan_settle(p, f.plan, 0, "heuristic", e))) goto fail;
     free(items);
     *out = f.plan;
     f.plan = NULL;
