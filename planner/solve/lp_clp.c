@@ -14,6 +14,7 @@
 struct clp_prob {
     Clp_Simplex *m;
     int rows, cols;
+    bool trivial; /* the last solve had no rows or no columns: CLP was not called */
 };
 
 clp_prob *clp_new(void)
@@ -108,6 +109,14 @@ int clp_del_cols(clp_prob *c, int n, const int *cols)
 
 int clp_solve(clp_prob *c, double seconds, bool dual, double *obj)
 {
+    c->trivial = c->rows == 0 || c->cols == 0;
+    if (c->trivial) { /* CLP does not take empty problems: every column at 0 */
+        const double *lo = Clp_rowLower(c->m);
+        for (int i = 0; i < c->rows; i++)
+            if (lo[i] > 1e-9) return 1;
+        if (obj) *obj = 0;
+        return 0;
+    }
     Clp_setMaximumSeconds(c->m, seconds > 0.001 ? seconds : 0.001);
     if (dual)
         Clp_dual(c->m, 0);
@@ -120,21 +129,25 @@ int clp_solve(clp_prob *c, double seconds, bool dual, double *obj)
 
 double clp_col(const clp_prob *c, int col)
 {
+    if (c->trivial) return 0;
     return Clp_getColSolution(c->m)[col];
 }
 
 double clp_dual(const clp_prob *c, int row)
 {
+    if (c->trivial) return 0;
     return Clp_dualRowSolution(c->m)[row];
 }
 
 double clp_reduced_cost(const clp_prob *c, int col)
 {
+    if (c->trivial) return 0;
     return Clp_getReducedCost(c->m)[col];
 }
 
 bool clp_is_basic(const clp_prob *c, int col)
 {
+    if (c->trivial) return false;
     return Clp_getColumnStatus(c->m, col) == 1;
 }
 

@@ -89,6 +89,7 @@ static int result(const mip_m *m, const double *x, const lp_mip_result *lr, mip_
     int rc = mx_plan(m, x, &r->plan, &sub);
     if (rc == -ENOMEM) return vp_errf(e, rc, "%s", sub.msg);
     if (rc) return 0; /* numerical trouble in the incumbent: no plan from here */
+    place_plan_update_cost(r->plan);
     if (!vw_places_all(m->v, r->plan)) return 0;
     r->optimal = lr->optimal;
     r->bound = lr->bound > 0 ? lr->bound : 0;
