@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anytime.h"
 #include "colgen.h"
 #include "fill.h"
 #include "local.h"
@@ -27,15 +26,9 @@
 #include "lns.h"
 #include "mip.h"
 #include "settle.h"
+#include "state.h"
 
-void plan_options_default(plan_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->solver = PLAN_SOLVER_AUTO;
-    o->time_limit_s = 10.0;
-}
-
-int at_init(at_state *st, const plan_problem *p, const plan_options *o, vp_err *e)
+int ss_init(ss_state *st, const plan_problem *p, const plan_options *o, vp_err *e)
 {
     memset(st, 0, sizeof *st);
     st->p = p;
@@ -46,25 +39,25 @@ int at_init(at_state *st, const plan_problem *p, const plan_options *o, vp_err *
     return 0;
 }
 
-void at_free(at_state *st)
+void ss_free(ss_state *st)
 {
     place_plan_free(st->best);
     vw_free(&st->v);
 }
 
-bool at_better(const place_plan *a, const place_plan *b)
+bool ss_better(const place_plan *a, const place_plan *b)
 {
     if (!b) return true;
     if (a->n_unplaced != b->n_unplaced) return a->n_unplaced < b->n_unplaced;
     return a->cost_per_hour < b->cost_per_hour - 1e-9 * (1 + b->cost_per_hour);
 }
 
-bool at_offer(at_state *st, place_plan *plan, const char *solver)
+bool ss_offer(ss_state *st, place_plan *plan, const char *solver)
 {
     if (!plan) return false;
     place_plan_update_cost(plan);
     char why[256];
-    if (place_plan_validate(plan, why, sizeof why) || !at_better(plan, st->best)) {
+    if (place_plan_validate(plan, why, sizeof why) || !ss_better(plan, st->best)) {
         place_plan_free(plan);
         return false;
     }
@@ -75,26 +68,26 @@ bool at_offer(at_state *st, place_plan *plan, const char *solver)
     return true;
 }
 
-void at_bound(at_state *st, double bound)
+void ss_bound(ss_state *st, double bound)
 {
     if (bound > st->bound) st->bound = bound;
-    bg_note(&st->b, NULL, -1, at_target(st), 0);
+    bg_note(&st->b, NULL, -1, ss_target(st), 0);
 }
 
-double at_target(const at_state *st)
+double ss_target(const ss_state *st)
 {
     return st->bound > 0 ? lp_round_up(st->bound, st->quantum) : 0;
 }
 
-bool at_closed(const at_state *st)
+bool ss_closed(const ss_state *st)
 {
     const place_plan *b = st->best;
-    return b && vw_places_all(&st->v, b) && b->cost_per_hour <= at_target(st) + 1e-9 * (1 + b->cost_per_hour);
+    return b && vw_places_all(&st->v, b) && b->cost_per_hour <= ss_target(st) + 1e-9 * (1 + b->cost_per_hour);
 }
 
-int at_mip(at_state *st, double share, vp_err *e)
+static int at_mip(ss_state *st, double share, vp_err *e)
 {
-    if (at_closed(st)) return 0;
+    if (ss_closed(st)) return 0;
     bg_budget sub;
     bg_sub(&sub, &st->b, share);
     bg_phase(&st->b, "mip");
@@ -105,14 +98,14 @@ int at_mip(at_state *st, double share, vp_err *e)
     int rc = mip_solve(&st->v, &a, &sub, &r, &sub_e);
     if (rc == -ENOMEM) return vp_errf(e, rc, "%s", sub_e.msg);
     if (rc) return 0; /* a failed improvement step: the plans we have stand */
-    if (r.plan && vw_places_all(&st->v, r.plan)) at_bound(st, r.bound);
-    at_offer(st, r.plan, "ilp");
+    if (r.plan && vw_places_all(&st->v, r.plan)) ss_bound(st, r.bound);
+    ss_offer(st, r.plan, "ilp");
     return 0;
 }
 
-int at_lns(at_state *st, vp_err *e)
+static int at_lns(ss_state *st, vp_err *e)
 {
-    if (at_closed(st) || !st->best) return 0;
+    if (ss_closed(st) || !st->best) return 0;
     bg_phase(&st->b, "lns");
     place_plan *work = place_plan_clone(st->best);
     ed_plan x;
@@ -121,14 +114,14 @@ int at_lns(at_state *st, vp_err *e)
         return vp_errf(e, -ENOMEM, "out of memory");
     }
     lns_stats s;
-    int rc = lns_run(&x, &st->b, at_target(st), st->seed, &s);
+    int rc = lns_run(&x, &st->b, ss_target(st), st->seed, &s);
     if (!rc) rc = ls_consolidate(&x, &st->b, NULL);
     ed_free(&x);
     if (rc) {
         place_plan_free(work);
         return vp_errf(e, rc, "local search failed (%s)", vp_strerror(rc));
     }
-    at_offer(st, work, "lns");
+    ss_offer(st, work, "lns");
     return 0;
 }
 
@@ -153,13 +146,13 @@ static bool has_slos(const plan_problem *p)
 }
 
 /* The steps after FFD. */
-static int search(at_state *st, const plan_options *o, vp_err *e)
+static int search(ss_state *st, const plan_options *o, vp_err *e)
 {
     int rc = 0;
     size_t cols = mip_size(&st->v, st->best);
     if (o->solver == PLAN_SOLVER_ILP && cols > 0 && cols <= MIP_MAX_COLS)
         rc = at_mip(st, 0.75, e);
-    if (!rc && !at_closed(st) && !bg_over(&st->b)) rc = cgp_run(st, e);
+    if (!rc && !ss_closed(st) && !bg_over(&st->b)) rc = cgp_run(st, e);
     if (!rc && o->solver == PLAN_SOLVER_AUTO && cols > 0 && cols <= MIP_AUTO_COLS &&
         !bg_over(&st->b))
         rc = at_mip(st, 0.6, e);
@@ -168,7 +161,7 @@ static int search(at_state *st, const plan_options *o, vp_err *e)
 }
 
 /* FFD's plan is the fallback when the best one breaks a latency objective through neighbours. */
-static int finish(at_state *st, place_plan *ffd, vp_err *e)
+static int finish(ss_state *st, place_plan *ffd, vp_err *e)
 {
     if (ffd && has_slos(st->p) && strcmp(st->best->solver, "ffd") != 0 &&
         !meets_slos(st->p, st->best)) {
@@ -189,9 +182,9 @@ int plan_solve(const plan_problem *p, const plan_options *o, place_plan **out, v
 {
     plan_options d;
     if (!o) plan_options_default(&d), o = &d;
-    at_state st;
+    ss_state st;
     place_plan *ffd = NULL;
-    int rc = at_init(&st, p, o, e);
+    int rc = ss_init(&st, p, o, e);
     if (!rc) rc = plan_ffd(p, &ffd, e);
     if (!rc && o->export_lp) {
         mip_args a = {.warm = ffd, .max_moves = -1, .export_lp = o->export_lp, .export_only = true};
@@ -199,14 +192,14 @@ int plan_solve(const plan_problem *p, const plan_options *o, place_plan **out, v
         rc = mip_solve(&st.v, &a, &st.b, &r, e);
     }
     if (!rc) {
-        at_offer(&st, place_plan_clone(ffd), "ffd");
+        ss_offer(&st, place_plan_clone(ffd), "ffd");
         if (!st.best) rc = vp_errf(e, -ENOMEM, "out of memory");
     }
-    if (!rc) at_bound(&st, plan_bound_continuous(p));
+    if (!rc) ss_bound(&st, plan_bound_continuous(p));
     if (!rc && o->solver != PLAN_SOLVER_FFD) rc = search(&st, o, e);
     if (!rc) rc = finish(&st, ffd, e);
     if (!rc) *out = st.best, st.best = NULL;
     place_plan_free(ffd);
-    at_free(&st);
+    ss_free(&st);
     return rc;
 }

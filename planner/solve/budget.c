@@ -4,8 +4,16 @@
  * Progress goes to the callback at every poll: the caller decides how often to print (the CLI
  * prints once a second); polling is cheap next to the work between check points. */
 #include <math.h>
+#include <string.h>
 
 #include "budget.h"
+
+void plan_options_default(plan_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->solver = PLAN_SOLVER_AUTO;
+    o->time_limit_s = 10.0;
+}
 
 void bg_init(bg_budget *b, const plan_options *o)
 {

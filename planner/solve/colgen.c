@@ -19,7 +19,7 @@
 #include "nodes.h"
 
 /* Repair and consolidation of a partial plan, then offered. */
-static int polish_and_offer(at_state *st, place_plan *plan, const char *solver, vp_err *e)
+static int polish_and_offer(ss_state *st, place_plan *plan, const char *solver, vp_err *e)
 {
     ed_plan x;
     if (ed_init(&x, &st->v, plan)) {
@@ -36,11 +36,11 @@ static int polish_and_offer(at_state *st, place_plan *plan, const char *solver, 
         place_plan_free(plan);
         return rc;
     }
-    at_offer(st, plan, solver);
+    ss_offer(st, plan, solver);
     return 0;
 }
 
-static int root(at_state *st, cg_master *m, vp_err *e)
+static int root(ss_state *st, cg_master *m, vp_err *e)
 {
     bg_budget sub;
     bg_sub(&sub, &st->b, 0.5);
@@ -51,18 +51,18 @@ static int root(at_state *st, cg_master *m, vp_err *e)
     if ((rc = cg_seed_plan(m, st->best)) || (rc = cg_seed_basic(m)))
         return vp_errf(e, rc, "column generation: seeding failed (%s)", vp_strerror(rc));
     rc = cg_run(m, &sub, 1000000, e);
-    if (!rc) at_bound(st, m->bound);
+    if (!rc) ss_bound(st, m->bound);
     return rc;
 }
 
-static int dive(at_state *st, cg_master *m, vp_err *e)
+static int dive(ss_state *st, cg_master *m, vp_err *e)
 {
     bg_budget sub;
     bg_sub(&sub, &st->b, 0.7);
     bg_phase(&st->b, "dive");
     dv_set set = {0};
     double inc = vw_places_all(&st->v, st->best) ? st->best->cost_per_hour : INFINITY;
-    int rc = dv_search(m, &sub, inc, at_target(st), &set, e);
+    int rc = dv_search(m, &sub, inc, ss_target(st), &set, e);
     place_plan *plan = !rc && set.n ? place_plan_new() : NULL;
     if (!rc && set.n && !plan) rc = vp_errf(e, -ENOMEM, "out of memory");
     if (plan && !(rc = ly_build(m, &set, plan, e))) {
@@ -81,25 +81,25 @@ static bool multi_gpu(const vw_view *v)
     return false;
 }
 
-static int node_master(at_state *st, cg_master *m, vp_err *e)
+static int node_master(ss_state *st, cg_master *m, vp_err *e)
 {
     bg_budget sub;
     bg_sub(&sub, &st->b, 0.5);
     bg_phase(&st->b, "nodes");
     const place_plan *seeds[1] = {st->best};
     place_plan *plan = NULL;
-    int rc = nm_run(m, seeds, 1, at_target(st), &sub, &plan, e);
+    int rc = nm_run(m, seeds, 1, ss_target(st), &sub, &plan, e);
     if (!rc && plan) rc = polish_and_offer(st, plan, "colgen", e);
     return rc;
 }
 
-int cgp_run(at_state *st, vp_err *e)
+int cgp_run(ss_state *st, vp_err *e)
 {
     if (!st->v.nk) return 0;
     cg_master m;
     int rc = root(st, &m, e);
-    if (!rc && !at_closed(st) && !bg_over(&st->b)) rc = dive(st, &m, e);
-    if (!rc && !at_closed(st) && !bg_over(&st->b) && multi_gpu(&st->v))
+    if (!rc && !ss_closed(st) && !bg_over(&st->b)) rc = dive(st, &m, e);
+    if (!rc && !ss_closed(st) && !bg_over(&st->b) && multi_gpu(&st->v))
         rc = node_master(st, &m, e);
     cg_free(&m);
     if (rc == VP_ESOLVER) rc = 0; /* the plans we have stand */

@@ -3,10 +3,10 @@
 #ifndef SOLVE_COLGEN_H
 #define SOLVE_COLGEN_H
 
-#include "anytime.h"
+#include "state.h"
 
 /* Runs within st's budget, raising st's bound and offering plans. 0 or a negative code (a
  * solver failure in an improvement step is not an error). */
-int cgp_run(at_state *st, vp_err *e);
+int cgp_run(ss_state *st, vp_err *e);
 
 #endif

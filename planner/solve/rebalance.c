@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anytime.h"
+#include "state.h"
 #include "current.h"
 #include "fill.h"
 #include "local.h"
@@ -26,7 +26,7 @@
 #include "settle.h"
 
 typedef struct rb {
-    at_state *st;
+    ss_state *st;
     const place_plan *current;
     long max_moves;
     bool proven; /* the best plan is optimal under the budget */
@@ -89,14 +89,14 @@ static int offer(rb *R, place_plan *plan, const char *solver)
         place_plan_free(plan);
         return 0;
     }
-    at_offer(R->st, plan, solver);
+    ss_offer(R->st, plan, solver);
     return 0;
 }
 
 /* The base with what is missing placed by best fit, and a consolidated copy. */
 static int repair_and_consolidate(rb *R, place_plan *base, vp_err *e)
 {
-    at_state *st = R->st;
+    ss_state *st = R->st;
     ed_plan x;
     if (ed_init(&x, &st->v, base)) return vp_errf(e, -ENOMEM, "out of memory");
     int rc = fl_fill(&x, e);
@@ -126,7 +126,7 @@ static int repair_and_consolidate(rb *R, place_plan *base, vp_err *e)
 /* A fresh plan from the anytime search (half of the time left), relabelled. */
 static int fresh(rb *R, vp_err *e)
 {
-    at_state *st = R->st;
+    ss_state *st = R->st;
     plan_options o;
     plan_options_default(&o);
     o.clock = st->b.clock;
@@ -139,7 +139,7 @@ static int fresh(rb *R, vp_err *e)
     int rc = plan_solve(st->p, &o, &cand, &sub);
     if (rc == -ENOMEM) return vp_errf(e, rc, "%s", sub.msg);
     if (rc) return 0;
-    if (vw_places_all(&st->v, cand)) at_bound(st, cand->lower_bound_per_hour);
+    if (vw_places_all(&st->v, cand)) ss_bound(st, cand->lower_bound_per_hour);
     if (rl_relabel(&st->v, R->current, cand)) {
         place_plan_free(cand);
         return vp_errf(e, -ENOMEM, "out of memory");
@@ -150,8 +150,8 @@ static int fresh(rb *R, vp_err *e)
 /* The MIP with "stays" binaries, when small enough: exact under the budget. */
 static int exact(rb *R, vp_err *e)
 {
-    at_state *st = R->st;
-    if (at_closed(st) || bg_left_s(&st->b) <= 0.05) return 0;
+    ss_state *st = R->st;
+    if (ss_closed(st) || bg_left_s(&st->b) <= 0.05) return 0;
     mip_args a = {.warm = st->best, .current = R->current, .max_moves = R->max_moves,
                   .known_bound = vw_places_all(&st->v, st->best) ? st->bound : 0};
     mip_result r;
@@ -173,7 +173,7 @@ static int exact(rb *R, vp_err *e)
 
 static int settle_rebalanced(rb *R, plan_moves *moves, place_plan **out, vp_err *e)
 {
-    at_state *st = R->st;
+    ss_state *st = R->st;
     place_plan *best = st->best;
     bool all = vw_places_all(&st->v, best);
     /* Any plan, moved or not, costs at least the unconstrained bound; under a budget the proven
@@ -195,19 +195,19 @@ static int settle_rebalanced(rb *R, plan_moves *moves, place_plan **out, vp_err 
 int plan_rebalance(const plan_problem *p, const place_plan *current, long max_moves,
                    const plan_options *o, place_plan **out, plan_moves *moves, vp_err *e)
 {
-    at_state st;
+    ss_state st;
     rb R = {.st = &st, .current = current, .max_moves = max_moves};
     place_plan *base = NULL;
     if (moves) memset(moves, 0, sizeof *moves);
-    int rc = at_init(&st, p, o, e);
+    int rc = ss_init(&st, p, o, e);
     if (!rc) rc = base_from_current(&R, &base, e);
     if (!rc) rc = repair_and_consolidate(&R, base, e);
-    if (!rc) at_bound(&st, plan_bound_continuous(p));
-    if (!rc && max_moves != 0 && !at_closed(&st)) rc = fresh(&R, e);
+    if (!rc) ss_bound(&st, plan_bound_continuous(p));
+    if (!rc && max_moves != 0 && !ss_closed(&st)) rc = fresh(&R, e);
     if (!rc) rc = exact(&R, e);
     if (!rc && !st.best) rc = vp_errf(e, VP_ESOLVER, "rebalance: no plan");
     if (!rc) rc = settle_rebalanced(&R, moves, out, e);
-    at_free(&st);
+    ss_free(&st);
     return rc;
 }
 
