@@ -192,10 +192,16 @@ int plan_solve(const plan_problem *p, const plan_options *o, place_plan **out, v
         rc = mip_solve(&st.v, &a, &st.b, &r, e);
     }
     if (!rc) {
-        ss_offer(&st, place_plan_clone(ffd), "ffd");
+        /* FFD's plan is kept aside only when latency objectives may need it at the end (a copy
+         * of a plan with 100,000 placements costs a good part of a second). */
+        place_plan *first = ffd;
+        if (o->solver != PLAN_SOLVER_FFD && has_slos(p)) first = place_plan_clone(ffd);
+        else ffd = NULL;
+        st.b.bound = plan_bound_continuous(p) > 0 ? st_round(p, plan_bound_continuous(p)) : 0;
+        st.bound = plan_bound_continuous(p);
+        ss_offer(&st, first, "ffd");
         if (!st.best) rc = vp_errf(e, -ENOMEM, "out of memory");
     }
-    if (!rc) ss_bound(&st, plan_bound_continuous(p));
     if (!rc && o->solver != PLAN_SOLVER_FFD) rc = search(&st, o, e);
     if (!rc) rc = finish(&st, ffd, e);
     if (!rc) *out = st.best, st.best = NULL;

@@ -1,6 +1,6 @@
 /* colgen.c - column generation as a step of the anytime search (see colgen.h).
  *
- * The root master gets up to half of the time left. Its bound is a dual bound and holds however
+ * The root master gets up to 40% of the time left, diving 40% of what remains after it. Its bound is a dual bound and holds however
  * far it got (see master.h); it counts for plans that place everything. Diving builds a set of
  * GPU patterns;
  * layout puts them on nodes, repair places what the patterns could not (pipelines, leftovers),
@@ -43,7 +43,7 @@ static int polish_and_offer(ss_state *st, place_plan *plan, const char *solver, 
 static int root(ss_state *st, cg_master *m, vp_err *e)
 {
     bg_budget sub;
-    bg_sub(&sub, &st->b, 0.5);
+    bg_sub(&sub, &st->b, 0.4);
     bg_phase(&st->b, "bound");
     int rc = cg_init(m, &st->v, NULL, st->quantum, e);
     if (rc) return rc;
@@ -58,7 +58,7 @@ static int root(ss_state *st, cg_master *m, vp_err *e)
 static int dive(ss_state *st, cg_master *m, vp_err *e)
 {
     bg_budget sub;
-    bg_sub(&sub, &st->b, 0.7);
+    bg_sub(&sub, &st->b, 0.4); /* local search is worth the rest */
     bg_phase(&st->b, "dive");
     dv_set set = {0};
     double inc = vw_places_all(&st->v, st->best) ? st->best->cost_per_hour : INFINITY;

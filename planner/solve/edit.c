@@ -62,7 +62,7 @@ int ed_init(ed_plan *x, const vw_view *v, place_plan *plan)
     x->v = v;
     x->plan = plan;
     x->count = calloc(v->p->n_bintypes ? v->p->n_bintypes : 1, sizeof *x->count);
-    if (!x->count || grow(x)) {
+    if (!x->count || grow(x) || vw_namer_init(&x->names, v->p, plan)) {
         ed_free(x);
         return -ENOMEM;
     }
@@ -85,6 +85,7 @@ void ed_free(ed_plan *x)
     free(x->next);
     free(x->grp);
     free(x->count);
+    vw_namer_free(&x->names);
     memset(x, 0, sizeof *x);
 }
 
@@ -94,7 +95,7 @@ int ed_add_node(ed_plan *x, size_t b)
     if (grow(x)) return -ENOMEM;
     size_t before = x->plan->n_nodes;
     int idx = p->bintypes[b].inventory ? vw_inventory_node(p, x->plan, b)
-                                       : vw_add_node(p, x->plan, b);
+                                       : vw_add_node(p, x->plan, b, &x->names);
     if (idx < 0) return idx;
     if ((size_t)idx >= before) {
         x->nbt[idx] = (int)b;

@@ -19,6 +19,7 @@ typedef struct ed_plan {
     int *grp;            /* [placement] group, -1 unknown */
     size_t cap_nodes, cap_pl;
     int *count;          /* [bin type] nodes of that type in the plan */
+    vw_namer names;      /* names for bought nodes */
 } ed_plan;
 
 /* Takes `plan` (borrowed; must outlive the editor). 0 or -ENOMEM. */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "planner.h"
+#include "view.h"
 
 typedef struct item {
     uint32_t group, replica, stage;
@@ -24,6 +24,7 @@ typedef struct item {
 
 typedef struct ffd {
     const plan_problem *p;
+    vw_view v;               /* model name -> group */
     place_plan *plan;
     int *node_bt;            /* bin type of each plan node */
     uint32_t **node_groups;  /* per node: groups of spread models placed there */
@@ -35,6 +36,8 @@ typedef struct ffd {
     size_t *cursor;          /* [group * PLAN_MAX_PP + stage]: first node worth trying */
     uint64_t *rem;           /* [group * PLAN_MAX_PP + stage]: items still to place */
     double *lbval;           /* [group * PLAN_MAX_PP + stage]: lower-bound value of one item */
+    int *buy_type;           /* [group * PLAN_MAX_PP + stage]: type last bought for it, -1 */
+    uint64_t *buy_rem;       /* [group * PLAN_MAX_PP + stage]: items left at that time */
     uint32_t *order;         /* groups by decreasing key */
     size_t n_order;
     /* Latency objectives (slo.tpot_ms): per node and GPU, the decode bytes of every tenant and
@@ -222,6 +225,13 @@ static double simulate(const ffd *f, size_t b, uint32_t g0, uint32_t s0)
 static int buy_for(ffd *f, uint32_t g, uint32_t stage)
 {
     const plan_problem *p = f->p;
+    /* The last choice for this kind stands while at least half of what was left then is left:
+     * simulating every type for every node bought is what made 100,000 replicas slow. */
+    size_t ck = (size_t)g * PLAN_MAX_PP + stage;
+    int cached = f->buy_type[ck];
+    if (cached >= 0 && 2 * f->rem[ck] >= f->buy_rem[ck] &&
+        (p->bintypes[cached].max_count < 0 || f->bought[cached] < p->bintypes[cached].max_count))
+        return cached;
     int best = -1;
     double best_eff = -1;
     for (size_t b = 0; b < p->n_bintypes; b++) {
@@ -237,6 +247,8 @@ static int buy_for(ffd *f, uint32_t g, uint32_t stage)
             best = (int)b;
         }
     }
+    f->buy_type[ck] = best;
+    f->buy_rem[ck] = f->rem[ck];
     return best;
 }
 
@@ -251,9 +263,12 @@ static void ffd_free(ffd *f)
     free(f->cursor);
     free(f->rem);
     free(f->lbval);
+    free(f->buy_type);
+    free(f->buy_rem);
     free(f->order);
     free(f->gdec);
     free(f->gslo);
+    vw_free(&f->v);
 }
 
 static bool node_has_slo(const ffd *f, size_t n)
@@ -320,7 +335,7 @@ static void downsize(ffd *f)
             bool ok = true;
             for (size_t j = 0; j < k && ok; j++) {
                 const place_placement *pl = &plan->placements[idx[j]];
-                int gi = plan_group_find(p, pl->model);
+                int gi = vw_group(&f->v, pl->model);
                 if (gi < 0) { ok = false; break; }
                 const plan_shape *s = &p->groups[gi].shapes[b];
                 uint32_t st = pl->stage < 0 ? 0 : (uint32_t)pl->stage;
@@ -365,6 +380,18 @@ static void downsize(ffd *f)
     by_node_free(&bn);
 }
 
+typedef struct node_fill {
+    double fill;
+    size_t n;
+} node_fill;
+
+static int by_fill(const void *a, const void *b)
+{
+    const node_fill *x = a, *y = b;
+    if (x->fill != y->fill) return x->fill < y->fill ? -1 : 1;
+    return x->n < y->n ? -1 : (x->n > y->n);
+}
+
 /* Tries to empty the emptiest bought nodes into other nodes' free space (no buying), so a tail
  * of half-filled nodes collapses. Only single-stage placements move; spread is respected. */
 static void consolidate(ffd *f)
@@ -387,16 +414,19 @@ static void consolidate(ffd *f)
         }
         fill[n] = cap > 0 ? used / cap : 1;
     }
-    /* emptiest first (insertion sort is fine for the sizes allowed above? use qsort-like) */
-    for (size_t i = 1; i < nn; i++) {
-        size_t x = order[i], j = i;
-        while (j > 0 && fill[order[j - 1]] > fill[x]) { order[j] = order[j - 1]; j--; }
-        order[j] = x;
-        if (i > 4096) break; /* only the emptiest few thousand are worth trying */
-    }
+    /* emptiest first */
+    node_fill *nf = malloc(nn * sizeof *nf);
+    if (!nf) goto out;
+    for (size_t n = 0; n < nn; n++)
+        nf[n] = (node_fill){fill[n], n};
+    qsort(nf, nn, sizeof *nf, by_fill);
+    for (size_t n = 0; n < nn; n++)
+        order[n] = nf[n].n;
+    free(nf);
     bool *gone = calloc(nn, 1);
     if (!gone) goto out;
-    size_t tries = nn < 512 ? nn : 512;
+    /* Each try scans every node for every placement: keep the work near linear in the fleet. */
+    size_t tries = nn < 512 ? nn : (nn > 4000 ? 64 : 512);
     for (size_t oi = 0; oi < tries; oi++) {
         size_t n = order[oi];
         if (p->bintypes[f->node_bt[n]].inventory || gone[n] || node_has_slo(f, n)) continue;
@@ -410,7 +440,7 @@ static void consolidate(ffd *f)
         size_t j;
         for (j = 0; j < k && ok; j++) {
             const place_placement *pl = &plan->placements[bn.idx[bn.first[n] + j]];
-            int gi = plan_group_find(p, pl->model);
+            int gi = vw_group(&f->v, pl->model);
             const plan_model *m = gi < 0 ? NULL : &p->manifest->models[p->groups[gi].model];
             if (!m || pl->stage >= 0) { ok = false; break; }
             dest[j] = -1;
@@ -464,6 +494,35 @@ out:
     by_node_free(&bn);
     free(fill);
     free(order);
+}
+
+/* Room for every placement and about as many nodes as the plan will need, up front: growing a
+ * plan of tens of thousands of nodes by doubling copies and faults in far more memory. */
+static int reserve(ffd *f, size_t n_items)
+{
+    const plan_problem *p = f->p;
+    double nodes = 16;
+    for (size_t g = 0; g < p->n_groups; g++) {
+        const plan_group *gr = &p->groups[g];
+        double best = -1;
+        for (size_t b = 0; b < p->n_bintypes; b++) {
+            const plan_shape *s = &gr->shapes[b];
+            const plan_bintype *bt = &p->bintypes[b];
+            if (!s->ok || !bt->usable_per_gpu) continue;
+            double share = 0;
+            for (uint32_t st = 0; st < gr->pp; st++)
+                share += (double)s->stage_bytes[st] * s->tp;
+            share /= (double)bt->usable_per_gpu * bt->n_gpus;
+            if (best < 0 || share < best) best = share;
+        }
+        if (best > 0) nodes += best * gr->replicas;
+    }
+    place_plan *plan = f->plan;
+    if (vp_grow((void **)&plan->placements, &plan->cap_placements, n_items + 1,
+                sizeof *plan->placements, 16))
+        return -ENOMEM;
+    size_t want = plan->n_nodes + (size_t)(nodes * 1.25);
+    return vp_grow((void **)&plan->nodes, &plan->cap_nodes, want, sizeof *plan->nodes, 16);
 }
 
 /* Items (one per stage of every replica), largest first, with per-item lower-bound values. */
@@ -596,13 +655,20 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
     f.cursor = calloc(ng * PLAN_MAX_PP, sizeof *f.cursor);
     f.rem = calloc(ng * PLAN_MAX_PP, sizeof *f.rem);
     f.lbval = calloc(ng * PLAN_MAX_PP, sizeof *f.lbval);
+    f.buy_type = malloc(ng * PLAN_MAX_PP * sizeof *f.buy_type);
+    f.buy_rem = calloc(ng * PLAN_MAX_PP, sizeof *f.buy_rem);
     f.order = calloc(ng, sizeof *f.order);
-    if (!f.plan || !f.bought || !f.seq || !f.cursor || !f.rem || !f.lbval || !f.order) goto oom;
+    if (!f.plan || !f.bought || !f.seq || !f.cursor || !f.rem || !f.lbval || !f.order ||
+        !f.buy_type || !f.buy_rem || vw_init(&f.v, p))
+        goto oom;
+    for (size_t k = 0; k < ng * PLAN_MAX_PP; k++)
+        f.buy_type[k] = -1;
     snprintf(f.plan->solver, sizeof f.plan->solver, "ffd");
     /* Inventory nodes are open from the start. */
     for (size_t b = 0; b < p->n_bintypes; b++)
         if (p->bintypes[b].inventory && add_node(&f, b) < 0) goto oom;
     if (make_items(&f, &items, &ni)) goto oom;
+    if (reserve(&f, ni)) goto oom;
     int stage_nodes[PLAN_MAX_PP];
     for (size_t i = 0; i < ni && !rc; i++)
         rc = place_item(&f, &items[i], stage_nodes, e);

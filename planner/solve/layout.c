@@ -18,6 +18,7 @@ typedef struct ly {
     place_plan *plan;
     uint32_t *next_rep; /* per group: next replica number */
     int *seq;           /* patterns of the class, one entry per GPU */
+    vw_namer names;
     long total;
 } ly;
 
@@ -126,7 +127,7 @@ static int lay_class(ly *L, const dv_set *set, size_t c)
             if (nd >= cl->n_members) break;
             idx = vw_inventory_node(L->p, L->plan, (size_t)cl->members[nd]);
         } else {
-            idx = vw_add_node(L->p, L->plan, (size_t)cl->b);
+            idx = vw_add_node(L->p, L->plan, (size_t)cl->b, &L->names);
         }
         if (idx < 0) return idx;
         for (size_t j = 0; j < L->m->nk && !rc; j++)
@@ -141,7 +142,7 @@ int ly_build(const cg_master *m, const dv_set *set, place_plan *plan, vp_err *e)
     const plan_problem *p = m->v->p;
     ly L = {.m = m, .p = p, .plan = plan};
     L.next_rep = calloc(p->n_groups ? p->n_groups : 1, sizeof *L.next_rep);
-    int rc = L.next_rep ? 0 : -ENOMEM;
+    int rc = L.next_rep && !vw_namer_init(&L.names, p, plan) ? 0 : -ENOMEM;
     for (size_t b = 0; b < p->n_bintypes && !rc; b++)
         if (p->bintypes[b].inventory) {
             int idx = vw_inventory_node(p, plan, b);
@@ -151,6 +152,7 @@ int ly_build(const cg_master *m, const dv_set *set, place_plan *plan, vp_err *e)
         rc = lay_class(&L, set, c);
     free(L.next_rep);
     free(L.seq);
+    vw_namer_free(&L.names);
     if (rc) return vp_errf(e, rc, "laying out patterns failed (%s)", vp_strerror(rc));
     return 0;
 }

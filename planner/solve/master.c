@@ -602,7 +602,7 @@ int cg_run(cg_master *m, bg_budget *b, int max_iter, vp_err *e)
         if (!added) break;
         /* The rounded bound meets the LP (within a hair: the last fractions of a tail almost
          * never move a rounded bound, and cost many iterations): stop. */
-        if (m->root && lp_round_up(m->bound, m->quantum) >= obj - 1e-5 * (1 + obj)) break;
+        if (m->root && lp_round_up(m->bound, m->quantum) >= obj - 1e-6 * (1 + obj)) break;
         /* Below the root only a good LP is needed, not a converged one. */
         if (!m->root && obj - lb <= 1e-3 * (1 + obj)) break;
         if (bg_over(b)) break;

@@ -30,6 +30,7 @@ typedef struct ex {
     size_t *rep_off; /* [group] offset into used_rep */
     bool *used_rep;  /* pinned replicas that stay */
     uint32_t *freeidx;
+    vw_namer names;
     vp_err *e;
 } ex;
 
@@ -50,7 +51,7 @@ static int ex_nodes(ex *X)
                 snprintf(nd.name, sizeof nd.name, "%s", s->name);
                 idx = place_plan_add_node(X->plan, &nd);
             } else {
-                idx = vw_add_node(m->p, X->plan, (size_t)s->b);
+                idx = vw_add_node(m->p, X->plan, (size_t)s->b, &X->names);
             }
             if (idx < 0) return idx;
             X->slot_node[n] = idx;
@@ -321,7 +322,8 @@ int mx_plan(const mip_m *m, const double *x, place_plan **out, vp_err *e)
         if (!X.used_rep || !X.freeidx) rc = -ENOMEM;
     }
     if (rc) rc = vp_errf(e, rc, "out of memory");
-    if (!rc && (rc = ex_nodes(&X))) rc = vp_errf(e, rc, "out of memory");
+    if (!rc && (vw_namer_init(&X.names, p, X.plan) || (rc = ex_nodes(&X))))
+        rc = vp_errf(e, -ENOMEM, "out of memory");
     if (!rc) rc = ex_pins(&X);
     if (!rc) rc = ex_units(&X);
     for (size_t g = 0; g < p->n_groups && !rc; g++)
@@ -335,6 +337,7 @@ int mx_plan(const mip_m *m, const double *x, place_plan **out, vp_err *e)
     free(X.rep_off);
     free(X.used_rep);
     free(X.freeidx);
+    vw_namer_free(&X.names);
     if (rc) {
         place_plan_free(X.plan);
         return rc;

@@ -168,30 +168,53 @@ static int layout_named(mip_m *m, size_t *cap, int *named)
     return 0;
 }
 
+/* Nodes of the warm plan in use without a named slot, per bin type. */
+static int warm_fresh(const mip_m *m, int *have)
+{
+    const place_plan *w = m->a->warm;
+    if (!w) return 0;
+    bool *used = calloc(w->n_nodes + 1, 1);
+    if (!used) return -ENOMEM;
+    for (size_t k = 0; k < w->n_placements; k++)
+        used[w->placements[k].node] = true;
+    for (size_t i = 0; i < w->n_nodes; i++) {
+        int b = used[i] ? plan_node_bintype(m->p, &w->nodes[i]) : -1;
+        if (b >= 0 && !m->p->bintypes[b].inventory && mm_slot_by_name(m, w->nodes[i].name) < 0)
+            have[b]++;
+    }
+    free(used);
+    return 0;
+}
+
 /* How many fresh slots each purchasable type gets. */
 static int layout_fresh(mip_m *m, size_t *cap, const int *named)
 {
     const plan_problem *p = m->p;
     const place_plan *w = m->a->warm;
     double ub = w && vw_places_all(m->v, w) ? w->cost_per_hour : -1;
+    int *have = calloc(p->n_bintypes ? p->n_bintypes : 1, sizeof *have);
+    if (!have || warm_fresh(m, have)) {
+        free(have);
+        return -ENOMEM;
+    }
     for (size_t b = 0; b < p->n_bintypes; b++) {
         const plan_bintype *bt = &p->bintypes[b];
         if (bt->inventory) continue;
-        double k = 0, have = 0;
+        double k = 0;
         for (size_t j = 0; j < m->nk; j++)
             if (kind_ok(m, j, (int)b)) k += p->groups[m->v->kinds[j].group].replicas;
         if (bt->max_count >= 0 && k > bt->max_count - named[b]) k = bt->max_count - named[b];
         if (ub >= 0 && bt->price_per_hour > 0 && k > floor(ub / bt->price_per_hour + 1e-9))
             k = floor(ub / bt->price_per_hour + 1e-9);
-        for (size_t i = 0; w && i < w->n_nodes; i++)
-            if (plan_node_bintype(p, &w->nodes[i]) == (int)b && place_node_load(w, i) > 0 &&
-                mm_slot_by_name(m, w->nodes[i].name) < 0)
-                have++;
-        if (k < have) k = have; /* the warm plan's nodes always have a slot */
+        if (k < have[b]) k = have[b]; /* the warm plan's nodes always have a slot */
         if (k > 1e6) k = 1e6;
         for (int s = 0; s < (int)k; s++)
-            if (add_slot(m, cap, (int)b, NULL) < 0) return -ENOMEM;
+            if (add_slot(m, cap, (int)b, NULL) < 0) {
+                free(have);
+                return -ENOMEM;
+            }
     }
+    free(have);
     return 0;
 }
 

@@ -34,10 +34,13 @@ static bool warm_nodes(const mip_m *m, const place_plan *w, double *x, int *node
         for (size_t n = 0; n < m->ns && next[b] < 0; n++)
             if (m->slots[n].b == (int)b && !m->slots[n].name) next[b] = (int)n;
     }
-    bool ok = true;
+    bool ok = true, *used = calloc(w->n_nodes + 1, 1);
+    if (!used) ok = false;
+    for (size_t k = 0; ok && k < w->n_placements; k++)
+        used[w->placements[k].node] = true;
     for (size_t i = 0; i < w->n_nodes && ok; i++) {
         node_slot[i] = -1;
-        if (place_node_load(w, i) == 0) continue;
+        if (!used[i]) continue;
         int sl = mm_slot_by_name(m, w->nodes[i].name);
         if (sl < 0) {
             int b = plan_node_bintype(p, &w->nodes[i]);
@@ -50,6 +53,7 @@ static bool warm_nodes(const mip_m *m, const place_plan *w, double *x, int *node
         x[m->slots[sl].y] = 1;
     }
     free(next);
+    free(used);
     return ok;
 }
 

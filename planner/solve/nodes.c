@@ -327,10 +327,11 @@ static int nm_columns(nm *M, bg_budget *b)
 }
 
 /* One node of column t: a fresh node, or the next inventory node of the class. */
-static int realize_node(const nm *M, const npat *pt, int *next_member, place_plan *plan)
+static int realize_node(const nm *M, const npat *pt, int *next_member, place_plan *plan,
+                        vw_namer *names)
 {
     const vw_class *cl = &M->v->cls[pt->cls];
-    if (!cl->inventory) return vw_add_node(M->v->p, plan, (size_t)cl->b);
+    if (!cl->inventory) return vw_add_node(M->v->p, plan, (size_t)cl->b, names);
     if (next_member[pt->cls] >= cl->n_members) return -1;
     return vw_inventory_node(M->v->p, plan, (size_t)cl->members[next_member[pt->cls]++]);
 }
@@ -342,7 +343,8 @@ static int nm_realize(const nm *M, const double *x, place_plan *plan)
     const plan_problem *p = M->v->p;
     uint32_t *placed = calloc(p->n_groups ? p->n_groups : 1, sizeof *placed);
     int *next_member = calloc(M->v->nc ? M->v->nc : 1, sizeof *next_member);
-    int rc = placed && next_member ? 0 : -ENOMEM;
+    vw_namer names = {0};
+    int rc = placed && next_member && !vw_namer_init(&names, p, plan) ? 0 : -ENOMEM;
     for (size_t b = 0; b < p->n_bintypes && !rc; b++)
         if (p->bintypes[b].inventory && vw_inventory_node(p, plan, b) < 0) rc = -ENOMEM;
     for (size_t t = 0; t < M->npat && !rc; t++) {
@@ -354,7 +356,7 @@ static int nm_realize(const nm *M, const double *x, place_plan *plan)
                 size_t g = M->v->kinds[M->pool[pt->off + (size_t)q].j].group;
                 any = placed[g] < p->groups[g].replicas;
             }
-            int idx = any ? realize_node(M, pt, next_member, plan) : -1;
+            int idx = any ? realize_node(M, pt, next_member, plan, &names) : -1;
             if (idx < -1) rc = idx;
             for (int q = 0; q < pt->n && idx >= 0 && !rc; q++) {
                 const nunit *u = &M->pool[pt->off + (size_t)q];
@@ -371,6 +373,7 @@ static int nm_realize(const nm *M, const double *x, place_plan *plan)
     }
     free(placed);
     free(next_member);
+    vw_namer_free(&names);
     return rc;
 }
 

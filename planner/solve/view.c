@@ -176,26 +176,36 @@ void vw_free(vw_view *v)
     memset(v, 0, sizeof *v);
 }
 
-int vw_add_node(const plan_problem *p, place_plan *plan, size_t b)
+int vw_namer_init(vw_namer *nm, const plan_problem *p, const place_plan *plan)
 {
-    const char *type = p->bintypes[b].type;
-    size_t tl = strlen(type), n = plan->n_nodes;
-    bool *taken = calloc(n + 1, 1);
-    if (!taken) return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const char *nm = plan->nodes[i].name;
-        if (strncmp(nm, type, tl) != 0 || nm[tl] != '-') continue;
-        char *end;
-        long v = strtol(nm + tl + 1, &end, 10);
-        if (*end == '\0' && v >= 0 && (size_t)v < n) taken[v] = true;
+    nm->next = calloc(p->n_bintypes ? p->n_bintypes : 1, sizeof *nm->next);
+    if (!nm->next) return -ENOMEM;
+    for (size_t i = 0; i < plan->n_nodes; i++) {
+        const char *name = plan->nodes[i].name;
+        for (size_t b = 0; b < p->n_bintypes; b++) {
+            const char *type = p->bintypes[b].type;
+            size_t tl = strlen(type);
+            if (p->bintypes[b].inventory || strncmp(name, type, tl) || name[tl] != '-') continue;
+            char *end;
+            long v = strtol(name + tl + 1, &end, 10);
+            if (*end == '\0' && v >= nm->next[b]) nm->next[b] = v + 1;
+        }
     }
+    return 0;
+}
+
+void vw_namer_free(vw_namer *nm)
+{
+    free(nm->next);
+    nm->next = NULL;
+}
+
+int vw_add_node(const plan_problem *p, place_plan *plan, size_t b, vw_namer *nm)
+{
     place_node nd;
-    for (size_t seq = 0;; seq++) {
-        if (seq < n && taken[seq]) continue;
-        plan_node_from_bintype(p, b, (int)seq, &nd);
-        if (!plan_is_inventory_name(p, nd.name)) break; /* an owned node may have that name */
-    }
-    free(taken);
+    do /* an owned node may have the name */
+        plan_node_from_bintype(p, b, (int)nm->next[b]++, &nd);
+    while (plan_is_inventory_name(p, nd.name));
     return place_plan_add_node(plan, &nd);
 }
 
