@@ -24,6 +24,7 @@
 #include "local.h"
 #include "lp.h"
 #include "lns.h"
+#include "mbs.h"
 #include "mip.h"
 #include "settle.h"
 #include "state.h"
@@ -125,6 +126,30 @@ static int at_lns(ss_state *st, vp_err *e)
     return 0;
 }
 
+/* Minimum bin slack on the plain bin-packing part of the plan: cheap, and where pieces fill GPUs
+ * exactly it finds what first-fit and column generation both miss. */
+static int at_mbs(ss_state *st, vp_err *e)
+{
+    if (ss_closed(st) || !st->best) return 0;
+    bg_phase(&st->b, "mbs");
+    place_plan *work = place_plan_clone(st->best);
+    ed_plan x;
+    if (!work || ed_init(&x, &st->v, work)) {
+        place_plan_free(work);
+        return vp_errf(e, -ENOMEM, "out of memory");
+    }
+    long saved = 0;
+    int rc = mbs_run(&x, &st->b, &saved);
+    ed_free(&x);
+    if (rc || !saved) {
+        place_plan_free(work);
+        return rc ? vp_errf(e, rc, "bin slack packing failed (%s)", vp_strerror(rc)) : 0;
+    }
+    place_plan_drop_idle(work);
+    ss_offer(st, work, "mbs");
+    return 0;
+}
+
 /* Every placement of a model with slo.tpot_ms meets it, given what shares its GPUs. */
 static bool meets_slos(const plan_problem *p, place_plan *plan)
 {
@@ -149,6 +174,8 @@ static bool has_slos(const plan_problem *p)
 static int search(ss_state *st, const plan_options *o, vp_err *e)
 {
     int rc = 0;
+    int rc0 = at_mbs(st, e);
+    if (rc0) return rc0;
     size_t cols = mip_size(&st->v, st->best);
     if (o->solver == PLAN_SOLVER_ILP && cols > 0 && cols <= MIP_MAX_COLS)
         rc = at_mip(st, 0.75, e);

@@ -392,108 +392,101 @@ static int by_fill(const void *a, const void *b)
     return x->n < y->n ? -1 : (x->n > y->n);
 }
 
+/* Moves every placement of node n into other nodes' free space, or nothing. */
+static bool empty_node(ffd *f, by_node *bn, size_t n, const bool *gone)
+{
+    const plan_problem *p = f->p;
+    place_plan *plan = f->plan;
+    size_t nn = plan->n_nodes, k = bn->first[n + 1] - bn->first[n], j;
+    if (!k || k > 64) return false;
+    /* Plan the moves; commit only when every placement found a home. */
+    int dest[64];
+    uint8_t dg[64][PLACE_MAX_GPUS];
+    bool ok = true;
+    for (j = 0; j < k && ok; j++) {
+        const place_placement *pl = &plan->placements[bn->idx[bn->first[n] + j]];
+        int gi = vw_group(&f->v, pl->model);
+        const plan_model *m = gi < 0 ? NULL : &p->manifest->models[p->groups[gi].model];
+        dest[j] = -1;
+        if (!m || pl->stage >= 0) {
+            ok = false;
+            break;
+        }
+        for (size_t t = 0; t < nn && dest[j] < 0; t++) {
+            if (t == n || gone[t]) continue;
+            const plan_shape *s = &p->groups[gi].shapes[f->node_bt[t]];
+            if (!s->ok || s->stage_bytes[0] != pl->bytes_per_gpu) continue;
+            bool clash = false;
+            for (size_t q = bn->first[t]; m->spread && q < bn->first[t + 1] && !clash; q++)
+                clash = !strcmp(plan->placements[bn->idx[q]].model, pl->model);
+            for (size_t q = 0; m->spread && q < j && !clash; q++)
+                clash = dest[q] == (int)t &&
+                        !strcmp(plan->placements[bn->idx[bn->first[n] + q]].model, pl->model);
+            if (clash || !pick_gpus_masked(plan, (int)t, s->tp, pl->bytes_per_gpu,
+                                           slo_free_mask(f, t), dg[j]))
+                continue;
+            dest[j] = (int)t;
+            for (uint32_t g = 0; g < s->tp; g++)
+                plan->nodes[t].gpus[dg[j][g]].used_bytes += pl->bytes_per_gpu;
+        }
+        if (dest[j] < 0) ok = false;
+    }
+    /* Undo the tentative reservations, then commit if everything fit. */
+    for (size_t q = 0; q < j; q++) {
+        const place_placement *pl = &plan->placements[bn->idx[bn->first[n] + q]];
+        for (int g = 0; dest[q] >= 0 && g < pl->n_gpus; g++)
+            plan->nodes[dest[q]].gpus[dg[q][g]].used_bytes -= pl->bytes_per_gpu;
+    }
+    for (size_t q = 0; ok && q < k; q++) {
+        place_placement *pl = &plan->placements[bn->idx[bn->first[n] + q]];
+        for (int g = 0; g < pl->n_gpus; g++)
+            plan->nodes[n].gpus[pl->gpus[g]].used_bytes -= pl->bytes_per_gpu;
+        plan->nodes[n].n_placed--;
+        plan->nodes[dest[q]].n_placed++;
+        pl->node = dest[q];
+        memcpy(pl->gpus, dg[q], (size_t)pl->n_gpus);
+        for (int g = 0; g < pl->n_gpus; g++)
+            plan->nodes[dest[q]].gpus[pl->gpus[g]].used_bytes += pl->bytes_per_gpu;
+    }
+    return ok;
+}
+
 /* Tries to empty the emptiest bought nodes into other nodes' free space (no buying), so a tail
  * of half-filled nodes collapses. Only single-stage placements move; spread is respected. */
 static void consolidate(ffd *f)
 {
-    const plan_problem *p = f->p;
     place_plan *plan = f->plan;
     size_t nn = plan->n_nodes;
     if (nn < 2 || nn > 20000) return;
-    double *fill = calloc(nn, sizeof *fill);
-    size_t *order = malloc(nn * sizeof *order);
+    node_fill *nf = malloc(nn * sizeof *nf);
+    bool *gone = calloc(nn, 1);
     by_node bn = {0};
-    if (!fill || !order || by_node_build(plan, &bn)) goto out;
+    if (!nf || !gone || by_node_build(plan, &bn)) goto out;
     for (size_t n = 0; n < nn; n++) {
-        order[n] = n;
         const place_node *nd = &plan->nodes[n];
         double used = 0, cap = 0;
         for (int g = 0; g < nd->n_gpus; g++) {
             used += (double)nd->gpus[g].used_bytes;
             cap += (double)nd->gpus[g].usable_bytes;
         }
-        fill[n] = cap > 0 ? used / cap : 1;
+        nf[n] = (node_fill){cap > 0 ? used / cap : 1, n};
     }
-    /* emptiest first */
-    node_fill *nf = malloc(nn * sizeof *nf);
-    if (!nf) goto out;
-    for (size_t n = 0; n < nn; n++)
-        nf[n] = (node_fill){fill[n], n};
-    qsort(nf, nn, sizeof *nf, by_fill);
-    for (size_t n = 0; n < nn; n++)
-        order[n] = nf[n].n;
-    free(nf);
-    bool *gone = calloc(nn, 1);
-    if (!gone) goto out;
+    qsort(nf, nn, sizeof *nf, by_fill); /* emptiest first */
     /* Each try scans every node for every placement: keep the work near linear in the fleet. */
     size_t tries = nn < 512 ? nn : (nn > 4000 ? 64 : 512);
     for (size_t oi = 0; oi < tries; oi++) {
-        size_t n = order[oi];
-        if (p->bintypes[f->node_bt[n]].inventory || gone[n] || node_has_slo(f, n)) continue;
-        if (fill[n] > 0.75) break;
-        size_t k = bn.first[n + 1] - bn.first[n];
-        if (!k || k > 64) continue;
-        /* Plan the moves; commit only when every placement found a home. */
-        int dest[64];
-        uint8_t dg[64][PLACE_MAX_GPUS];
-        bool ok = true;
-        size_t j;
-        for (j = 0; j < k && ok; j++) {
-            const place_placement *pl = &plan->placements[bn.idx[bn.first[n] + j]];
-            int gi = vw_group(&f->v, pl->model);
-            const plan_model *m = gi < 0 ? NULL : &p->manifest->models[p->groups[gi].model];
-            if (!m || pl->stage >= 0) { ok = false; break; }
-            dest[j] = -1;
-            for (size_t t = 0; t < nn && dest[j] < 0; t++) {
-                if (t == n || gone[t]) continue;
-                const plan_shape *s = &p->groups[gi].shapes[f->node_bt[t]];
-                if (!s->ok || s->stage_bytes[0] != pl->bytes_per_gpu) continue;
-                if (m->spread) {
-                    bool clash = false;
-                    for (size_t q = bn.first[t]; q < bn.first[t + 1] && !clash; q++)
-                        clash = !strcmp(plan->placements[bn.idx[q]].model, pl->model);
-                    for (size_t q = 0; q < j && !clash; q++)
-                        clash = dest[q] == (int)t &&
-                                !strcmp(plan->placements[bn.idx[bn.first[n] + q]].model, pl->model);
-                    if (clash) continue;
-                }
-                if (pick_gpus_masked(plan, (int)t, s->tp, pl->bytes_per_gpu, slo_free_mask(f, t),
-                                     dg[j])) {
-                    dest[j] = (int)t;
-                    for (uint32_t g = 0; g < s->tp; g++)
-                        plan->nodes[t].gpus[dg[j][g]].used_bytes += pl->bytes_per_gpu;
-                }
-            }
-            if (dest[j] < 0) ok = false;
-        }
-        /* Undo the tentative reservations, then commit if everything fit. */
-        for (size_t q = 0; q < j; q++) {
-            if (dest[q] < 0) continue;
-            const place_placement *pl = &plan->placements[bn.idx[bn.first[n] + q]];
-            for (int g = 0; g < pl->n_gpus; g++)
-                plan->nodes[dest[q]].gpus[dg[q][g]].used_bytes -= pl->bytes_per_gpu;
-        }
-        if (!ok) continue;
-        for (size_t q = 0; q < k; q++) {
-            place_placement *pl = &plan->placements[bn.idx[bn.first[n] + q]];
-            for (int g = 0; g < pl->n_gpus; g++)
-                plan->nodes[n].gpus[pl->gpus[g]].used_bytes -= pl->bytes_per_gpu;
-            plan->nodes[n].n_placed--;
-            plan->nodes[dest[q]].n_placed++;
-            pl->node = dest[q];
-            memcpy(pl->gpus, dg[q], (size_t)pl->n_gpus);
-            for (int g = 0; g < pl->n_gpus; g++)
-                plan->nodes[dest[q]].gpus[pl->gpus[g]].used_bytes += pl->bytes_per_gpu;
-        }
+        size_t n = nf[oi].n;
+        if (f->p->bintypes[f->node_bt[n]].inventory || gone[n] || node_has_slo(f, n)) continue;
+        if (nf[oi].fill > 0.75) break;
+        if (!empty_node(f, &bn, n, gone)) continue;
         gone[n] = true;
         by_node_free(&bn);
         if (by_node_build(plan, &bn)) break;
     }
-    free(gone);
 out:
     by_node_free(&bn);
-    free(fill);
-    free(order);
+    free(nf);
+    free(gone);
 }
 
 /* Room for every placement and about as many nodes as the plan will need, up front: growing a

@@ -1,7 +1,7 @@
 /* lns.c - ruin and recreate (see lns.h).
  *
- * Most rounds are exact repacks of a few GPUs (repack.h), which only ever gather spare room and
- * empty GPUs. The others ruin the least full node in use and a few others (random, more of them as rounds pass
+ * Most rounds are exact repacks of a few GPUs (repack.h) or minimum-bin-slack packing of a dozen
+ * one-GPU nodes (mbs.h), which only ever gather spare room and empty nodes. The others ruin the least full node in use and a few others (random, more of them as rounds pass
  * without a gain), recreates by the repair step (best fit into nodes in use, then idle ones, then
  * the cheapest type per unit), and judges the result by (unplaced replicas, cost, -sum of squared
  * node fill): the last term rewards gathering spare room on few nodes, which is what lets a later
@@ -16,6 +16,7 @@
 
 #include "fill.h"
 #include "lns.h"
+#include "mbs.h"
 #include "repack.h"
 
 typedef struct saved {
@@ -182,8 +183,10 @@ int lns_run(ed_plan *x, bg_budget *b, double target, uint64_t seed, lns_stats *s
     int rc = 0;
     vp_err sub = {0};
     while (!rc && !bg_over(b) && !(cur.unplaced == 0 && cur.cost <= target + 1e-9 * (1 + target))) {
-        if (next_rand(&L) % 10 < 7) { /* the exact repack of a few GPUs */
-            int r = rp_move(x, &L.rng, 2 + (int)(next_rand(&L) % 4));
+        uint64_t kind = next_rand(&L) % 10;
+        if (kind < 7) { /* exact repacks of a few GPUs, or bin-slack packing of a dozen nodes */
+            int r = kind < 4 ? rp_move(x, &L.rng, 2 + (int)(next_rand(&L) % 4))
+                             : mbs_move(x, &L.rng, 4 + (int)(next_rand(&L) % 10));
             if (r < 0) rc = r;
             s.rounds++;
             if (r == 1) {

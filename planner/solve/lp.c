@@ -499,7 +499,9 @@ int lp_mip(lp_prob *lp, bg_budget *b, const lp_mip_opts *o, double *x, lp_mip_re
         /* Measured on the classic instances: MIR cuts pay; Gomory, cover and clique cuts, the
          * feasibility pump and proximity search mostly cost time (and GLPK checks its time
          * limit only between nodes, so long root work overruns it). */
-        io.mir_cuts = GLP_ON;
+        /* GLPK checks its time limit only between nodes: on large models the cut rounds
+         * alone can outlast the budget, so cuts are for small ones. */
+        io.mir_cuts = lp->n_cols <= 5000 ? GLP_ON : GLP_OFF;
         io.pp_tech = GLP_PP_ROOT;
         io.mip_gap = o->rel_gap > 0 ? o->rel_gap : 0;
         io.cb_func = mip_callback;
