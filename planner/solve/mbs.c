@@ -12,7 +12,8 @@
 
 #include "mbs.h"
 
-#define MBS_NODES 2000000
+#define MBS_NODES 200000     /* per search (one bin, one size of subset) */
+#define MBS_TOTAL 20000000L  /* per packing: beyond this, exact fills are no longer sought */
 #define MBS_EXACT_ITEMS 5 /* exact fills are looked for among subsets of at most this many */
 #define MBS_MOVE_NODES 16
 #define MBS_MOVE_ITEMS 128
@@ -25,6 +26,7 @@ typedef struct mb {
     int *path, *best_path;
     int depth, best_depth;
     long nodes;
+    long *total; /* shared by the searches of one packing */
 } mb;
 
 static void keep(mb *s, uint64_t fill)
@@ -52,6 +54,7 @@ static int first_at_most(const mb *s, int from, uint64_t v)
 static bool exact(mb *s, int from, uint64_t left, int r)
 {
     if (++s->nodes > MBS_NODES) return false;
+    ++*s->total;
     int i = first_at_most(s, from, left);
     if (r == 1) {
         if (i >= s->n || s->w[i] != left) return false;
@@ -73,6 +76,7 @@ static void dfs(mb *s, int from, uint64_t fill)
 {
     keep(s, fill);
     if (s->best == s->room || ++s->nodes > MBS_NODES) return;
+    ++*s->total;
     uint64_t left = s->room - fill;
     int i = first_at_most(s, from, left);
     if (i >= s->n) return;
@@ -95,6 +99,7 @@ typedef struct pk {
     int *id, *path, *best, *bin_of;
     bool *take;
     int m, bins;
+    long total;
 } pk;
 
 /* Closes a bin: item a (index into the remaining ones) and the search's path after it. */
@@ -119,7 +124,7 @@ static mb search_after(pk *P, int a)
     for (int i = a + 1; i < P->m; i++)
         P->pre[i - a] = P->pre[i - a - 1] + P->r[i];
     return (mb){.w = P->r + a + 1, .pre = P->pre, .n = P->m - a - 1, .room = P->C - P->r[a],
-                .path = P->path, .best_path = P->best};
+                .path = P->path, .best_path = P->best, .total = &P->total};
 }
 
 /* Exact bins with the fewest items first, over every anchor: a bin of few pieces that happens to
@@ -127,8 +132,8 @@ static mb search_after(pk *P, int a)
  * are left) keeps accidental fits from breaking up the bins that really belong together. */
 static void exact_bins(pk *P)
 {
-    for (int k = 0; k <= MBS_EXACT_ITEMS; k++)
-        for (int a = 0; a < P->m;) {
+    for (int k = 0; k <= MBS_EXACT_ITEMS && P->total < MBS_TOTAL; k++)
+        for (int a = 0; a < P->m && P->total < MBS_TOTAL;) {
             mb s = search_after(P, a);
             bool hit = k == 0 ? s.room == 0 : exact(&s, 0, s.room, k);
             if (hit) close_bin(P, a, s.path, s.depth);
@@ -155,7 +160,7 @@ static int pack(const uint64_t *w, int n, uint64_t C, int *bin_of)
         exact_bins(&P);
         while (P.m > 0) { /* the rest: largest item, then the fullest subset of the others */
             mb s = search_after(&P, 0);
-            dfs(&s, 0, 0);
+            if (P.total < MBS_TOTAL) dfs(&s, 0, 0);
             close_bin(&P, 0, s.best_path, s.best_depth);
         }
         bins = P.bins;
