@@ -12,8 +12,8 @@
 
 #include "mbs.h"
 
-#define MBS_NODES 200000     /* per search (one bin, one size of subset) */
-#define MBS_TOTAL 20000000L  /* per packing: beyond this, exact fills are no longer sought */
+#define MBS_NODES 2000000    /* per search (one bin, one size of subset) */
+#define MBS_TOTAL 200000000L /* per packing: beyond this, exact fills are no longer sought */
 #define MBS_EXACT_ITEMS 5 /* exact fills are looked for among subsets of at most this many */
 #define MBS_MOVE_NODES 16
 #define MBS_MOVE_ITEMS 128
@@ -27,6 +27,7 @@ typedef struct mb {
     int depth, best_depth;
     long nodes;
     long *total; /* shared by the searches of one packing */
+    bg_budget *b; /* polled every 2^20 nodes (may be NULL) */
 } mb;
 
 static void keep(mb *s, uint64_t fill)
@@ -35,6 +36,13 @@ static void keep(mb *s, uint64_t fill)
     s->best = fill;
     s->best_depth = s->depth;
     memcpy(s->best_path, s->path, (size_t)s->depth * sizeof *s->path);
+}
+
+/* Counts a node against the packing's total; true when the total or the budget is spent. */
+static bool over(mb *s)
+{
+    if ((++*s->total & ((1L << 20) - 1)) == 0 && s->b && bg_over(s->b)) *s->total = MBS_TOTAL;
+    return *s->total >= MBS_TOTAL;
 }
 
 /* First index at or after from whose size is <= v (sizes decrease). */
@@ -53,8 +61,7 @@ static int first_at_most(const mb *s, int from, uint64_t v)
  * when even the r largest left cannot reach the sum. */
 static bool exact(mb *s, int from, uint64_t left, int r)
 {
-    if (++s->nodes > MBS_NODES) return false;
-    ++*s->total;
+    if (++s->nodes > MBS_NODES || over(s)) return false;
     int i = first_at_most(s, from, left);
     if (r == 1) {
         if (i >= s->n || s->w[i] != left) return false;
@@ -75,8 +82,7 @@ static bool exact(mb *s, int from, uint64_t left, int r)
 static void dfs(mb *s, int from, uint64_t fill)
 {
     keep(s, fill);
-    if (s->best == s->room || ++s->nodes > MBS_NODES) return;
-    ++*s->total;
+    if (s->best == s->room || ++s->nodes > MBS_NODES || over(s)) return;
     uint64_t left = s->room - fill;
     int i = first_at_most(s, from, left);
     if (i >= s->n) return;
@@ -100,6 +106,7 @@ typedef struct pk {
     bool *take;
     int m, bins;
     long total;
+    bg_budget *b;
 } pk;
 
 /* Closes a bin: item a (index into the remaining ones) and the search's path after it. */
@@ -124,7 +131,7 @@ static mb search_after(pk *P, int a)
     for (int i = a + 1; i < P->m; i++)
         P->pre[i - a] = P->pre[i - a - 1] + P->r[i];
     return (mb){.w = P->r + a + 1, .pre = P->pre, .n = P->m - a - 1, .room = P->C - P->r[a],
-                .path = P->path, .best_path = P->best, .total = &P->total};
+                .path = P->path, .best_path = P->best, .total = &P->total, .b = P->b};
 }
 
 /* Exact bins with the fewest items first, over every anchor: a bin of few pieces that happens to
@@ -142,10 +149,10 @@ static void exact_bins(pk *P)
 }
 
 /* Packs w (decreasing) into bins of capacity C; bin_of[i] gets each item's bin. Returns the
- * number of bins, or -1 when out of memory. */
-static int pack(const uint64_t *w, int n, uint64_t C, int *bin_of)
+ * number of bins, or -1 when out of memory. b (may be NULL) bounds the time spent. */
+static int pack(const uint64_t *w, int n, uint64_t C, int *bin_of, bg_budget *b)
 {
-    pk P = {.C = C, .bin_of = bin_of, .m = n};
+    pk P = {.C = C, .bin_of = bin_of, .m = n, .b = b};
     P.r = malloc(((size_t)n + 1) * sizeof *P.r);
     P.id = malloc(((size_t)n + 1) * sizeof *P.id);
     P.path = malloc(((size_t)n + 1) * sizeof *P.path);
@@ -231,7 +238,7 @@ static int apply(ed_plan *x, slice *sl, int n, const int *node_of)
 }
 
 /* Repacks the eligible nodes of type bt; *saved += nodes emptied. */
-static int run_type(ed_plan *x, int bt, long *saved)
+static int run_type(ed_plan *x, bg_budget *b, int bt, long *saved)
 {
     size_t nn = x->plan->n_nodes, np = x->plan->n_placements;
     int *node_of = malloc((nn + 1) * sizeof *node_of), nb = 0, n = 0, rc = 0;
@@ -251,7 +258,7 @@ static int run_type(ed_plan *x, int bt, long *saved)
         qsort(sl, (size_t)n, sizeof *sl, by_size_desc);
         for (int i = 0; i < n; i++)
             w[i] = sl[i].w;
-        int bins = pack(w, n, C, bin);
+        int bins = pack(w, n, C, bin, b);
         if (bins < 0) rc = -ENOMEM;
         if (!rc && bins < nb) {
             for (int i = 0; i < n; i++)
@@ -273,7 +280,7 @@ int mbs_run(ed_plan *x, bg_budget *b, long *saved)
     *saved = 0;
     int rc = 0;
     for (size_t bt = 0; bt < p->n_bintypes && !rc && !bg_over(b); bt++)
-        if (p->bintypes[bt].n_gpus == 1) rc = run_type(x, (int)bt, saved);
+        if (p->bintypes[bt].n_gpus == 1) rc = run_type(x, b, (int)bt, saved);
     return rc;
 }
 
@@ -344,7 +351,7 @@ int mbs_move(ed_plan *x, uint64_t *rng, int k)
     qsort(sl, (size_t)n, sizeof *sl, by_size_desc);
     for (int i = 0; i < n; i++)
         w[i] = sl[i].w;
-    int bins = pack(w, n, C, bin);
+    int bins = pack(w, n, C, bin, NULL);
     if (bins < 0) return -ENOMEM;
     if (bins > m) return 0;
     double *fill = calloc((size_t)bins + 1, sizeof *fill);
