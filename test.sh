@@ -18,6 +18,9 @@ cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVP_WERROR=ON >/dev/
 cmake --build build-test -j"$jobs"
 ctest --test-dir build-test -j"$jobs" --timeout 600
 
+step "solver unit: no include or call cycles, files <= 800 lines, functions <= 100 lines"
+python3 scripts/check_solver_graph.py build-test
+
 step "AddressSanitizer + UndefinedBehaviorSanitizer build and ctest"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVP_SANITIZE=ON -DVP_CUDA=OFF >/dev/null
 cmake --build build-asan -j"$jobs"

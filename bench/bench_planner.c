@@ -21,6 +21,13 @@ static uint32_t next(void)
     return (uint32_t)(rng >> 11);
 }
 
+static double now_ms(void);
+static double clock_cb(void *ctx)
+{
+    (void)ctx;
+    return now_ms();
+}
+
 static double now_ms(void)
 {
     struct timespec t;
@@ -85,6 +92,7 @@ static int run(int models, int replicas, plan_solver solver, double tl)
     plan_options_default(&o);
     o.solver = solver;
     o.time_limit_s = tl;
+    o.clock = clock_cb;
     if (!rc) rc = plan_solve(p, &o, &plan, &e);
     double t2 = now_ms();
     if (rc) {

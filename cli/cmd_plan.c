@@ -3,22 +3,75 @@
  * Nothing is written unless the whole job succeeded: inputs are parsed and solved first, the plan
  * file is written atomically (temp + rename), and only then is the report printed. Exit 0 when
  * every replica is placed, 1 when some are unplaced (the plan and report still list them), 2 on
- * bad input or usage. */
+ * bad input or usage.
+ *
+ * The solver runs for its time limit (or until its bound proves the plan optimal). This command
+ * owns the clock it reads, prints progress on stderr about once a second when stderr is a
+ * terminal or --progress is given, and turns the first SIGINT into a stop request: the solver
+ * returns the best plan it has, which is written as usual (a second SIGINT ends the process). */
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
-#include "ilp.h"
 #include "planner.h"
 #include "report.h"
 #include "vp_json.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* The solver's clock: monotonic milliseconds. */
+static double clock_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+typedef struct progress {
+    bool print;
+    double last_ms;
+    bool told_stop;
+} progress;
+
+/* Progress on stderr at most once a second; a stop request after SIGINT. */
+static int on_progress(const plan_progress *pr, void *ctx)
+{
+    progress *pg = ctx;
+    double now = clock_ms(NULL);
+    if (interrupted && !pg->told_stop) {
+        pg->told_stop = true;
+        fprintf(stderr, "vrampack plan: interrupted: keeping the best plan found so far\n");
+    }
+    if (pg->print && now - pg->last_ms >= 1000) {
+        pg->last_ms = now;
+        if (pr->cost_per_hour < 0)
+            fprintf(stderr, "[%6.1fs] %-6s no plan yet, bound $%.2f/h\n", pr->elapsed_s,
+                    pr->phase, pr->bound_per_hour);
+        else
+            fprintf(stderr, "[%6.1fs] %-6s $%.2f/h, bound $%.2f/h, gap %.2f%%%s\n",
+                    pr->elapsed_s, pr->phase, pr->cost_per_hour, pr->bound_per_hour,
+                    100 * pr->gap, pr->unplaced ? ", some replicas unplaced" : "");
+    }
+    return interrupted ? 1 : 0;
+}
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vrampack plan MANIFEST [--fleet FILE] [--solver auto|ffd|ilp]\n"
-            "                     [--time-limit SEC] [--out plan.json]\n"
+            "                     [--time-limit SEC] [--progress] [--out plan.json]\n"
             "                     [--report [text|md|json|html]] [--export-lp FILE]\n"
             "                     [--current plan.json [--max-moves N] [--moves FILE]]\n"
             "\n"
@@ -27,9 +80,13 @@ static void usage(FILE *f)
             "  MANIFEST           models to place (JSON, see README \"Manifest\")\n"
             "  --fleet FILE       GPU models, instance catalog and/or inventory nodes;\n"
             "                     default: the built-in catalog of cloud instance types\n"
-            "  --solver S         ffd (first-fit decreasing, fast), ilp (GLPK MIP), or\n"
+            "  --solver S         ffd (first-fit decreasing, fast), ilp (GLPK MIP first), or\n"
             "                     auto (FFD, then improve within the time limit; default)\n"
-            "  --time-limit SEC   time for the MIP / column generation (default 10)\n"
+            "  --time-limit SEC   time to search for a better plan and a better bound (default\n"
+            "                     10); the search ends sooner when the plan is proven optimal\n"
+            "  --progress         print progress on stderr about once a second (the default\n"
+            "                     when stderr is a terminal); Ctrl-C stops the search and\n"
+            "                     keeps the best plan found so far\n"
             "  --out FILE         write the plan as JSON (written atomically)\n"
             "  --report [FMT]     print a cost review: text (default), md, json or html\n"
             "  --export-lp FILE   write the MIP in CPLEX LP format (solve it with another solver)\n"
@@ -42,202 +99,252 @@ static void usage(FILE *f)
             "exit: 0 all placed, 1 some replicas unplaced, 2 bad input or usage\n");
 }
 
-int cli_plan(int argc, char **argv)
-{
-    const char *manifest_path = NULL, *fleet_path = NULL, *out_path = NULL;
-    const char *current_path = NULL, *moves_path = NULL;
-    long max_moves = -1;
-    bool report = false;
-    plan_report_fmt fmt = PLAN_REPORT_TEXT;
+typedef struct args {
+    const char *manifest, *fleet, *out, *current, *moves;
+    long max_moves;
+    bool report, progress;
+    plan_report_fmt fmt;
     plan_options opt;
-    plan_options_default(&opt);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        } else if (!strcmp(a, "--fleet") && has_val) {
-            fleet_path = argv[++i];
-        } else if (!strcmp(a, "--out") && has_val) {
-            out_path = argv[++i];
-        } else if (!strcmp(a, "--current") && has_val) {
-            current_path = argv[++i];
-        } else if (!strcmp(a, "--moves") && has_val) {
-            moves_path = argv[++i];
-        } else if (!strcmp(a, "--max-moves") && has_val) {
-            uint64_t v;
-            if (!cli_parse_u64("plan", "--max-moves", argv[++i], 0, PLAN_MAX_TOTAL_REPLICAS, false,
-                               &v))
-                return CLI_USAGE;
-            max_moves = (long)v;
-        } else if (!strcmp(a, "--export-lp") && has_val) {
-            opt.export_lp = argv[++i];
-        } else if (!strcmp(a, "--solver") && has_val) {
-            const char *s = argv[++i];
-            if (!strcmp(s, "auto")) opt.solver = PLAN_SOLVER_AUTO;
-            else if (!strcmp(s, "ffd")) opt.solver = PLAN_SOLVER_FFD;
-            else if (!strcmp(s, "ilp")) opt.solver = PLAN_SOLVER_ILP;
-            else {
-                fprintf(stderr, "vrampack plan: --solver: '%s' is not auto, ffd or ilp\n", s);
-                return CLI_USAGE;
-            }
-        } else if (!strcmp(a, "--time-limit") && has_val) {
-            if (!cli_parse_double("plan", "--time-limit", argv[++i], 0.0, 86400.0,
-                                  &opt.time_limit_s))
-                return CLI_USAGE;
-        } else if (!strcmp(a, "--report")) {
-            report = true;
-            if (has_val && argv[i + 1][0] != '-' && plan_report_parse_fmt(argv[i + 1], &fmt) == 0)
-                i++;
-        } else if (!strncmp(a, "--report=", 9)) {
-            report = true;
-            if (plan_report_parse_fmt(a + 9, &fmt)) {
-                fprintf(stderr, "vrampack plan: --report: '%s' is not text, md, json or html\n",
-                        a + 9);
-                return CLI_USAGE;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "vrampack plan: unknown option or missing value: %s\n", a);
-            usage(stderr);
+} args;
+
+enum { O_FLEET = 256, O_OUT, O_CURRENT, O_MOVES, O_MAX_MOVES, O_EXPORT, O_SOLVER, O_TIME,
+       O_REPORT, O_PROGRESS, O_HELP };
+
+static int parse_option(args *a, int c, const char *arg)
+{
+    switch (c) {
+    case O_FLEET: a->fleet = arg; return 0;
+    case O_OUT: a->out = arg; return 0;
+    case O_CURRENT: a->current = arg; return 0;
+    case O_MOVES: a->moves = arg; return 0;
+    case O_EXPORT: a->opt.export_lp = arg; return 0;
+    case O_PROGRESS: a->progress = true; return 0;
+    case O_MAX_MOVES: {
+        uint64_t v;
+        if (!cli_parse_u64("plan", "--max-moves", arg, 0, PLAN_MAX_TOTAL_REPLICAS, false, &v))
             return CLI_USAGE;
-        } else if (!manifest_path) {
-            manifest_path = a;
-        } else {
-            fprintf(stderr, "vrampack plan: unexpected argument '%s' (one manifest only)\n", a);
+        a->max_moves = (long)v;
+        return 0;
+    }
+    case O_SOLVER:
+        if (!strcmp(arg, "auto")) a->opt.solver = PLAN_SOLVER_AUTO;
+        else if (!strcmp(arg, "ffd")) a->opt.solver = PLAN_SOLVER_FFD;
+        else if (!strcmp(arg, "ilp")) a->opt.solver = PLAN_SOLVER_ILP;
+        else {
+            fprintf(stderr, "vrampack plan: --solver: '%s' is not auto, ffd or ilp\n", arg);
             return CLI_USAGE;
         }
+        return 0;
+    case O_TIME:
+        return cli_parse_double("plan", "--time-limit", arg, 0.0, 86400.0, &a->opt.time_limit_s)
+                   ? 0
+                   : CLI_USAGE;
+    default:
+        return CLI_USAGE;
     }
-    if (!manifest_path) {
+}
+
+/* --report takes its format as --report=FMT or as the next argument when that is a format. */
+static int parse_report(args *a, int argc, char **argv, const char *arg)
+{
+    a->report = true;
+    if (arg) {
+        if (plan_report_parse_fmt(arg, &a->fmt) == 0) return 0;
+        fprintf(stderr, "vrampack plan: --report: '%s' is not text, md, json or html\n", arg);
+        return CLI_USAGE;
+    }
+    if (optind < argc && argv[optind][0] != '-' && plan_report_parse_fmt(argv[optind], &a->fmt) == 0)
+        optind++;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, args *a)
+{
+    static const struct option longs[] = {
+        {"fleet", required_argument, NULL, O_FLEET},
+        {"out", required_argument, NULL, O_OUT},
+        {"current", required_argument, NULL, O_CURRENT},
+        {"moves", required_argument, NULL, O_MOVES},
+        {"max-moves", required_argument, NULL, O_MAX_MOVES},
+        {"export-lp", required_argument, NULL, O_EXPORT},
+        {"solver", required_argument, NULL, O_SOLVER},
+        {"time-limit", required_argument, NULL, O_TIME},
+        {"report", optional_argument, NULL, O_REPORT},
+        {"progress", no_argument, NULL, O_PROGRESS},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0}};
+    opterr = 0;
+    optind = 1;
+    int c, rc = 0;
+    while (!rc && (c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+        if (c == O_HELP || c == 'h') return usage(stdout), -1;
+        if (c == O_REPORT) rc = parse_report(a, argc, argv, optarg);
+        else if (c == '?' || c == ':') {
+            fprintf(stderr, "vrampack plan: unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            return CLI_USAGE;
+        } else rc = parse_option(a, c, optarg);
+    }
+    if (rc) return rc;
+    if (optind < argc) a->manifest = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "vrampack plan: unexpected argument '%s' (one manifest only)\n",
+                argv[optind]);
+        return CLI_USAGE;
+    }
+    if (!a->manifest) {
         fprintf(stderr, "vrampack plan: missing MANIFEST\n");
         usage(stderr);
         return CLI_USAGE;
     }
-    if (!current_path && (max_moves >= 0 || moves_path)) {
+    if (!a->current && (a->max_moves >= 0 || a->moves)) {
         fprintf(stderr, "vrampack plan: --max-moves and --moves need --current\n");
         return CLI_USAGE;
     }
+    return 0;
+}
 
-    int rc = CLI_USAGE;
-    vp_err e = {0};
-    plan_manifest *m = NULL;
-    plan_fleet *f = NULL;
-    plan_problem *prob = NULL;
-    place_plan *plan = NULL;
+typedef struct job {
+    plan_manifest *m;
+    plan_fleet *f;
+    plan_problem *prob;
+    place_plan *plan, *current;
     plan_baselines base;
-    bool have_base = false;
-    char *json = NULL, *text = NULL, *moves_json = NULL;
-    place_plan *current = NULL;
-    plan_moves moves = {0};
+    bool have_base;
+    char *json, *text, *moves_json;
+    plan_moves moves;
+    vp_err e;
+} job;
 
-    if (plan_manifest_load(manifest_path, &m, &e)) goto err;
-    if (fleet_path ? plan_fleet_load(fleet_path, &f, &e) : !(f = plan_fleet_builtin())) goto err;
-    if (plan_problem_build(m, f, &prob, &e)) goto err;
-    if (current_path) {
-        char *buf;
-        size_t len;
-        if (vp_read_file(current_path, PLAN_MAX_FILE_BYTES, &buf, &len, &e)) goto err;
-        int r = plan_from_json(buf, len, current_path, &current, &e);
-        free(buf);
-        if (r) goto err;
-        if (plan_rebalance(prob, current, max_moves, opt.time_limit_s, &plan, &moves, &e)) {
-            rc = CLI_FAIL;
-            goto err;
-        }
-        moves_json = plan_moves_to_json(&moves);
-        if (!moves_json) {
-            fprintf(stderr, "vrampack plan: out of memory\n");
-            rc = CLI_FAIL;
-            goto out;
-        }
-    } else if (plan_solve(prob, &opt, &plan, &e)) {
-        rc = CLI_FAIL;
-        goto err;
+/* Solves (or rebalances) with SIGINT turned into a stop request for the duration. */
+static int solve(const args *a, job *j)
+{
+    progress pg = {.print = a->progress || isatty(STDERR_FILENO), .last_ms = clock_ms(NULL)};
+    plan_options opt = a->opt;
+    opt.clock = clock_ms;
+    opt.progress = on_progress;
+    opt.progress_ctx = &pg;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    int rc;
+    if (a->current)
+        rc = plan_rebalance(j->prob, j->current, a->max_moves, &opt, &j->plan, &j->moves, &j->e);
+    else
+        rc = plan_solve(j->prob, &opt, &j->plan, &j->e);
+    sigaction(SIGINT, &old, NULL);
+    return rc;
+}
+
+static int load(const args *a, job *j)
+{
+    if (plan_manifest_load(a->manifest, &j->m, &j->e)) return CLI_USAGE;
+    if (a->fleet ? plan_fleet_load(a->fleet, &j->f, &j->e) : !(j->f = plan_fleet_builtin()))
+        return CLI_USAGE;
+    if (plan_problem_build(j->m, j->f, &j->prob, &j->e)) return CLI_USAGE;
+    if (!a->current) return 0;
+    char *buf;
+    size_t len;
+    if (vp_read_file(a->current, PLAN_MAX_FILE_BYTES, &buf, &len, &j->e)) return CLI_USAGE;
+    int r = plan_from_json(buf, len, a->current, &j->current, &j->e);
+    free(buf);
+    return r ? CLI_USAGE : 0;
+}
+
+static int write_file(const char *what, const char *path, const char *data)
+{
+    int w = cli_write_file_atomic(path, data, strlen(data));
+    if (w) fprintf(stderr, "vrampack plan: %s %s: cannot write: %s\n", what, path, vp_strerror(w));
+    return w ? CLI_FAIL : 0;
+}
+
+static void print_moves(const plan_moves *mv)
+{
+    static const char *kind[] = {"start", "migrate", "stop"};
+    printf("moves (make-before-break order): %zu steps, %zu replicas migrate, $%.2f/hour -> "
+           "$%.2f/hour\n",
+           mv->n, mv->migrated_replicas, mv->cost_before, mv->cost_after);
+    for (size_t k = 0; k < mv->n; k++) {
+        const plan_move *m = &mv->v[k];
+        printf("  %3zu. %-7s %-28s %s%s%s  %s $%.2f/hour%s\n", k + 1, kind[m->kind], m->id,
+               m->from_node, m->from_node[0] && m->to_node[0] ? " -> " : "", m->to_node,
+               m->saves_per_hour < 0 ? "adds" : "saves",
+               m->saves_per_hour < 0 ? -m->saves_per_hour : m->saves_per_hour,
+               m->break_before_make ? " (stop first: no room to start before)" : "");
     }
-    char why[256];
-    if (place_plan_validate(plan, why, sizeof why)) {
+}
+
+/* Everything after a plan exists: checks, files, report, summary. */
+static int output(const args *a, job *j)
+{
+    char why[512];
+    if (plan_check(j->prob, j->plan, why, sizeof why)) {
         fprintf(stderr, "vrampack plan: internal error, the plan is inconsistent: %s\n", why);
-        rc = CLI_FAIL;
-        goto out;
+        return CLI_FAIL;
     }
-    json = plan_to_json(plan);
-    if (!json) {
+    j->json = plan_to_json(j->plan);
+    if (a->current) j->moves_json = plan_moves_to_json(&j->moves);
+    if (!j->json || (a->current && !j->moves_json)) {
         fprintf(stderr, "vrampack plan: out of memory\n");
-        rc = CLI_FAIL;
-        goto out;
+        return CLI_FAIL;
     }
-    if (report) {
-        if (plan_baselines_compute(prob, &base, &e)) goto err;
-        have_base = true;
-        text = plan_report(prob, plan, &base, fmt);
-        if (!text) {
+    if (a->report) {
+        if (plan_baselines_compute(j->prob, &j->base, &j->e)) return CLI_USAGE;
+        j->have_base = true;
+        if (!(j->text = plan_report(j->prob, j->plan, &j->base, a->fmt))) {
             fprintf(stderr, "vrampack plan: out of memory\n");
-            rc = CLI_FAIL;
-            goto out;
+            return CLI_FAIL;
         }
     }
-    if (out_path) {
-        size_t n = strlen(json);
-        json[n] = '\0';
-        char *withnl = malloc(n + 2);
-        if (!withnl) { rc = CLI_FAIL; goto out; }
-        memcpy(withnl, json, n);
-        withnl[n] = '\n';
-        int w = cli_write_file_atomic(out_path, withnl, n + 1);
-        free(withnl);
-        if (w) {
-            fprintf(stderr, "vrampack plan: --out %s: cannot write: %s\n", out_path,
-                    vp_strerror(w));
-            rc = CLI_FAIL;
-            goto out;
-        }
-    }
-    if (moves_path) {
-        int w = cli_write_file_atomic(moves_path, moves_json, strlen(moves_json));
-        if (w) {
-            fprintf(stderr, "vrampack plan: --moves %s: cannot write: %s\n", moves_path,
-                    vp_strerror(w));
-            rc = CLI_FAIL;
-            goto out;
-        }
-    }
-    if (current && !moves_path) {
-        static const char *kind[] = {"start", "migrate", "stop"};
-        printf("moves (make-before-break order): %zu steps, %zu replicas migrate, $%.2f/hour -> "
-               "$%.2f/hour\n",
-               moves.n, moves.migrated_replicas, moves.cost_before, moves.cost_after);
-        for (size_t k = 0; k < moves.n; k++) {
-            const plan_move *mv = &moves.v[k];
-            printf("  %3zu. %-7s %-28s %s%s%s  %s $%.2f/hour%s\n", k + 1, kind[mv->kind],
-                   mv->id, mv->from_node, mv->from_node[0] && mv->to_node[0] ? " -> " : "",
-                   mv->to_node, mv->saves_per_hour < 0 ? "adds" : "saves",
-                   mv->saves_per_hour < 0 ? -mv->saves_per_hour : mv->saves_per_hour,
-                   mv->break_before_make ? " (stop first: no room to start before)" : "");
-        }
-    }
-    if (report)
-        fputs(text, stdout);
-    else if (!out_path)
-        printf("%s\n", json);
+    size_t n = strlen(j->json);
+    char *withnl = malloc(n + 2);
+    if (!withnl) return CLI_FAIL;
+    memcpy(withnl, j->json, n);
+    memcpy(withnl + n, "\n", 2);
+    int rc = a->out ? write_file("--out", a->out, withnl) : 0;
+    free(withnl);
+    if (!rc && a->moves) rc = write_file("--moves", a->moves, j->moves_json);
+    if (rc) return rc;
+    if (a->current && !a->moves) print_moves(&j->moves);
+    if (a->report)
+        fputs(j->text, stdout);
+    else if (!a->out)
+        printf("%s\n", j->json);
     else
         printf("plan: %zu placements on %zu nodes, $%.2f/hour (lower bound $%.2f, gap %.1f%%), "
                "%zu unplaced -> %s\n",
-               plan->n_placements, plan->n_nodes, plan->cost_per_hour,
-               plan->lower_bound_per_hour, plan->gap * 100, plan->n_unplaced, out_path);
-    rc = plan->n_unplaced ? CLI_FAIL : CLI_OK;
-    goto out;
-err:
-    fprintf(stderr, "vrampack plan: %s\n", e.msg[0] ? e.msg : vp_strerror(e.code));
-out:
-    if (have_base) plan_baselines_free(&base);
-    free(moves_json);
-    plan_moves_free(&moves);
-    place_plan_free(current);
-    free(json);
-    free(text);
-    place_plan_free(plan);
-    plan_problem_free(prob);
-    plan_fleet_free(f);
-    plan_manifest_free(m);
+               j->plan->n_placements, j->plan->n_nodes, j->plan->cost_per_hour,
+               j->plan->lower_bound_per_hour, j->plan->gap * 100, j->plan->n_unplaced, a->out);
+    return j->plan->n_unplaced ? CLI_FAIL : CLI_OK;
+}
+
+int cli_plan(int argc, char **argv)
+{
+    args a = {.max_moves = -1, .fmt = PLAN_REPORT_TEXT};
+    plan_options_default(&a.opt);
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    job j = {0};
+    interrupted = 0;
+    rc = load(&a, &j);
+    if (!rc && solve(&a, &j)) rc = CLI_FAIL;
+    if (rc)
+        fprintf(stderr, "vrampack plan: %s\n", j.e.msg[0] ? j.e.msg : vp_strerror(j.e.code));
+    else
+        rc = output(&a, &j);
+    if (j.have_base) plan_baselines_free(&j.base);
+    free(j.moves_json);
+    plan_moves_free(&j.moves);
+    place_plan_free(j.current);
+    free(j.json);
+    free(j.text);
+    place_plan_free(j.plan);
+    plan_problem_free(j.prob);
+    plan_fleet_free(j.f);
+    plan_manifest_free(j.m);
     return rc;
 }

@@ -16,7 +16,6 @@
 
 #include "controller.h"
 #include "engine.h"
-#include "ilp.h" /* plan_rebalance and its move list */
 #include "placement.h"
 #include "planner.h"
 #include "proto.h"

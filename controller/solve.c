@@ -17,13 +17,19 @@
 #include <time.h>
 
 #include "ctl_internal.h"
-#include "ilp.h"
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The planner's clock (it reads none of its own): milliseconds on the same monotonic scale. */
+static double clock_ms(void *ctx)
+{
+    (void)ctx;
+    return now_s() * 1000.0;
 }
 
 static bool name_in(const char (*names)[PLACE_NAME_MAX], size_t n, const char *name)
@@ -588,8 +594,11 @@ int ctl_solve(const ctl_solve_req *in, ctl_solve_out *out, vp_err *e)
      * node or by an exclusion) is placed. */
     out->full = p->n_placements == 0;
     place_plan *np = NULL;
-    if ((rc = plan_rebalance(prob, p, in->max_moves, in->time_limit_s, &np, &out->moves, e)))
-        goto done;
+    plan_options po;
+    plan_options_default(&po);
+    po.time_limit_s = in->time_limit_s;
+    po.clock = clock_ms;
+    if ((rc = plan_rebalance(prob, p, in->max_moves, &po, &np, &out->moves, e))) goto done;
     for (size_t i = 0; i < np->n_placements; i++) {
         const place_placement *q = &np->placements[i];
         int k = place_plan_find(p, q->id);

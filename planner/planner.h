@@ -224,28 +224,59 @@ double plan_tpot_ms(uint64_t decode_bytes, uint32_t bandwidth_gbs);
 /* Fills est_tpot_ms of every placement from the GPUs' bandwidth and their co-tenants. */
 void plan_estimate_latency(const plan_problem *p, place_plan *plan);
 
-/* ---- solving ---- */
+/* ---- solving (planner/solve/) ---- */
 
 typedef enum plan_solver { PLAN_SOLVER_AUTO, PLAN_SOLVER_FFD, PLAN_SOLVER_ILP } plan_solver;
 
+/* A monotonic clock owned by the caller, in milliseconds. The solvers never read a clock of
+ * their own: time limits, progress and solve_ms all come from this one. */
+typedef double (*plan_clock_fn)(void *ctx);
+
+/* Where an anytime solve stands. cost_per_hour < 0 until a first plan exists. */
+typedef struct plan_progress {
+    double elapsed_s;
+    double cost_per_hour;  /* best plan so far */
+    double bound_per_hour; /* best proven lower bound */
+    double gap;            /* (cost - bound) / cost */
+    size_t unplaced;       /* replicas the best plan leaves out */
+    const char *phase;     /* "ffd", "bound", "dive", "mip", "lns", ... (static string) */
+} plan_progress;
+
+/* Called from the solving thread at every check point (many times a second while the solve
+ * runs, and at each new plan or bound); returning non-zero stops the solve, which then returns
+ * the best plan it has, settled as usual. It must be cheap and must not call the planner. */
+typedef int (*plan_progress_fn)(const plan_progress *pr, void *ctx);
+
 typedef struct plan_options {
     plan_solver solver;
-    double time_limit_s;           /* for the MIP; default 10 */
-    const char *export_lp;         /* write the MIP to this file (CPLEX LP) when not NULL */
+    double time_limit_s;         /* default 10 */
+    const char *export_lp;       /* write the compact MIP to this file (CPLEX LP) when not NULL */
+    plan_clock_fn clock;         /* NULL: no clock; effort limits proportional to time_limit_s
+                                  * stand in for time, which makes the result deterministic */
+    void *clock_ctx;
+    double deadline_ms;          /* on the clock's scale; 0 = start + time_limit_s */
+    plan_progress_fn progress;   /* may be NULL */
+    void *progress_ctx;
 } plan_options;
 
+/* Defaults: auto, 10 s, no clock, no progress. */
 void plan_options_default(plan_options *o);
 
 /* Continuous lower bound on cost per hour: each group's bytes priced at the cheapest $/usable
  * byte among bin types it may use. Never above the optimum. */
 double plan_bound_continuous(const plan_problem *p);
 
-/* The continuous bound over the replicas a plan actually placed, never above its cost: the bound
- * a plan with unplaced replicas may claim. Sets plan->lower_bound_per_hour and gap. */
-void plan_bound_settle(const plan_problem *p, place_plan *plan);
+/* The one place where a plan's cost, lower bound, gap and status are set. `bound` is a lower
+ * bound proven for plans that place every replica `plan` places (a larger set is fine too); it
+ * is combined with the continuous bound over what the plan placed and rounded up to the prices'
+ * granularity. Status: "optimal" when the gap is zero and every replica that can be placed is,
+ * else `otherwise` ("feasible", "heuristic"). A bound above the cost is a bug somewhere upstream:
+ * VP_ESOLVER, with the plan left as it was (never clamped). */
+int plan_settle(const plan_problem *p, place_plan *plan, double bound, const char *otherwise,
+                vp_err *e);
 
 /* First-fit decreasing over heterogeneous node types: inventory first, then buys the node type
- * with the best price per useful byte. Returns a new plan (caller frees) with cost and bound set. */
+ * with the best price per useful byte. Returns a new plan (caller frees), settled. */
 int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e);
 
 /* Checks a plan against the problem it was made for, beyond place_plan_validate: every placement
@@ -256,9 +287,77 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e);
  * -ENOMEM. */
 int plan_check(const plan_problem *p, const place_plan *plan, char *why, size_t cap);
 
-/* The front door: runs the requested solver and returns the best plan with bound, gap, status
- * and solve_ms filled in. */
+/* The front door: FFD, then (auto, ilp) the anytime search until the gap is proven zero, the
+ * deadline passes or the progress callback says stop. Returns the best plan (caller frees) with
+ * bound, gap, status and solve_ms settled. o may be NULL (defaults). Thread-safe on distinct
+ * problems. */
 int plan_solve(const plan_problem *p, const plan_options *o, place_plan **out, vp_err *e);
+
+/* ---- changing a running plan ---- */
+
+typedef enum plan_move_kind {
+    PLAN_MOVE_START,   /* a replica that did not run (new, or displaced from a lost node) */
+    PLAN_MOVE_MIGRATE, /* a running replica moves: start it at `to`, then stop it at `from` */
+    PLAN_MOVE_STOP,    /* a replica no longer wanted */
+} plan_move_kind;
+
+/* One step, for one placement (one pipeline stage of a replica). */
+typedef struct plan_move {
+    plan_move_kind kind;
+    char id[PLACE_ID_MAX];
+    char model[PLACE_NAME_MAX];
+    uint32_t replica;
+    int stage;                      /* -1 when not pipelined */
+    char from_node[PLACE_NAME_MAX]; /* "" for START */
+    uint8_t from_gpus[PLACE_MAX_GPUS];
+    int n_from_gpus;
+    char to_node[PLACE_NAME_MAX]; /* "" for STOP */
+    uint8_t to_gpus[PLACE_MAX_GPUS];
+    int n_to_gpus;
+    uint64_t bytes_per_gpu; /* at the destination (STOP: at the source) */
+    /* $/hour the running fleet costs less once this step is done (negative when the step brings
+     * a node into use). The steps' savings add up to current cost - new cost. */
+    double saves_per_hour;
+    /* Set only when migrations form a cycle with no room to start any of them first: a STOP
+     * step with the flag stops a migrating replica early, and its MIGRATE step later carries the
+     * flag too (its old placement is already gone). */
+    bool break_before_make;
+} plan_move;
+
+typedef struct plan_moves {
+    plan_move *v;
+    size_t n, cap;
+    size_t migrated_replicas;       /* running replicas among MIGRATE steps: what max_moves caps */
+    double cost_before, cost_after; /* $/hour */
+} plan_moves;
+
+/* The cheapest plan for p that moves at most max_moves running replicas of `current` (-1 = no
+ * limit; 0 = only place what is new, unplaced or displaced). A replica of current counts as
+ * running when all its stages sit on nodes that still exist in p with its footprint unchanged;
+ * others are displaced and re-placed for free. *out (caller frees) reuses current's node names
+ * and is settled like plan_solve's; `moves` (may be NULL; else caller frees with
+ * plan_moves_free) lists the steps in make-before-break order. Time, progress and cancellation
+ * come from o (may be NULL). */
+int plan_rebalance(const plan_problem *p, const place_plan *current, long max_moves,
+                   const plan_options *o, place_plan **out, plan_moves *moves, vp_err *e);
+
+/* After nodes are lost (p lists the nodes that remain): every running replica of `current` stays
+ * exactly where it is, and what is missing (new, displaced, unplaced) is placed on room that is
+ * left, buying nodes where the fleet allows. plan_rebalance with max_moves 0. */
+int plan_repair(const plan_problem *p, const place_plan *current, const plan_options *o,
+                place_plan **out, plan_moves *moves, vp_err *e);
+
+/* Move list from `from` to `to` (nodes matched by name) in make-before-break order. */
+int plan_moves_build(const plan_problem *p, const place_plan *from, const place_plan *to,
+                     plan_moves *out, vp_err *e);
+/* Running replicas of `current` that sit elsewhere (any stage on another node or GPUs) in
+ * `next`: the quantity max_moves caps. */
+size_t plan_count_migrations(const plan_problem *p, const place_plan *current,
+                             const place_plan *next);
+void plan_moves_free(plan_moves *m);
+/* {"moves": [...], "migrated_replicas": N, "cost_before": X, "cost_after": Y}. Caller frees;
+ * NULL when out of memory. */
+char *plan_moves_to_json(const plan_moves *m);
 
 /* ---- plan files ---- */
 

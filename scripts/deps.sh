@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libglpk-dev glpk-utils libuv1-dev libcjson-dev
       libsqlite3-dev libcmocka-dev libmicrohttpd-dev coinor-cbc clang libclang-rt-14-dev
-      valgrind python3 procps
+      valgrind python3 procps coinor-libclp-dev
       chromium fonts-dejavu-core nodejs) # the HTML report's browser test; the k8s schema check
 missing=()
 for p in "${pkgs[@]}"; do

@@ -10,14 +10,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ilp.h"
+#include <math.h>
+
+#include "budget.h"
+#include "mip.h"
 #include "planner.h"
+#include "settle.h"
+#include "view.h"
 
 #define FX_MAX 16 /* GPU models and bin types */
 #define FX_MAX_MODELS 64
 
 /* Not every test program uses every helper. */
 #pragma GCC diagnostic ignored "-Wunused-function"
+
+/* Assertions that print both sides. */
+#define assert_le(a, b)                                                                          \
+    do {                                                                                         \
+        double a_ = (double)(a), b_ = (double)(b);                                               \
+        if (!(a_ <= b_ + 1e-9 * (1 + fabs(b_))))                                                 \
+            fail_msg("expected %s <= %s, got %.9g > %.9g", #a, #b, a_, b_);                      \
+    } while (0)
+#define assert_near(a, b)                                                                        \
+    do {                                                                                         \
+        double a_ = (double)(a), b_ = (double)(b);                                               \
+        if (!(fabs(a_ - b_) <= 1e-6 * (1 + fabs(b_))))                                           \
+            fail_msg("expected %s == %s, got %.9g and %.9g", #a, #b, a_, b_);                    \
+    } while (0)
 
 typedef struct fx {
     plan_manifest *m;
@@ -237,7 +256,7 @@ static fx *fx_vsbpp(const char *file)
 /* Every placement of the plan must be valid and every placeable replica placed. */
 static int fx_plan_ok(const plan_problem *p, const place_plan *plan, char *why, size_t cap)
 {
-    if (place_plan_validate(plan, why, cap)) return -1;
+    if (plan_check(p, plan, why, cap)) return -1;
     size_t want = 0;
     for (size_t g = 0; g < p->n_groups; g++)
         want += (size_t)p->groups[g].replicas * p->groups[g].pp;
@@ -246,6 +265,46 @@ static int fx_plan_ok(const plan_problem *p, const place_plan *plan, char *why, 
         return -1;
     }
     return 0;
+}
+
+/* The whole solver as the CLI runs it, without a clock: effort limits make it deterministic. */
+static place_plan *fx_solve(const plan_problem *p, plan_solver solver, double tl)
+{
+    plan_options o;
+    plan_options_default(&o);
+    o.solver = solver;
+    o.time_limit_s = tl;
+    place_plan *out = NULL;
+    vp_err e = {0};
+    int rc = plan_solve(p, &o, &out, &e);
+    if (rc) fail_msg("plan_solve: %s", e.msg);
+    char why[512];
+    if (plan_check(p, out, why, sizeof why)) fail_msg("invalid plan: %s", why);
+    return out;
+}
+
+/* The compact MIP alone, settled: what `--solver ilp` does before anything else. */
+static place_plan *fx_mip(const plan_problem *p, const place_plan *warm, double tl)
+{
+    plan_options o;
+    plan_options_default(&o);
+    o.time_limit_s = tl;
+    bg_budget b;
+    bg_init(&b, &o);
+    vw_view v;
+    if (vw_init(&v, p)) fail_msg("out of memory");
+    mip_args a = {.warm = warm, .max_moves = -1};
+    mip_result r;
+    vp_err e = {0};
+    int rc = mip_solve(&v, &a, &b, &r, &e);
+    vw_free(&v);
+    if (rc) fail_msg("mip_solve: %s", e.msg);
+    if (!r.plan) fail_msg("mip_solve found no plan");
+    snprintf(r.plan->solver, sizeof r.plan->solver, "ilp");
+    if (plan_settle(p, r.plan, r.bound, "feasible", &e)) fail_msg("plan_settle: %s", e.msg);
+    char why[512];
+    if (plan_check(p, r.plan, why, sizeof why)) fail_msg("invalid plan: %s", why);
+    return r.plan;
 }
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "master.h"
 #include "solver_fixture.h"
 
 #define GB 1000000000ULL
@@ -24,14 +25,28 @@ static place_plan *ffd_of(const plan_problem *p)
     return w;
 }
 
+/* The root bound of column generation, rounded as plans are settled (warm seeds columns and
+ * gives the master an incumbent cost; may be NULL). */
 static double bound_of(const plan_problem *p, const place_plan *warm)
 {
-    double b = -1;
+    plan_options o;
+    plan_options_default(&o);
+    o.time_limit_s = 60;
+    bg_budget b;
+    bg_init(&b, &o);
+    vw_view v;
+    assert_int_equal(vw_init(&v, p), 0);
+    cg_master m;
     vp_err e = {0};
-    int rc = plan_colgen_bound(p, warm, 60, &b, &e);
-    if (rc) fprintf(stderr, "plan_colgen_bound: %s\n", e.msg);
-    assert_int_equal(rc, 0);
-    return b;
+    int rc = cg_init(&m, &v, NULL, st_quantum(p), &e);
+    if (!rc && warm) m.ub = warm->cost_per_hour, rc = cg_seed_plan(&m, warm);
+    if (!rc) rc = cg_seed_basic(&m);
+    if (!rc) rc = cg_run(&m, &b, 1000000, &e);
+    if (rc) fail_msg("column generation: %s (%s)", e.msg, vp_strerror(rc));
+    double bound = st_round(p, m.bound);
+    cg_free(&m);
+    vw_free(&v);
+    return bound;
 }
 
 /* Triplets: every bin holds exactly three items filling it, so optimum = n/3 = the bound. */
@@ -50,9 +65,9 @@ static void triplet_bounds_equal_the_optimum_and_never_exceed_it(void **state)
         place_plan *w = ffd_of(x->p);
         double b = bound_of(x->p, w);
         double b0 = bound_of(x->p, NULL); /* no incumbent to seed columns */
-        assert_true(b <= inst[i].opt + 1e-9);
-        assert_true(b >= inst[i].opt - 1e-9);
-        assert_true(b0 <= inst[i].opt + 1e-9);
+        assert_le(b, inst[i].opt);
+        assert_near(b, inst[i].opt);
+        assert_le(b0, inst[i].opt);
         place_plan_free(w);
         fx_free(x);
     }
@@ -72,9 +87,9 @@ static void bounds_on_uniform_and_scholl_instances_stay_below_the_optimum(void *
         assert_non_null(x);
         place_plan *w = ffd_of(x->p);
         double b = bound_of(x->p, w);
-        assert_true(b <= inst[i].opt + 1e-9);
-        assert_true(b >= plan_bound_continuous(x->p) - 1e-6);
-        assert_true(b >= inst[i].opt - 1 - 1e-9); /* these sets have the round-up property */
+        assert_le(b, inst[i].opt);
+        assert_le(plan_bound_continuous(x->p) - 1e-6, b);
+        assert_le(inst[i].opt - 1, b); /* these sets have the round-up property */
         place_plan_free(w);
         fx_free(x);
     }
@@ -93,8 +108,8 @@ static void variable_cost_bounds_stay_below_proven_optima(void **state)
         assert_non_null(x);
         place_plan *w = ffd_of(x->p);
         double b = bound_of(x->p, w);
-        assert_true(b <= inst[i].opt + 1e-9);
-        assert_true(b >= 0.98 * inst[i].opt);
+        assert_le(b, inst[i].opt);
+        assert_le(0.98 * inst[i].opt, b);
         place_plan_free(w);
         fx_free(x);
     }
@@ -107,14 +122,12 @@ static void colgen_plans_a_triplet_instance_optimally(void **state)
     fx *x = fx_bpp("Falkenauer_t60_01.txt");
     assert_non_null(x);
     place_plan *w = ffd_of(x->p), *o = NULL;
-    vp_err e = {0};
-    assert_int_equal(plan_colgen(x->p, w, 30, &o, &e), 0);
+    o = fx_solve(x->p, PLAN_SOLVER_AUTO, 30);
     char why[256] = "";
     assert_int_equal(fx_plan_ok(x->p, o, why, sizeof why), 0);
     assert_true(w->cost_per_hour > 20.5);
-    assert_true(fabs(o->cost_per_hour - 20) < 1e-9);
+    assert_near(o->cost_per_hour, 20);
     assert_string_equal(o->status, "optimal");
-    assert_string_equal(o->solver, "colgen");
     place_plan_free(w);
     place_plan_free(o);
     fx_free(x);
@@ -150,15 +163,14 @@ static void a_large_fleet_of_few_shapes_is_planned_near_its_bound(void **state)
         }
     }
     place_plan *w = ffd_of(x->p), *o = NULL;
-    vp_err e = {0};
-    assert_int_equal(plan_colgen(x->p, w, 20, &o, &e), 0);
+    o = fx_solve(x->p, PLAN_SOLVER_AUTO, 20);
     char why[256] = "";
     if (fx_plan_ok(x->p, o, why, sizeof why)) fprintf(stderr, "%s\n", why);
     assert_int_equal(fx_plan_ok(x->p, o, why, sizeof why), 0);
-    assert_true(o->cost_per_hour <= w->cost_per_hour + 1e-9);
+    assert_le(o->cost_per_hour, w->cost_per_hour);
     assert_true(o->lower_bound_per_hour > 0);
-    assert_true(o->lower_bound_per_hour <= o->cost_per_hour + 1e-9);
-    assert_true(o->cost_per_hour <= 1.02 * o->lower_bound_per_hour);
+    assert_le(o->lower_bound_per_hour, o->cost_per_hour);
+    assert_le(o->cost_per_hour, 1.02 * o->lower_bound_per_hour);
     for (size_t k = 0; k < o->n_placements; k++)
         if (o->placements[k].n_gpus == 2)
             assert_int_not_equal(o->placements[k].gpus[0], o->placements[k].gpus[1]);
@@ -181,11 +193,10 @@ static void spread_and_pipelined_models_survive_column_generation(void **state)
     int f = fx_model(x, "fill", 30, false, 1);
     fx_shape_all(x, f, 1, 3 * GB);
     place_plan *w = ffd_of(x->p), *o = NULL;
-    vp_err e = {0};
-    assert_int_equal(plan_colgen(x->p, w, 20, &o, &e), 0);
+    o = fx_solve(x->p, PLAN_SOLVER_AUTO, 20);
     char why[256] = "";
     assert_int_equal(fx_plan_ok(x->p, o, why, sizeof why), 0);
-    assert_true(o->cost_per_hour <= w->cost_per_hour + 1e-9);
+    assert_le(o->cost_per_hour, w->cost_per_hour);
     for (size_t a = 0; a < o->n_placements; a++)
         for (size_t b = a + 1; b < o->n_placements; b++)
             if (!strcmp(o->placements[a].model, "spread") &&
@@ -196,23 +207,19 @@ static void spread_and_pipelined_models_survive_column_generation(void **state)
     fx_free(x);
 }
 
-/* plan_optimize is the `auto` path: FFD in, the best plan out, the bound beside it. */
+/* The `auto` path: FFD in, the best plan out, the bound beside it. */
 static void optimize_returns_the_best_plan_with_its_bound(void **state)
 {
     (void)state;
     fx *x = fx_vsbpp("Hemmelmayr2_25_3_1_1.txt");
     assert_non_null(x);
     place_plan *w = ffd_of(x->p), *o = NULL;
-    plan_options opt;
-    plan_options_default(&opt);
-    opt.time_limit_s = 20;
-    vp_err e = {0};
-    assert_int_equal(plan_optimize(x->p, w, &opt, &o, &e), 0);
+    o = fx_solve(x->p, PLAN_SOLVER_AUTO, 20);
     char why[256] = "";
     assert_int_equal(fx_plan_ok(x->p, o, why, sizeof why), 0);
-    assert_true(fabs(o->cost_per_hour - 1350) < 1e-6);
+    assert_near(o->cost_per_hour, 1350);
     assert_string_equal(o->status, "optimal");
-    assert_true(o->lower_bound_per_hour <= 1350 + 1e-9);
+    assert_le(o->lower_bound_per_hour, 1350);
     place_plan_free(w);
     place_plan_free(o);
     fx_free(x);
@@ -233,7 +240,7 @@ static void optimize_handles_empty_unfit_and_short_fleets(void **state)
     fx_bin(x, "one", gpu, 1, 1.0, -1);
     place_plan *w = NULL, *o = NULL;
     assert_int_equal(plan_ffd(x->p, &w, &e), 0);
-    assert_int_equal(plan_optimize(x->p, w, &opt, &o, &e), 0);
+    o = fx_solve(x->p, PLAN_SOLVER_AUTO, opt.time_limit_s);
     assert_int_equal(o->n_placements, 0);
     assert_true(o->cost_per_hour == 0);
     assert_string_equal(o->status, "optimal");
@@ -249,11 +256,11 @@ static void optimize_handles_empty_unfit_and_short_fleets(void **state)
     int ok = fx_model(x, "ok", 3, false, 1);
     fx_shape_all(x, ok, 1, 4 * GB);
     assert_int_equal(plan_ffd(x->p, &w, &e), 0);
-    assert_int_equal(plan_optimize(x->p, w, &opt, &o, &e), 0);
+    o = fx_solve(x->p, PLAN_SOLVER_AUTO, opt.time_limit_s);
     assert_int_equal(place_plan_validate(o, why, sizeof why), 0);
     assert_int_equal(o->n_placements, 3);
     assert_int_equal(o->n_unplaced, 2);
-    assert_true(fabs(o->cost_per_hour - 2) < 1e-9);
+    assert_near(o->cost_per_hour, 2);
     assert_string_equal(o->status, "optimal"); /* optimal for what can be placed at all */
     place_plan_free(w);
     place_plan_free(o);
@@ -266,11 +273,11 @@ static void optimize_handles_empty_unfit_and_short_fleets(void **state)
     g = fx_model(x, "m", 5, false, 1);
     fx_shape_all(x, g, 1, 4 * GB);
     assert_int_equal(plan_ffd(x->p, &w, &e), 0);
-    assert_int_equal(plan_optimize(x->p, w, &opt, &o, &e), 0);
+    o = fx_solve(x->p, PLAN_SOLVER_AUTO, opt.time_limit_s);
     assert_int_equal(place_plan_validate(o, why, sizeof why), 0);
     assert_int_equal(o->n_placements, 4);
     assert_int_equal(o->n_unplaced, 1);
-    assert_true(o->lower_bound_per_hour <= o->cost_per_hour + 1e-9);
+    assert_le(o->lower_bound_per_hour, o->cost_per_hour);
     place_plan_free(w);
     place_plan_free(o);
     fx_free(x);

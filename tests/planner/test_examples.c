@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "planner.h"
 #include "vp_json.h"
@@ -58,6 +59,14 @@ static void find_examples(examples *x)
     x->fleets[x->n_fleets++][0] = '\0';
 }
 
+static double clock_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 /* Plans one pair with one solver; returns the number of broken rules (0 or 1) and prints why. */
 static int plan_pair(const char *manifest, const char *fleet, plan_solver solver)
 {
@@ -79,7 +88,8 @@ static int plan_pair(const char *manifest, const char *fleet, plan_solver solver
     plan_options o;
     plan_options_default(&o);
     o.solver = solver;
-    o.time_limit_s = 2;
+    o.time_limit_s = 1;
+    o.clock = clock_ms;
     if (plan_solve(p, &o, &plan, &e)) {
         snprintf(why, sizeof why, "plan_solve: %s", e.msg);
         bad = 1;

@@ -129,12 +129,13 @@ static place_plan *rebalance(const plan_problem *p, const place_plan *cur, long 
 {
     place_plan *out = NULL;
     vp_err e = {0};
-    int rc = plan_rebalance(p, cur, max_moves, 10, &out, mv, &e);
+    plan_options o;
+    plan_options_default(&o);
+    int rc = plan_rebalance(p, cur, max_moves, &o, &out, mv, &e);
     if (rc) fprintf(stderr, "plan_rebalance: %s\n", e.msg);
     assert_int_equal(rc, 0);
-    char why[256] = "";
-    if (place_plan_validate(out, why, sizeof why)) fprintf(stderr, "%s\n", why);
-    assert_int_equal(place_plan_validate(out, why, sizeof why), 0);
+    char why[512] = "";
+    if (plan_check(p, out, why, sizeof why)) fail_msg("invalid plan: %s", why);
     replay_never_overcommits(cur, out, mv);
     return out;
 }
@@ -300,10 +301,7 @@ static void an_unlimited_budget_reaches_a_fresh_plans_cost(void **state)
     place_plan *ffd = NULL, *fresh = NULL;
     vp_err e = {0};
     assert_int_equal(plan_ffd(x->p, &ffd, &e), 0);
-    plan_options o;
-    plan_options_default(&o);
-    o.time_limit_s = 10;
-    assert_int_equal(plan_optimize(x->p, ffd, &o, &fresh, &e), 0);
+    fresh = fx_solve(x->p, PLAN_SOLVER_AUTO, 10);
     assert_string_equal(fresh->status, "optimal");
     assert_true(cur->cost_per_hour > fresh->cost_per_hour + 1); /* there is something to gain */
     assert_true(fabs(out->cost_per_hour - fresh->cost_per_hour) < 1e-9);

@@ -14,9 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "planner.h"
+#include "view.h"
 
 typedef struct item {
     uint32_t group, replica, stage;
@@ -25,6 +24,7 @@ typedef struct item {
 
 typedef struct ffd {
     const plan_problem *p;
+    vw_view v;               /* model name -> group */
     place_plan *plan;
     int *node_bt;            /* bin type of each plan node */
     uint32_t **node_groups;  /* per node: groups of spread models placed there */
@@ -36,6 +36,8 @@ typedef struct ffd {
     size_t *cursor;          /* [group * PLAN_MAX_PP + stage]: first node worth trying */
     uint64_t *rem;           /* [group * PLAN_MAX_PP + stage]: items still to place */
     double *lbval;           /* [group * PLAN_MAX_PP + stage]: lower-bound value of one item */
+    int *buy_type;           /* [group * PLAN_MAX_PP + stage]: type last bought for it, -1 */
+    uint64_t *buy_rem;       /* [group * PLAN_MAX_PP + stage]: items left at that time */
     uint32_t *order;         /* groups by decreasing key */
     size_t n_order;
     /* Latency objectives (slo.tpot_ms): per node and GPU, the decode bytes of every tenant and
@@ -223,6 +225,13 @@ static double simulate(const ffd *f, size_t b, uint32_t g0, uint32_t s0)
 static int buy_for(ffd *f, uint32_t g, uint32_t stage)
 {
     const plan_problem *p = f->p;
+    /* The last choice for this kind stands while at least half of what was left then is left:
+     * simulating every type for every node bought is what made 100,000 replicas slow. */
+    size_t ck = (size_t)g * PLAN_MAX_PP + stage;
+    int cached = f->buy_type[ck];
+    if (cached >= 0 && 2 * f->rem[ck] >= f->buy_rem[ck] &&
+        (p->bintypes[cached].max_count < 0 || f->bought[cached] < p->bintypes[cached].max_count))
+        return cached;
     int best = -1;
     double best_eff = -1;
     for (size_t b = 0; b < p->n_bintypes; b++) {
@@ -238,6 +247,8 @@ static int buy_for(ffd *f, uint32_t g, uint32_t stage)
             best = (int)b;
         }
     }
+    f->buy_type[ck] = best;
+    f->buy_rem[ck] = f->rem[ck];
     return best;
 }
 
@@ -252,9 +263,12 @@ static void ffd_free(ffd *f)
     free(f->cursor);
     free(f->rem);
     free(f->lbval);
+    free(f->buy_type);
+    free(f->buy_rem);
     free(f->order);
     free(f->gdec);
     free(f->gslo);
+    vw_free(&f->v);
 }
 
 static bool node_has_slo(const ffd *f, size_t n)
@@ -321,7 +335,7 @@ static void downsize(ffd *f)
             bool ok = true;
             for (size_t j = 0; j < k && ok; j++) {
                 const place_placement *pl = &plan->placements[idx[j]];
-                int gi = plan_group_find(p, pl->model);
+                int gi = vw_group(&f->v, pl->model);
                 if (gi < 0) { ok = false; break; }
                 const plan_shape *s = &p->groups[gi].shapes[b];
                 uint32_t st = pl->stage < 0 ? 0 : (uint32_t)pl->stage;
@@ -366,138 +380,153 @@ static void downsize(ffd *f)
     by_node_free(&bn);
 }
 
+typedef struct node_fill {
+    double fill;
+    size_t n;
+} node_fill;
+
+static int by_fill(const void *a, const void *b)
+{
+    const node_fill *x = a, *y = b;
+    if (x->fill != y->fill) return x->fill < y->fill ? -1 : 1;
+    return x->n < y->n ? -1 : (x->n > y->n);
+}
+
+/* Moves every placement of node n into other nodes' free space, or nothing. */
+static bool empty_node(ffd *f, by_node *bn, size_t n, const bool *gone)
+{
+    const plan_problem *p = f->p;
+    place_plan *plan = f->plan;
+    size_t nn = plan->n_nodes, k = bn->first[n + 1] - bn->first[n], j;
+    if (!k || k > 64) return false;
+    /* Plan the moves; commit only when every placement found a home. */
+    int dest[64];
+    uint8_t dg[64][PLACE_MAX_GPUS];
+    bool ok = true;
+    for (j = 0; j < k && ok; j++) {
+        const place_placement *pl = &plan->placements[bn->idx[bn->first[n] + j]];
+        int gi = vw_group(&f->v, pl->model);
+        const plan_model *m = gi < 0 ? NULL : &p->manifest->models[p->groups[gi].model];
+        dest[j] = -1;
+        if (!m || pl->stage >= 0) {
+            ok = false;
+            break;
+        }
+        for (size_t t = 0; t < nn && dest[j] < 0; t++) {
+            if (t == n || gone[t]) continue;
+            const plan_shape *s = &p->groups[gi].shapes[f->node_bt[t]];
+            if (!s->ok || s->stage_bytes[0] != pl->bytes_per_gpu) continue;
+            bool clash = false;
+            for (size_t q = bn->first[t]; m->spread && q < bn->first[t + 1] && !clash; q++)
+                clash = !strcmp(plan->placements[bn->idx[q]].model, pl->model);
+            for (size_t q = 0; m->spread && q < j && !clash; q++)
+                clash = dest[q] == (int)t &&
+                        !strcmp(plan->placements[bn->idx[bn->first[n] + q]].model, pl->model);
+            if (clash || !pick_gpus_masked(plan, (int)t, s->tp, pl->bytes_per_gpu,
+                                           slo_free_mask(f, t), dg[j]))
+                continue;
+            dest[j] = (int)t;
+            for (uint32_t g = 0; g < s->tp; g++)
+                plan->nodes[t].gpus[dg[j][g]].used_bytes += pl->bytes_per_gpu;
+        }
+        if (dest[j] < 0) ok = false;
+    }
+    /* Undo the tentative reservations, then commit if everything fit. */
+    for (size_t q = 0; q < j; q++) {
+        const place_placement *pl = &plan->placements[bn->idx[bn->first[n] + q]];
+        for (int g = 0; dest[q] >= 0 && g < pl->n_gpus; g++)
+            plan->nodes[dest[q]].gpus[dg[q][g]].used_bytes -= pl->bytes_per_gpu;
+    }
+    for (size_t q = 0; ok && q < k; q++) {
+        place_placement *pl = &plan->placements[bn->idx[bn->first[n] + q]];
+        for (int g = 0; g < pl->n_gpus; g++)
+            plan->nodes[n].gpus[pl->gpus[g]].used_bytes -= pl->bytes_per_gpu;
+        plan->nodes[n].n_placed--;
+        plan->nodes[dest[q]].n_placed++;
+        pl->node = dest[q];
+        memcpy(pl->gpus, dg[q], (size_t)pl->n_gpus);
+        for (int g = 0; g < pl->n_gpus; g++)
+            plan->nodes[dest[q]].gpus[pl->gpus[g]].used_bytes += pl->bytes_per_gpu;
+    }
+    return ok;
+}
+
 /* Tries to empty the emptiest bought nodes into other nodes' free space (no buying), so a tail
  * of half-filled nodes collapses. Only single-stage placements move; spread is respected. */
 static void consolidate(ffd *f)
 {
-    const plan_problem *p = f->p;
     place_plan *plan = f->plan;
     size_t nn = plan->n_nodes;
     if (nn < 2 || nn > 20000) return;
-    double *fill = calloc(nn, sizeof *fill);
-    size_t *order = malloc(nn * sizeof *order);
+    node_fill *nf = malloc(nn * sizeof *nf);
+    bool *gone = calloc(nn, 1);
     by_node bn = {0};
-    if (!fill || !order || by_node_build(plan, &bn)) goto out;
+    if (!nf || !gone || by_node_build(plan, &bn)) goto out;
     for (size_t n = 0; n < nn; n++) {
-        order[n] = n;
         const place_node *nd = &plan->nodes[n];
         double used = 0, cap = 0;
         for (int g = 0; g < nd->n_gpus; g++) {
             used += (double)nd->gpus[g].used_bytes;
             cap += (double)nd->gpus[g].usable_bytes;
         }
-        fill[n] = cap > 0 ? used / cap : 1;
+        nf[n] = (node_fill){cap > 0 ? used / cap : 1, n};
     }
-    /* emptiest first (insertion sort is fine for the sizes allowed above? use qsort-like) */
-    for (size_t i = 1; i < nn; i++) {
-        size_t x = order[i], j = i;
-        while (j > 0 && fill[order[j - 1]] > fill[x]) { order[j] = order[j - 1]; j--; }
-        order[j] = x;
-        if (i > 4096) break; /* only the emptiest few thousand are worth trying */
-    }
-    bool *gone = calloc(nn, 1);
-    if (!gone) goto out;
-    size_t tries = nn < 512 ? nn : 512;
+    qsort(nf, nn, sizeof *nf, by_fill); /* emptiest first */
+    /* Each try scans every node for every placement: keep the work near linear in the fleet. */
+    size_t tries = nn < 512 ? nn : (nn > 4000 ? 64 : 512);
     for (size_t oi = 0; oi < tries; oi++) {
-        size_t n = order[oi];
-        if (p->bintypes[f->node_bt[n]].inventory || gone[n] || node_has_slo(f, n)) continue;
-        if (fill[n] > 0.75) break;
-        size_t k = bn.first[n + 1] - bn.first[n];
-        if (!k || k > 64) continue;
-        /* Plan the moves; commit only when every placement found a home. */
-        int dest[64];
-        uint8_t dg[64][PLACE_MAX_GPUS];
-        bool ok = true;
-        size_t j;
-        for (j = 0; j < k && ok; j++) {
-            const place_placement *pl = &plan->placements[bn.idx[bn.first[n] + j]];
-            int gi = plan_group_find(p, pl->model);
-            const plan_model *m = gi < 0 ? NULL : &p->manifest->models[p->groups[gi].model];
-            if (!m || pl->stage >= 0) { ok = false; break; }
-            dest[j] = -1;
-            for (size_t t = 0; t < nn && dest[j] < 0; t++) {
-                if (t == n || gone[t]) continue;
-                const plan_shape *s = &p->groups[gi].shapes[f->node_bt[t]];
-                if (!s->ok || s->stage_bytes[0] != pl->bytes_per_gpu) continue;
-                if (m->spread) {
-                    bool clash = false;
-                    for (size_t q = bn.first[t]; q < bn.first[t + 1] && !clash; q++)
-                        clash = !strcmp(plan->placements[bn.idx[q]].model, pl->model);
-                    for (size_t q = 0; q < j && !clash; q++)
-                        clash = dest[q] == (int)t &&
-                                !strcmp(plan->placements[bn.idx[bn.first[n] + q]].model, pl->model);
-                    if (clash) continue;
-                }
-                if (pick_gpus_masked(plan, (int)t, s->tp, pl->bytes_per_gpu, slo_free_mask(f, t),
-                                     dg[j])) {
-                    dest[j] = (int)t;
-                    for (uint32_t g = 0; g < s->tp; g++)
-                        plan->nodes[t].gpus[dg[j][g]].used_bytes += pl->bytes_per_gpu;
-                }
-            }
-            if (dest[j] < 0) ok = false;
-        }
-        /* Undo the tentative reservations, then commit if everything fit. */
-        for (size_t q = 0; q < j; q++) {
-            if (dest[q] < 0) continue;
-            const place_placement *pl = &plan->placements[bn.idx[bn.first[n] + q]];
-            for (int g = 0; g < pl->n_gpus; g++)
-                plan->nodes[dest[q]].gpus[dg[q][g]].used_bytes -= pl->bytes_per_gpu;
-        }
-        if (!ok) continue;
-        for (size_t q = 0; q < k; q++) {
-            place_placement *pl = &plan->placements[bn.idx[bn.first[n] + q]];
-            for (int g = 0; g < pl->n_gpus; g++)
-                plan->nodes[n].gpus[pl->gpus[g]].used_bytes -= pl->bytes_per_gpu;
-            plan->nodes[n].n_placed--;
-            plan->nodes[dest[q]].n_placed++;
-            pl->node = dest[q];
-            memcpy(pl->gpus, dg[q], (size_t)pl->n_gpus);
-            for (int g = 0; g < pl->n_gpus; g++)
-                plan->nodes[dest[q]].gpus[pl->gpus[g]].used_bytes += pl->bytes_per_gpu;
-        }
+        size_t n = nf[oi].n;
+        if (f->p->bintypes[f->node_bt[n]].inventory || gone[n] || node_has_slo(f, n)) continue;
+        if (nf[oi].fill > 0.75) break;
+        if (!empty_node(f, &bn, n, gone)) continue;
         gone[n] = true;
         by_node_free(&bn);
         if (by_node_build(plan, &bn)) break;
     }
-    free(gone);
 out:
     by_node_free(&bn);
-    free(fill);
-    free(order);
+    free(nf);
+    free(gone);
 }
 
-int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
+/* Room for every placement and about as many nodes as the plan will need, up front: growing a
+ * plan of tens of thousands of nodes by doubling copies and faults in far more memory. */
+static int reserve(ffd *f, size_t n_items)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ffd f = {.p = p};
-    item *items = NULL;
-    int rc = 0;
-    f.plan = place_plan_new();
-    size_t ng = p->n_groups ? p->n_groups : 1, nb = p->n_bintypes ? p->n_bintypes : 1;
-    f.bought = calloc(nb, sizeof *f.bought);
-    f.seq = calloc(nb, sizeof *f.seq);
-    f.cursor = calloc(ng * PLAN_MAX_PP, sizeof *f.cursor);
-    f.rem = calloc(ng * PLAN_MAX_PP, sizeof *f.rem);
-    f.lbval = calloc(ng * PLAN_MAX_PP, sizeof *f.lbval);
-    f.order = calloc(ng, sizeof *f.order);
-    if (!f.plan || !f.bought || !f.seq || !f.cursor || !f.rem || !f.lbval || !f.order) goto oom;
-    snprintf(f.plan->solver, sizeof f.plan->solver, "ffd");
-    snprintf(f.plan->status, sizeof f.plan->status, "heuristic");
+    const plan_problem *p = f->p;
+    double nodes = 16;
+    for (size_t g = 0; g < p->n_groups; g++) {
+        const plan_group *gr = &p->groups[g];
+        double best = -1;
+        for (size_t b = 0; b < p->n_bintypes; b++) {
+            const plan_shape *s = &gr->shapes[b];
+            const plan_bintype *bt = &p->bintypes[b];
+            if (!s->ok || !bt->usable_per_gpu) continue;
+            double share = 0;
+            for (uint32_t st = 0; st < gr->pp; st++)
+                share += (double)s->stage_bytes[st] * s->tp;
+            share /= (double)bt->usable_per_gpu * bt->n_gpus;
+            if (best < 0 || share < best) best = share;
+        }
+        if (best > 0) nodes += best * gr->replicas;
+    }
+    place_plan *plan = f->plan;
+    if (vp_grow((void **)&plan->placements, &plan->cap_placements, n_items + 1,
+                sizeof *plan->placements, 16))
+        return -ENOMEM;
+    size_t want = plan->n_nodes + (size_t)(nodes * 1.25);
+    return vp_grow((void **)&plan->nodes, &plan->cap_nodes, want, sizeof *plan->nodes, 16);
+}
 
-    /* Inventory nodes are open from the start. */
-    for (size_t b = 0; b < p->n_bintypes; b++)
-        if (p->bintypes[b].inventory && add_node(&f, b) < 0) goto oom;
-
-    /* Items, keys and per-item lower-bound values. */
-    size_t n_items = 0;
-    for (size_t g = 0; g < p->n_groups; g++) n_items += (size_t)p->groups[g].replicas * p->groups[g].pp;
-    items = malloc((n_items ? n_items : 1) * sizeof *items);
-    if (!items) goto oom;
-    size_t ni = 0;
-    double *gkey = calloc(ng, sizeof *gkey);
-    if (!gkey) goto oom;
+/* Items (one per stage of every replica), largest first, with per-item lower-bound values. */
+static int make_items(ffd *f, item **out, size_t *n_out)
+{
+    const plan_problem *p = f->p;
+    size_t n_items = 0, ni = 0;
+    for (size_t g = 0; g < p->n_groups; g++)
+        n_items += (size_t)p->groups[g].replicas * p->groups[g].pp;
+    item *items = malloc((n_items ? n_items : 1) * sizeof *items);
+    if (!items) return -ENOMEM;
     for (uint32_t g = 0; g < p->n_groups; g++) {
         const plan_group *gr = &p->groups[g];
         double key = -1;
@@ -513,107 +542,136 @@ int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
                 double frac = bytes / ((double)bt->usable_per_gpu * bt->n_gpus);
                 if (frac > key) key = frac;
             }
-            f.lbval[g * PLAN_MAX_PP + st] = best < 0 ? 0 : best;
-            f.rem[g * PLAN_MAX_PP + st] = gr->replicas;
+            f->lbval[g * PLAN_MAX_PP + st] = best < 0 ? 0 : best;
+            f->rem[g * PLAN_MAX_PP + st] = gr->replicas;
         }
-        gkey[g] = key;
         for (uint32_t r = 0; r < gr->replicas; r++)
             for (uint32_t st = 0; st < gr->pp; st++)
-                items[ni++] = (item){g, r, st, gkey[g]};
+                items[ni++] = (item){g, r, st, key};
     }
     qsort(items, ni, sizeof *items, cmp_item);
     for (size_t i = 0; i < ni; i++)
-        if (i == 0 || items[i].group != items[i - 1].group) f.order[f.n_order++] = items[i].group;
-    free(gkey);
+        if (i == 0 || items[i].group != items[i - 1].group) f->order[f->n_order++] = items[i].group;
+    *out = items;
+    *n_out = ni;
+    return 0;
+}
 
-    int stage_nodes[PLAN_MAX_PP];
-    int stage_pl[PLAN_MAX_PP];
-    for (size_t i = 0; i < ni; i++) {
-        const item *it = &items[i];
-        const plan_group *gr = &p->groups[it->group];
-        const plan_model *m = &p->manifest->models[gr->model];
-        size_t ck = (size_t)it->group * PLAN_MAX_PP + it->stage;
-        f.rem[ck]--;
-        if (it->stage == 0)
-            for (int k = 0; k < PLAN_MAX_PP; k++) stage_nodes[k] = stage_pl[k] = -1;
-        if (gr->why_not[0]) {
-            if (it->stage == 0 && place_plan_add_unplaced(f.plan, m->name, it->replica, gr->why_not))
-                goto oom;
-            continue;
-        }
-        if (it->stage > 0 && stage_nodes[it->stage - 1] < 0) continue; /* replica abandoned */
-        uint8_t gpus[PLACE_MAX_GPUS];
-        int node = -1;
-        for (size_t n = f.cursor[ck]; n < f.plan->n_nodes; n++) {
-            bool conflict;
-            if (fits_node(&f, n, it->group, it->stage, stage_nodes, gpus, &conflict)) {
-                node = (int)n;
-                break;
-            }
-            if (n == f.cursor[ck] && !conflict) f.cursor[ck] = n + 1;
-        }
-        if (node < 0) {
-            int b = buy_for(&f, it->group, it->stage);
-            if (b >= 0) {
-                node = add_node(&f, (size_t)b);
-                if (node < 0) goto oom;
-                bool conflict;
-                if (!fits_node(&f, (size_t)node, it->group, it->stage, stage_nodes, gpus,
-                               &conflict))
-                    node = -1; /* cannot happen: the shape fits an empty node */
-            }
-        }
-        if (node < 0) {
-            /* Roll back earlier stages of this replica and report it; the freed room makes
-             * earlier nodes worth trying again. */
-            for (uint32_t k = 0; k < gr->pp; k++) f.cursor[(size_t)it->group * PLAN_MAX_PP + k] = 0;
-            for (int k = (int)it->stage - 1; k >= 0; k--) {
-                char id[PLACE_ID_MAX];
-                place_make_id(id, sizeof id, m->name, it->replica, k);
-                int j = place_plan_find(f.plan, id);
-                if (j >= 0) place_plan_unassign(f.plan, (size_t)j);
-            }
-            char why[PLACE_REASON_MAX];
-            if (m->spread)
-                snprintf(why, sizeof why,
-                         "no room: spread needs a node without another replica of this model, "
-                         "every such allowed node is full, and no allowed instance type can be "
-                         "bought (inventory exhausted or max_count reached)");
-            else
-                snprintf(why, sizeof why,
-                         "no room: every allowed node is full and no allowed instance type can "
-                         "be bought (inventory exhausted or max_count reached)");
-            if (place_plan_add_unplaced(f.plan, m->name, it->replica, why)) goto oom;
-            stage_nodes[it->stage] = -1;
-            continue;
-        }
-        const plan_shape *s = &gr->shapes[f.node_bt[node]];
-        int pl = place_plan_assign(f.plan, m->name, it->replica, gr->pp > 1 ? (int)it->stage : -1,
-                                   (int)gr->pp, node, gpus, (int)s->tp,
-                                   slice_bytes(s, it->stage));
-        if (pl < 0) { rc = vp_errf(e, pl, "internal: assign failed"); goto fail; }
-        stage_nodes[it->stage] = node;
-        stage_pl[it->stage] = pl;
-        double dec = (double)plan_decode_bytes_per_gpu(s, it->stage);
-        double slo = m->tpot_ms / gr->pp;
-        for (uint32_t k = 0; k < s->tp; k++) {
-            f.gdec[node][gpus[k]] += dec;
-            if (slo > 0 && (f.gslo[node][gpus[k]] == 0 || slo < f.gslo[node][gpus[k]]))
-                f.gslo[node][gpus[k]] = slo;
-        }
-        if (m->spread && !node_has_group(&f, (size_t)node, it->group) &&
-            note_group(&f, (size_t)node, it->group))
-            goto oom;
+/* A replica that found no room: earlier stages are taken back and it is reported. */
+static int give_up(ffd *f, const item *it, const plan_model *m)
+{
+    const plan_group *gr = &f->p->groups[it->group];
+    for (uint32_t k = 0; k < gr->pp; k++)
+        f->cursor[(size_t)it->group * PLAN_MAX_PP + k] = 0; /* freed room: try earlier nodes */
+    for (int k = (int)it->stage - 1; k >= 0; k--) {
+        char id[PLACE_ID_MAX];
+        place_make_id(id, sizeof id, m->name, it->replica, k);
+        int j = place_plan_find(f->plan, id);
+        if (j >= 0) place_plan_unassign(f->plan, (size_t)j);
     }
-    (void)stage_pl;
+    const char *why =
+        m->spread ? "no room: spread needs a node without another replica of this model, every "
+                    "such allowed node is full, and no allowed instance type can be bought "
+                    "(inventory exhausted or max_count reached)"
+                  : "no room: every allowed node is full and no allowed instance type can be "
+                    "bought (inventory exhausted or max_count reached)";
+    return place_plan_add_unplaced(f->plan, m->name, it->replica, why) ? -ENOMEM : 0;
+}
+
+/* The first open node that takes the item, else a node bought for it; -1 when none. */
+static int find_node(ffd *f, const item *it, const int *stage_nodes, uint8_t *gpus)
+{
+    size_t ck = (size_t)it->group * PLAN_MAX_PP + it->stage;
+    bool conflict;
+    for (size_t n = f->cursor[ck]; n < f->plan->n_nodes; n++) {
+        if (fits_node(f, n, it->group, it->stage, stage_nodes, gpus, &conflict)) return (int)n;
+        if (n == f->cursor[ck] && !conflict) f->cursor[ck] = n + 1;
+    }
+    int b = buy_for(f, it->group, it->stage);
+    if (b < 0) return -1;
+    int node = add_node(f, (size_t)b);
+    if (node < 0) return node;
+    /* Cannot fail: the shape fits an empty node. */
+    return fits_node(f, (size_t)node, it->group, it->stage, stage_nodes, gpus, &conflict) ? node
+                                                                                          : -1;
+}
+
+/* Places one item; stage_nodes holds where this replica's earlier stages went. */
+static int place_item(ffd *f, const item *it, int *stage_nodes, vp_err *e)
+{
+    const plan_group *gr = &f->p->groups[it->group];
+    const plan_model *m = &f->p->manifest->models[gr->model];
+    f->rem[(size_t)it->group * PLAN_MAX_PP + it->stage]--;
+    if (it->stage == 0)
+        for (int k = 0; k < PLAN_MAX_PP; k++)
+            stage_nodes[k] = -1;
+    if (gr->why_not[0])
+        return it->stage == 0 && place_plan_add_unplaced(f->plan, m->name, it->replica, gr->why_not)
+                   ? -ENOMEM
+                   : 0;
+    if (it->stage > 0 && stage_nodes[it->stage - 1] < 0) return 0; /* replica abandoned */
+    uint8_t gpus[PLACE_MAX_GPUS];
+    int node = find_node(f, it, stage_nodes, gpus);
+    if (node < -1) return node;
+    if (node < 0) {
+        stage_nodes[it->stage] = -1;
+        return give_up(f, it, m);
+    }
+    const plan_shape *s = &gr->shapes[f->node_bt[node]];
+    int pl = place_plan_assign(f->plan, m->name, it->replica, gr->pp > 1 ? (int)it->stage : -1,
+                               (int)gr->pp, node, gpus, (int)s->tp, slice_bytes(s, it->stage));
+    if (pl < 0) return vp_errf(e, pl, "internal: assign failed");
+    stage_nodes[it->stage] = node;
+    double dec = (double)plan_decode_bytes_per_gpu(s, it->stage);
+    double slo = m->tpot_ms / gr->pp;
+    for (uint32_t k = 0; k < s->tp; k++) {
+        f->gdec[node][gpus[k]] += dec;
+        if (slo > 0 && (f->gslo[node][gpus[k]] == 0 || slo < f->gslo[node][gpus[k]]))
+            f->gslo[node][gpus[k]] = slo;
+    }
+    if (m->spread && !node_has_group(f, (size_t)node, it->group) &&
+        note_group(f, (size_t)node, it->group))
+        return -ENOMEM;
+    return 0;
+}
+
+int plan_ffd(const plan_problem *p, place_plan **out, vp_err *e)
+{
+    ffd f = {.p = p};
+    item *items = NULL;
+    size_t ni = 0;
+    int rc = 0;
+    f.plan = place_plan_new();
+    size_t ng = p->n_groups ? p->n_groups : 1, nb = p->n_bintypes ? p->n_bintypes : 1;
+    f.bought = calloc(nb, sizeof *f.bought);
+    f.seq = calloc(nb, sizeof *f.seq);
+    f.cursor = calloc(ng * PLAN_MAX_PP, sizeof *f.cursor);
+    f.rem = calloc(ng * PLAN_MAX_PP, sizeof *f.rem);
+    f.lbval = calloc(ng * PLAN_MAX_PP, sizeof *f.lbval);
+    f.buy_type = malloc(ng * PLAN_MAX_PP * sizeof *f.buy_type);
+    f.buy_rem = calloc(ng * PLAN_MAX_PP, sizeof *f.buy_rem);
+    f.order = calloc(ng, sizeof *f.order);
+    if (!f.plan || !f.bought || !f.seq || !f.cursor || !f.rem || !f.lbval || !f.order ||
+        !f.buy_type || !f.buy_rem || vw_init(&f.v, p))
+        goto oom;
+    for (size_t k = 0; k < ng * PLAN_MAX_PP; k++)
+        f.buy_type[k] = -1;
+    snprintf(f.plan->solver, sizeof f.plan->solver, "ffd");
+    /* Inventory nodes are open from the start. */
+    for (size_t b = 0; b < p->n_bintypes; b++)
+        if (p->bintypes[b].inventory && add_node(&f, b) < 0) goto oom;
+    if (make_items(&f, &items, &ni)) goto oom;
+    if (reserve(&f, ni)) goto oom;
+    int stage_nodes[PLAN_MAX_PP];
+    for (size_t i = 0; i < ni && !rc; i++)
+        rc = place_item(&f, &items[i], stage_nodes, e);
+    if (rc == -ENOMEM) goto oom;
+    if (rc) goto fail;
     consolidate(&f);
     downsize(&f);
     place_plan_drop_idle(f.plan);
     plan_estimate_latency(p, f.plan);
-    f.plan->lower_bound_per_hour = plan_bound_continuous(p);
-    plan_bound_settle(p, f.plan);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    f.plan->solve_ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    if ((rc = plan_settle(p, f.plan, 0, "heuristic", e))) goto fail;
     free(items);
     *out = f.plan;
     f.plan = NULL;

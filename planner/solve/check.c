@@ -15,10 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "planner.h"
+#include "view.h"
 
 typedef struct chk {
     const plan_problem *p;
+    vw_view v;
+    int *nbt;         /* [node] bin type */
     const place_plan *plan;
     char *why;
     size_t cap;
@@ -44,12 +46,12 @@ static int check_placement(chk *c, size_t k)
     const plan_problem *p = c->p;
     const place_placement *pl = &c->plan->placements[k];
     const place_node *nd = &c->plan->nodes[pl->node];
-    int g = plan_group_find(p, pl->model);
+    int g = vw_group(&c->v, pl->model);
     if (g < 0) return fail(c, "placement %s: model not in the manifest", pl->id);
     const plan_group *gr = &p->groups[g];
     if (pl->replica >= gr->replicas)
         return fail(c, "placement %s: replica %u of %u", pl->id, pl->replica, gr->replicas);
-    int b = plan_node_bintype(p, nd);
+    int b = c->nbt[pl->node];
     if (b < 0) return fail(c, "placement %s: node %s is of no known type", pl->id, nd->name);
     const plan_shape *s = &gr->shapes[b];
     const plan_bintype *bt = &p->bintypes[b];
@@ -111,25 +113,33 @@ static int check_nodes(chk *c)
     const plan_problem *p = c->p;
     const place_plan *plan = c->plan;
     int *count = calloc(p->n_bintypes ? p->n_bintypes : 1, sizeof *count);
-    if (!count) return -ENOMEM;
+    size_t *load = calloc(plan->n_nodes + 1, sizeof *load);
+    if (!count || !load) {
+        free(count);
+        free(load);
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < plan->n_placements; k++)
+        load[plan->placements[k].node]++;
     double cost = 0;
     int rc = 0;
     for (size_t i = 0; i < plan->n_nodes && !rc; i++) {
         const place_node *nd = &plan->nodes[i];
-        int b = plan_node_bintype(p, nd);
+        int b = c->nbt[i];
         if (b < 0) {
             if (nd->n_placed) rc = fail(c, "node %s is of no known type", nd->name);
             continue;
         }
         if (nd->inventory != p->bintypes[b].inventory)
             rc = fail(c, "node %s: inventory flag differs from its type", nd->name);
-        if (place_node_load(plan, i) == 0) continue;
+        if (load[i] == 0) continue;
         cost += nd->price_per_hour;
         int mc = p->bintypes[b].max_count;
         if (++count[b] > mc && mc >= 0)
             rc = fail(c, "%s: %d nodes in use, at most %d", nd->name, count[b], mc);
     }
     free(count);
+    free(load);
     if (rc) return rc;
     double tol = 1e-9 * (1 + fabs(cost));
     if (fabs(cost - plan->cost_per_hour) > tol)
@@ -150,7 +160,7 @@ static int check_replicas(chk *c)
     const place_plan *plan = c->plan;
     for (size_t u = 0; u < plan->n_unplaced; u++) {
         const place_unplaced *un = &plan->unplaced[u];
-        int g = plan_group_find(p, un->model);
+        int g = vw_group(&c->v, un->model);
         if (g < 0 || un->replica >= p->groups[g].replicas)
             return fail(c, "unplaced %s/%u: no such replica", un->model, un->replica);
         size_t r = c->base[g] + un->replica;
@@ -185,6 +195,13 @@ int plan_check(const plan_problem *p, const place_plan *plan, char *why, size_t 
     }
     c.seen = calloc(total ? total : 1, sizeof *c.seen);
     c.spread = malloc((plan->n_placements ? plan->n_placements : 1) * sizeof *c.spread);
+    c.nbt = malloc((plan->n_nodes + 1) * sizeof *c.nbt);
+    if (!c.nbt || vw_init(&c.v, p)) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < plan->n_nodes; i++)
+        c.nbt[i] = plan_node_bintype(p, &plan->nodes[i]);
     c.unplaced = calloc(total ? total : 1, sizeof *c.unplaced);
     if (!c.seen || !c.spread || !c.unplaced) {
         rc = -ENOMEM;
@@ -200,6 +217,8 @@ out:
     free(c.base);
     free(c.seen);
     free(c.spread);
+    free(c.nbt);
+    vw_free(&c.v);
     free(c.unplaced);
     return rc;
 }

@@ -1,0 +1,33 @@
+/* state.h - the state one solve carries from step to step: the best plan, the best bound, the
+ * budget. plan_solve (anytime.c) and plan_rebalance both drive it. */
+#ifndef SOLVE_STATE_H
+#define SOLVE_STATE_H
+
+#include "budget.h"
+#include "view.h"
+
+typedef struct ss_state {
+    const plan_problem *p;
+    vw_view v;
+    bg_budget b;
+    place_plan *best;  /* owned */
+    double bound;      /* proven for plans that place every placeable replica (not rounded) */
+    double quantum;
+    uint64_t seed;
+} ss_state;
+
+int ss_init(ss_state *st, const plan_problem *p, const plan_options *o, vp_err *e);
+void ss_free(ss_state *st);
+/* a is better than b: fewer unplaced replicas, then cheaper. */
+bool ss_better(const place_plan *a, const place_plan *b);
+/* Offers a plan (taken over, NULL ok): kept when better than the best. Returns whether kept. */
+bool ss_offer(ss_state *st, place_plan *plan, const char *solver);
+/* Raises the bound. */
+void ss_bound(ss_state *st, double bound);
+/* The best plan meets the rounded bound and places everything: nothing left to find. */
+bool ss_closed(const ss_state *st);
+/* The rounded bound (what a plan must cost to close the gap). */
+double ss_target(const ss_state *st);
+
+
+#endif
