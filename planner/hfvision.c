@@ -50,7 +50,7 @@ static int vision(const cJSON *cfg, const char *what, plan_arch *a, vp_err *e)
         cJSON_Delete(v);
         return vp_errf(e, -12, "%s: out of memory", what);
     }
-    uint32_t h, inter, layers, img, patch;
+    uint32_t h = 0, inter = 0, layers = 0, img = 0, patch = 1;
     int rc;
     if ((rc = get_u32(v, "hidden_size", what, 100000, &h, e)) ||
         (rc = get_u32(v, "intermediate_size", what, 1000000, &inter, e)) ||
