@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "vp_log.h"
 
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
                    bool allow_suffix, uint64_t *out)
@@ -60,6 +61,14 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *s, double mi
     }
     *out = d;
     return true;
+}
+
+bool cli_parse_log_level(const char *cmd, const char *s, int *level)
+{
+    if (!vp_log_level_parse(s, level)) return true;
+    fprintf(stderr, "vrampack %s: --log-level: '%s' is not debug, info, warn or error\n", cmd,
+            s ? s : "");
+    return false;
 }
 
 int cli_write_file_atomic(const char *path, const char *data, size_t len)

@@ -22,6 +22,9 @@ bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t min
                    bool allow_suffix, uint64_t *out);
 bool cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max,
                       double *out);
+/* --log-level debug|info|warn|error into a VP_LOG_* level (vp_log.h); prints why and returns
+ * false when it is none of those. */
+bool cli_parse_log_level(const char *cmd, const char *s, int *level);
 /* Writes data to path atomically (temp file + rename), so no half-written file is ever left. */
 int cli_write_file_atomic(const char *path, const char *data, size_t len);
 

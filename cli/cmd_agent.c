@@ -181,13 +181,7 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
             if (!engine_option(v, cfg)) return CLI_USAGE;
             break;
         case OPT_LOG_LEVEL:
-            if (agent_log_level_parse(v, &cfg->log_level) != 0) {
-                fprintf(stderr,
-                        "vrampack agent: --log-level: '%s' is not debug, info, warn or "
-                        "error\n",
-                        v);
-                return CLI_USAGE;
-            }
+            if (!cli_parse_log_level("agent", v, &cfg->log_level)) return CLI_USAGE;
             break;
         case OPT_STOP_GRACE:
             if (!cli_parse_u64("agent", "--stop-grace-ms", v, 1, 3600000, false, &n))

@@ -102,13 +102,13 @@ static enum MHD_Result respond_sb(struct MHD_Connection *conn, vp_sb *sb, const 
 static void log_request(ctl *c, const char *method, const char *url, unsigned status,
                         const char *why)
 {
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, status >= 400 ? CTL_LOG_WARN : CTL_LOG_DEBUG, "api")) {
-        ctl_log_s(&l, "method", method);
-        ctl_log_s(&l, "path", url);
-        ctl_log_u(&l, "status", status);
-        if (why) ctl_log_s(&l, "error", why);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, status >= 400 ? VP_LOG_WARN : VP_LOG_DEBUG, "api")) {
+        vp_log_s(&l, "method", method);
+        vp_log_s(&l, "path", url);
+        vp_log_u(&l, "status", status);
+        if (why) vp_log_s(&l, "error", why);
+        vp_log_end(&c->log, &l);
     }
 }
 
@@ -664,10 +664,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = 0;
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_DEBUG, "http")) {
-        ctl_log_s(&l, "detail", msg);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_DEBUG, "http")) {
+        vp_log_s(&l, "detail", msg);
+        vp_log_end(&c->log, &l);
     }
 }
 
