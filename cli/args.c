@@ -48,6 +48,26 @@ bad:
     return false;
 }
 
+bool cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                     uint64_t *out)
+{
+    uint64_t v;
+    int rc = s ? vp_parse_bytes(s, &v) : VP_EINPUT;
+    if (rc == 0 && v >= min && v <= max) {
+        *out = v;
+        return true;
+    }
+    if (rc == VP_EINPUT)
+        fprintf(stderr,
+                "vrampack %s: %s: '%s' is not a byte count (bytes, or a quantity such as 24Gi, "
+                "512Mi, 80G)\n",
+                cmd, opt, s ? s : "");
+    else
+        fprintf(stderr, "vrampack %s: %s: %s is out of range [%llu, %llu] bytes\n", cmd, opt, s,
+                (unsigned long long)min, (unsigned long long)max);
+    return false;
+}
+
 bool cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max,
                       double *out)
 {

@@ -20,6 +20,10 @@ int cli_status(int argc, char **argv);
  * allow_suffix; prints "vrampack CMD: OPTION: ..." and returns false on error. */
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
                    bool allow_suffix, uint64_t *out);
+/* Parses a byte count as vp_parse_bytes does ("25769803776", "24Gi", "1.5Ti", "80G") in
+ * [min, max]; prints "vrampack CMD: OPTION: ..." and returns false on error. */
+bool cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                     uint64_t *out);
 bool cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max,
                       double *out);
 /* --log-level debug|info|warn|error into a VP_LOG_* level (vp_log.h); prints why and returns

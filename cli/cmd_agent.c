@@ -32,7 +32,8 @@ static void usage(FILE *f)
         "  --controller HOST:PORT  the controller's agent port (e.g. 127.0.0.1:7070)\n"
         "  --node NAME             this node's name (A-Z a-z 0-9 . _ -)\n"
         "  --sim GPU:COUNT[:BYTES] simulate GPUs instead of NVML discovery, e.g. L4:4 or\n"
-        "                          H100-80GB:8,A10G:1; BYTES gives the memory of other models\n"
+        "                          H100-80GB:8,A10G:1; BYTES (e.g. 24Gi, 48G) gives the memory\n"
+        "                          of other models\n"
         "  --token-file F          file holding the agent token (trailing newline ignored)\n"
         "  --type T                this node's instance type (e.g. g5.12xlarge): its price\n"
         "                          comes from the controller's fleet file or catalog\n"
@@ -200,7 +201,7 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
             cfg->allow_commands = v;
             break;
         case OPT_SIM_MAX_SLICE:
-            if (!cli_parse_u64("agent", "--sim-max-slice", v, 1, 1ULL << 40, true, &n))
+            if (!cli_parse_bytes("agent", "--sim-max-slice", v, 1, 1ULL << 40, &n))
                 return CLI_USAGE;
             cfg->sim_max_slice_bytes = n;
             break;

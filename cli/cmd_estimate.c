@@ -58,7 +58,7 @@ static void usage(FILE *f)
             "  --tp K              tensor-parallel GPUs on one node (default 1)\n"
             "  --pp P              pipeline stages on P nodes (default 1, at most %d)\n"
             "  --overhead F        generic model: overhead, fraction of weights + KV (0.10)\n"
-            "  --cuda-context B    generic model: reserve per GPU, suffixes Ki/Mi/Gi (512Mi)\n"
+            "  --cuda-context B    generic model: reserve per GPU, bytes or 512Mi, 1Gi (512Mi)\n"
             "  --engine E          size it as this engine allocates: %s\n"
             "                      (builtin: the generic model); profiles:\n"
             "%s"
@@ -69,7 +69,8 @@ static void usage(FILE *f)
             "                      --disable-cuda-graph; llama.cpp: --ubatch-size N,\n"
             "                      --flash-attn)\n"
             "  --gpu NAME|BYTES    a GPU of the built-in catalog (A10G, L4, L40S, A100-40GB,\n"
-            "                      A100-80GB, H100-80GB, H200) or its memory in bytes (24Gi)\n"
+            "                      A100-80GB, H100-80GB, H200) or its memory: bytes or a\n"
+            "                      quantity such as 24Gi, 80G, 1.5Ti\n"
             "  --gpu-memory-utilization U\n"
             "                      the engine's memory fraction (vLLM gpu_memory_utilization,\n"
             "                      SGLang mem_fraction_static); default: the engine's own\n"
@@ -262,7 +263,7 @@ static bool take(est_args *a, int c, const char *name, const char *v)
         if (ok) a->o.overhead_ppm = (uint32_t)llround(d * 1e6);
         break;
     case OPT_CTX:
-        ok = cli_parse_u64(CMD, name, v, 0, 1ULL << 40, true, &u);
+        ok = cli_parse_bytes(CMD, name, v, 0, 1ULL << 40, &u);
         if (ok) a->o.cuda_context_bytes = u;
         break;
     case OPT_ENGINE:

@@ -36,8 +36,8 @@ static int parse_defaults(const cJSON *d, const char *what, plan_mf_defaults *de
     rc = vp_json_double(d, "overhead_fraction", ctx, false, 0.0, 10.0, &f, e);
     if (rc < 0) return rc;
     if (rc == 0) def->opts.overhead_ppm = (uint32_t)llround(f * 1e6);
-    if ((rc = vp_json_u64(d, "cuda_context_bytes", ctx, false, 0, MAX_CTX,
-                          &def->opts.cuda_context_bytes, e)) < 0)
+    if ((rc = vp_json_bytes(d, "cuda_context_bytes", ctx, false, 0, MAX_CTX,
+                            &def->opts.cuda_context_bytes, e)) < 0)
         return rc;
     if ((rc = plan_mf_dtype(d, "dtype", ctx, &def->opts.dtype, &def->have_dtype, e))) return rc;
     if ((rc = plan_mf_dtype(d, "kv_dtype", ctx, &def->opts.kv_dtype, &def->have_kv, e)))
