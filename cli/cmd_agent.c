@@ -205,21 +205,11 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
                 return CLI_USAGE;
             cfg->sim_max_slice_bytes = n;
             break;
-        case ':':
-            fprintf(stderr, "vrampack agent: %s needs a value\n", argv[optind - 1]);
-            usage(stderr);
-            return CLI_USAGE;
         default:
-            fprintf(stderr, "vrampack agent: unknown option '%s'\n", argv[optind - 1]);
-            usage(stderr);
-            return CLI_USAGE;
+            return cli_usage_error("agent", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "vrampack agent: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if (optind < argc) return cli_usage_fail("agent", "unexpected argument '%s'", argv[optind]);
     return CLI_OK;
 }
 
@@ -230,11 +220,8 @@ int cli_agent(int argc, char **argv)
     cfg.handle_signals = true;
     int prc = parse_options(argc, argv, &cfg, &token_file);
     if (prc) return prc < 0 ? CLI_OK : prc;
-    if (!cfg.controller || !cfg.node) {
-        fprintf(stderr, "vrampack agent: --controller and --node are required\n");
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if (!cfg.controller || !cfg.node)
+        return cli_usage_fail("agent", "--controller and --node are required");
     char *token = NULL;
     if (token_file) {
         int rc = read_token(token_file, &token);

@@ -226,24 +226,12 @@ int cli_controller(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         }
-        if (opt == ':' || opt == '?') {
-            fprintf(stderr, "vrampack controller: %s '%s'\n",
-                    opt == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
-            usage(stderr);
-            return CLI_USAGE;
-        }
+        if (opt == ':' || opt == '?') return cli_usage_error("controller", opt, argv);
         if (!apply_option(opt, optarg, &cfg, &tf, &have_state)) return CLI_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "vrampack controller: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return CLI_USAGE;
-    }
-    if (!have_state) {
-        fprintf(stderr, "vrampack controller: --state FILE is required\n");
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if (optind < argc)
+        return cli_usage_fail("controller", "unexpected argument '%s'", argv[optind]);
+    if (!have_state) return cli_usage_fail("controller", "--state FILE is required");
     vp_err e = {0};
     if (tf.both) {
         fprintf(stderr, "vrampack controller: warning: --token-file gives agents the admin "

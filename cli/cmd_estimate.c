@@ -16,12 +16,14 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "engine_mem.h"
 #include "estimate_out.h"
 #include "planner.h"
+#include "vp_json.h"
 
 #define CMD "estimate"
 
@@ -40,7 +42,8 @@ static void usage(FILE *f)
             "in GiB (2^30 bytes), or exact bytes with --json. With --gpu: whether it fits, and\n"
             "how many tokens the engine's KV cache holds there.\n"
             "\n"
-            "  --hf-config F       a Hugging Face config.json; params are counted from it\n"
+            "  --hf-config F       a Hugging Face config.json (-: standard input); params are\n"
+            "                      counted from it\n"
             "  --params N          total parameters (suffixes K, M, B/G: 8B = 8000000000);\n"
             "                      with --hf-config, overrides the count from the config\n"
             "  --layers L, --kv-heads H, --head-dim D\n"
@@ -351,29 +354,37 @@ static int parse_args(int argc, char **argv, est_args *a, bool *help)
     opterr = 0;
     optind = 1;
     int c, idx;
-    while ((c = getopt_long(argc, argv, "h", long_opts, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", long_opts, &idx)) != -1) {
         if (c == 'h' || c == OPT_HELP) {
             *help = true;
             return 0;
         }
-        if (c == '?' || c == ':') {
-            const char *bad = argv[optind - 1];
-            bool missing = optopt && optopt >= OPT_HF;
-            if (missing || (bad && strchr(bad, '=') == NULL && c == ':'))
-                fprintf(stderr, "vrampack " CMD ": %s: needs a value (see --help)\n", bad);
-            else
-                fprintf(stderr, "vrampack " CMD ": unknown option '%s' (see --help)\n", bad);
-            return CLI_USAGE;
-        }
+        if (c == '?' || c == ':') return cli_usage_error(CMD, c, argv);
         char name[64];
         snprintf(name, sizeof name, "--%s", long_opts[idx].name);
         if (!take(a, c, name, optarg)) return CLI_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "vrampack " CMD ": unexpected argument '%s' (see --help)\n", argv[optind]);
-        return CLI_USAGE;
-    }
+    if (optind < argc) return cli_usage_fail(CMD, "unexpected argument '%s'", argv[optind]);
+    if (a->hf && a->draft_hf && !strcmp(a->hf, "-") && !strcmp(a->draft_hf, "-"))
+        return cli_usage_fail(CMD, "--hf-config and --draft-hf-config cannot both be -");
     return 0;
+}
+
+/* An HF config.json from path, or from standard input for "-". */
+static int load_hf(const char *path, plan_arch *arch, vp_err *e)
+{
+    if (strcmp(path, "-")) return plan_arch_from_hf_file(path, arch, e);
+    char *buf;
+    size_t len;
+    cJSON *cfg;
+    int rc = cli_read_input(path, 4u << 20, &buf, &len, e);
+    if (rc) return rc;
+    rc = vp_json_parse(buf, len, "stdin", &cfg, e);
+    free(buf);
+    if (rc) return rc;
+    rc = plan_arch_from_hf(cfg, "stdin", arch, e);
+    cJSON_Delete(cfg);
+    return rc;
 }
 
 /* The architecture from --hf-config or the flags; CLI_USAGE on an error (printed). */
@@ -386,7 +397,7 @@ static int build_arch(const est_args *a, plan_arch *arch, char *src, size_t cap)
             fprintf(stderr, "vrampack " CMD ": %s: not allowed with --hf-config\n", a->arch_flag);
             return CLI_USAGE;
         }
-        if (plan_arch_from_hf_file(a->hf, arch, &e)) {
+        if (load_hf(a->hf, arch, &e)) {
             fprintf(stderr, "vrampack " CMD ": %s\n", e.msg);
             return CLI_USAGE;
         }
@@ -398,10 +409,10 @@ static int build_arch(const est_args *a, plan_arch *arch, char *src, size_t cap)
             fprintf(stderr,
                     "vrampack " CMD ": --params: required, %s does not give enough to count "
                     "parameters\n",
-                    a->hf);
+                    cli_input_name(a->hf));
             return CLI_USAGE;
         }
-        snprintf(src, cap, "%s (%s)", arch->family, a->hf);
+        snprintf(src, cap, "%s (%s)", arch->family, cli_input_name(a->hf));
         return 0;
     }
     const char *missing = !a->params     ? "--params"
@@ -483,7 +494,7 @@ static int resolve_work(est_args *a, plan_arch *draft)
     }
     if (a->draft_hf) {
         vp_err e = {0};
-        if (plan_arch_from_hf_file(a->draft_hf, draft, &e)) {
+        if (load_hf(a->draft_hf, draft, &e)) {
             fprintf(stderr, "vrampack " CMD ": --draft-hf-config: %s\n", e.msg);
             return CLI_USAGE;
         }
