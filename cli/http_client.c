@@ -205,7 +205,7 @@ int cli_http_request(const char *addr, const char *method, const char *path, con
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "vrampack/0.1.0");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "vrampack/" VP_VERSION);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_NOPROXY, noproxy);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
