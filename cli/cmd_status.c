@@ -384,10 +384,11 @@ static bool print_json(cJSON *nodes, cJSON *pl)
     cJSON_AddItemReferenceToObject(out, "nodes", nodes);
     cJSON_AddItemReferenceToObject(out, "placements", pl);
     char *s = cJSON_Print(out);
+    bool ok = s != NULL;
     if (s) puts(s);
     free(s);
     cJSON_Delete(out);
-    return s != NULL;
+    return ok;
 }
 
 static void print_names(const cJSON *nodes, const cJSON *pl)
@@ -395,6 +396,21 @@ static void print_names(const cJSON *nodes, const cJSON *pl)
     const cJSON *it;
     cJSON_ArrayForEach(it, nodes) printf("node/%s\n", str(it, "name"));
     cJSON_ArrayForEach(it, pl) printf("placement/%s\n", str(it, "id"));
+}
+
+/* The answer in the chosen format, sorted; false when out of memory. */
+static bool print_all(out_fmt fmt, cJSON *nodes, cJSON *pl)
+{
+    if (!sort_array(nodes, "name") || !sort_array(pl, "id")) return false;
+    switch (fmt) {
+    case OUT_JSON:
+        return print_json(nodes, pl);
+    case OUT_NAME:
+        print_names(nodes, pl);
+        return true;
+    default:
+        return print_nodes(nodes, fmt == OUT_WIDE) && print_placements(pl, fmt == OUT_WIDE);
+    }
 }
 
 int cli_status(int argc, char **argv)
@@ -408,22 +424,9 @@ int cli_status(int argc, char **argv)
     int ms = (int)(timeout_s * 1000 + 0.5);
     cJSON *nodes = fetch(&api, ms, "/v1/nodes", "nodes", &code);
     cJSON *pl = nodes ? fetch(&api, ms, "/v1/placements", "placements", &code) : NULL;
-    if (pl) {
-        bool ok = sort_array(nodes, "name") && sort_array(pl, "id");
-        if (ok) switch (fmt) {
-            case OUT_JSON:
-                ok = print_json(nodes, pl);
-                break;
-            case OUT_NAME:
-                print_names(nodes, pl);
-                break;
-            default:
-                ok = print_nodes(nodes, fmt == OUT_WIDE) && print_placements(pl, fmt == OUT_WIDE);
-            }
-        if (!ok) {
-            fprintf(stderr, "vrampack status: out of memory\n");
-            code = CLI_FAIL;
-        }
+    if (pl && !print_all(fmt, nodes, pl)) {
+        fprintf(stderr, "vrampack status: out of memory\n");
+        code = CLI_FAIL;
     }
     cJSON_Delete(nodes);
     cJSON_Delete(pl);
