@@ -186,8 +186,8 @@ static void on_restart_timer(uv_timer_t *t)
     agent_pl *pl = t->data;
     if (agent_pl_live(pl) || pl->released || pl->refused || pl->a->stopping) return;
     pl->restarts++;
-    agent_log(pl->a, AGENT_LOG_INFO, "restarting worker", "placement=%s attempt=%u",
-              pl->spec.u.assign.id, pl->restarts);
+    vp_logf(&pl->a->log, VP_LOG_INFO, "restarting worker", "placement=%s attempt=%u",
+            pl->spec.u.assign.id, pl->restarts);
     agent_pl_start(pl);
 }
 
@@ -196,8 +196,8 @@ static void schedule_restart(agent_pl *pl)
     struct agent *a = pl->a;
     uint32_t d = pl->backoff_ms ? pl->backoff_ms : a->restart_min_ms;
     pl->backoff_ms = d >= a->restart_max_ms / 2 ? a->restart_max_ms : d * 2;
-    agent_log(a, AGENT_LOG_INFO, "worker restart scheduled", "placement=%s delay_ms=%u",
-              pl->spec.u.assign.id, d);
+    vp_logf(&a->log, VP_LOG_INFO, "worker restart scheduled", "placement=%s delay_ms=%u",
+            pl->spec.u.assign.id, d);
     uv_timer_start(&pl->restart_timer, on_restart_timer, d, 0);
 }
 
@@ -207,8 +207,8 @@ static void start_failed(agent_pl *pl)
 {
     pl->state = PROTO_FAILED;
     pl->failures++;
-    agent_log(pl->a, AGENT_LOG_WARN, "cannot start worker", "placement=%s error=%s",
-              pl->spec.u.assign.id, agent_q(pl->error));
+    vp_logf(&pl->a->log, VP_LOG_WARN, "cannot start worker", "placement=%s error=%s",
+            pl->spec.u.assign.id, vp_log_q(pl->error));
     schedule_restart(pl);
     agent_pl_changed(pl);
 }
@@ -230,8 +230,8 @@ void agent_pl_start(agent_pl *pl)
     if (agent_allow_check(pl)) {
         /* Not a failure a retry can mend: failed with the reason, and left so. */
         pl->state = PROTO_FAILED;
-        agent_log(a, AGENT_LOG_WARN, "command refused", "placement=%s error=%s",
-                  pl->spec.u.assign.id, agent_q(pl->error));
+        vp_logf(&a->log, VP_LOG_WARN, "command refused", "placement=%s error=%s",
+                pl->spec.u.assign.id, vp_log_q(pl->error));
         agent_pl_changed(pl);
         return;
     }
@@ -270,8 +270,8 @@ static void retry_refused(struct agent *a)
         if (!pl->refused) continue;
         char why[PROTO_TEXT_MAX];
         if (check_fits(a, &pl->spec.u.assign, pl, why, sizeof why) != 0) continue;
-        agent_log(a, AGENT_LOG_INFO, "refused assign fits now; starting it", "placement=%s",
-                  pl->spec.u.assign.id);
+        vp_logf(&a->log, VP_LOG_INFO, "refused assign fits now; starting it", "placement=%s",
+                pl->spec.u.assign.id);
         pl->refused = false;
         pl->backoff_ms = 0;
         agent_pl_start(pl);
@@ -290,8 +290,8 @@ void agent_pl_worker_exited(agent_pl *pl, int64_t status, int term_signal)
     agent_probe_stop(pl);
     agent_state_save(a);
     if (pl->released) {
-        agent_log(a, AGENT_LOG_INFO, "worker stopped", "placement=%s pid=%d", pl->spec.u.assign.id,
-                  pid);
+        vp_logf(&a->log, VP_LOG_INFO, "worker stopped", "placement=%s pid=%d", pl->spec.u.assign.id,
+                pid);
         agent_pl_remove(pl);
         retry_refused(a);
         agent_report_soon(a);
@@ -299,8 +299,8 @@ void agent_pl_worker_exited(agent_pl *pl, int64_t status, int term_signal)
         return;
     }
     if (pl->pending.type) {
-        agent_log(a, AGENT_LOG_INFO, "worker stopped for a changed assign", "placement=%s pid=%d",
-                  pl->spec.u.assign.id, pid);
+        vp_logf(&a->log, VP_LOG_INFO, "worker stopped for a changed assign", "placement=%s pid=%d",
+                pl->spec.u.assign.id, pid);
         proto_msg_free(&pl->spec);
         pl->spec = pl->pending;
         memset(&pl->pending, 0, sizeof pl->pending);
@@ -329,8 +329,8 @@ void agent_pl_worker_exited(agent_pl *pl, int64_t status, int term_signal)
     } else {
         snprintf(pl->error, sizeof pl->error, "%s", why);
     }
-    agent_log(a, AGENT_LOG_WARN, "worker died", "placement=%s pid=%d error=%s",
-              pl->spec.u.assign.id, pid, agent_q(pl->error));
+    vp_logf(&a->log, VP_LOG_WARN, "worker died", "placement=%s pid=%d error=%s",
+            pl->spec.u.assign.id, pid, vp_log_q(pl->error));
     pl->state = PROTO_FAILED;
     /* A worker that stayed up a long while earns a fresh backoff. */
     if (agent_now_ms(a) - pl->spawned_ms >= a->restart_max_ms) pl->backoff_ms = 0;
@@ -356,7 +356,7 @@ void agent_on_assign(struct agent *a, const proto_assign *as)
     agent_pl *pl = find_pl(a, as->id, as->rev);
     if (pl && !pl->refused && !pl->released && !pl->pending.type &&
         same_assign(&pl->spec.u.assign, as)) {
-        agent_log(a, AGENT_LOG_DEBUG, "assign already served", "placement=%s", as->id);
+        vp_logf(&a->log, VP_LOG_DEBUG, "assign already served", "placement=%s", as->id);
         return;
     }
     if (pl && pl->pending.type && same_assign(&pl->pending.u.assign, as) && !pl->released) return;
@@ -365,8 +365,8 @@ void agent_on_assign(struct agent *a, const proto_assign *as)
     int rc = check_fits(a, as, pl, why, sizeof why);
     if (rc) {
         const char *code = rc == VP_ENOSPACE ? PROTO_CODE_OVERCOMMIT : PROTO_CODE_BAD_ASSIGN;
-        agent_log(a, AGENT_LOG_WARN, "assign refused", "placement=%s code=%s reason=%s", as->id,
-                  code, agent_q(why));
+        vp_logf(&a->log, VP_LOG_WARN, "assign refused", "placement=%s code=%s reason=%s", as->id,
+                code, vp_log_q(why));
         if (!pl) {
             pl = agent_pl_new(a, as);
             if (pl) pl->refused = true;
@@ -389,10 +389,10 @@ void agent_on_assign(struct agent *a, const proto_assign *as)
             send_error(a, PROTO_CODE_SPAWN, as->id, "agent out of memory");
             return;
         }
-        agent_log(a, AGENT_LOG_INFO, "assign accepted",
-                  "placement=%s rev=%s engine=%s gpus=%d bytes_per_gpu=%llu", as->id,
-                  as->rev[0] ? as->rev : "-", as->engine[0] ? as->engine : "builtin", as->n_gpus,
-                  (unsigned long long)as->bytes_per_gpu);
+        vp_logf(&a->log, VP_LOG_INFO, "assign accepted",
+                "placement=%s rev=%s engine=%s gpus=%d bytes_per_gpu=%llu", as->id,
+                as->rev[0] ? as->rev : "-", as->engine[0] ? as->engine : "builtin", as->n_gpus,
+                (unsigned long long)as->bytes_per_gpu);
         agent_pl_start(pl);
         return;
     }
@@ -403,8 +403,8 @@ void agent_on_assign(struct agent *a, const proto_assign *as)
         uv_timer_stop(&pl->restart_timer);
         pl->refused = pl->released = false;
         pl->backoff_ms = 0;
-        agent_log(a, AGENT_LOG_INFO, "assign accepted", "placement=%s gpus=%d bytes_per_gpu=%llu",
-                  as->id, as->n_gpus, (unsigned long long)as->bytes_per_gpu);
+        vp_logf(&a->log, VP_LOG_INFO, "assign accepted", "placement=%s gpus=%d bytes_per_gpu=%llu",
+                as->id, as->n_gpus, (unsigned long long)as->bytes_per_gpu);
         if (!pl->waiting_version) agent_pl_start(pl);
         return;
     }
@@ -413,15 +413,15 @@ void agent_on_assign(struct agent *a, const proto_assign *as)
     pl->released = false;
     pl->state = PROTO_STARTING;
     pl->error[0] = '\0';
-    agent_log(a, AGENT_LOG_INFO, "assign changed; replacing worker", "placement=%s", as->id);
+    vp_logf(&a->log, VP_LOG_INFO, "assign changed; replacing worker", "placement=%s", as->id);
     agent_worker_stop(pl, NULL);
     agent_report_soon(a);
 }
 
 void agent_pl_release(struct agent *a, agent_pl *pl)
 {
-    agent_log(a, AGENT_LOG_INFO, "release", "placement=%s rev=%s", pl->spec.u.assign.id,
-              pl->spec.u.assign.rev[0] ? pl->spec.u.assign.rev : "-");
+    vp_logf(&a->log, VP_LOG_INFO, "release", "placement=%s rev=%s", pl->spec.u.assign.id,
+            pl->spec.u.assign.rev[0] ? pl->spec.u.assign.rev : "-");
     proto_msg_free(&pl->pending);
     pl->waiting_version = false;
     if (agent_pl_live(pl)) {
@@ -447,8 +447,8 @@ void agent_on_release(struct agent *a, const char *id, const char *rev)
         agent_pl_release(a, pl);
     }
     if (!any)
-        agent_log(a, AGENT_LOG_DEBUG, "release of an unknown placement", "placement=%s",
-                  agent_q(id));
+        vp_logf(&a->log, VP_LOG_DEBUG, "release of an unknown placement", "placement=%s",
+                vp_log_q(id));
     agent_report_soon(a);
 }
 
@@ -473,7 +473,7 @@ int agent_build_report(struct agent *a, proto_msg *m)
         snprintf(p.error, sizeof p.error, "%s", pl->error);
         int rc = proto_report_add(&m->u.report, &p);
         if (rc) {
-            agent_log(a, AGENT_LOG_ERROR, "report truncated", "error=%s", vp_strerror(rc));
+            vp_logf(&a->log, VP_LOG_ERROR, "report truncated", "error=%s", vp_strerror(rc));
             break;
         }
     }

@@ -55,9 +55,15 @@
 #include "engine.h"
 #include "proto.h"
 #include "vp.h"
+#include "vp_log.h"
 
-/* INFO is 0 so that a zeroed agent_config logs at info. */
-enum agent_log_level { AGENT_LOG_DEBUG = -1, AGENT_LOG_INFO = 0, AGENT_LOG_WARN, AGENT_LOG_ERROR };
+/* The shared logger's levels (vp_log.h); INFO is 0, so a zeroed agent_config logs at info. */
+enum agent_log_level {
+    AGENT_LOG_DEBUG = VP_LOG_DEBUG,
+    AGENT_LOG_INFO = VP_LOG_INFO,
+    AGENT_LOG_WARN = VP_LOG_WARN,
+    AGENT_LOG_ERROR = VP_LOG_ERROR
+};
 
 #define AGENT_DEFAULT_UTIL_PPM 900000u /* 0.90 of total bytes usable, DESIGN.md */
 #define AGENT_DEFAULT_SIM_MAX_SLICE (64ull << 20)
@@ -69,8 +75,8 @@ typedef struct agent_config {
     const char *token;       /* shared token (the file's content), NULL or "" for none */
     const char *worker_path; /* built-in worker binary; NULL: agent_default_worker_path() */
     const char *state_dir;   /* NULL: /tmp/vrampack-agent-<node> */
-    int log_level;           /* AGENT_LOG_*; 0 is INFO */
-    FILE *log;               /* NULL: stderr */
+    int log_level;           /* VP_LOG_* (AGENT_LOG_*); 0 is INFO */
+    FILE *log;               /* where log lines go (vp_log.h format); NULL: stderr */
     bool handle_signals;     /* SIGINT/SIGTERM stop the agent (the CLI sets this) */
     /* Tunables; 0 takes the default shown. */
     uint32_t stop_grace_ms;    /* stop signal -> SIGKILL; 0: the engine profile's (10-30 s) */
@@ -141,8 +147,8 @@ void agent_default_worker_path(char *buf, size_t cap);
 /* Parses "LO-HI" (1024 <= LO <= HI <= 65535) for --ports. 0 or VP_EUSAGE. */
 int agent_ports_parse(const char *s, uint32_t *lo, uint32_t *hi);
 
-/* Parses a log level name (debug|info|warn|error) into an AGENT_LOG_* value; VP_EINPUT when
- * unknown. */
+/* Parses a log level name (debug|info|warn|error) into a VP_LOG_* value; VP_EINPUT when
+ * unknown. The same as vp_log_level_parse. */
 int agent_log_level_parse(const char *s, int *level);
 
 #endif

@@ -136,8 +136,7 @@ struct agent {
     char **allowed;  /* --allow-commands entries */
     size_t n_allowed;
     char allow_file[4096];
-    int log_level;
-    FILE *log;
+    vp_log log; /* lines carry node=NAME */
     bool handle_signals;
     uint32_t stop_grace_ms, reconnect_min_ms, reconnect_max_ms, restart_min_ms, restart_max_ms;
     uint64_t sim_max_slice_bytes;
@@ -172,13 +171,6 @@ struct agent {
     bool finished; /* global handles closed (or closing) */
     int handles_closing;
 };
-
-/* log.c */
-void agent_log(struct agent *a, int level, const char *msg, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Quotes a value for a key=value log line when it needs it; returns one of eight rotating
- * thread-local buffers (valid until eight more calls). */
-const char *agent_q(const char *s);
 
 /* state.c */
 int agent_state_init(struct agent *a, vp_err *e); /* mkdir, lock, adopt or stop old workers */

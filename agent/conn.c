@@ -58,9 +58,9 @@ static void drop(struct agent *a, const char *why)
     }
     a->conn = NULL;
     if (why)
-        agent_log(a, a->cstate == CONN_READY ? AGENT_LOG_WARN : AGENT_LOG_INFO,
-                  "disconnected from controller", "controller=%s:%s reason=%s", a->host, a->port,
-                  agent_q(why));
+        vp_logf(&a->log, a->cstate == CONN_READY ? VP_LOG_WARN : VP_LOG_INFO,
+                "disconnected from controller", "controller=%s:%s reason=%s", a->host, a->port,
+                vp_log_q(why));
     a->cstate = CONN_IDLE;
     if (!a->stopping) schedule_reconnect(a);
 }
@@ -86,8 +86,8 @@ int agent_conn_send(struct agent *a, const proto_msg *m)
     size_t len;
     int rc = proto_msg_encode_alloc(m, &frame, &len, &e);
     if (rc) {
-        agent_log(a, AGENT_LOG_ERROR, "cannot encode message", "type=%s error=%s",
-                  proto_type_name(m->type), agent_q(e.msg));
+        vp_logf(&a->log, VP_LOG_ERROR, "cannot encode message", "type=%s error=%s",
+                proto_type_name(m->type), vp_log_q(e.msg));
         return rc;
     }
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_QUEUE_LIMIT) {
@@ -111,7 +111,7 @@ int agent_conn_send(struct agent *a, const proto_msg *m)
         drop(a, uv_strerror(rc));
         return rc;
     }
-    agent_log(a, AGENT_LOG_DEBUG, "sent", "type=%s bytes=%zu", proto_type_name(m->type), len);
+    vp_logf(&a->log, VP_LOG_DEBUG, "sent", "type=%s bytes=%zu", proto_type_name(m->type), len);
     return 0;
 }
 
@@ -149,7 +149,7 @@ static void on_heartbeat(uv_timer_t *t)
 static void on_welcome(struct agent *a, const proto_welcome *w)
 {
     if (a->cstate != CONN_HELLO_SENT) {
-        agent_log(a, AGENT_LOG_WARN, "unexpected welcome; ignored", NULL);
+        vp_logf(&a->log, VP_LOG_WARN, "unexpected welcome; ignored", NULL);
         return;
     }
     uv_timer_stop(&a->deadline_timer);
@@ -163,13 +163,13 @@ static void on_welcome(struct agent *a, const proto_welcome *w)
     if (w->gpu_memory_utilization > 0) {
         uint32_t ppm = (uint32_t)(w->gpu_memory_utilization * 1e6 + 0.5);
         if (ppm != a->util_ppm)
-            agent_log(a, AGENT_LOG_INFO, "controller sets GPU memory utilisation",
-                      "gpu_memory_utilization=%.6f", ppm / 1e6);
+            vp_logf(&a->log, VP_LOG_INFO, "controller sets GPU memory utilisation",
+                    "gpu_memory_utilization=%.6f", ppm / 1e6);
         a->util_ppm = ppm;
     }
-    agent_log(a, AGENT_LOG_INFO, "connected to controller",
-              "controller=%s:%s heartbeat_ms=%u lease_ms=%u", a->host, a->port, a->heartbeat_ms,
-              a->lease_ms);
+    vp_logf(&a->log, VP_LOG_INFO, "connected to controller",
+            "controller=%s:%s heartbeat_ms=%u lease_ms=%u", a->host, a->port, a->heartbeat_ms,
+            a->lease_ms);
     a->hb_seq = 0;
     uv_timer_start(&a->heartbeat_timer, on_heartbeat, a->heartbeat_ms, a->heartbeat_ms);
     send_report(a);
@@ -177,7 +177,7 @@ static void on_welcome(struct agent *a, const proto_welcome *w)
 
 static void dispatch(struct agent *a, const proto_msg *m)
 {
-    agent_log(a, AGENT_LOG_DEBUG, "received", "type=%s", proto_type_name(m->type));
+    vp_logf(&a->log, VP_LOG_DEBUG, "received", "type=%s", proto_type_name(m->type));
     switch (m->type) {
     case PROTO_WELCOME:
         on_welcome(a, &m->u.welcome);
@@ -198,9 +198,9 @@ static void dispatch(struct agent *a, const proto_msg *m)
         break;
     }
     case PROTO_ERROR:
-        agent_log(a, AGENT_LOG_ERROR, "controller reports an error", "code=%s message=%s%s%s",
-                  agent_q(m->u.error.code), agent_q(m->u.error.message),
-                  m->u.error.id[0] ? " placement=" : "", m->u.error.id);
+        vp_logf(&a->log, VP_LOG_ERROR, "controller reports an error", "code=%s message=%s%s%s",
+                vp_log_q(m->u.error.code), vp_log_q(m->u.error.message),
+                m->u.error.id[0] ? " placement=" : "", m->u.error.id);
         /* Refused at the door: the controller closes too; try again later. */
         if (!strcmp(m->u.error.code, PROTO_CODE_AUTH) ||
             !strcmp(m->u.error.code, PROTO_CODE_VERSION))
@@ -247,7 +247,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         int rc = proto_reader_next(&c->reader, &m, &e);
         if (rc == VP_EAGAIN) break;
         if (rc) {
-            agent_log(a, AGENT_LOG_ERROR, "bad frame from controller", "error=%s", agent_q(e.msg));
+            vp_logf(&a->log, VP_LOG_ERROR, "bad frame from controller", "error=%s",
+                    vp_log_q(e.msg));
             drop(a, "protocol error");
             return;
         }
@@ -281,8 +282,8 @@ static void on_connect(uv_connect_t *req, int status)
     struct agent *a = c->a;
     if (c->closing || a->conn != c) return;
     if (status < 0) {
-        agent_log(a, AGENT_LOG_DEBUG, "connect failed", "controller=%s:%s error=%s", a->host,
-                  a->port, uv_strerror(status));
+        vp_logf(&a->log, VP_LOG_DEBUG, "connect failed", "controller=%s:%s error=%s", a->host,
+                a->port, uv_strerror(status));
         c->closing = true;
         a->handles_closing++;
         uv_close((uv_handle_t *)&c->tcp, conn_closed);
@@ -311,9 +312,9 @@ static void try_next_addr(struct agent *a)
         a->addrs = NULL;
         /* Info once per outage, debug for every retry after that. */
         a->failed_attempts++;
-        agent_log(a, a->failed_attempts > 1 ? AGENT_LOG_DEBUG : AGENT_LOG_INFO,
-                  "controller unreachable", "controller=%s:%s attempts=%u", a->host, a->port,
-                  a->failed_attempts);
+        vp_logf(&a->log, a->failed_attempts > 1 ? VP_LOG_DEBUG : VP_LOG_INFO,
+                "controller unreachable", "controller=%s:%s attempts=%u", a->host, a->port,
+                a->failed_attempts);
         a->cstate = CONN_IDLE;
         uv_timer_stop(&a->deadline_timer);
         schedule_reconnect(a);
@@ -355,8 +356,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0) {
-        agent_log(a, AGENT_LOG_WARN, "cannot resolve controller", "host=%s error=%s",
-                  agent_q(a->host), uv_strerror(status));
+        vp_logf(&a->log, VP_LOG_WARN, "cannot resolve controller", "host=%s error=%s",
+                vp_log_q(a->host), uv_strerror(status));
         a->cstate = CONN_IDLE;
         schedule_reconnect(a);
         return;
@@ -377,8 +378,8 @@ static void start_resolve(struct agent *a)
     int rc = uv_getaddrinfo(&a->loop, &a->gai, on_resolved, a->host, a->port, &hints);
     if (rc) {
         a->handles_closing--;
-        agent_log(a, AGENT_LOG_WARN, "cannot resolve controller", "host=%s error=%s",
-                  agent_q(a->host), uv_strerror(rc));
+        vp_logf(&a->log, VP_LOG_WARN, "cannot resolve controller", "host=%s error=%s",
+                vp_log_q(a->host), uv_strerror(rc));
         a->cstate = CONN_IDLE;
         schedule_reconnect(a);
     }
@@ -394,7 +395,7 @@ static void schedule_reconnect(struct agent *a)
     uint32_t d = a->reconnect_ms ? a->reconnect_ms : a->reconnect_min_ms;
     uint32_t jittered = d / 2 + (uint32_t)(rng_next(a) % (d / 2 + 1));
     a->reconnect_ms = d >= a->reconnect_max_ms / 2 ? a->reconnect_max_ms : d * 2;
-    agent_log(a, AGENT_LOG_DEBUG, "reconnect scheduled", "delay_ms=%u", jittered);
+    vp_logf(&a->log, VP_LOG_DEBUG, "reconnect scheduled", "delay_ms=%u", jittered);
     uv_timer_start(&a->reconnect_timer, on_reconnect_timer, jittered, 0);
 }
 

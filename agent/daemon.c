@@ -31,8 +31,8 @@ static void on_lease_timer(uv_timer_t *t)
     int n = 0;
     for (agent_pl *pl = a->pls; pl; pl = pl->next)
         n += !pl->released;
-    agent_log(a, AGENT_LOG_WARN, "lease expired: stopping the workers the controller may move",
-              "lease_ms=%u workers=%d", a->lease_ms, n);
+    vp_logf(&a->log, VP_LOG_WARN, "lease expired: stopping the workers the controller may move",
+            "lease_ms=%u workers=%d", a->lease_ms, n);
     a->lease_until = 0;
     for (agent_pl *pl = a->pls, *next; pl; pl = next) {
         next = pl->next;
@@ -67,7 +67,7 @@ void agent_maybe_finish(struct agent *a)
     /* Only the agent that holds the node's lock owns its state file. */
     if (a->lock_fd >= 0) agent_state_remove(a);
     agent_engines_close(a);
-    agent_log(a, AGENT_LOG_INFO, "agent stopped", NULL);
+    vp_logf(&a->log, VP_LOG_INFO, "agent stopped", NULL);
     uv_handle_t *hs[] = {
         (uv_handle_t *)&a->reconnect_timer, (uv_handle_t *)&a->deadline_timer,
         (uv_handle_t *)&a->heartbeat_timer, (uv_handle_t *)&a->report_timer,
@@ -85,7 +85,7 @@ static void begin_shutdown(struct agent *a)
     int workers = 0;
     for (agent_pl *p = a->pls; p; p = p->next)
         workers += agent_pl_live(p);
-    agent_log(a, AGENT_LOG_INFO, "agent stopping", "workers=%d", workers);
+    vp_logf(&a->log, VP_LOG_INFO, "agent stopping", "workers=%d", workers);
     agent_conn_shutdown(a);
     agent_engines_close(a);
     for (agent_pl *pl = a->pls, *next; pl; pl = next) {
@@ -110,8 +110,8 @@ static void on_stop_async(uv_async_t *h)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct agent *a = h->data;
-    agent_log(a, AGENT_LOG_INFO, "signal received", "signal=%s",
-              strsignal(signum) ? agent_q(strsignal(signum)) : "?");
+    vp_logf(&a->log, VP_LOG_INFO, "signal received", "signal=%s",
+            strsignal(signum) ? vp_log_q(strsignal(signum)) : "?");
     begin_shutdown(a);
 }
 
@@ -155,8 +155,6 @@ static int valid_node_name(const char *s)
 /* Copies and checks the tunables and names of cfg into a. 0, or VP_EUSAGE with e set. */
 static int copy_config(struct agent *a, const agent_config *cfg, vp_err *e)
 {
-    a->log = cfg->log ? cfg->log : stderr;
-    a->log_level = cfg->log_level;
     a->handle_signals = cfg->handle_signals;
     a->grace_set = cfg->stop_grace_ms != 0;
     a->stop_grace_ms = cfg->stop_grace_ms ? cfg->stop_grace_ms : 10000;
@@ -243,12 +241,14 @@ int agent_new(const agent_config *cfg, agent **out, vp_err *e)
     struct agent *a = calloc(1, sizeof *a);
     if (!a) return vp_errf(e, -ENOMEM, "out of memory");
     a->lock_fd = -1;
+    vp_log_init(&a->log, cfg->log_level, vp_log_write_file, cfg->log ? cfg->log : stderr);
     if (parse_hostport(cfg->controller, a->host, sizeof a->host, a->port, sizeof a->port)) {
-        free(a);
+        agent_free(a);
         return vp_errf(e, VP_EUSAGE, "--controller \"%s\": want HOST:PORT (or [IPV6]:PORT)",
                        cfg->controller);
     }
     snprintf(a->node, sizeof a->node, "%s", cfg->node);
+    vp_log_add_field(&a->log, "node", a->node);
     snprintf(a->token, sizeof a->token, "%s", cfg->token ? cfg->token : "");
     int rc = copy_config(a, cfg, e);
     a->sim = cfg->sim != NULL;
@@ -271,10 +271,10 @@ int agent_new(const agent_config *cfg, agent **out, vp_err *e)
     /* Adopted workers are fenced like any others if no controller renews a lease in time. */
     if (a->pls) agent_lease_renew(a, uv_now(&a->loop));
     for (int i = 0; i < a->n_gpus; i++)
-        agent_log(
-            a, AGENT_LOG_INFO, "gpu", "index=%u model=%s total_bytes=%llu usable_bytes=%llu%s",
-            a->gpus[i].index, agent_q(a->gpus[i].model), (unsigned long long)a->gpus[i].total_bytes,
-            (unsigned long long)agent_usable_bytes(a, &a->gpus[i]), a->sim ? " sim=true" : "");
+        vp_logf(&a->log, VP_LOG_INFO, "gpu",
+                "index=%u model=%s total_bytes=%llu usable_bytes=%llu%s", a->gpus[i].index,
+                vp_log_q(a->gpus[i].model), (unsigned long long)a->gpus[i].total_bytes,
+                (unsigned long long)agent_usable_bytes(a, &a->gpus[i]), a->sim ? " sim=true" : "");
     *out = a;
     return 0;
 }
@@ -287,9 +287,9 @@ int agent_run(agent *a)
         uv_signal_start(&a->sigint, on_signal, SIGINT);
         uv_signal_start(&a->sigterm, on_signal, SIGTERM);
     }
-    agent_log(a, AGENT_LOG_INFO, "agent starting",
-              "controller=%s:%s gpus=%d worker=%s state_dir=%s ports=%u-%u", a->host, a->port,
-              a->n_gpus, agent_q(a->worker_path), agent_q(a->state_dir), a->port_lo, a->port_hi);
+    vp_logf(&a->log, VP_LOG_INFO, "agent starting",
+            "controller=%s:%s gpus=%d worker=%s state_dir=%s ports=%u-%u", a->host, a->port,
+            a->n_gpus, vp_log_q(a->worker_path), vp_log_q(a->state_dir), a->port_lo, a->port_hi);
     agent_conn_start(a);
     int rc = uv_run(&a->loop, UV_RUN_DEFAULT);
     (void)rc;
@@ -334,5 +334,6 @@ void agent_free(agent *a)
         free(a->allowed[i]);
     free(a->allowed);
     if (a->lock_fd >= 0) close(a->lock_fd);
+    vp_log_close(&a->log);
     free(a);
 }

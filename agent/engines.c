@@ -166,9 +166,9 @@ static void ver_done(agent_engine_ver *v)
                 v->kv_bytes_flag = eng_version_cmp(v->version, p->kv_bytes_since) >= 0;
         }
     }
-    agent_log(a, AGENT_LOG_INFO, "engine version", "binary=%s version=%s kv_bytes_flag=%s",
-              agent_q(v->binary), v->version[0] ? v->version : "unknown",
-              v->kv_bytes_flag ? "yes" : "no");
+    vp_logf(&a->log, VP_LOG_INFO, "engine version", "binary=%s version=%s kv_bytes_flag=%s",
+            vp_log_q(v->binary), v->version[0] ? v->version : "unknown",
+            v->kv_bytes_flag ? "yes" : "no");
     ver_close_handles(v);
     if (a->stopping) return;
     for (agent_pl *pl = a->pls; pl; pl = pl->next)
@@ -215,8 +215,8 @@ static void ver_exit(uv_process_t *p, int64_t status, int sig)
 static void ver_timeout(uv_timer_t *t)
 {
     agent_engine_ver *v = t->data;
-    agent_log(v->a, AGENT_LOG_WARN, "engine version probe timed out", "binary=%s",
-              agent_q(v->binary));
+    vp_logf(&v->a->log, VP_LOG_WARN, "engine version probe timed out", "binary=%s",
+            vp_log_q(v->binary));
     if (v->proc.pid > 0) kill(v->proc.pid, SIGKILL);
     ver_done(v);
 }
@@ -245,8 +245,8 @@ static agent_engine_ver *ver_start(struct agent *a, const char *binary, const ch
         .exit_cb = ver_exit, .file = v->binary, .args = argv, .stdio_count = 3, .stdio = stdio};
     int rc = uv_spawn(&a->loop, &v->proc, &opt);
     if (rc) {
-        agent_log(a, AGENT_LOG_WARN, "cannot run engine for its version", "binary=%s error=%s",
-                  agent_q(binary), uv_strerror(rc));
+        vp_logf(&a->log, VP_LOG_WARN, "cannot run engine for its version", "binary=%s error=%s",
+                vp_log_q(binary), uv_strerror(rc));
         ver_done(v);
         return v;
     }

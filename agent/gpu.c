@@ -38,32 +38,6 @@ static const struct {
     {"H200-141GB", "H200"},
 };
 
-static int parse_bytes(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s)) return VP_EINPUT;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno) return VP_EINPUT;
-    static const struct {
-        const char *suf;
-        uint64_t mul;
-    } sufs[] = {
-        {"", 1},
-        {"K", 1000},
-        {"M", 1000000},
-        {"G", 1000000000},
-        {"T", 1000000000000ULL},
-        {"Ki", 1ULL << 10},
-        {"Mi", 1ULL << 20},
-        {"Gi", 1ULL << 30},
-        {"Ti", 1ULL << 40},
-    };
-    for (size_t i = 0; i < VP_ARRAY_LEN(sufs); i++)
-        if (!strcmp(end, sufs[i].suf)) return vp_mul_u64(v, sufs[i].mul, out) ? VP_EINPUT : 0;
-    return VP_EINPUT;
-}
-
 int agent_sim_parse(const char *spec, proto_gpu *gpus, int *n, vp_err *e)
 {
     *n = 0;
@@ -95,8 +69,11 @@ int agent_sim_parse(const char *spec, proto_gpu *gpus, int *n, vp_err *e)
             if (!strcmp(model, sim_aliases[i].alias)) name = sim_aliases[i].name;
         uint64_t total = 0;
         if (bytes) {
-            if (parse_bytes(bytes, &total) || total == 0 || total > VP_JSON_MAX_EXACT)
-                return vp_errf(e, VP_EUSAGE, "--sim: %s: bad byte count \"%s\"", model, bytes);
+            if (vp_parse_bytes(bytes, &total) || total == 0 || total > VP_JSON_MAX_EXACT)
+                return vp_errf(e, VP_EUSAGE,
+                               "--sim: %s: bad byte count \"%s\" (bytes, or a quantity such as "
+                               "24Gi or 80G)",
+                               model, bytes);
         } else {
             for (size_t i = 0; i < VP_ARRAY_LEN(sim_models); i++)
                 if (!strcmp(name, sim_models[i].name)) total = sim_models[i].total_bytes;

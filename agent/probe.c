@@ -159,8 +159,8 @@ static void on_result(agent_pl *pl, int status, const char *detail)
         snprintf(pl->probe_last, sizeof pl->probe_last, "%s", detail ? detail : "no answer");
     if (pl->state != PROTO_RUNNING) return; /* still loading: the ready timeout decides */
     pl->probe_misses++;
-    agent_log(a, AGENT_LOG_WARN, "health probe failed", "placement=%s port=%u misses=%u last=%s",
-              pl->spec.u.assign.id, pl->port, pl->probe_misses, agent_q(pl->probe_last));
+    vp_logf(&a->log, VP_LOG_WARN, "health probe failed", "placement=%s port=%u misses=%u last=%s",
+            pl->spec.u.assign.id, pl->port, pl->probe_misses, vp_log_q(pl->probe_last));
     if (pl->probe_misses >= a->live_misses) {
         char why[PROTO_TEXT_MAX / 2];
         snprintf(why, sizeof why, "stopped answering GET %s on port %u (%u probes in a row: %s)",
@@ -178,8 +178,8 @@ static void on_probe_timer(uv_timer_t *t)
     }
     if (pl->adopted && !agent_proc_alive(pl->pid, pl->start_ticks)) {
         uv_timer_stop(t);
-        agent_log(pl->a, AGENT_LOG_WARN, "adopted worker is gone", "placement=%s pid=%d",
-                  pl->spec.u.assign.id, pl->pid);
+        vp_logf(&pl->a->log, VP_LOG_WARN, "adopted worker is gone", "placement=%s pid=%d",
+                pl->spec.u.assign.id, pl->pid);
         agent_pl_worker_exited(pl, -1, 0);
         return;
     }
@@ -200,8 +200,8 @@ static void on_ready_timer(uv_timer_t *t)
                  pl->health_path, pl->port, pl->probe_last[0] ? pl->probe_last : "no answer");
     else
         snprintf(why, sizeof why, "not ready after %u s (no ready line)", s);
-    agent_log(pl->a, AGENT_LOG_WARN, "worker not ready in time", "placement=%s reason=%s", as->id,
-              agent_q(why));
+    vp_logf(&pl->a->log, VP_LOG_WARN, "worker not ready in time", "placement=%s reason=%s", as->id,
+            vp_log_q(why));
     agent_worker_stop(pl, why);
 }
 
@@ -251,7 +251,7 @@ void agent_pl_ready(agent_pl *pl, const char *how)
         if (pl->adopted && every > 500) every = 500;
         uv_timer_start(&pl->probe_timer, on_probe_timer, every, every);
     }
-    agent_log(a, AGENT_LOG_INFO, "worker ready", "placement=%s pid=%d port=%u how=%s",
-              pl->spec.u.assign.id, pl->pid, pl->port, agent_q(how));
+    vp_logf(&a->log, VP_LOG_INFO, "worker ready", "placement=%s pid=%d port=%u how=%s",
+            pl->spec.u.assign.id, pl->pid, pl->port, vp_log_q(how));
     agent_pl_changed(pl);
 }

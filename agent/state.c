@@ -186,7 +186,7 @@ static void adopt(struct agent *a, const proto_assign *as, int pid, uint64_t tic
 {
     agent_pl *pl = agent_pl_new(a, as);
     if (!pl) {
-        agent_log(a, AGENT_LOG_ERROR, "cannot adopt worker: out of memory", "pid=%d", pid);
+        vp_logf(&a->log, VP_LOG_ERROR, "cannot adopt worker: out of memory", "pid=%d", pid);
         return;
     }
     pl->pid = pid;
@@ -195,9 +195,9 @@ static void adopt(struct agent *a, const proto_assign *as, int pid, uint64_t tic
     pl->failures = (uint32_t)failures;
     pl->adopted = true;
     pl->state = PROTO_STARTING;
-    agent_log(a, AGENT_LOG_INFO, "adopted worker left by a previous agent",
-              "placement=%s rev=%s pid=%d port=%u", as->id, as->rev[0] ? as->rev : "-", pid,
-              pl->port);
+    vp_logf(&a->log, VP_LOG_INFO, "adopted worker left by a previous agent",
+            "placement=%s rev=%s pid=%d port=%u", as->id, as->rev[0] ? as->rev : "-", pid,
+            pl->port);
     agent_probe_start(pl);
 }
 
@@ -209,8 +209,8 @@ static void take_over_previous(struct agent *a, const char *path)
     vp_err e = {0};
     if (access(path, F_OK) != 0) return;
     if (vp_json_load(path, STATE_MAX_BYTES, &root, &e) != 0) {
-        agent_log(a, AGENT_LOG_WARN, "state file unreadable; ignoring it", "path=%s error=%s",
-                  agent_q(path), agent_q(e.msg));
+        vp_logf(&a->log, VP_LOG_WARN, "state file unreadable; ignoring it", "path=%s error=%s",
+                vp_log_q(path), vp_log_q(e.msg));
         return;
     }
     const cJSON *ws = cJSON_GetObjectItemCaseSensitive(root, "workers");
@@ -230,14 +230,14 @@ static void take_over_previous(struct agent *a, const char *path)
             vp_json_u64(w, "failures", path, false, 0, UINT32_MAX, &failures, &e) < 0)
             continue;
         if (!alive((int)pid, ticks)) {
-            agent_log(a, AGENT_LOG_DEBUG, "previous worker already gone", "pid=%d placement=%s",
-                      (int)pid, agent_q(id));
+            vp_logf(&a->log, VP_LOG_DEBUG, "previous worker already gone", "pid=%d placement=%s",
+                    (int)pid, vp_log_q(id));
             continue;
         }
         int env = environ_names((int)pid, id, rev);
         if (env == 0 || (env < 0 && ticks == 0)) {
-            agent_log(a, AGENT_LOG_WARN, "pid from state file is not our worker; leaving it",
-                      "pid=%d placement=%s", (int)pid, agent_q(id));
+            vp_logf(&a->log, VP_LOG_WARN, "pid from state file is not our worker; leaving it",
+                    "pid=%d placement=%s", (int)pid, vp_log_q(id));
             continue;
         }
         proto_msg spec;
@@ -249,8 +249,8 @@ static void take_over_previous(struct agent *a, const char *path)
         }
         proto_msg_free(&spec);
         if (nv >= PROTO_MAX_PLACEMENTS) break;
-        agent_log(a, AGENT_LOG_INFO, "stopping worker left by a previous agent",
-                  "pid=%d placement=%s", (int)pid, agent_q(id));
+        vp_logf(&a->log, VP_LOG_INFO, "stopping worker left by a previous agent",
+                "pid=%d placement=%s", (int)pid, vp_log_q(id));
         kill_group((int)pid, SIGTERM);
         victims[nv] = (int)pid;
         vticks[nv++] = ticks;
@@ -268,8 +268,8 @@ static void take_over_previous(struct agent *a, const char *path)
         if (nv == 0) break;
         if (waited >= a->stop_grace_ms) {
             for (int i = 0; i < nv; i++) {
-                agent_log(a, AGENT_LOG_WARN, "previous worker ignored SIGTERM; killing it",
-                          "pid=%d", victims[i]);
+                vp_logf(&a->log, VP_LOG_WARN, "previous worker ignored SIGTERM; killing it",
+                        "pid=%d", victims[i]);
                 kill_group(victims[i], SIGKILL);
             }
             break;
@@ -345,8 +345,8 @@ void agent_state_save(struct agent *a)
     vp_sb_free(&sb);
     return;
 fail:
-    agent_log(a, AGENT_LOG_ERROR, "cannot write state file", "path=%s error=%s", agent_q(path),
-              agent_q(strerror(errno)));
+    vp_logf(&a->log, VP_LOG_ERROR, "cannot write state file", "path=%s error=%s", vp_log_q(path),
+            vp_log_q(strerror(errno)));
     if (fd >= 0) close(fd);
     unlink(tmp);
     vp_sb_free(&sb);

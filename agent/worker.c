@@ -60,8 +60,8 @@ static void on_stdout_line(agent_proc *p, char *line)
     agent_pl *pl = p->pl;
     if (!pl) return;
     struct agent *a = pl->a;
-    agent_log(a, AGENT_LOG_DEBUG, "worker output", "placement=%s line=%s", pl->spec.u.assign.id,
-              agent_q(line));
+    vp_logf(&a->log, VP_LOG_DEBUG, "worker output", "placement=%s line=%s", pl->spec.u.assign.id,
+            vp_log_q(line));
     /* Only event lines matter; anything else was logged above and is skipped unparsed. */
     if (!strstr(line, "\"event\"")) return;
     cJSON *j = NULL;
@@ -116,8 +116,8 @@ static void on_stderr(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             if (p->eline_len) {
                 snprintf(p->last_err, sizeof p->last_err, "%s", p->eline);
                 if (p->pl)
-                    agent_log(p->pl->a, AGENT_LOG_DEBUG, "worker stderr", "placement=%s line=%s",
-                              p->pl->spec.u.assign.id, agent_q(p->eline));
+                    vp_logf(&p->pl->a->log, VP_LOG_DEBUG, "worker stderr", "placement=%s line=%s",
+                            p->pl->spec.u.assign.id, vp_log_q(p->eline));
             }
             p->eline_len = 0;
         } else if (p->eline_len + 1 < sizeof p->eline) {
@@ -292,8 +292,8 @@ int agent_worker_spawn(agent_pl *pl)
     rc = uv_spawn(&a->loop, &p->proc, &opt);
     if (rc) {
         snprintf(pl->error, sizeof pl->error, "spawn %s: %s", argv[0], uv_strerror(rc));
-        agent_log(a, AGENT_LOG_ERROR, "cannot start worker", "placement=%s program=%s error=%s",
-                  as->id, agent_q(argv[0]), agent_q(uv_strerror(rc)));
+        vp_logf(&a->log, VP_LOG_ERROR, "cannot start worker", "placement=%s program=%s error=%s",
+                as->id, vp_log_q(argv[0]), vp_log_q(uv_strerror(rc)));
         proc_close(p); /* a failed spawn's handle must still be closed */
         eng_argv_free(argv);
         free_env(env);
@@ -307,16 +307,16 @@ int agent_worker_spawn(agent_pl *pl)
     pl->adopted = false;
     uv_read_start((uv_stream_t *)&p->out, alloc_cb, on_stdout);
     uv_read_start((uv_stream_t *)&p->err, alloc_cb, on_stderr);
-    if (a->log_level <= AGENT_LOG_INFO) {
+    if (a->log.level <= VP_LOG_INFO) {
         vp_sb cmd = {0};
         for (size_t i = 0; argv[i]; i++)
             vp_sb_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
-        agent_log(a, AGENT_LOG_INFO, "worker started",
-                  "placement=%s rev=%s pid=%d engine=%s port=%u gpus=%d bytes_per_gpu=%llu "
-                  "command=%s",
-                  as->id, as->rev[0] ? as->rev : "-", pl->pid, eng_name(pl->kind), pl->port,
-                  as->n_gpus, (unsigned long long)as->bytes_per_gpu,
-                  agent_q(vp_sb_ok(&cmd) ? vp_sb_str(&cmd) : argv[0]));
+        vp_logf(&a->log, VP_LOG_INFO, "worker started",
+                "placement=%s rev=%s pid=%d engine=%s port=%u gpus=%d bytes_per_gpu=%llu "
+                "command=%s",
+                as->id, as->rev[0] ? as->rev : "-", pl->pid, eng_name(pl->kind), pl->port,
+                as->n_gpus, (unsigned long long)as->bytes_per_gpu,
+                vp_log_q(vp_sb_ok(&cmd) ? vp_sb_str(&cmd) : argv[0]));
         vp_sb_free(&cmd);
     }
     eng_argv_free(argv);
@@ -329,8 +329,8 @@ static void on_kill_timer(uv_timer_t *t)
 {
     agent_pl *pl = t->data;
     if (!agent_pl_live(pl)) return;
-    agent_log(pl->a, AGENT_LOG_WARN, "worker ignored its stop signal; killing it",
-              "placement=%s pid=%d", pl->spec.u.assign.id, pl->pid);
+    vp_logf(&pl->a->log, VP_LOG_WARN, "worker ignored its stop signal; killing it",
+            "placement=%s pid=%d", pl->spec.u.assign.id, pl->pid);
     kill(-pl->pid, SIGKILL);
     if (pl->proc)
         uv_process_kill(&pl->proc->proc, SIGKILL);
@@ -350,9 +350,9 @@ void agent_worker_stop(agent_pl *pl, const char *why)
     uint32_t fence_grace = hb < 500 ? 500 : hb;
     if (pl->fenced && grace > fence_grace) grace = fence_grace;
     snprintf(pl->stop_why, sizeof pl->stop_why, "%s", why ? why : "");
-    agent_log(pl->a, AGENT_LOG_INFO, "stopping worker", "placement=%s pid=%d signal=%s%s%s",
-              pl->spec.u.assign.id, pl->pid, sig == SIGINT ? "SIGINT" : "SIGTERM",
-              why && *why ? " reason=" : "", why && *why ? agent_q(why) : "");
+    vp_logf(&pl->a->log, VP_LOG_INFO, "stopping worker", "placement=%s pid=%d signal=%s%s%s",
+            pl->spec.u.assign.id, pl->pid, sig == SIGINT ? "SIGINT" : "SIGTERM",
+            why && *why ? " reason=" : "", why && *why ? vp_log_q(why) : "");
     agent_probe_stop(pl);
     if (kill(-pl->pid, sig) != 0) {
         if (pl->proc)

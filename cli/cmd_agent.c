@@ -32,7 +32,8 @@ static void usage(FILE *f)
         "  --controller HOST:PORT  the controller's agent port (e.g. 127.0.0.1:7070)\n"
         "  --node NAME             this node's name (A-Z a-z 0-9 . _ -)\n"
         "  --sim GPU:COUNT[:BYTES] simulate GPUs instead of NVML discovery, e.g. L4:4 or\n"
-        "                          H100-80GB:8,A10G:1; BYTES gives the memory of other models\n"
+        "                          H100-80GB:8,A10G:1; BYTES (e.g. 24Gi, 48G) gives the memory\n"
+        "                          of other models\n"
         "  --token-file F          file holding the agent token (trailing newline ignored)\n"
         "  --type T                this node's instance type (e.g. g5.12xlarge): its price\n"
         "                          comes from the controller's fleet file or catalog\n"
@@ -181,13 +182,7 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
             if (!engine_option(v, cfg)) return CLI_USAGE;
             break;
         case OPT_LOG_LEVEL:
-            if (agent_log_level_parse(v, &cfg->log_level) != 0) {
-                fprintf(stderr,
-                        "vrampack agent: --log-level: '%s' is not debug, info, warn or "
-                        "error\n",
-                        v);
-                return CLI_USAGE;
-            }
+            if (!cli_parse_log_level("agent", v, &cfg->log_level)) return CLI_USAGE;
             break;
         case OPT_STOP_GRACE:
             if (!cli_parse_u64("agent", "--stop-grace-ms", v, 1, 3600000, false, &n))
@@ -206,25 +201,15 @@ static int parse_options(int argc, char **argv, agent_config *cfg, const char **
             cfg->allow_commands = v;
             break;
         case OPT_SIM_MAX_SLICE:
-            if (!cli_parse_u64("agent", "--sim-max-slice", v, 1, 1ULL << 40, true, &n))
+            if (!cli_parse_bytes("agent", "--sim-max-slice", v, 1, 1ULL << 40, &n))
                 return CLI_USAGE;
             cfg->sim_max_slice_bytes = n;
             break;
-        case ':':
-            fprintf(stderr, "vrampack agent: %s needs a value\n", argv[optind - 1]);
-            usage(stderr);
-            return CLI_USAGE;
         default:
-            fprintf(stderr, "vrampack agent: unknown option '%s'\n", argv[optind - 1]);
-            usage(stderr);
-            return CLI_USAGE;
+            return cli_usage_error("agent", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "vrampack agent: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if (optind < argc) return cli_usage_fail("agent", "unexpected argument '%s'", argv[optind]);
     return CLI_OK;
 }
 
@@ -235,11 +220,8 @@ int cli_agent(int argc, char **argv)
     cfg.handle_signals = true;
     int prc = parse_options(argc, argv, &cfg, &token_file);
     if (prc) return prc < 0 ? CLI_OK : prc;
-    if (!cfg.controller || !cfg.node) {
-        fprintf(stderr, "vrampack agent: --controller and --node are required\n");
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if (!cfg.controller || !cfg.node)
+        return cli_usage_fail("agent", "--controller and --node are required");
     char *token = NULL;
     if (token_file) {
         int rc = read_token(token_file, &token);

@@ -48,14 +48,6 @@ static void usage(FILE *f)
             "--public-metrics, /healthz and /metrics answer without a token.\n");
 }
 
-static void log_stderr(void *ud, int level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    fprintf(stderr, "%s\n", line);
-    fflush(stderr);
-}
-
 /* Many agents means many sockets: lift the soft descriptor limit to the hard one. */
 static void raise_nofile(void)
 {
@@ -199,16 +191,8 @@ static bool apply_option(int opt, const char *v, ctl_config *cfg, token_files *t
     case OPT_TIME_LIMIT:
         return cli_parse_double("controller", "--time-limit", v, 0.001, 86400,
                                 &cfg->solve.time_limit_s);
-    case OPT_LOG_LEVEL: {
-        static const char *const names[] = {"debug", "info", "warn", "error"};
-        for (int k = 0; k < 4; k++)
-            if (!strcmp(v, names[k])) {
-                cfg->log_level = k;
-                return true;
-            }
-        fprintf(stderr, "vrampack controller: --log-level: '%s' is not debug|info|warn|error\n", v);
-        return false;
-    }
+    case OPT_LOG_LEVEL:
+        return cli_parse_log_level("controller", v, &cfg->log_level);
     case OPT_CRASH_K:
         if (!cli_parse_u64("controller", "--crash-loop-failures", v, 1, 16, false, &n))
             return false;
@@ -242,24 +226,12 @@ int cli_controller(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         }
-        if (opt == ':' || opt == '?') {
-            fprintf(stderr, "vrampack controller: %s '%s'\n",
-                    opt == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
-            usage(stderr);
-            return CLI_USAGE;
-        }
+        if (opt == ':' || opt == '?') return cli_usage_error("controller", opt, argv);
         if (!apply_option(opt, optarg, &cfg, &tf, &have_state)) return CLI_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "vrampack controller: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return CLI_USAGE;
-    }
-    if (!have_state) {
-        fprintf(stderr, "vrampack controller: --state FILE is required\n");
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if (optind < argc)
+        return cli_usage_fail("controller", "unexpected argument '%s'", argv[optind]);
+    if (!have_state) return cli_usage_fail("controller", "--state FILE is required");
     vp_err e = {0};
     if (tf.both) {
         fprintf(stderr, "vrampack controller: warning: --token-file gives agents the admin "
@@ -277,7 +249,8 @@ int cli_controller(int argc, char **argv)
     }
     if (cfg.agent_token[0] && !strcmp(cfg.agent_token, cfg.api_token) && !tf.both)
         fprintf(stderr, "vrampack controller: warning: the agent and API tokens are the same\n");
-    cfg.log = log_stderr;
+    cfg.log = vp_log_write_file;
+    cfg.log_ud = stderr;
     raise_nofile();
     ctl *c = NULL;
     int rc = ctl_new(&cfg, &c, &e);

@@ -16,12 +16,14 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "engine_mem.h"
 #include "estimate_out.h"
 #include "planner.h"
+#include "vp_json.h"
 
 #define CMD "estimate"
 
@@ -40,7 +42,8 @@ static void usage(FILE *f)
             "in GiB (2^30 bytes), or exact bytes with --json. With --gpu: whether it fits, and\n"
             "how many tokens the engine's KV cache holds there.\n"
             "\n"
-            "  --hf-config F       a Hugging Face config.json; params are counted from it\n"
+            "  --hf-config F       a Hugging Face config.json (-: standard input); params are\n"
+            "                      counted from it\n"
             "  --params N          total parameters (suffixes K, M, B/G: 8B = 8000000000);\n"
             "                      with --hf-config, overrides the count from the config\n"
             "  --layers L, --kv-heads H, --head-dim D\n"
@@ -58,7 +61,7 @@ static void usage(FILE *f)
             "  --tp K              tensor-parallel GPUs on one node (default 1)\n"
             "  --pp P              pipeline stages on P nodes (default 1, at most %d)\n"
             "  --overhead F        generic model: overhead, fraction of weights + KV (0.10)\n"
-            "  --cuda-context B    generic model: reserve per GPU, suffixes Ki/Mi/Gi (512Mi)\n"
+            "  --cuda-context B    generic model: reserve per GPU, bytes or 512Mi, 1Gi (512Mi)\n"
             "  --engine E          size it as this engine allocates: %s\n"
             "                      (builtin: the generic model); profiles:\n"
             "%s"
@@ -69,7 +72,8 @@ static void usage(FILE *f)
             "                      --disable-cuda-graph; llama.cpp: --ubatch-size N,\n"
             "                      --flash-attn)\n"
             "  --gpu NAME|BYTES    a GPU of the built-in catalog (A10G, L4, L40S, A100-40GB,\n"
-            "                      A100-80GB, H100-80GB, H200) or its memory in bytes (24Gi)\n"
+            "                      A100-80GB, H100-80GB, H200) or its memory: bytes or a\n"
+            "                      quantity such as 24Gi, 80G, 1.5Ti\n"
             "  --gpu-memory-utilization U\n"
             "                      the engine's memory fraction (vLLM gpu_memory_utilization,\n"
             "                      SGLang mem_fraction_static); default: the engine's own\n"
@@ -262,7 +266,7 @@ static bool take(est_args *a, int c, const char *name, const char *v)
         if (ok) a->o.overhead_ppm = (uint32_t)llround(d * 1e6);
         break;
     case OPT_CTX:
-        ok = cli_parse_u64(CMD, name, v, 0, 1ULL << 40, true, &u);
+        ok = cli_parse_bytes(CMD, name, v, 0, 1ULL << 40, &u);
         if (ok) a->o.cuda_context_bytes = u;
         break;
     case OPT_ENGINE:
@@ -350,29 +354,37 @@ static int parse_args(int argc, char **argv, est_args *a, bool *help)
     opterr = 0;
     optind = 1;
     int c, idx;
-    while ((c = getopt_long(argc, argv, "h", long_opts, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", long_opts, &idx)) != -1) {
         if (c == 'h' || c == OPT_HELP) {
             *help = true;
             return 0;
         }
-        if (c == '?' || c == ':') {
-            const char *bad = argv[optind - 1];
-            bool missing = optopt && optopt >= OPT_HF;
-            if (missing || (bad && strchr(bad, '=') == NULL && c == ':'))
-                fprintf(stderr, "vrampack " CMD ": %s: needs a value (see --help)\n", bad);
-            else
-                fprintf(stderr, "vrampack " CMD ": unknown option '%s' (see --help)\n", bad);
-            return CLI_USAGE;
-        }
+        if (c == '?' || c == ':') return cli_usage_error(CMD, c, argv);
         char name[64];
         snprintf(name, sizeof name, "--%s", long_opts[idx].name);
         if (!take(a, c, name, optarg)) return CLI_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "vrampack " CMD ": unexpected argument '%s' (see --help)\n", argv[optind]);
-        return CLI_USAGE;
-    }
+    if (optind < argc) return cli_usage_fail(CMD, "unexpected argument '%s'", argv[optind]);
+    if (a->hf && a->draft_hf && !strcmp(a->hf, "-") && !strcmp(a->draft_hf, "-"))
+        return cli_usage_fail(CMD, "--hf-config and --draft-hf-config cannot both be -");
     return 0;
+}
+
+/* An HF config.json from path, or from standard input for "-". */
+static int load_hf(const char *path, plan_arch *arch, vp_err *e)
+{
+    if (strcmp(path, "-")) return plan_arch_from_hf_file(path, arch, e);
+    char *buf;
+    size_t len;
+    cJSON *cfg;
+    int rc = cli_read_input(path, 4u << 20, &buf, &len, e);
+    if (rc) return rc;
+    rc = vp_json_parse(buf, len, "stdin", &cfg, e);
+    free(buf);
+    if (rc) return rc;
+    rc = plan_arch_from_hf(cfg, "stdin", arch, e);
+    cJSON_Delete(cfg);
+    return rc;
 }
 
 /* The architecture from --hf-config or the flags; CLI_USAGE on an error (printed). */
@@ -385,7 +397,7 @@ static int build_arch(const est_args *a, plan_arch *arch, char *src, size_t cap)
             fprintf(stderr, "vrampack " CMD ": %s: not allowed with --hf-config\n", a->arch_flag);
             return CLI_USAGE;
         }
-        if (plan_arch_from_hf_file(a->hf, arch, &e)) {
+        if (load_hf(a->hf, arch, &e)) {
             fprintf(stderr, "vrampack " CMD ": %s\n", e.msg);
             return CLI_USAGE;
         }
@@ -397,10 +409,10 @@ static int build_arch(const est_args *a, plan_arch *arch, char *src, size_t cap)
             fprintf(stderr,
                     "vrampack " CMD ": --params: required, %s does not give enough to count "
                     "parameters\n",
-                    a->hf);
+                    cli_input_name(a->hf));
             return CLI_USAGE;
         }
-        snprintf(src, cap, "%s (%s)", arch->family, a->hf);
+        snprintf(src, cap, "%s (%s)", arch->family, cli_input_name(a->hf));
         return 0;
     }
     const char *missing = !a->params     ? "--params"
@@ -482,7 +494,7 @@ static int resolve_work(est_args *a, plan_arch *draft)
     }
     if (a->draft_hf) {
         vp_err e = {0};
-        if (plan_arch_from_hf_file(a->draft_hf, draft, &e)) {
+        if (load_hf(a->draft_hf, draft, &e)) {
             fprintf(stderr, "vrampack " CMD ": --draft-hf-config: %s\n", e.msg);
             return CLI_USAGE;
         }

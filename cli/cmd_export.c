@@ -19,20 +19,20 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: vrampack export PLAN --format k8s|csv|vllm [--manifest FILE] [--fleet FILE]\n"
+        "usage: vrampack export PLAN|- --format k8s|csv|vllm [--manifest FILE|-] [--fleet FILE]\n"
         "                       [--engine NAME] [--image IMAGE] [--out FILE]\n"
         "\n"
         "Writes a plan file (vrampack plan --out) in a form platform teams use.\n"
         "\n"
-        "  PLAN              the plan file\n"
+        "  PLAN              the plan file (-: standard input)\n"
         "  --format F        k8s: one Deployment per placement, pinned to its node, with its\n"
         "                    GPUs as nvidia.com/gpu, its engine command and a readiness probe;\n"
         "                    csv: one row per placement, with a header;\n"
         "                    vllm: a sh script of `vllm serve` lines, one per placement, run on\n"
         "                    each node (VRAMPACK_NODE, default the host name)\n"
-        "  --manifest FILE   the manifest the plan came from: engines, sources, context length,\n"
-        "                    batch, KV dtype, engine_args (default: the built-in worker, each\n"
-        "                    model loading its own name)\n"
+        "  --manifest FILE   the manifest the plan came from (-: standard input): engines,\n"
+        "                    sources, context length, batch, KV dtype, engine_args (default:\n"
+        "                    the built-in worker, each model loading its own name)\n"
         "  --fleet FILE      GPU models' physical memory when the plan file lacks it (default:\n"
         "                    the built-in catalog)\n"
         "  --engine NAME     run this engine for every model (k8s): %s\n"
@@ -96,24 +96,24 @@ static int parse_args(int argc, char **argv, export_args *a)
         case 'h':
             usage(stdout);
             return 1;
-        case ':':
-            fprintf(stderr, "vrampack export: %s needs a value\n", argv[optind - 1]);
-            return -1;
         default:
-            fprintf(stderr, "vrampack export: unknown option %s\n", argv[optind - 1]);
-            usage(stderr);
+            cli_usage_error("export", c, argv);
             return -1;
         }
     }
     if (optind < argc) a->plan = argv[optind++];
     if (optind < argc) {
-        fprintf(stderr, "vrampack export: unexpected argument '%s' (one plan only)\n",
-                argv[optind]);
+        cli_usage_fail("export", "unexpected argument '%s' (one plan only)", argv[optind]);
         return -1;
     }
     if (!a->plan || !a->have_fmt) {
-        fprintf(stderr, "vrampack export: %s\n", !a->plan ? "missing PLAN" : "missing --format");
-        usage(stderr);
+        cli_usage_fail("export", "%s",
+                       !a->plan ? "missing PLAN (a file, or - for standard input)"
+                                : "missing --format k8s|csv|vllm");
+        return -1;
+    }
+    if (a->manifest && !strcmp(a->plan, "-") && !strcmp(a->manifest, "-")) {
+        cli_usage_fail("export", "PLAN and --manifest cannot both be standard input");
         return -1;
     }
     return 0;
@@ -151,15 +151,15 @@ int cli_export(int argc, char **argv)
     plan_manifest *m = NULL;
     plan_fleet *f = NULL;
     plan_export_out out = {0};
-    if (vp_read_file(a.plan, PLAN_MAX_FILE_BYTES, &buf, &len, &e)) goto err;
-    if (plan_from_json_totals(buf, len, a.plan, &plan, &totals, &e)) goto err;
-    if (a.manifest && plan_manifest_load(a.manifest, &m, &e)) goto err;
+    if (cli_read_input(a.plan, PLAN_MAX_FILE_BYTES, &buf, &len, &e)) goto err;
+    if (plan_from_json_totals(buf, len, cli_input_name(a.plan), &plan, &totals, &e)) goto err;
+    if (a.manifest && cli_manifest_load(a.manifest, &m, &e)) goto err;
     if (a.fleet && plan_fleet_load(a.fleet, &f, &e)) goto err;
     plan_export_input in = {.plan = plan,
                             .totals = &totals,
                             .gpu_models = f,
                             .manifest = m,
-                            .plan_name = a.plan,
+                            .plan_name = cli_input_name(a.plan),
                             .image = a.image,
                             .engine_set = a.engine_set,
                             .engine = a.engine};

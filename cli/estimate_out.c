@@ -15,7 +15,7 @@ int est_gpu_lookup(const char *s, est_gpu *out)
 {
     memset(out, 0, sizeof *out);
     if (s[0] >= '0' && s[0] <= '9') {
-        if (!cli_parse_u64(CMD, "--gpu", s, 1ULL << 20, 1ULL << 42, true, &out->bytes))
+        if (!cli_parse_bytes(CMD, "--gpu", s, 1ULL << 20, 1ULL << 42, &out->bytes))
             return CLI_USAGE;
         return 0;
     }

@@ -1,39 +1,31 @@
-/* http_client.c - blocking HTTP/1.1 requests over a TCP socket, with timeouts.
+/* http_client.c - blocking HTTP requests over libcurl (http_client.h).
  *
- * The request is written whole, the connection half-stays open until the server closes it
- * (Connection: close), and the answer is split into status line, headers and body. A chunked
- * body is de-chunked; otherwise Content-Length, when present, bounds the body. Every wait goes
- * through poll() against one deadline, so a silent server cannot hang the command. */
+ * Each call builds one easy handle, runs it to completion and frees it: the CLI makes one or two
+ * requests per run, so a connection cache would buy nothing. libcurl owns the protocol (chunked
+ * bodies, Expect: 100-continue for large bodies, so a 413 comes back without the body being sent,
+ * TLS); this file owns what the CLI promises: the whole exchange bounded by one timeout, the
+ * answer bounded in size, and a failure told in one line that names the address. */
 #include "http_client.h"
 
+#include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "vp_json.h"
 
+static void seterr(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     if (err && cap) vsnprintf(err, cap, fmt, ap);
     va_end(ap);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int cli_split_hostport(const char *s, char *host, size_t host_cap, uint16_t *port)
@@ -63,124 +55,107 @@ int cli_split_hostport(const char *s, char *host, size_t host_cap, uint16_t *por
     return 0;
 }
 
-static int wait_fd(int fd, short events, long long deadline)
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
 {
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0) return -ETIMEDOUT;
-        struct pollfd p = {.fd = fd, .events = events};
-        int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
-        if (r > 0) return 0;
-        if (r < 0 && errno != EINTR) return -errno;
-    }
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int connect_to(const char *host, uint16_t port, long long deadline, char *err, size_t cap)
+/* The request's base URL ("http://HOST:PORT", no trailing slash) and its host, from addr. */
+static int base_url(const char *addr, char *url, size_t cap, char *host, size_t host_cap)
 {
-    char ps[8];
-    snprintf(ps, sizeof ps, "%u", port);
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    int rc = getaddrinfo(host, ps, &hints, &res);
-    if (rc) {
-        seterr(err, cap, "%s:%u: %s", host, port, gai_strerror(rc));
-        return -1;
+    const char *hp = addr;
+    const char *scheme = "http://";
+    if (!strncmp(addr, "http://", 7)) {
+        hp = addr + 7;
+    } else if (!strncmp(addr, "https://", 8)) {
+        hp = addr + 8;
+        scheme = "https://";
     }
-    int fd = -1, last = 0;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        int fl = fcntl(fd, F_GETFL);
-        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-        if (errno == EINPROGRESS) {
-            int w = wait_fd(fd, POLLOUT, deadline);
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (!w && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) && !soerr) break;
-            last = w ? -w : soerr;
-        } else {
-            last = errno;
-        }
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) seterr(err, cap, "%s:%u: cannot connect: %s", host, port, strerror(last));
-    return fd;
+    size_t n = strlen(hp);
+    while (n && hp[n - 1] == '/')
+        n--;
+    char bare[300];
+    uint16_t port;
+    if (n >= sizeof bare) return -1;
+    memcpy(bare, hp, n);
+    bare[n] = 0;
+    if (cli_split_hostport(bare, host, host_cap, &port)) return -1;
+    int w = snprintf(url, cap, "%s%s", scheme, bare);
+    return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
 
-static int send_all(int fd, const char *buf, size_t len, long long deadline)
+/* Environment proxies never apply to loopback: the user's NO_PROXY plus the loopback names. */
+static void no_proxy_list(char *out, size_t cap)
 {
-    while (len) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int w = wait_fd(fd, POLLOUT, deadline);
-            if (w) return w;
-            continue;
-        }
-        return n < 0 ? -errno : -EPIPE;
-    }
-    return 0;
+    const char *env = getenv("NO_PROXY");
+    if (!env || !*env) env = getenv("no_proxy");
+    snprintf(out, cap, "%s%slocalhost,127.0.0.1,::1", env && *env ? env : "",
+             env && *env ? "," : "");
 }
 
-/* Finds header `name` in hdr[0..len) (case-insensitive); copies its value. */
-static int header_value(const char *hdr, size_t len, const char *name, char *out, size_t cap)
+typedef struct sink {
+    char *buf;
+    size_t len, cap;
+    bool too_big;
+} sink;
+
+static size_t on_data(char *data, size_t size, size_t n, void *ud)
 {
-    size_t nl = strlen(name);
-    const char *p = hdr, *end = hdr + len;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
-        if ((size_t)(eol - p) > nl && !strncasecmp(p, name, nl) && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            size_t vl = (size_t)(eol - v);
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-                vl--;
-            if (vl >= cap) vl = cap - 1;
-            memcpy(out, v, vl);
-            out[vl] = 0;
-            return 0;
-        }
-        p = eol + 1;
+    sink *s = ud;
+    size_t add = size * n;
+    if (s->len + add > CLI_HTTP_MAX_RESPONSE) {
+        s->too_big = true;
+        return 0; /* libcurl stops with CURLE_WRITE_ERROR */
     }
-    return -1;
+    if (s->len + add + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 64 * 1024;
+        while (cap < s->len + add + 1)
+            cap *= 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb) return 0;
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, add);
+    s->len += add;
+    s->buf[s->len] = 0;
+    return add;
 }
 
-/* De-chunks body in place; returns its new length or -1 when malformed. */
-static long long dechunk(char *b, size_t len)
+/* The one line for a failed transfer. */
+static void transfer_error(CURL *h, CURLcode rc, const sink *s, const char *addr, int timeout_ms,
+                           const char *detail, char *err, size_t cap)
 {
-    size_t in = 0, out = 0;
-    for (;;) {
-        char *end;
-        if (in >= len) return -1;
-        errno = 0;
-        unsigned long long n = strtoull(b + in, &end, 16);
-        if (errno || end == b + in) return -1;
-        char *eol = memchr(end, '\n', len - (size_t)(end - b));
-        if (!eol) return -1;
-        in = (size_t)(eol - b) + 1;
-        if (n == 0) return (long long)out;
-        if (n > len - in) return -1;
-        memmove(b + out, b + in, n);
-        out += n;
-        in += n;
-        if (in < len && b[in] == '\r') in++;
-        if (in < len && b[in] == '\n') in++;
+    long os_errno = 0;
+    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+        seterr(err, cap, "%s: cannot connect: %s", addr,
+               os_errno ? strerror((int)os_errno) : (detail[0] ? detail : "refused"));
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        seterr(err, cap, "%s: no answer within %d ms", addr, timeout_ms);
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        seterr(err, cap, "%s: cannot resolve the host name", addr);
+        break;
+    case CURLE_WRITE_ERROR:
+        if (s->too_big) {
+            seterr(err, cap, "%s: answer larger than %u MiB", addr, CLI_HTTP_MAX_RESPONSE >> 20);
+            break;
+        }
+        seterr(err, cap, "%s: out of memory reading the answer", addr);
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        seterr(err, cap, "%s: not an HTTP answer", addr);
+        break;
+    default:
+        seterr(err, cap, "%s: %s", addr, detail[0] ? detail : curl_easy_strerror(rc));
     }
 }
 
@@ -189,110 +164,79 @@ int cli_http_request(const char *addr, const char *method, const char *path, con
                      char *err, size_t err_cap)
 {
     memset(out, 0, sizeof *out);
-    char host[256];
-    uint16_t port;
-    if (cli_split_hostport(addr, host, sizeof host, &port)) {
-        seterr(err, err_cap, "'%s' is not HOST:PORT", addr ? addr : "");
+    char base[320], host[256], url[2048], noproxy[1024], auth[320];
+    if (!addr || base_url(addr, base, sizeof base, host, sizeof host)) {
+        seterr(err, err_cap, "'%s' is not HOST:PORT or http://HOST:PORT", addr ? addr : "");
         return -1;
     }
-    long long deadline = now_ms() + timeout_ms;
-    int fd = connect_to(host, port, deadline, err, err_cap);
-    if (fd < 0) return -1;
-    char head[1024];
-    int hl = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: vrampack/0.1.0\r\n"
-                      "Accept: application/json\r\nConnection: close\r\n",
-                      method, path, addr);
-    if (token && *token)
-        hl += snprintf(head + hl, sizeof head - (size_t)hl, "Authorization: Bearer %s\r\n", token);
-    if (body)
-        hl += snprintf(head + hl, sizeof head - (size_t)hl,
-                       "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
-    hl += snprintf(head + hl, sizeof head - (size_t)hl, "\r\n");
-    if (hl >= (int)sizeof head) {
-        close(fd);
-        seterr(err, err_cap, "request header too long");
+    if (token && strlen(token) > 256) {
+        seterr(err, err_cap, "the token is longer than 256 bytes");
         return -1;
     }
-    int rc = send_all(fd, head, (size_t)hl, deadline);
-    if (!rc && body) rc = send_all(fd, body, body_len, deadline);
-    /* A server may answer (413, 401) and close before reading the whole body: read anyway. */
-    size_t cap = 64 * 1024, len = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        close(fd);
+    int n = snprintf(url, sizeof url, "%s%s", base, path);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        seterr(err, err_cap, "%s: path too long", addr);
+        return -1;
+    }
+    pthread_once(&curl_once, curl_init);
+    CURL *h = curl_init_rc == CURLE_OK ? curl_easy_init() : NULL;
+    if (!h) {
+        seterr(err, err_cap, "cannot start libcurl");
+        return -1;
+    }
+    struct curl_slist *hdrs = NULL, *tmp;
+    static const char *const fixed[] = {"Accept: application/json",
+                                        "Content-Type: application/json"};
+    bool hdr_ok = true;
+    for (size_t i = 0; i < 2 && hdr_ok; i++) {
+        if (i == 1 && !body) break;
+        hdr_ok = (tmp = curl_slist_append(hdrs, fixed[i])) != NULL;
+        if (hdr_ok) hdrs = tmp;
+    }
+    if (hdr_ok && token && *token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        hdr_ok = (tmp = curl_slist_append(hdrs, auth)) != NULL;
+        if (hdr_ok) hdrs = tmp;
+    }
+    no_proxy_list(noproxy, sizeof noproxy);
+    char detail[CURL_ERROR_SIZE] = "";
+    sink s = {0};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "vrampack/" VP_VERSION);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, noproxy);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    }
+    if (!strcmp(method, "HEAD"))
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, body ? "POST" : "GET"))
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    CURLcode rc = hdr_ok ? curl_easy_perform(h) : CURLE_OUT_OF_MEMORY;
+    long status = 0;
+    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK) transfer_error(h, rc, &s, addr, timeout_ms, detail, err, err_cap);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    if (rc != CURLE_OK) {
+        free(s.buf);
+        return -1;
+    }
+    if (!s.buf && !(s.buf = calloc(1, 1))) {
         seterr(err, err_cap, "out of memory");
         return -1;
     }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= CLI_HTTP_MAX_RESPONSE) {
-                rc = -E2BIG;
-                break;
-            }
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                rc = -ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t n = recv(fd, buf + len, cap - len, 0);
-        if (n > 0) {
-            len += (size_t)n;
-            continue;
-        }
-        if (n == 0) {
-            rc = 0;
-            break;
-        }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int w = wait_fd(fd, POLLIN, deadline);
-            if (w) {
-                rc = w;
-                break;
-            }
-            continue;
-        }
-        /* A reset after a complete answer (server closed with unread body) still counts. */
-        rc = len ? 0 : -errno;
-        break;
-    }
-    close(fd);
-    buf[len] = 0;
-    char *sep = strstr(buf, "\r\n\r\n");
-    int status = 0;
-    if (rc || !sep || sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-        if (rc == -ETIMEDOUT)
-            seterr(err, err_cap, "%s: no answer within %d ms", addr, timeout_ms);
-        else if (rc)
-            seterr(err, err_cap, "%s: %s", addr, strerror(-rc));
-        else
-            seterr(err, err_cap, "%s: not an HTTP answer", addr);
-        free(buf);
-        return -1;
-    }
-    size_t hdr_len = (size_t)(sep - buf), off = hdr_len + 4, blen = len - off;
-    char v[64];
-    if (!header_value(buf, hdr_len, "Transfer-Encoding", v, sizeof v) && strstr(v, "chunked")) {
-        long long n = dechunk(buf + off, blen);
-        if (n < 0) {
-            seterr(err, err_cap, "%s: malformed chunked answer", addr);
-            free(buf);
-            return -1;
-        }
-        blen = (size_t)n;
-    } else if (!header_value(buf, hdr_len, "Content-Length", v, sizeof v)) {
-        unsigned long long cl = strtoull(v, NULL, 10);
-        if (cl < blen) blen = (size_t)cl;
-    }
-    memmove(buf, buf + off, blen);
-    buf[blen] = 0;
-    out->status = status;
-    out->body = buf;
-    out->len = blen;
+    out->status = (int)status;
+    out->body = s.buf;
+    out->len = s.len;
     return 0;
 }
 
@@ -304,13 +248,56 @@ void cli_http_resp_free(cli_http_resp *r)
     r->len = 0;
 }
 
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "no message";
+    }
+}
+
+const char *cli_http_error_text(const cli_http_resp *r, char *buf, size_t cap)
+{
+    if (!cap) return buf;
+    buf[0] = 0;
+    cJSON *j = r->body && r->len ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+    const cJSON *msg = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
+    if (cJSON_IsString(msg) && msg->valuestring[0])
+        snprintf(buf, cap, "%s", msg->valuestring);
+    else if (!j && r->body && r->len)
+        snprintf(buf, cap, "%.*s", (int)strcspn(r->body, "\r\n"), r->body);
+    cJSON_Delete(j);
+    if (!buf[0]) snprintf(buf, cap, "%s", reason_phrase(r->status));
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < ' ' || *p == 0x7f) *p = ' ';
+    return buf;
+}
+
 int cli_token_load(const char *path, char *out, size_t cap)
 {
     char *buf;
     size_t len;
     vp_err e = {0};
     if (vp_read_file(path, 64 * 1024, &buf, &len, &e)) {
-        fprintf(stderr, "vrampack: --token-file: %s\n", e.msg);
+        fprintf(stderr, "vrampack: token file: %s\n", e.msg);
         return -1;
     }
     char *p = buf;
@@ -320,7 +307,7 @@ int cli_token_load(const char *path, char *out, size_t cap)
     while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
         n--;
     if (!n || n >= cap) {
-        fprintf(stderr, "vrampack: --token-file: %s: the token must be one line of 1..%zu bytes\n",
+        fprintf(stderr, "vrampack: token file: %s: the token must be one line of 1..%zu bytes\n",
                 path, cap - 1);
         free(buf);
         return -1;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vp.h"
 
 int cli_export(int argc, char **argv); /* cmd_export.c */
 
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("vrampack 0.1.0\n");
+        printf("vrampack %s\n", VP_VERSION);
         return CLI_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -89,6 +89,11 @@ int vp_muldiv_floor_u64(uint64_t a, uint64_t num, uint64_t den, uint64_t *out);
  * ("0.1Ki" is refused) and fit 64 bits. 0, VP_EINPUT (malformed or not whole) or VP_EOVERFLOW. */
 int vp_parse_bytes(const char *s, uint64_t *out);
 
+/* The software version (CMake's project VERSION, passed to every module through vp_common). */
+#ifndef VP_VERSION
+#define VP_VERSION "0.0.0-unknown"
+#endif
+
 #define VP_GIB (1024.0 * 1024.0 * 1024.0)
 #define VP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

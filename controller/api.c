@@ -102,13 +102,13 @@ static enum MHD_Result respond_sb(struct MHD_Connection *conn, vp_sb *sb, const 
 static void log_request(ctl *c, const char *method, const char *url, unsigned status,
                         const char *why)
 {
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, status >= 400 ? CTL_LOG_WARN : CTL_LOG_DEBUG, "api")) {
-        ctl_log_s(&l, "method", method);
-        ctl_log_s(&l, "path", url);
-        ctl_log_u(&l, "status", status);
-        if (why) ctl_log_s(&l, "error", why);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, status >= 400 ? VP_LOG_WARN : VP_LOG_DEBUG, "api")) {
+        vp_log_s(&l, "method", method);
+        vp_log_s(&l, "path", url);
+        vp_log_u(&l, "status", status);
+        if (why) vp_log_s(&l, "error", why);
+        vp_log_end(&c->log, &l);
     }
 }
 
@@ -309,7 +309,23 @@ static void prom_head(vp_sb *sb, const char *name, const char *type, const char 
     vp_sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_metrics(const ctl *c, vp_sb *sb)
+/* One GPU series per plan GPU: NAME{node="..",gpu="i",gpu_model=".."} VALUE. */
+static void gpu_series(vp_sb *sb, const place_plan *p, const char *name, bool usable)
+{
+    for (size_t i = 0; p && i < p->n_nodes; i++)
+        for (int g = 0; g < p->nodes[i].n_gpus; g++) {
+            vp_sb_printf(sb, "%s{node=\"", name);
+            prom_label(sb, p->nodes[i].name);
+            vp_sb_printf(sb, "\",gpu=\"%d\",gpu_model=\"", g);
+            prom_label(sb, p->nodes[i].gpus[g].model);
+            vp_sb_printf(sb, "\"} %" PRIu64 "\n",
+                         usable ? p->nodes[i].gpus[g].usable_bytes
+                                : p->nodes[i].gpus[g].used_bytes);
+        }
+}
+
+/* Nodes, placements and GPUs: what the plan wants and how the fleet answers. */
+static void render_fleet_metrics(const ctl *c, vp_sb *sb)
 {
     size_t ready = 0, lost = 0;
     for (size_t i = 0; i < c->nodes.n; i++)
@@ -323,6 +339,17 @@ static void render_metrics(const ctl *c, vp_sb *sb)
     prom_head(sb, "vrampack_nodes", "gauge", "Registered nodes by state.");
     vp_sb_printf(sb, "vrampack_nodes{state=\"ready\"} %zu\nvrampack_nodes{state=\"lost\"} %zu\n",
                  ready, lost);
+    prom_head(sb, "vrampack_node_heartbeat_age_seconds", "gauge",
+              "Seconds since each registered node's agent was last heard from.");
+    uint64_t now = ctl_wall_ms();
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        const ctl_node *n = c->nodes.v[i];
+        if (!n->last_hb_wall_ms) continue; /* never heard from: no age to tell */
+        vp_sb_printf(sb, "vrampack_node_heartbeat_age_seconds{node=\"");
+        prom_label(sb, n->name);
+        vp_sb_printf(sb, "\"} %.3f\n",
+                     now > n->last_hb_wall_ms ? (double)(now - n->last_hb_wall_ms) / 1000.0 : 0.0);
+    }
 
     static const char *const states[] = {"pending", "starting", "running",
                                          "failed",  "stopped",  "unplaced"};
@@ -338,35 +365,31 @@ static void render_metrics(const ctl *c, vp_sb *sb)
     for (size_t k = 0; k < 6; k++)
         vp_sb_printf(sb, "vrampack_placements{state=\"%s\"} %zu\n", states[k], count[k]);
 
-    prom_head(sb, "vrampack_gpu_bytes_used", "gauge", "Bytes the plan puts on each GPU.");
-    for (size_t i = 0; p && i < p->n_nodes; i++)
-        for (int g = 0; g < p->nodes[i].n_gpus; g++) {
-            vp_sb_append(sb, "vrampack_gpu_bytes_used{node=\"", 30);
-            prom_label(sb, p->nodes[i].name);
-            vp_sb_printf(sb, "\",gpu=\"%d\",model=\"", g);
-            prom_label(sb, p->nodes[i].gpus[g].model);
-            vp_sb_printf(sb, "\"} %" PRIu64 "\n", p->nodes[i].gpus[g].used_bytes);
-        }
-    prom_head(sb, "vrampack_gpu_bytes_usable", "gauge",
+    prom_head(sb, "vrampack_gpu_planned_bytes", "gauge", "Bytes the plan puts on each GPU.");
+    gpu_series(sb, p, "vrampack_gpu_planned_bytes", false);
+    prom_head(sb, "vrampack_gpu_usable_bytes", "gauge",
               "Usable bytes of each GPU (total x gpu_memory_utilization).");
-    for (size_t i = 0; p && i < p->n_nodes; i++)
-        for (int g = 0; g < p->nodes[i].n_gpus; g++) {
-            vp_sb_append(sb, "vrampack_gpu_bytes_usable{node=\"", 32);
-            prom_label(sb, p->nodes[i].name);
-            vp_sb_printf(sb, "\",gpu=\"%d\",model=\"", g);
-            prom_label(sb, p->nodes[i].gpus[g].model);
-            vp_sb_printf(sb, "\"} %" PRIu64 "\n", p->nodes[i].gpus[g].usable_bytes);
-        }
+    gpu_series(sb, p, "vrampack_gpu_usable_bytes", true);
     if (p) {
-        prom_head(sb, "vrampack_plan_cost_per_hour", "gauge", "Cost of the desired plan.");
-        vp_sb_printf(sb, "vrampack_plan_cost_per_hour %.6g\n", p->cost_per_hour);
+        prom_head(sb, "vrampack_plan_cost_dollars_per_hour", "gauge",
+                  "What the desired plan costs, in dollars per hour.");
+        vp_sb_printf(sb, "vrampack_plan_cost_dollars_per_hour %.6g\n", p->cost_per_hour);
     }
+}
+
+/* Names follow the Prometheus naming guide: the unit as a suffix (_bytes, _seconds,
+ * _dollars_per_hour), _total on counters, gpu_model for a label that holds a GPU model. */
+static void render_metrics(const ctl *c, vp_sb *sb)
+{
+    prom_head(sb, "vrampack_build_info", "gauge", "The running controller's version.");
+    vp_sb_printf(sb, "vrampack_build_info{version=\"%s\"} 1\n", VP_VERSION);
+    render_fleet_metrics(c, sb);
     prom_head(sb, "vrampack_solve_seconds", "summary",
               "Time spent planning (submits and re-plans).");
     vp_sb_printf(sb, "vrampack_solve_seconds_sum %.6f\nvrampack_solve_seconds_count %" PRIu64 "\n",
                  c->solve_seconds_sum, c->solves_total);
-    prom_head(sb, "vrampack_solve_seconds_last", "gauge", "Duration of the latest solve.");
-    vp_sb_printf(sb, "vrampack_solve_seconds_last %.6f\n", c->solve_seconds_last);
+    prom_head(sb, "vrampack_last_solve_seconds", "gauge", "Duration of the latest solve.");
+    vp_sb_printf(sb, "vrampack_last_solve_seconds %.6f\n", c->solve_seconds_last);
     struct {
         const char *name, *help;
         uint64_t v;
@@ -394,9 +417,9 @@ static void render_metrics(const ctl *c, vp_sb *sb)
         prom_head(sb, counters[i].name, "counter", counters[i].help);
         vp_sb_printf(sb, "%s %" PRIu64 "\n", counters[i].name, counters[i].v);
     }
-    prom_head(sb, "vrampack_saved_per_hour_total", "counter",
-              "$/hour the applied moves saved, summed over all of them.");
-    vp_sb_printf(sb, "vrampack_saved_per_hour_total %.6g\n", c->saved_per_hour_total);
+    prom_head(sb, "vrampack_saved_dollars_per_hour_total", "counter",
+              "Dollars per hour the applied moves saved, summed over all of them.");
+    vp_sb_printf(sb, "vrampack_saved_dollars_per_hour_total %.6g\n", c->saved_per_hour_total);
     prom_head(sb, "vrampack_auth_failures_total", "counter", "Requests refused for their token.");
     vp_sb_printf(sb,
                  "vrampack_auth_failures_total{port=\"agents\"} %" PRIu64 "\n"
@@ -664,10 +687,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = 0;
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_DEBUG, "http")) {
-        ctl_log_s(&l, "detail", msg);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_DEBUG, "http")) {
+        vp_log_s(&l, "detail", msg);
+        vp_log_end(&c->log, &l);
     }
 }
 

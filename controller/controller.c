@@ -32,7 +32,7 @@ void ctl_config_default(ctl_config *c)
     c->max_moves = 4;
     c->consolidate_every_ms = 600000;
     c->min_saving = 1.0;
-    c->log_level = CTL_LOG_INFO;
+    c->log_level = VP_LOG_INFO;
 }
 
 int ctl_token_load(const char *path, char *out, size_t cap, vp_err *e)
@@ -80,10 +80,10 @@ static void on_tick(uv_timer_t *t)
 static void on_signal(uv_signal_t *s, int signum)
 {
     ctl *c = s->data;
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, "stopping")) {
-        ctl_log_s(&l, "signal", signum == SIGINT ? "SIGINT" : "SIGTERM");
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_INFO, "stopping")) {
+        vp_log_s(&l, "signal", signum == SIGINT ? "SIGINT" : "SIGTERM");
+        vp_log_end(&c->log, &l);
     }
     begin_stop(c);
 }
@@ -138,10 +138,10 @@ static void begin_stop(ctl *c)
 
 static void log_line(ctl *c, int level, const char *msg, const char *k1, const char *v1)
 {
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, level, msg)) {
-        if (k1) ctl_log_s(&l, k1, v1);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, level, msg)) {
+        if (k1) vp_log_s(&l, k1, v1);
+        vp_log_end(&c->log, &l);
     }
 }
 
@@ -183,18 +183,18 @@ static int load_state(ctl *c, vp_err *e)
                                        "stored manifest", &c->manifest, &me)) {
             /* Placements stay enforced; only re-planning needs the manifest. */
             c->manifest = NULL;
-            log_line(c, CTL_LOG_ERROR, "stored_manifest_unreadable", "error", me.msg);
+            log_line(c, VP_LOG_ERROR, "stored_manifest_unreadable", "error", me.msg);
         }
     }
     ctl_index_plan(c);
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, "state_loaded")) {
-        ctl_log_s(&l, "state", c->cfg.state_path);
-        ctl_log_u(&l, "nodes", ld.n_nodes);
-        ctl_log_u(&l, "placements", c->plan ? c->plan->n_placements : 0);
-        ctl_log_u(&l, "unplaced", c->plan ? c->plan->n_unplaced : 0);
-        ctl_log_s(&l, "manifest", c->manifest ? "yes" : "no");
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_INFO, "state_loaded")) {
+        vp_log_s(&l, "state", c->cfg.state_path);
+        vp_log_u(&l, "nodes", ld.n_nodes);
+        vp_log_u(&l, "placements", c->plan ? c->plan->n_placements : 0);
+        vp_log_u(&l, "unplaced", c->plan ? c->plan->n_unplaced : 0);
+        vp_log_s(&l, "manifest", c->manifest ? "yes" : "no");
+        vp_log_end(&c->log, &l);
     }
     ctl_loaded_free(&ld);
     return 0;
@@ -233,7 +233,7 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
     if (!c) return vp_errf(e, -ENOMEM, "controller: out of memory");
     c->cfg = *cfg;
     c->cfg.fleet_path = NULL; /* borrowed pointer: not kept */
-    ctl_logger_init(&c->log, cfg->log_level, cfg->log, cfg->log_ud);
+    vp_log_init(&c->log, cfg->log_level, cfg->log, cfg->log_ud);
     pthread_mutex_init(&c->mu, NULL);
     uint32_t hb = cfg->heartbeat_ms;
     c->tick_ms = hb / 4 < 5 ? 5 : hb / 4 > 250 ? 250 : hb / 4;
@@ -282,18 +282,18 @@ int ctl_new(const ctl_config *cfg, ctl **out, vp_err *e)
     if ((rc = load_state(c, e))) goto fail;
     if ((rc = ctl_server_start(c, e))) goto fail;
     if ((rc = ctl_api_start(c, e))) goto fail;
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, "listening")) {
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_INFO, "listening")) {
         char a[300], b[300];
         snprintf(a, sizeof a, "%s:%u", cfg->listen_host, c->agent_port);
         snprintf(b, sizeof b, "%s:%u", cfg->api_host, c->api_port);
-        ctl_log_s(&l, "agents", a);
-        ctl_log_s(&l, "api", cfg->api_host[0] ? b : "off");
-        ctl_log_u(&l, "heartbeat_ms", hb);
-        ctl_log_u(&l, "lease_ms", c->cfg.lease_ms);
-        ctl_log_s(&l, "agent_auth", cfg->agent_token[0] ? "token" : "none");
-        ctl_log_s(&l, "api_auth", cfg->api_token[0] ? "token" : "none");
-        ctl_log_end(&c->log, &l);
+        vp_log_s(&l, "agents", a);
+        vp_log_s(&l, "api", cfg->api_host[0] ? b : "off");
+        vp_log_u(&l, "heartbeat_ms", hb);
+        vp_log_u(&l, "lease_ms", c->cfg.lease_ms);
+        vp_log_s(&l, "agent_auth", cfg->agent_token[0] ? "token" : "none");
+        vp_log_s(&l, "api_auth", cfg->api_token[0] ? "token" : "none");
+        vp_log_end(&c->log, &l);
     }
     *out = c;
     return 0;
@@ -315,7 +315,7 @@ int ctl_run(ctl *c)
         c->next_consolidate = uv_now(&c->loop) + c->cfg.consolidate_every_ms;
     int rc = uv_run(&c->loop, UV_RUN_DEFAULT);
     (void)rc;
-    log_line(c, CTL_LOG_INFO, "stopped", NULL, NULL);
+    log_line(c, VP_LOG_INFO, "stopped", NULL, NULL);
     return 0;
 }
 
@@ -355,6 +355,6 @@ void ctl_free(ctl *c)
     free(c->bbm);
     free(c->events);
     pthread_mutex_destroy(&c->mu);
-    ctl_logger_close(&c->log);
+    vp_log_close(&c->log);
     free(c);
 }

@@ -16,13 +16,7 @@
 
 #include "planner.h"
 #include "vp.h"
-
-enum { CTL_LOG_DEBUG = 0, CTL_LOG_INFO, CTL_LOG_WARN, CTL_LOG_ERROR };
-
-/* Receives one complete log line (no trailing newline): `ts=... level=... msg=... key=value`.
- * Called from the loop thread and the API thread, never concurrently (the controller serialises
- * calls). */
-typedef void (*ctl_log_fn)(void *ud, int level, const char *line);
+#include "vp_log.h"
 
 typedef struct ctl_config {
     char listen_host[256];  /* agents' port; "127.0.0.1" by default */
@@ -47,8 +41,8 @@ typedef struct ctl_config {
     unsigned api_conn_limit;     /* open connections in all: 4096 */
     unsigned api_per_ip_limit;   /* open connections from one address: 64 */
     unsigned api_timeout_s;      /* an idle connection is closed after this: 10 */
-    int log_level;          /* CTL_LOG_*: lines below it are dropped */
-    ctl_log_fn log;         /* may be NULL: no logging */
+    int log_level;               /* VP_LOG_*: lines below it are dropped */
+    vp_log_fn log;               /* whole lines (vp_log.h), never two at once; NULL: no logging */
     void *log_ud;
     bool handle_signals; /* SIGINT/SIGTERM stop the loop (the daemon); off for embedding */
     /* A placement that fails this many times within the window on one node is a crash loop:

@@ -20,34 +20,8 @@
 #include "planner.h"
 #include "proto.h"
 
-/* ---- logging (log.c) --------------------------------------------------------------------- */
+/* ---- logging: the shared logger (vp_log.h); the wall clock (log.c) ----------------------- */
 
-typedef struct ctl_logger {
-    int level;
-    ctl_log_fn fn;
-    void *ud;
-    pthread_mutex_t mu; /* serialises calls to fn */
-} ctl_logger;
-
-/* One line under construction: begin, add key=value pairs, end. Values are quoted (with \" and
- * \\ escaped, control bytes as \xNN) when they hold a space, quote, '=' or a control byte. */
-typedef struct ctl_logline {
-    vp_sb sb;
-    int level;
-    bool on; /* false when the level is filtered out: the adders do nothing */
-} ctl_logline;
-
-void ctl_logger_init(ctl_logger *lg, int level, ctl_log_fn fn, void *ud);
-void ctl_logger_close(ctl_logger *lg);
-bool ctl_log_begin(const ctl_logger *lg, ctl_logline *l, int level, const char *msg);
-void ctl_log_s(ctl_logline *l, const char *key, const char *val);
-void ctl_log_u(ctl_logline *l, const char *key, uint64_t val);
-void ctl_log_i(ctl_logline *l, const char *key, int64_t val);
-void ctl_log_f(ctl_logline *l, const char *key, double val);
-void ctl_log_end(ctl_logger *lg, ctl_logline *l);
-const char *ctl_level_name(int level);
-/* "debug"|"info"|"warn"|"error" -> CTL_LOG_*; -1 when unknown. */
-int ctl_level_parse(const char *s);
 /* Wall-clock milliseconds since the epoch. */
 uint64_t ctl_wall_ms(void);
 
@@ -299,7 +273,7 @@ typedef struct ctl_job {
 
 struct ctl {
     ctl_config cfg;
-    ctl_logger log;
+    vp_log log;
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_async_t wake;  /* API thread and ctl_stop -> loop */

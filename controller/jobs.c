@@ -57,10 +57,10 @@ void ctl_flush_now(ctl *c)
     vp_err e = {0};
     int rc = ctl_store_flush(c->store, dirty, nd, c->events, c->n_events, &e);
     if (rc) {
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, "store_flush_failed")) {
-            ctl_log_s(&l, "error", e.msg);
-            ctl_log_end(&c->log, &l);
+        vp_logline l;
+        if (vp_log_begin(&c->log, &l, VP_LOG_ERROR, "store_flush_failed")) {
+            vp_log_s(&l, "error", e.msg);
+            vp_log_end(&c->log, &l);
         }
         if (!c->stopping) ctl_flush_soon(c);
     } else {
@@ -88,12 +88,12 @@ static void node_lost(ctl *c, ctl_node *n, uint64_t now)
     pthread_mutex_unlock(&c->mu);
     if (s) ctl_sess_close(s, "silent for 3 heartbeat intervals");
     c->fleet_epoch++;
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "node_lost")) {
-        ctl_log_s(&l, "node", n->name);
-        ctl_log_u(&l, "silent_ms", now - n->last_seen);
-        ctl_log_u(&l, "placements", n->n_want);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_WARN, "node_lost")) {
+        vp_log_s(&l, "node", n->name);
+        vp_log_u(&l, "silent_ms", now - n->last_seen);
+        vp_log_u(&l, "placements", n->n_want);
+        vp_log_end(&c->log, &l);
     }
     char detail[64];
     snprintf(detail, sizeof detail, "placements=%zu", n->n_want);
@@ -131,10 +131,10 @@ static void note_stall(ctl *c, uint64_t now)
     pthread_mutex_lock(&c->mu);
     c->stalls_total++;
     pthread_mutex_unlock(&c->mu);
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "controller_stalled")) {
-        ctl_log_u(&l, "stalled_ms", gap);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_WARN, "controller_stalled")) {
+        vp_log_u(&l, "stalled_ms", gap);
+        vp_log_end(&c->log, &l);
     }
     char detail[64];
     snprintf(detail, sizeof detail, "stalled_ms=%llu", (unsigned long long)gap);
@@ -236,10 +236,10 @@ static void job_end(ctl *c, ctl_job *j, unsigned status, char *body)
 
 static void job_failed(ctl *c, ctl_job *j)
 {
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, j->sub ? "submit_refused" : "replan_failed")) {
-        ctl_log_s(&l, "error", j->err.msg);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_ERROR, j->sub ? "submit_refused" : "replan_failed")) {
+        vp_log_s(&l, "error", j->err.msg);
+        vp_log_end(&c->log, &l);
     }
     int rc = j->rc;
     bool input = rc == VP_EINPUT || rc == VP_EPARSE || rc == VP_ENOTFOUND || rc == VP_EDUP ||
@@ -330,32 +330,32 @@ static void job_log(ctl *c, const ctl_job *j, double saving)
 {
     const place_plan *np = c->plan;
     const plan_moves *mv = &j->out.moves;
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, job_name(j))) {
-        ctl_log_u(&l, "placements", np->n_placements);
-        ctl_log_u(&l, "kept", j->out.kept);
-        ctl_log_u(&l, "moved", j->out.moved);
-        ctl_log_u(&l, "placed", j->out.placed);
-        if (j->out.evicted) ctl_log_u(&l, "evicted", j->out.evicted);
-        ctl_log_u(&l, "unplaced", np->n_unplaced);
-        ctl_log_u(&l, "migrated", mv->migrated_replicas);
-        ctl_log_f(&l, "saving_per_hour", saving);
-        ctl_log_s(&l, "solver", np->solver);
-        ctl_log_s(&l, "status", np->status);
-        ctl_log_f(&l, "cost_per_hour", np->cost_per_hour);
-        ctl_log_f(&l, "solve_s", j->out.seconds);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_INFO, job_name(j))) {
+        vp_log_u(&l, "placements", np->n_placements);
+        vp_log_u(&l, "kept", j->out.kept);
+        vp_log_u(&l, "moved", j->out.moved);
+        vp_log_u(&l, "placed", j->out.placed);
+        if (j->out.evicted) vp_log_u(&l, "evicted", j->out.evicted);
+        vp_log_u(&l, "unplaced", np->n_unplaced);
+        vp_log_u(&l, "migrated", mv->migrated_replicas);
+        vp_log_f(&l, "saving_per_hour", saving);
+        vp_log_s(&l, "solver", np->solver);
+        vp_log_s(&l, "status", np->status);
+        vp_log_f(&l, "cost_per_hour", np->cost_per_hour);
+        vp_log_f(&l, "solve_s", j->out.seconds);
+        vp_log_end(&c->log, &l);
     }
     for (size_t i = 0; i < mv->n; i++) {
         const plan_move *m = &mv->v[i];
         if (m->kind != PLAN_MOVE_MIGRATE) continue;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, "move")) {
-            ctl_log_s(&l, "id", m->id);
-            ctl_log_s(&l, "from", m->from_node);
-            ctl_log_s(&l, "to", m->to_node);
-            ctl_log_f(&l, "saves_per_hour", m->saves_per_hour);
-            if (m->break_before_make) ctl_log_s(&l, "order", "break-before-make");
-            ctl_log_end(&c->log, &l);
+        if (vp_log_begin(&c->log, &l, VP_LOG_INFO, "move")) {
+            vp_log_s(&l, "id", m->id);
+            vp_log_s(&l, "from", m->from_node);
+            vp_log_s(&l, "to", m->to_node);
+            vp_log_f(&l, "saves_per_hour", m->saves_per_hour);
+            if (m->break_before_make) vp_log_s(&l, "order", "break-before-make");
+            vp_log_end(&c->log, &l);
         }
         char detail[PLACE_REASON_MAX];
         snprintf(detail, sizeof detail, "%s %s -> %s saves_per_hour=%.4g%s", m->id, m->from_node,
@@ -363,11 +363,11 @@ static void job_log(ctl *c, const ctl_job *j, double saving)
         ctl_event_add(c, "move", m->to_node, detail);
     }
     for (size_t i = 0; i < np->n_unplaced; i++) {
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "unplaced")) {
-            ctl_log_s(&l, "model", np->unplaced[i].model);
-            ctl_log_u(&l, "replica", np->unplaced[i].replica);
-            ctl_log_s(&l, "reason", np->unplaced[i].reason);
-            ctl_log_end(&c->log, &l);
+        if (vp_log_begin(&c->log, &l, VP_LOG_WARN, "unplaced")) {
+            vp_log_s(&l, "model", np->unplaced[i].model);
+            vp_log_u(&l, "replica", np->unplaced[i].replica);
+            vp_log_s(&l, "reason", np->unplaced[i].reason);
+            vp_log_end(&c->log, &l);
         }
     }
 }
@@ -391,11 +391,11 @@ static void job_done(uv_work_t *w, int status)
     double saving = mv->cost_before - mv->cost_after;
     if (j->kind == CTL_JOB_CONSOLIDATE &&
         (mv->migrated_replicas == 0 || saving < c->cfg.min_saving - 1e-9)) {
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_DEBUG, "consolidation_skipped")) {
-            ctl_log_u(&l, "moves", mv->migrated_replicas);
-            ctl_log_f(&l, "saving_per_hour", saving);
-            ctl_log_end(&c->log, &l);
+        vp_logline l;
+        if (vp_log_begin(&c->log, &l, VP_LOG_DEBUG, "consolidation_skipped")) {
+            vp_log_u(&l, "moves", mv->migrated_replicas);
+            vp_log_f(&l, "saving_per_hour", saving);
+            vp_log_end(&c->log, &l);
         }
         job_end(c, j, 200, NULL);
         return;
@@ -416,11 +416,11 @@ static void job_done(uv_work_t *w, int status)
     uint64_t replans = c->replans_total + (j->kind == CTL_JOB_REPLAN);
     vp_err e = {0};
     if (job_commit(c, j, replans, saving, &e)) {
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, "store_failed")) {
-            ctl_log_s(&l, "during", job_name(j));
-            ctl_log_s(&l, "error", e.msg);
-            ctl_log_end(&c->log, &l);
+        vp_logline l;
+        if (vp_log_begin(&c->log, &l, VP_LOG_ERROR, "store_failed")) {
+            vp_log_s(&l, "during", job_name(j));
+            vp_log_s(&l, "error", e.msg);
+            vp_log_end(&c->log, &l);
         }
         if (!sub) c->replan_not_before = uv_now(&c->loop) + 1000;
         vp_sb_free(&diff);

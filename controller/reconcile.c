@@ -267,13 +267,13 @@ static bool overcommitted(const proto_placement *r)
 static void log_roll(ctl *c, const char *msg, const ctl_node *n, const proto_placement *r,
                      const char *why)
 {
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, msg)) {
-        ctl_log_s(&l, "node", n->name);
-        ctl_log_s(&l, "id", r->id);
-        ctl_log_s(&l, "rev", r->rev);
-        ctl_log_s(&l, "reason", why);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_WARN, msg)) {
+        vp_log_s(&l, "node", n->name);
+        vp_log_s(&l, "id", r->id);
+        vp_log_s(&l, "rev", r->rev);
+        vp_log_s(&l, "reason", why);
+        vp_log_end(&c->log, &l);
     }
     char detail[PLACE_REASON_MAX];
     snprintf(detail, sizeof detail, "%s@%s: %s", r->id, r->rev, why);
@@ -354,14 +354,14 @@ static void send_assign(ctl *c, ctl_node *n, size_t i)
     pthread_mutex_lock(&c->mu);
     c->assigns_sent++;
     pthread_mutex_unlock(&c->mu);
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, "assign")) {
-        ctl_log_s(&l, "node", n->name);
-        ctl_log_s(&l, "id", q->id);
-        ctl_log_s(&l, "rev", rev_of(c, i));
-        ctl_log_u(&l, "bytes_per_gpu", q->bytes_per_gpu);
-        ctl_log_i(&l, "gpus", q->n_gpus);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_INFO, "assign")) {
+        vp_log_s(&l, "node", n->name);
+        vp_log_s(&l, "id", q->id);
+        vp_log_s(&l, "rev", rev_of(c, i));
+        vp_log_u(&l, "bytes_per_gpu", q->bytes_per_gpu);
+        vp_log_i(&l, "gpus", q->n_gpus);
+        vp_log_end(&c->log, &l);
     }
 }
 
@@ -377,12 +377,12 @@ static void send_release(ctl *c, ctl_node *n, const char *id, const char *rev)
     pthread_mutex_lock(&c->mu);
     c->releases_sent++;
     pthread_mutex_unlock(&c->mu);
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, "release")) {
-        ctl_log_s(&l, "node", n->name);
-        ctl_log_s(&l, "id", id);
-        if (rev[0]) ctl_log_s(&l, "rev", rev);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_INFO, "release")) {
+        vp_log_s(&l, "node", n->name);
+        vp_log_s(&l, "id", id);
+        if (rev[0]) vp_log_s(&l, "rev", rev);
+        vp_log_end(&c->log, &l);
     }
 }
 
@@ -466,13 +466,13 @@ static void crash_loop(ctl *c, ctl_node *n, const proto_placement *r, const ctl_
     c->crash_loops_total++;
     pthread_mutex_unlock(&c->mu);
     excl_add(c, r->id, n->name, 0, why);
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "crash_loop")) {
-        ctl_log_s(&l, "node", n->name);
-        ctl_log_s(&l, "id", r->id);
-        ctl_log_s(&l, "rev", r->rev);
-        ctl_log_s(&l, "reason", why);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_WARN, "crash_loop")) {
+        vp_log_s(&l, "node", n->name);
+        vp_log_s(&l, "id", r->id);
+        vp_log_s(&l, "rev", r->rev);
+        vp_log_s(&l, "reason", why);
+        vp_log_end(&c->log, &l);
     }
     char detail[PLACE_REASON_MAX];
     snprintf(detail, sizeof detail, "%s: %s", r->id, why);

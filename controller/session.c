@@ -50,11 +50,11 @@ int ctl_sess_send(ctl_session *s, const proto_msg *m)
     vp_err e = {0};
     int rc = proto_msg_encode_alloc(m, &frame, &len, &e);
     if (rc) {
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_ERROR, "encode_failed")) {
-            ctl_log_s(&l, "type", proto_type_name(m->type));
-            ctl_log_s(&l, "error", e.msg);
-            ctl_log_end(&c->log, &l);
+        vp_logline l;
+        if (vp_log_begin(&c->log, &l, VP_LOG_ERROR, "encode_failed")) {
+            vp_log_s(&l, "type", proto_type_name(m->type));
+            vp_log_s(&l, "error", e.msg);
+            vp_log_end(&c->log, &l);
         }
         return rc;
     }
@@ -115,12 +115,12 @@ void ctl_sess_close(ctl_session *s, const char *why)
     if (s->closing) return;
     ctl *c = s->c;
     s->closing = true;
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, s->node ? CTL_LOG_INFO : CTL_LOG_DEBUG, "agent_disconnected")) {
-        if (s->node) ctl_log_s(&l, "node", s->node->name);
-        ctl_log_s(&l, "peer", s->peer);
-        ctl_log_s(&l, "reason", why);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, s->node ? VP_LOG_INFO : VP_LOG_DEBUG, "agent_disconnected")) {
+        if (s->node) vp_log_s(&l, "node", s->node->name);
+        vp_log_s(&l, "peer", s->peer);
+        vp_log_s(&l, "reason", why);
+        vp_log_end(&c->log, &l);
     }
     detach(s);
     uv_read_stop((uv_stream_t *)&s->tcp);
@@ -141,15 +141,15 @@ static int refusal_level(ctl *c, const char *ip)
     size_t oldest = 0;
     for (size_t i = 0; i < VP_ARRAY_LEN(c->warned); i++) {
         if (!strcmp(c->warned[i].ip, ip)) {
-            if (now - c->warned[i].at < WARN_EVERY_MS) return CTL_LOG_DEBUG;
+            if (now - c->warned[i].at < WARN_EVERY_MS) return VP_LOG_DEBUG;
             c->warned[i].at = now;
-            return CTL_LOG_WARN;
+            return VP_LOG_WARN;
         }
         if (c->warned[i].at < c->warned[oldest].at) oldest = i;
     }
     snprintf(c->warned[oldest].ip, sizeof c->warned[oldest].ip, "%s", ip);
     c->warned[oldest].at = now;
-    return CTL_LOG_WARN;
+    return VP_LOG_WARN;
 }
 
 /* Sends one error frame, then closes once it is written: the peer learns why. */
@@ -168,14 +168,14 @@ void ctl_sess_fail(ctl_session *s, const char *code, const char *message)
     pthread_mutex_lock(&c->mu);
     c->frames_rejected++;
     pthread_mutex_unlock(&c->mu);
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, s->node ? CTL_LOG_WARN : refusal_level(c, s->ip),
-                      "agent_refused")) {
-        if (s->node) ctl_log_s(&l, "node", s->node->name);
-        ctl_log_s(&l, "peer", s->peer);
-        ctl_log_s(&l, "code", code);
-        ctl_log_s(&l, "error", message);
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, s->node ? VP_LOG_WARN : refusal_level(c, s->ip),
+                     "agent_refused")) {
+        if (s->node) vp_log_s(&l, "node", s->node->name);
+        vp_log_s(&l, "peer", s->peer);
+        vp_log_s(&l, "code", code);
+        vp_log_s(&l, "error", message);
+        vp_log_end(&c->log, &l);
     }
     detach(s);
     uv_read_stop((uv_stream_t *)&s->tcp);
@@ -264,17 +264,17 @@ static void handle_hello(ctl_session *s, proto_hello *h)
         pthread_mutex_unlock(&c->mu);
     }
 
-    ctl_logline l;
-    if (ctl_log_begin(&c->log, &l, CTL_LOG_INFO, "agent_hello")) {
-        ctl_log_s(&l, "node", n->name);
-        ctl_log_s(&l, "peer", s->peer);
-        ctl_log_s(&l, "version", n->version);
-        ctl_log_i(&l, "gpus", n->n_gpus);
-        if (n->n_gpus) ctl_log_s(&l, "gpu_model", n->gpus[0].model);
-        if (n->instance_type[0]) ctl_log_s(&l, "type", n->instance_type);
-        ctl_log_f(&l, "price_per_hour", n->price_per_hour);
-        ctl_log_s(&l, "state", is_new ? "new" : was_lost ? "returned" : "reconnected");
-        ctl_log_end(&c->log, &l);
+    vp_logline l;
+    if (vp_log_begin(&c->log, &l, VP_LOG_INFO, "agent_hello")) {
+        vp_log_s(&l, "node", n->name);
+        vp_log_s(&l, "peer", s->peer);
+        vp_log_s(&l, "version", n->version);
+        vp_log_i(&l, "gpus", n->n_gpus);
+        if (n->n_gpus) vp_log_s(&l, "gpu_model", n->gpus[0].model);
+        if (n->instance_type[0]) vp_log_s(&l, "type", n->instance_type);
+        vp_log_f(&l, "price_per_hour", n->price_per_hour);
+        vp_log_s(&l, "state", is_new ? "new" : was_lost ? "returned" : "reconnected");
+        vp_log_end(&c->log, &l);
     }
     if (is_new || was_lost)
         ctl_event_add(c, is_new ? "node_registered" : "node_returned", n->name, "");
@@ -302,17 +302,17 @@ static void handle_report(ctl_session *s, proto_report *r)
         const proto_placement *p = &r->placements[i];
         const proto_placement *o = ctl_node_reported(n, p->id, p->rev);
         if (o && o->state == p->state) continue;
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, p->state == PROTO_FAILED ? CTL_LOG_WARN : CTL_LOG_INFO,
-                          "placement_state")) {
-            ctl_log_s(&l, "node", n->name);
-            ctl_log_s(&l, "id", p->id);
-            if (p->rev[0]) ctl_log_s(&l, "rev", p->rev);
-            ctl_log_s(&l, "state", proto_state_name(p->state));
-            if (p->pid) ctl_log_i(&l, "pid", p->pid);
-            if (p->port) ctl_log_u(&l, "port", p->port);
-            if (p->error[0]) ctl_log_s(&l, "error", p->error);
-            ctl_log_end(&c->log, &l);
+        vp_logline l;
+        if (vp_log_begin(&c->log, &l, p->state == PROTO_FAILED ? VP_LOG_WARN : VP_LOG_INFO,
+                         "placement_state")) {
+            vp_log_s(&l, "node", n->name);
+            vp_log_s(&l, "id", p->id);
+            if (p->rev[0]) vp_log_s(&l, "rev", p->rev);
+            vp_log_s(&l, "state", proto_state_name(p->state));
+            if (p->pid) vp_log_i(&l, "pid", p->pid);
+            if (p->port) vp_log_u(&l, "port", p->port);
+            if (p->error[0]) vp_log_s(&l, "error", p->error);
+            vp_log_end(&c->log, &l);
         }
     }
     uint64_t now = uv_now(&c->loop);
@@ -376,13 +376,13 @@ static void handle_frame(ctl_session *s, proto_msg *m)
     }
     case PROTO_ERROR: {
         n->last_seen = uv_now(&c->loop);
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, CTL_LOG_WARN, "agent_error")) {
-            ctl_log_s(&l, "node", n->name);
-            ctl_log_s(&l, "code", m->u.error.code);
-            if (m->u.error.id[0]) ctl_log_s(&l, "id", m->u.error.id);
-            ctl_log_s(&l, "error", m->u.error.message);
-            ctl_log_end(&c->log, &l);
+        vp_logline l;
+        if (vp_log_begin(&c->log, &l, VP_LOG_WARN, "agent_error")) {
+            vp_log_s(&l, "node", n->name);
+            vp_log_s(&l, "code", m->u.error.code);
+            if (m->u.error.id[0]) vp_log_s(&l, "id", m->u.error.id);
+            vp_log_s(&l, "error", m->u.error.message);
+            vp_log_end(&c->log, &l);
         }
         break;
     }
@@ -492,11 +492,11 @@ static void on_connection(uv_stream_t *server, int status)
     for (ctl_session *o = c->sessions; o; o = o->next)
         same += o != s && !o->node && !o->closing && !strcmp(o->ip, s->ip);
     if (same >= PRE_AUTH_PER_IP) {
-        ctl_logline l;
-        if (ctl_log_begin(&c->log, &l, refusal_level(c, s->ip), "agent_refused")) {
-            ctl_log_s(&l, "peer", s->peer);
-            ctl_log_s(&l, "error", "too many connections without a hello from this address");
-            ctl_log_end(&c->log, &l);
+        vp_logline l;
+        if (vp_log_begin(&c->log, &l, refusal_level(c, s->ip), "agent_refused")) {
+            vp_log_s(&l, "peer", s->peer);
+            vp_log_s(&l, "error", "too many connections without a hello from this address");
+            vp_log_end(&c->log, &l);
         }
         pthread_mutex_lock(&c->mu);
         c->frames_rejected++;

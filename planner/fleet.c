@@ -96,13 +96,14 @@ static int parse_gpu_models(const cJSON *arr, const char *what, plan_fleet *f, v
         int rc;
         if ((rc = vp_json_only_keys(o, keys, ctx, e))) return rc;
         if ((rc = vp_json_str(o, "name", ctx, true, g.name, sizeof g.name, e))) return rc;
-        if ((rc = vp_json_u64(o, "memory_bytes", ctx, true, 1, MAX_GPU_BYTES, &g.memory_bytes,
-                              e)))
+        if ((rc =
+                 vp_json_bytes(o, "memory_bytes", ctx, true, 1, MAX_GPU_BYTES, &g.memory_bytes, e)))
             return rc;
         if ((rc = vp_json_u32(o, "bandwidth_gbs", ctx, false, 1, 1000000, &g.bandwidth_gbs, e)) <
             0)
             return rc;
-        if ((rc = vp_json_u64(o, "cuda_bytes", ctx, false, 1, g.memory_bytes, &g.cuda_bytes, e)) < 0)
+        if ((rc = vp_json_bytes(o, "cuda_bytes", ctx, false, 1, g.memory_bytes, &g.cuda_bytes, e)) <
+            0)
             return rc;
         if ((rc = vp_json_u32(o, "tflops_bf16", ctx, false, 1, 1000000, &g.tflops_bf16, e)) < 0 ||
             (rc = vp_json_u32(o, "tflops_fp8", ctx, false, 1, 1000000, &g.tflops_fp8, e)) < 0)

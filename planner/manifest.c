@@ -36,8 +36,8 @@ static int parse_defaults(const cJSON *d, const char *what, plan_mf_defaults *de
     rc = vp_json_double(d, "overhead_fraction", ctx, false, 0.0, 10.0, &f, e);
     if (rc < 0) return rc;
     if (rc == 0) def->opts.overhead_ppm = (uint32_t)llround(f * 1e6);
-    if ((rc = vp_json_u64(d, "cuda_context_bytes", ctx, false, 0, MAX_CTX,
-                          &def->opts.cuda_context_bytes, e)) < 0)
+    if ((rc = vp_json_bytes(d, "cuda_context_bytes", ctx, false, 0, MAX_CTX,
+                            &def->opts.cuda_context_bytes, e)) < 0)
         return rc;
     if ((rc = plan_mf_dtype(d, "dtype", ctx, &def->opts.dtype, &def->have_dtype, e))) return rc;
     if ((rc = plan_mf_dtype(d, "kv_dtype", ctx, &def->opts.kv_dtype, &def->have_kv, e)))
@@ -153,7 +153,7 @@ int plan_manifest_load(const char *path, plan_manifest **out, vp_err *e)
 }
 
 /* Replaces parent.hf_config, when a path, by the file it names. */
-static int inline_one(cJSON *parent, const char *dir, const char *path, const char *field,
+static int inline_one(cJSON *parent, const char *dir, const char *what, const char *field,
                       size_t i, vp_err *e)
 {
     cJSON *hf = cJSON_IsObject(parent) ? cJSON_GetObjectItemCaseSensitive(parent, "hf_config") : NULL;
@@ -163,30 +163,29 @@ static int inline_one(cJSON *parent, const char *dir, const char *path, const ch
     int n = rel[0] == '/' ? snprintf(file, sizeof file, "%s", rel)
                           : snprintf(file, sizeof file, "%s/%s", dir, rel);
     if (n < 0 || (size_t)n >= sizeof file)
-        return vp_errf(e, VP_EINPUT, "%s: models[%zu].%s: path too long", path, i, field);
+        return vp_errf(e, VP_EINPUT, "%s: models[%zu].%s: path too long", what, i, field);
     cJSON *cfg;
     vp_err sub = {0};
     if (vp_json_load(file, MAX_HF_BYTES, &cfg, &sub))
-        return vp_errf(e, VP_EINPUT, "%s: models[%zu].%s: %s", path, i, field, sub.msg);
+        return vp_errf(e, VP_EINPUT, "%s: models[%zu].%s: %s", what, i, field, sub.msg);
     if (!cJSON_ReplaceItemInObjectCaseSensitive(parent, "hf_config", cfg)) {
         cJSON_Delete(cfg);
-        return vp_errf(e, -ENOMEM, "%s: out of memory", path);
+        return vp_errf(e, -ENOMEM, "%s: out of memory", what);
     }
     return 0;
 }
 
-/* Replaces the hf_config paths of root's models (and of their speculative drafts) by the files. */
-static int inline_configs(cJSON *root, const char *path, vp_err *e)
+/* Replaces the hf_config paths of root's models (and of their speculative drafts) by the files
+ * they name, relative to dir; what names the manifest in errors. */
+static int inline_configs(cJSON *root, const char *dir, const char *what, vp_err *e)
 {
-    char dir[1024];
-    dir_of(path, dir, sizeof dir);
     cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models"), *m;
     size_t i = 0;
     cJSON_ArrayForEach(m, models)
     {
-        int rc = inline_one(m, dir, path, "hf_config", i, e);
+        int rc = inline_one(m, dir, what, "hf_config", i, e);
         if (!rc && cJSON_IsObject(m))
-            rc = inline_one(cJSON_GetObjectItemCaseSensitive(m, "speculative"), dir, path,
+            rc = inline_one(cJSON_GetObjectItemCaseSensitive(m, "speculative"), dir, what,
                             "speculative.hf_config", i, e);
         if (rc) return rc;
         i++;
@@ -194,27 +193,43 @@ static int inline_configs(cJSON *root, const char *path, vp_err *e)
     return 0;
 }
 
-int plan_manifest_inline_file(const char *path, char **out, vp_err *e)
+int plan_manifest_inline_buf(const char *buf, size_t len, const char *what, const char *base_dir,
+                             char **out, vp_err *e)
 {
+    if (!base_dir) base_dir = ".";
     plan_manifest *m = NULL;
-    int rc = plan_manifest_load(path, &m, e); /* every error named against the user's files */
+    /* every error named against the user's files */
+    int rc = plan_manifest_parse(buf, len, what, base_dir, &m, e);
     if (rc) return rc;
     plan_manifest_free(m);
     cJSON *root;
-    if ((rc = vp_json_load(path, PLAN_MAX_FILE_BYTES, &root, e))) return rc;
-    if ((rc = inline_configs(root, path, e))) {
+    if ((rc = vp_json_parse(buf, len, what, &root, e))) return rc;
+    if ((rc = inline_configs(root, base_dir, what, e))) {
         cJSON_Delete(root);
         return rc;
     }
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    if (!text) return vp_errf(e, -ENOMEM, "%s: out of memory", path);
+    if (!text) return vp_errf(e, -ENOMEM, "%s: out of memory", what);
     /* The self-contained text must mean what the file meant. */
-    if ((rc = plan_manifest_parse_inline(text, strlen(text), path, &m, e))) {
+    if ((rc = plan_manifest_parse_inline(text, strlen(text), what, &m, e))) {
         free(text);
         return rc;
     }
     plan_manifest_free(m);
     *out = text;
     return 0;
+}
+
+int plan_manifest_inline_file(const char *path, char **out, vp_err *e)
+{
+    char *buf;
+    size_t len;
+    int rc = vp_read_file(path, PLAN_MAX_FILE_BYTES, &buf, &len, e);
+    if (rc) return rc;
+    char dir[1024];
+    dir_of(path, dir, sizeof dir);
+    rc = plan_manifest_inline_buf(buf, len, path, dir, out, e);
+    free(buf);
+    return rc;
 }

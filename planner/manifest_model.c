@@ -168,7 +168,7 @@ static int get_architecture(const cJSON *o, const char *ctx, const plan_mf_ctx *
 {
     const cJSON *hf = cJSON_GetObjectItemCaseSensitive(o, "hf_config");
     bool have_hf = hf && !cJSON_IsNull(hf);
-    int rc = vp_json_u64(o, "memory_bytes", ctx, false, 1, MAX_MEM, &m->memory_bytes, e);
+    int rc = vp_json_bytes(o, "memory_bytes", ctx, false, 1, MAX_MEM, &m->memory_bytes, e);
     if (rc < 0) return rc;
     m->fixed = rc == 0;
     plan_arch fields = {0};
@@ -267,8 +267,8 @@ static int get_precision(const cJSON *o, const char *ctx, const plan_mf_defaults
     rc = vp_json_double(o, "overhead_fraction", ctx, false, 0.0, 10.0, &f, e);
     if (rc < 0) return rc;
     if (rc == 0) m->opts.overhead_ppm = (uint32_t)llround(f * 1e6);
-    rc = vp_json_u64(o, "cuda_context_bytes", ctx, false, 0, MAX_CTX, &m->opts.cuda_context_bytes,
-                     e);
+    rc = vp_json_bytes(o, "cuda_context_bytes", ctx, false, 0, MAX_CTX, &m->opts.cuda_context_bytes,
+                       e);
     return rc < 0 ? rc : 0;
 }
 

@@ -148,6 +148,10 @@ int plan_manifest_parse_inline(const char *buf, size_t len, const char *what,
  * is replaced by the config object it names. The result is checked with
  * plan_manifest_parse_inline before it is returned. Caller frees *out. */
 int plan_manifest_inline_file(const char *path, char **out, vp_err *e);
+/* The same for manifest text already read (a pipe, standard input): `what` names it in errors and
+ * hf_config paths resolve against base_dir (NULL: the current directory). Caller frees *out. */
+int plan_manifest_inline_buf(const char *buf, size_t len, const char *what, const char *base_dir,
+                             char **out, vp_err *e);
 void plan_manifest_free(plan_manifest *m);
 
 /* ---- the resolved problem ---- */

@@ -27,3 +27,16 @@ if [ ! -d "$k8s/node_modules/kubernetes-models" ]; then
   echo "vrampack: installing the Kubernetes schema checker (npm ci in tests/cli/k8s)" >&2
   npm ci --prefix "$k8s" --no-audit --no-fund --loglevel=error >/dev/null
 fi
+# The CLI's HTTP client (libcurl); promtool (Debian's prometheus package) checks /metrics in tests.
+more=()
+for p in libcurl4-openssl-dev prometheus; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || more+=("$p")
+done
+if [ ${#more[@]} -gt 0 ]; then
+  echo "vrampack: installing ${more[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${more[@]}" >/dev/null
+fi

@@ -103,7 +103,7 @@ static void test_half_empty_nodes_are_consolidated_make_before_break(void **stat
     printf("consolidated 4 half-empty nodes onto 2 in %.1f s; $%.2f/h now\n", t1 - t0, cost);
     assert_true(cost == 2.0); /* two nominal $1 nodes: the best 2 moves can reach */
     assert_true(h_metric(&env, "vrampack_moves_total") >= 2);
-    assert_true(h_metric(&env, "vrampack_saved_per_hour_total") >= 2.0);
+    assert_true(h_metric(&env, "vrampack_saved_dollars_per_hour_total") >= 2.0);
     const char *ev[] = {"msg=move", "id=x/", "saves_per_hour=", NULL};
     assert_true(h_log_has(env.ctl_log, ev));
     /* Never fewer ready x engines than the 4 before the moves. */

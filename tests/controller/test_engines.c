@@ -553,7 +553,7 @@ static void test_nodes_are_priced_from_the_fleet_file_and_the_catalog(void **sta
     double reported = h_num(plan, "cost_per_hour");
     if (reported < cost - 1e-9 || reported > cost + 1e-9)
         fail_msg("/v1/plan costs $%g/h; its nodes cost $%g/h", reported, cost);
-    assert_true(h_metric(&env, "vrampack_plan_cost_per_hour") == reported);
+    assert_true(h_metric(&env, "vrampack_plan_cost_dollars_per_hour") == reported);
     cJSON_Delete(plan);
 }
 
