@@ -43,7 +43,7 @@ cat >"$tmp/qf.json" <<'EOF'
  "gpu_models": [{"name": "X24", "memory_bytes": "24Gi", "cuda_bytes": "23.5Gi", "bandwidth_gbs": 900}],
  "catalog": [{"type": "x1", "gpus": {"X24": 1}, "price_per_hour": 1.0, "max_count": 4}]}
 EOF
-"$vp" plan "$tmp/qm.json" --fleet "$tmp/qf.json" --out "$tmp/qp.json" >/dev/null 2>"$tmp/err"
+"$vp" plan "$tmp/qm.json" --fleet "$tmp/qf.json" --time-limit 1 --out "$tmp/qp.json" >/dev/null 2>"$tmp/err"
 check "a manifest and fleet with quantities plan" test $? -eq 0
 check "memory_bytes \"6Gi\" places 6442450944 bytes" \
   json_is "$tmp/qp.json" "[p['bytes_per_gpu'] for p in j['placements'] if p['model']=='emb']==[6442450944]*2"
@@ -87,7 +87,7 @@ check "controller --log-level refuses it in the same words" grep -q "^vrampack c
 "$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --json >"$tmp/e1" 2>&1
 "$vp" estimate --hf-config - --json <"$src/tests/data/hf/llama-3.1-8b.json" >"$tmp/e2" 2>&1
 check "estimate --hf-config - reads the config from stdin" cmp -s "$tmp/e1" "$tmp/e2"
-"$vp" plan "$tmp/qm.json" --fleet "$tmp/qf.json" --out "$tmp/qp.json" >/dev/null 2>&1
+"$vp" plan "$tmp/qm.json" --fleet "$tmp/qf.json" --time-limit 1 --out "$tmp/qp.json" >/dev/null 2>&1
 "$vp" export "$tmp/qp.json" --format csv >"$tmp/c1" 2>&1
 "$vp" export - --format=csv <"$tmp/qp.json" >"$tmp/c2" 2>&1
 check "export - reads the plan from stdin (--format=csv as --format csv)" cmp -s "$tmp/c1" "$tmp/c2"
