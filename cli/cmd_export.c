@@ -20,7 +20,7 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: vrampack export PLAN|- --format k8s|csv|vllm [--manifest FILE|-] [--fleet FILE]\n"
-        "                       [--engine NAME] [--image IMAGE] [--out FILE]\n"
+        "                       [--engine NAME] [--image IMAGE] [--base-port N] [--out FILE]\n"
         "\n"
         "Writes a plan file (vrampack plan --out) in a form platform teams use.\n"
         "\n"
@@ -37,6 +37,8 @@ static void usage(FILE *f)
         "                    the built-in catalog)\n"
         "  --engine NAME     run this engine for every model (k8s): %s\n"
         "  --image IMAGE     container image of every Deployment (default: the engine's)\n"
+        "  --base-port N     the first engine port on a node; the k-th engine of a node\n"
+        "                    (vllm) listens on N+k (default 8000)\n"
         "  --out FILE        write here, atomically (default: standard output)\n"
         "\n"
         "exit: 0 written, 1 the output could not be written, 2 bad input or usage\n",
@@ -49,6 +51,7 @@ typedef struct export_args {
     plan_export_fmt fmt;
     bool engine_set;
     eng_kind engine;
+    unsigned base_port;
 } export_args;
 
 /* 0 parsed, 1 --help printed, -1 usage error printed. */
@@ -58,6 +61,7 @@ static int parse_args(int argc, char **argv, export_args *a)
         {"format", required_argument, NULL, 'f'}, {"manifest", required_argument, NULL, 'm'},
         {"fleet", required_argument, NULL, 'F'},  {"engine", required_argument, NULL, 'e'},
         {"image", required_argument, NULL, 'i'},  {"out", required_argument, NULL, 'o'},
+        {"base-port", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int c;
@@ -90,6 +94,12 @@ static int parse_args(int argc, char **argv, export_args *a)
         case 'i':
             a->image = optarg;
             break;
+        case 'p': {
+            uint64_t v;
+            if (!cli_parse_u64("export", "--base-port", optarg, 1, 65000, false, &v)) return -1;
+            a->base_port = (unsigned)v;
+            break;
+        }
         case 'o':
             a->out = optarg;
             break;
@@ -162,7 +172,8 @@ int cli_export(int argc, char **argv)
                             .plan_name = cli_input_name(a.plan),
                             .image = a.image,
                             .engine_set = a.engine_set,
-                            .engine = a.engine};
+                            .engine = a.engine,
+                            .base_port = a.base_port};
     int x = plan_export(&in, a.fmt, &out, &e);
     if (x) {
         if (x == -ENOMEM) rc = CLI_FAIL;

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "nodeloss.h"
+#include "planjson.h"
 #include "planner.h"
 #include "report.h"
 #include "vp_json.h"
@@ -73,11 +75,13 @@ static void usage(FILE *f)
             "usage: vrampack plan MANIFEST [--fleet FILE] [--solver auto|ffd|ilp]\n"
             "                     [--time-limit SEC] [--progress] [--out plan.json]\n"
             "                     [--report [text|md|json|html]] [--export-lp FILE]\n"
+            "                     [--spare-nodes 0|1] [--nplus1-time-limit SEC]\n"
             "                     [--current plan.json [--max-moves N] [--moves FILE]]\n"
             "\n"
             "Packs the manifest's model replicas onto the cheapest set of GPU nodes.\n"
             "\n"
-            "  MANIFEST           models to place (JSON, see README \"Manifest\")\n"
+            "  MANIFEST           models to place (JSON, see README \"Manifest\"); - reads it\n"
+            "                     from standard input (hf_config paths from the current dir)\n"
             "  --fleet FILE       GPU models, instance catalog and/or inventory nodes;\n"
             "                     default: the built-in catalog of cloud instance types\n"
             "  --solver S         ffd (first-fit decreasing, fast), ilp (GLPK MIP first), or\n"
@@ -88,7 +92,12 @@ static void usage(FILE *f)
             "                     when stderr is a terminal); Ctrl-C stops the search and\n"
             "                     keeps the best plan found so far\n"
             "  --out FILE         write the plan as JSON (written atomically)\n"
-            "  --report [FMT]     print a cost review: text (default), md, json or html\n"
+            "  --report [FMT]     print a cost review: text (default), md, json or html,\n"
+            "                     with the N+1 table (what losing each node costs)\n"
+            "  --spare-nodes N    1: add the cheapest spare node(s) so that the loss of any one\n"
+            "                     node re-places every replica without buying (default 0)\n"
+            "  --nplus1-time-limit SEC  search time for the N+1 analysis, shared by the nodes\n"
+            "                     (default 1; it is deterministic: effort, not the clock)\n"
             "  --export-lp FILE   write the MIP in CPLEX LP format (solve it with another solver)\n"
             "  --current FILE     rebalance: start from this plan and move few replicas\n"
             "  --max-moves N      at most N running replicas move (default: no limit; 0 only\n"
@@ -102,13 +111,15 @@ static void usage(FILE *f)
 typedef struct args {
     const char *manifest, *fleet, *out, *current, *moves;
     long max_moves;
+    unsigned spare_nodes;
+    double nplus1_s;
     bool report, progress;
     plan_report_fmt fmt;
     plan_options opt;
 } args;
 
 enum { O_FLEET = 256, O_OUT, O_CURRENT, O_MOVES, O_MAX_MOVES, O_EXPORT, O_SOLVER, O_TIME,
-       O_REPORT, O_PROGRESS, O_HELP };
+       O_REPORT, O_PROGRESS, O_SPARE, O_NPLUS1_TIME, O_HELP };
 
 static int parse_option(args *a, int c, const char *arg)
 {
@@ -126,6 +137,16 @@ static int parse_option(args *a, int c, const char *arg)
         a->max_moves = (long)v;
         return 0;
     }
+    case O_SPARE: {
+        uint64_t v;
+        if (!cli_parse_u64("plan", "--spare-nodes", arg, 0, 1, false, &v)) return CLI_USAGE;
+        a->spare_nodes = (unsigned)v;
+        return 0;
+    }
+    case O_NPLUS1_TIME:
+        return cli_parse_double("plan", "--nplus1-time-limit", arg, 0.0, 3600.0, &a->nplus1_s)
+                   ? 0
+                   : CLI_USAGE;
     case O_SOLVER:
         if (!strcmp(arg, "auto")) a->opt.solver = PLAN_SOLVER_AUTO;
         else if (!strcmp(arg, "ffd")) a->opt.solver = PLAN_SOLVER_FFD;
@@ -171,6 +192,8 @@ static int parse_args(int argc, char **argv, args *a)
         {"time-limit", required_argument, NULL, O_TIME},
         {"report", optional_argument, NULL, O_REPORT},
         {"progress", no_argument, NULL, O_PROGRESS},
+        {"spare-nodes", required_argument, NULL, O_SPARE},
+        {"nplus1-time-limit", required_argument, NULL, O_NPLUS1_TIME},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
     opterr = 0;
@@ -179,12 +202,8 @@ static int parse_args(int argc, char **argv, args *a)
     while (!rc && (c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         if (c == O_HELP || c == 'h') return usage(stdout), -1;
         if (c == O_REPORT) rc = parse_report(a, argc, argv, optarg);
-        else if (c == '?' || c == ':') {
-            fprintf(stderr, "vrampack plan: unknown option or missing value: %s\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return CLI_USAGE;
-        } else rc = parse_option(a, c, optarg);
+        else if (c == '?' || c == ':') return cli_usage_error("plan", c, argv);
+        else rc = parse_option(a, c, optarg);
     }
     if (rc) return rc;
     if (optind < argc) a->manifest = argv[optind++];
@@ -202,6 +221,8 @@ static int parse_args(int argc, char **argv, args *a)
         fprintf(stderr, "vrampack plan: --max-moves and --moves need --current\n");
         return CLI_USAGE;
     }
+    if (a->current && a->spare_nodes)
+        return cli_usage_fail("plan", "--spare-nodes plans afresh; it cannot be used with --current");
     return 0;
 }
 
@@ -212,6 +233,9 @@ typedef struct job {
     place_plan *plan, *current;
     plan_baselines base;
     bool have_base;
+    plan_nplus1 loss;
+    size_t spares;
+    double plain_cost;
     char *json, *text, *moves_json;
     plan_moves moves;
     vp_err e;
@@ -242,7 +266,7 @@ static int solve(const args *a, job *j)
 
 static int load(const args *a, job *j)
 {
-    if (plan_manifest_load(a->manifest, &j->m, &j->e)) return CLI_USAGE;
+    if (cli_manifest_load(a->manifest, &j->m, &j->e)) return CLI_USAGE;
     if (a->fleet ? plan_fleet_load(a->fleet, &j->f, &j->e) : !(j->f = plan_fleet_builtin()))
         return CLI_USAGE;
     if (plan_problem_build(j->m, j->f, &j->prob, &j->e)) return CLI_USAGE;
@@ -278,34 +302,71 @@ static void print_moves(const plan_moves *mv)
     }
 }
 
+/* The N+1 analysis and spare nodes search without a clock: the same input gives the same table. */
+static plan_options nplus1_options(const args *a)
+{
+    plan_options o;
+    plan_options_default(&o);
+    o.solver = a->opt.solver;
+    o.time_limit_s = a->nplus1_s;
+    return o;
+}
+
+/* --spare-nodes, then the N+1 table for the report. */
+static int nplus1(const args *a, job *j)
+{
+    plan_options o = nplus1_options(a);
+    j->plain_cost = j->plan->cost_per_hour;
+    if (a->spare_nodes && plan_add_spare_nodes(j->prob, j->plan, &o, &j->spares, &j->e))
+        return CLI_FAIL;
+    if (a->report && plan_nplus1_analyse(j->prob, j->plan, &o, &j->loss, &j->e)) return CLI_FAIL;
+    return 0;
+}
+
+static int render(const args *a, job *j)
+{
+    if (plan_baselines_compute(j->prob, &j->base, &j->e)) return CLI_USAGE;
+    j->have_base = true;
+    plan_report_input in = {.problem = j->prob,
+                            .plan = j->plan,
+                            .baselines = &j->base,
+                            .node_loss = j->loss.loss,
+                            .n_node_loss = j->loss.n,
+                            .spare_nodes = j->spares,
+                            .plain_cost_per_hour = j->plain_cost};
+    if (!(j->text = plan_report_render(&in, a->fmt))) {
+        fprintf(stderr, "vrampack plan: out of memory\n");
+        return CLI_FAIL;
+    }
+    return 0;
+}
+
 /* Everything after a plan exists: checks, files, report, summary. */
 static int output(const args *a, job *j)
 {
     char why[512];
+    int rc = nplus1(a, j);
+    if (rc) {
+        fprintf(stderr, "vrampack plan: %s\n", j->e.msg[0] ? j->e.msg : vp_strerror(j->e.code));
+        return rc;
+    }
     if (plan_check(j->prob, j->plan, why, sizeof why)) {
         fprintf(stderr, "vrampack plan: internal error, the plan is inconsistent: %s\n", why);
         return CLI_FAIL;
     }
-    j->json = plan_to_json(j->plan);
+    j->json = plan_to_json_fleet(j->plan, j->f);
     if (a->current) j->moves_json = plan_moves_to_json(&j->moves);
     if (!j->json || (a->current && !j->moves_json)) {
         fprintf(stderr, "vrampack plan: out of memory\n");
         return CLI_FAIL;
     }
-    if (a->report) {
-        if (plan_baselines_compute(j->prob, &j->base, &j->e)) return CLI_USAGE;
-        j->have_base = true;
-        if (!(j->text = plan_report(j->prob, j->plan, &j->base, a->fmt))) {
-            fprintf(stderr, "vrampack plan: out of memory\n");
-            return CLI_FAIL;
-        }
-    }
+    if (a->report && (rc = render(a, j))) return rc;
     size_t n = strlen(j->json);
     char *withnl = malloc(n + 2);
     if (!withnl) return CLI_FAIL;
     memcpy(withnl, j->json, n);
     memcpy(withnl + n, "\n", 2);
-    int rc = a->out ? write_file("--out", a->out, withnl) : 0;
+    rc = a->out ? write_file("--out", a->out, withnl) : 0;
     free(withnl);
     if (!rc && a->moves) rc = write_file("--moves", a->moves, j->moves_json);
     if (rc) return rc;
@@ -315,16 +376,18 @@ static int output(const args *a, job *j)
     else if (!a->out)
         printf("%s\n", j->json);
     else
-        printf("plan: %zu placements on %zu nodes, $%.2f/hour (lower bound $%.2f, gap %.1f%%), "
+        printf("plan: %zu placements on %zu nodes%s, $%.2f/hour (lower bound $%.2f, gap %.1f%%), "
                "%zu unplaced -> %s\n",
-               j->plan->n_placements, j->plan->n_nodes, j->plan->cost_per_hour,
-               j->plan->lower_bound_per_hour, j->plan->gap * 100, j->plan->n_unplaced, a->out);
+               j->plan->n_placements, j->plan->n_nodes,
+               j->spares ? (j->spares == 1 ? " (1 spare)" : " (spares)") : "",
+               j->plan->cost_per_hour, j->plan->lower_bound_per_hour, j->plan->gap * 100,
+               j->plan->n_unplaced, a->out);
     return j->plan->n_unplaced ? CLI_FAIL : CLI_OK;
 }
 
 int cli_plan(int argc, char **argv)
 {
-    args a = {.max_moves = -1, .fmt = PLAN_REPORT_TEXT};
+    args a = {.max_moves = -1, .fmt = PLAN_REPORT_TEXT, .nplus1_s = 1};
     plan_options_default(&a.opt);
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
@@ -337,6 +400,7 @@ int cli_plan(int argc, char **argv)
     else
         rc = output(&a, &j);
     if (j.have_base) plan_baselines_free(&j.base);
+    plan_nplus1_free(&j.loss);
     free(j.moves_json);
     plan_moves_free(&j.moves);
     place_plan_free(j.current);

@@ -159,7 +159,7 @@ void place_plan_update_cost(place_plan *p)
     if (used) {
         for (size_t k = 0; k < p->n_placements; k++) used[p->placements[k].node] = true;
         for (size_t i = 0; i < p->n_nodes; i++)
-            if (used[i]) cost += p->nodes[i].price_per_hour;
+            if (used[i] || p->nodes[i].spare) cost += p->nodes[i].price_per_hour;
         free(used);
     }
     p->cost_per_hour = cost;
@@ -175,7 +175,7 @@ int place_plan_drop_idle(place_plan *p)
     for (size_t k = 0; k < p->n_placements; k++) used[p->placements[k].node] = true;
     size_t w = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
-        if (used[i] || p->nodes[i].inventory) {
+        if (used[i] || p->nodes[i].inventory || p->nodes[i].spare) {
             map[i] = (int)w;
             p->nodes[w++] = p->nodes[i];
         } else {

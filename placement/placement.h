@@ -37,6 +37,8 @@ typedef struct place_node {
     char type[PLACE_TYPE_MAX]; /* instance type, e.g. "p5.48xlarge" */
     double price_per_hour;
     bool inventory;            /* it exists already (not bought by this plan) */
+    bool spare;                /* bought empty and kept as room for a lost node's replicas
+                                * (paid although it hosts nothing) */
     int n_gpus;
     place_gpu gpus[PLACE_MAX_GPUS];
     uint32_t n_placed;         /* placements on this node, kept by assign/unassign */
@@ -105,14 +107,14 @@ int place_plan_add_unplaced(place_plan *p, const char *model, uint32_t replica, 
 /* Index of the placement with this id, or -1. Linear. */
 int place_plan_find(const place_plan *p, const char *id);
 
-/* Number of placements on node i (nodes with none are idle and cost nothing). */
+/* Number of placements on node i (nodes with none are idle and cost nothing, unless spare). */
 size_t place_node_load(const place_plan *p, size_t i);
 
-/* Recomputes cost_per_hour from the nodes that host at least one placement, and gap from the
- * bound. */
+/* Recomputes cost_per_hour from the nodes that host at least one placement or are spare, and gap
+ * from the bound. */
 void place_plan_update_cost(place_plan *p);
 
-/* Drops nodes that host nothing and are not inventory, renumbering placements. */
+/* Drops nodes that host nothing and are neither inventory nor spare, renumbering placements. */
 int place_plan_drop_idle(place_plan *p);
 
 /* Checks every invariant from scratch: recomputed used bytes equal the stored ones and never

@@ -211,7 +211,8 @@ static int resolve(xplan *x, const plan_model **sorted, bool need_memory, bool o
         }
         xs->s.source = xs->s.model && xs->s.model->source[0] ? xs->s.model->source : pl->model;
         xs->engine = in->engine_set ? in->engine : xs->s.model ? xs->s.model->engine : ENG_BUILTIN;
-        xs->s.port = PLAN_EXPORT_PORT + (own_ports ? next_port[pl->node]++ : 0);
+        xs->s.port = (in->base_port ? in->base_port : PLAN_EXPORT_PORT) +
+                     (own_ports ? next_port[pl->node]++ : 0);
         dns_label(xs->name, pl->id, false);
         dns_label(xs->label, pl->model, false);
         rc = gpu_totals(x, i, need_memory, e);

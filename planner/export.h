@@ -34,6 +34,7 @@ typedef struct plan_export_input {
     const char *image;             /* container image for every Deployment; NULL: per engine */
     bool engine_set;               /* run `engine` for every model instead of the manifest's */
     eng_kind engine;
+    unsigned base_port;            /* first engine port on a node; 0: PLAN_EXPORT_PORT */
 } plan_export_input;
 
 typedef struct plan_export_out {

@@ -33,6 +33,7 @@ static cJSON *node_json(const place_node *n, const plan_fleet *f)
     cJSON_AddStringToObject(o, "type", n->type);
     cJSON_AddNumberToObject(o, "price_per_hour", n->price_per_hour);
     if (n->inventory) cJSON_AddBoolToObject(o, "inventory", 1);
+    if (n->spare) cJSON_AddBoolToObject(o, "spare", 1);
     cJSON *gpus = cJSON_AddArrayToObject(o, "gpus");
     for (int g = 0; g < n->n_gpus; g++) {
         const place_gpu *gp = &n->gpus[g];
@@ -135,6 +136,7 @@ static int read_node(const cJSON *o, const char *ctx, place_node *n, uint64_t *m
     if ((rc = vp_json_double(o, "price_per_hour", ctx, false, 0, 1e6, &n->price_per_hour, e)) < 0)
         return rc;
     if ((rc = vp_json_bool(o, "inventory", ctx, false, &n->inventory, e)) < 0) return rc;
+    if ((rc = vp_json_bool(o, "spare", ctx, false, &n->spare, e)) < 0) return rc;
     const cJSON *gpus = cJSON_GetObjectItemCaseSensitive(o, "gpus");
     int ng = cJSON_GetArraySize(gpus);
     if (!cJSON_IsArray(gpus) || ng < 1 || ng > PLACE_MAX_GPUS)

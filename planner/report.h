@@ -94,6 +94,8 @@ typedef struct plan_report_input {
     const plan_baselines *baselines; /* NULL: no baseline section */
     const plan_node_loss *node_loss; /* [n_node_loss]; NULL: the N+1 analysis was not run */
     size_t n_node_loss;
+    size_t spare_nodes;              /* spare nodes the plan holds (plan --spare-nodes) */
+    double plain_cost_per_hour;      /* with spare_nodes: the plan's cost without them */
 } plan_report_input;
 
 /* Renders the report of in->plan in fmt. Returns a NUL-terminated string the caller frees, or
@@ -134,6 +136,8 @@ typedef struct plan_report_input {
  *            savings_fraction (the three null when not comparable)}, or null when no baselines,
  *   node_loss: null when the N+1 analysis was not run, else [] of {node, replaced[],
  *            needs_new_nodes[], unplaced[], extra_cost_per_hour},
+ *   spare_nodes (count; spare nodes also carry "spare": true in nodes[]),
+ *   cost_without_spares_per_hour, spare_cost_per_hour (both null without spares),
  *   plan: the plan itself as plan_to_json_fleet writes it with the problem's fleet (planjson.h). */
 char *plan_report_render(const plan_report_input *in, plan_report_fmt fmt);
 

@@ -170,7 +170,7 @@ static void count_nodes(facts *f)
     counts *c = &f->c;
     for (size_t i = 0; i < plan->n_nodes; i++) {
         const place_node *n = &plan->nodes[i];
-        bool paid = place_node_load(plan, i) > 0;
+        bool paid = node_paid(plan, i);
         if (!paid && !n->inventory) continue; /* idle bought nodes are not part of the plan */
         uint64_t usable = 0;
         for (int g = 0; g < n->n_gpus; g++) {
@@ -214,8 +214,8 @@ static int build_bom(facts *f)
     f->bom = calloc(f->c.nodes_paid ? f->c.nodes_paid : 1, sizeof *f->bom);
     if (!f->bom) return -ENOMEM;
     for (size_t i = 0; i < plan->n_nodes; i++) {
-        if (!place_node_load(plan, i)) continue;
         const place_node *n = &plan->nodes[i];
+        if (!node_paid(plan, i)) continue;
         size_t k = 0;
         while (k < f->n_bom && !same_kind(&plan->nodes[f->bom[k].node], n, f->bom[k].inventory,
                                           f->bom[k].price_per_hour))
@@ -235,6 +235,8 @@ int plan_rpt_facts_build(facts *f, const plan_report_input *in)
     f->b = in->baselines;
     f->loss = in->node_loss;
     f->n_loss = in->node_loss ? in->n_node_loss : 0;
+    f->spare_nodes = in->spare_nodes;
+    f->plain_cost = in->plain_cost_per_hour;
     const place_plan *plan = f->plan;
     size_t n_models = f->p->manifest->n_models;
     f->m = calloc(n_models ? n_models : 1, sizeof *f->m);

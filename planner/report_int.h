@@ -63,6 +63,8 @@ typedef struct facts {
     const plan_baselines *b;
     const plan_node_loss *loss; /* NULL: not analysed */
     size_t n_loss;
+    size_t spare_nodes;         /* spares the plan holds for the N+1 requirement */
+    double plain_cost;          /* with spare_nodes: the cost before they were added */
     model_fact *m;
     pair *pairs;
     size_t n_pairs;
@@ -94,10 +96,16 @@ static inline const plan_manifest *manifest(const facts *f)
     return f->p->manifest;
 }
 
-/* Listed in the report: hosts something (paid), or inventory (paid or idle). */
+/* Paid: hosts something, or is a spare kept for the N+1 requirement. */
+static inline bool node_paid(const place_plan *plan, size_t i)
+{
+    return plan->nodes[i].spare || place_node_load(plan, i) > 0;
+}
+
+/* Listed in the report: paid, or inventory (paid or idle). */
 static inline bool node_shown(const place_plan *plan, size_t i)
 {
-    return plan->nodes[i].inventory || place_node_load(plan, i) > 0;
+    return plan->nodes[i].inventory || node_paid(plan, i);
 }
 
 static inline double max_above_optimal(const place_plan *plan)

@@ -124,7 +124,8 @@ static cJSON *json_node(const facts *f, size_t i)
     cJSON_AddStringToObject(o, "name", n->name);
     cJSON_AddStringToObject(o, "type", n->type);
     cJSON_AddBoolToObject(o, "inventory", n->inventory);
-    cJSON_AddBoolToObject(o, "paid", place_node_load(plan, i) > 0);
+    cJSON_AddBoolToObject(o, "paid", node_paid(plan, i));
+    cJSON_AddBoolToObject(o, "spare", n->spare);
     cJSON_AddNumberToObject(o, "price_per_hour", n->price_per_hour);
     cJSON_AddStringToObject(o, "gpu", n->n_gpus ? n->gpus[0].model : "");
     cJSON_AddNumberToObject(o, "gpus_total", n->n_gpus);
@@ -303,6 +304,14 @@ char *plan_rpt_render_json(const facts *f)
         cJSON_AddItemToObject(o, "node_loss", json_node_loss(f));
     else
         cJSON_AddNullToObject(o, "node_loss");
+    cJSON_AddNumberToObject(o, "spare_nodes", (double)f->spare_nodes);
+    if (f->spare_nodes) {
+        cJSON_AddNumberToObject(o, "cost_without_spares_per_hour", f->plain_cost);
+        cJSON_AddNumberToObject(o, "spare_cost_per_hour", f->plan->cost_per_hour - f->plain_cost);
+    } else {
+        cJSON_AddNullToObject(o, "cost_without_spares_per_hour");
+        cJSON_AddNullToObject(o, "spare_cost_per_hour");
+    }
     cJSON_AddItemToObject(o, "plan", plan_obj);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);

@@ -255,6 +255,14 @@ static void sec_node_loss(doc *d, const facts *f)
         id_list(d, l->unplaced, l->n_unplaced, "none");
         plan_rpt_cell(d, "%s", money(l->extra_cost_per_hour).s);
     }
+    if (f->spare_nodes)
+        plan_rpt_textf(d, BK_TEXT,
+                       "Planned with %zu spare node%s so that any one node's loss re-places "
+                       "everything without buying: %s/hour, against %s/hour for the plan "
+                       "without spares (+%s/hour).",
+                       f->spare_nodes, f->spare_nodes == 1 ? "" : "s",
+                       money(f->plan->cost_per_hour).s, money(f->plain_cost).s,
+                       money(f->plan->cost_per_hour - f->plain_cost).s);
 }
 
 static void sec_models(doc *d, const facts *f)
@@ -355,7 +363,10 @@ static void sec_nodes(doc *d, const facts *f)
         plan_rpt_cell(d, "%s", gib(used).s);
         plan_rpt_cell(d, "%s", gib(usable).s);
         plan_rpt_cell(d, "%s", util(used, usable).s);
-        plan_rpt_cell(d, "%s", !n->inventory ? "bought" : busy ? "owned" : "owned, idle");
+        plan_rpt_cell(d, "%s", n->spare       ? "bought, spare"
+                               : !n->inventory ? "bought"
+                               : busy          ? "owned"
+                                               : "owned, idle");
     }
 }
 

@@ -323,13 +323,14 @@ static void node_head(vp_sb *sb, const facts *f, size_t i, double y)
         used += n->gpus[g].used_bytes;
         usable += n->gpus[g].usable_bytes;
     }
-    bool paid = place_node_load(f->plan, i) > 0;
+    bool paid = node_paid(f->plan, i);
     char detail[256], name[PLACE_NAME_MAX * 3 + 8], shown[256];
     snprintf(detail, sizeof detail, "%s \xC2\xB7 %d \xC3\x97 %s \xC2\xB7 %s/h \xC2\xB7 %s used%s",
              n->type, n->n_gpus, n->n_gpus ? n->gpus[0].model : "-",
              plan_rpt_money(n->price_per_hour).s, plan_rpt_util(used, usable).s,
              !paid          ? " \xC2\xB7 idle, not charged"
              : n->inventory ? " \xC2\xB7 owned"
+             : n->spare     ? " \xC2\xB7 spare (N+1)"
                             : "");
     fit(name, sizeof name, n->name, PIC_W / 2.0);
     text(sb, GPU_LABEL_X, y + 14, " font-size=\"12.5\" font-weight=\"600\"", name);

@@ -132,7 +132,7 @@ static int check_nodes(chk *c)
         }
         if (nd->inventory != p->bintypes[b].inventory)
             rc = fail(c, "node %s: inventory flag differs from its type", nd->name);
-        if (load[i] == 0) continue;
+        if (load[i] == 0 && !nd->spare) continue;
         cost += nd->price_per_hour;
         int mc = p->bintypes[b].max_count;
         if (++count[b] > mc && mc >= 0)

@@ -116,5 +116,24 @@ check "estimate refuses an unknown training method" test $? -eq 2
 "$vp" estimate --hf-config "$src/tests/data/hf/llama-3.1-8b.json" --images 1 >/dev/null 2>&1
 check "estimate refuses images for a model without a vision encoder" test $? -eq 2
 
+# N+1: the review pair's report lists every node of the plan; with --spare-nodes 1 no loss buys.
+"$vp" plan "$src/examples/review.json" --fleet "$src/examples/fleet.json" --time-limit 1 \
+  --nplus1-time-limit 0.3 --report json >"$tmp/nl" 2>/dev/null
+check "the N+1 table has one entry per node of the plan" \
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert [l['node'] for l in r['node_loss']]==[n['name'] for n in r['plan']['nodes']] and r['spare_nodes']==0, r['node_loss']" "$tmp/nl"
+"$vp" plan "$src/examples/review.json" --fleet "$src/examples/fleet.json" --time-limit 1 \
+  --nplus1-time-limit 0.3 --spare-nodes 1 --report json >"$tmp/nl1" 2>/dev/null
+check "with --spare-nodes 1 every single loss re-places without buying, at a cost shown" \
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['spare_nodes']>=1 and r['spare_cost_per_hour']>0 and all(not l['needs_new_nodes'] and not l['unplaced'] for l in r['node_loss']) and sum(n.get('spare',False) for n in r['plan']['nodes'])==r['spare_nodes'], r['node_loss']" "$tmp/nl1"
+"$vp" plan "$src/examples/small.json" --spare-nodes 2 >/dev/null 2>"$tmp/err"
+rc=$?
+check "--spare-nodes 2 is refused with exit 2" test $rc -eq 2
+check "the refusal is one line naming the option" \
+  bash -c "test \$(wc -l <'$tmp/err') -eq 1 && grep -q -- '--spare-nodes' '$tmp/err'"
+(cd "$src/examples" && "$vp" plan - --out "$tmp/stdin-plan.json" <small.json >/dev/null 2>&1)
+check "plan reads its manifest from standard input" test -s "$tmp/stdin-plan.json"
+check "the plan file carries the GPUs' physical memory" \
+  python3 -c "import json,sys; p=json.load(open(sys.argv[1])); assert all('memory_bytes' in g for n in p['nodes'] for g in n['gpus']), p['nodes'][0]" "$tmp/stdin-plan.json"
+
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all CLI checks passed"

@@ -73,6 +73,54 @@ for p in plan["placements"]:
     ports[(node, port)] = pid
 PY
 
+# The same script starts real processes: the engine tests' stand-in for vLLM (fake_engine.py,
+# which parses --port and answers /health like vLLM) on every engine line of one node; each
+# engine must answer 200 on its port. Ports from a free range so parallel tests do not collide.
+base=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(20000 + s.getsockname()[1] % 30000)")
+(cd "$src/examples" && "$vp" export "$tmp/plan.json" --format vllm --manifest review.json \
+  --base-port "$base") >"$tmp/start-real.sh" 2>"$tmp/err"
+mkdir -p "$tmp/fake"
+printf '#!/bin/sh\nexec python3 "%s" "$@"\n' "$src/tests/agent/fake_engine.py" >"$tmp/fake/vllm"
+chmod +x "$tmp/fake/vllm"
+busiest=$(python3 -c "
+import json,sys,collections
+p=json.load(open(sys.argv[1]))
+c=collections.Counter(x['node'] for x in p['placements'] if x.get('stage',0)==0 and x.get('n_stages',1)==1)
+print(c.most_common(1)[0][0])" "$tmp/plan.json")
+FAKE_ENGINE_LOG="$tmp/fake.log" FAKE_ENGINE_LOAD_MS=200 VRAMPACK_NODE=$busiest PATH="$tmp/fake:$PATH" \
+  setsid sh "$tmp/start-real.sh" >/dev/null 2>&1 &
+script_pid=$!
+check "every engine the vllm script starts on $busiest answers /health 200 on its port" \
+  python3 - "$tmp/start-real.sh" "$busiest" <<'PY'
+import re, sys, time, urllib.request
+lines = [l for l in open(sys.argv[1]) if f"VRAMPACK_NODE='{sys.argv[2]}'" in l and "'vllm' 'serve'" in l]
+ports = [int(re.search(r"'--port' '(\d+)'", l).group(1)) for l in lines]
+assert ports, "no engine lines"
+deadline = time.time() + 30
+for port in ports:
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except Exception:
+            pass
+        if time.time() > deadline:
+            raise SystemExit(f"port {port}: no 200 from /health")
+        time.sleep(0.1)
+print(len(ports), "engines ready")
+PY
+kill -TERM -- -"$script_pid" 2>/dev/null
+wait "$script_pid" 2>/dev/null
+check "the fake engines saw the exported flags" python3 - "$tmp/fake.log" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if '"argv"' in l]
+assert recs, "no engine started"
+for r in recs:
+    a = r["argv"]
+    assert a[1] == "serve" and "--gpu-memory-utilization" in a and "--tensor-parallel-size" in a, a
+PY
+
 # Bad input: exit 2, one line, nothing written.
 "$vp" export "$tmp/plan.json" --out "$tmp/x.yaml" >/dev/null 2>"$tmp/err"
 check "a missing --format exits 2" test $? -eq 2
