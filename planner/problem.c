@@ -50,8 +50,8 @@ static int gang_on(const plan_model *m, const plan_bintype *b, uint64_t gpu_byte
 
 /* Shape of model m on bin type b with pp stages; *ok false when it does not fit. Returns an
  * error only when the architecture cannot be computed at all. */
-static int shape_on(const plan_model *m, const plan_bintype *b, uint64_t gpu_bytes, uint32_t pp,
-                    plan_shape *s, vp_err *e)
+static int shape_on(const plan_model *m, const plan_bintype *b, const plan_gpu_model *g,
+                    uint64_t gpu_bytes, uint32_t pp, plan_shape *s, vp_err *e)
 {
     memset(s, 0, sizeof *s);
     if (m->fixed) {
@@ -62,6 +62,9 @@ static int shape_on(const plan_model *m, const plan_bintype *b, uint64_t gpu_byt
         return 0;
     }
     if (m->opts.train.method != PLAN_TRAIN_NONE) return gang_on(m, b, gpu_bytes, s, e);
+    /* With slo.ttft_ms, an automatic TP degree keeps growing past the first that fits until the
+     * prefill is fast enough: more GPUs of a cheap kind may beat one fast GPU. */
+    plan_shape first = {0};
     static const uint32_t auto_tps[] = {1, 2, 4, 8, 16};
     for (size_t i = 0; i < VP_ARRAY_LEN(auto_tps); i++) {
         uint32_t tp = m->opts.tp ? m->opts.tp : auto_tps[i];
@@ -82,11 +85,16 @@ static int shape_on(const plan_model *m, const plan_bintype *b, uint64_t gpu_byt
         for (uint32_t k = 0; k < pp && k < PLAN_MAX_PP; k++) s->stage_bytes[k] = fp.stage_gpu_bytes[k];
         if (fp.per_gpu_bytes <= b->usable_per_gpu) {
             s->ok = true;
-            return 0;
+            if (m->opts.tp || m->ttft_ms <= 0 || plan_model_ttft_ms(m, g, tp) <= m->ttft_ms)
+                return 0;
+            if (!first.ok) first = *s; /* fits, too slow to prefill: try more GPUs */
+            s->ok = false;
+            continue;
         }
         if (m->opts.tp) break;
     }
-    s->ok = false;
+    if (first.ok) *s = first; /* admit() turns it down for slo.ttft_ms */
+    else s->ok = false;
     return 0;
 }
 
@@ -147,7 +155,8 @@ static int resolve_group(const plan_problem *p, const plan_model *m, plan_group 
         for (size_t b = 0; b < p->n_bintypes; b++) {
             plan_shape *s = &g->shapes[b];
             const plan_bintype *bt = &p->bintypes[b];
-            int rc = shape_on(m, bt, plan_gpu_cuda_bytes(&f->gpus[bt->gpu]), pp, s, e);
+            const plan_gpu_model *gm = &f->gpus[bt->gpu];
+            int rc = shape_on(m, bt, gm, plan_gpu_cuda_bytes(gm), pp, s, e);
             if (rc) return rc;
             if (!gpu_allowed(m, f, bt->gpu)) s->ok = false;
             else any_allowed = true;
