@@ -51,9 +51,9 @@ const char *eng_names_list(void)
 bool eng_placeholder_known(const char *name, size_t len)
 {
     static const char *const known[] = {
-        "model",     "id",        "replica",  "source", "tp",        "pp",
-        "max_seq_len", "max_batch", "kv_dtype", "kv_bytes", "bytes",  "fraction",
-        "port",      "max_loras", "max_lora_rank", "draft", "spec_tokens"};
+        "model",       "id",        "replica",       "source",   "tp",         "pp",
+        "max_seq_len", "max_batch", "kv_dtype",      "kv_bytes", "bytes",      "fraction",
+        "port",        "max_loras", "max_lora_rank", "draft",    "spec_tokens"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strlen(known[i]) == len && !memcmp(known[i], name, len)) return true;
     return false;

@@ -135,10 +135,10 @@ typedef struct eng_launch {
     bool kv_bytes_flag;   /* the installed engine accepts its KV-bytes flag */
     const char *version;  /* the installed engine's version ("0.7.3"); NULL: unknown (newest) */
     /* Workloads: LoRA adapters served on the base (0: none) and a speculative draft model. */
-    uint32_t max_loras;      /* adapters resident at once (vLLM --max-loras) */
-    uint32_t max_lora_rank;  /* vLLM --max-lora-rank */
-    const char *draft;       /* what the engine loads as the draft; NULL or "": none */
-    uint32_t spec_tokens;    /* tokens the draft proposes per step; 0: 5 */
+    uint32_t max_loras;     /* adapters resident at once (vLLM --max-loras) */
+    uint32_t max_lora_rank; /* vLLM --max-lora-rank */
+    const char *draft;      /* what the engine loads as the draft; NULL or "": none */
+    uint32_t spec_tokens;   /* tokens the draft proposes per step; 0: 5 */
     /* built-in worker only */
     uint64_t slice_bytes; /* what the worker takes (the agent caps it on simulated GPUs) */
     const char *backend;  /* "cuda" or "cpu" */

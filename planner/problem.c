@@ -44,7 +44,8 @@ static int gang_on(const plan_model *m, const plan_bintype *b, uint64_t gpu_byte
     s->tp = dp;
     s->pp = 1;
     s->stage_bytes[0] = s->fp.per_gpu_bytes;
-    s->ok = dp <= PLACE_MAX_GPUS && (int)dp <= b->n_gpus && s->fp.per_gpu_bytes <= b->usable_per_gpu;
+    s->ok =
+        dp <= PLACE_MAX_GPUS && (int)dp <= b->n_gpus && s->fp.per_gpu_bytes <= b->usable_per_gpu;
     return 0;
 }
 
@@ -82,7 +83,8 @@ static int shape_on(const plan_model *m, const plan_bintype *b, const plan_gpu_m
         s->fp = fp;
         s->tp = tp;
         s->pp = pp;
-        for (uint32_t k = 0; k < pp && k < PLAN_MAX_PP; k++) s->stage_bytes[k] = fp.stage_gpu_bytes[k];
+        for (uint32_t k = 0; k < pp && k < PLAN_MAX_PP; k++)
+            s->stage_bytes[k] = fp.stage_gpu_bytes[k];
         if (fp.per_gpu_bytes <= b->usable_per_gpu) {
             s->ok = true;
             if (m->opts.tp || m->ttft_ms <= 0 || plan_model_ttft_ms(m, g, tp) <= m->ttft_ms)

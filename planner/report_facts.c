@@ -303,7 +303,8 @@ static void gather_lora_one(facts *f, size_t mi, lora_fact *lf)
     vp_err e;
     if (plan_footprint_compute(&m->arch, &o, &sep, &e) == 0) lf->separate_bytes = sep.total_bytes;
     if (f->c.used > 0) lf->gib_hour_price = f->c.cost_paid / ((double)f->c.used / VP_GIB);
-    lf->separate_per_hour = lf->gib_hour_price * lf->adapters * ((double)lf->separate_bytes / VP_GIB);
+    lf->separate_per_hour =
+        lf->gib_hour_price * lf->adapters * ((double)lf->separate_bytes / VP_GIB);
     lf->plan_per_hour = lf->gib_hour_price * mf->placed * ((double)lf->slice_bytes / VP_GIB);
 }
 

@@ -66,12 +66,12 @@ typedef struct tier_fact {
 /* Spot capacity priced as if bought on demand: the same instance type without its ":spot"
  * suffix, else the cheapest on-demand type with the same GPU model and count. */
 typedef struct spot_fact {
-    double cost;            /* $/hour of the paid spot nodes */
-    double on_demand_cost;  /* the same nodes on demand, over those with a counterpart */
-    double matched_cost;    /* spot $/hour of the nodes with a counterpart */
-    uint32_t unmatched;     /* paid spot nodes with no on-demand counterpart in the problem */
+    double cost;                  /* $/hour of the paid spot nodes */
+    double on_demand_cost;        /* the same nodes on demand, over those with a counterpart */
+    double matched_cost;          /* spot $/hour of the nodes with a counterpart */
+    uint32_t unmatched;           /* paid spot nodes with no on-demand counterpart in the problem */
     double interruptions_per_day; /* expected reclaims a day over the paid spot nodes */
-    size_t *nodes;          /* plan node indices of the paid spot nodes, plan order */
+    size_t *nodes;                /* plan node indices of the paid spot nodes, plan order */
     size_t n_nodes;
 } spot_fact;
 
@@ -79,11 +79,11 @@ typedef struct spot_fact {
 typedef struct lora_fact {
     size_t model;
     uint32_t adapters, resident, rank;
-    uint64_t slice_bytes;    /* one replica with its resident adapters (the plan's footprint) */
-    uint64_t separate_bytes; /* one adapter merged into a copy of the base, served alone */
-    double gib_hour_price;   /* the plan's $/hour over the GiB its paid nodes hold; 0 unknown */
-    double separate_per_hour;/* adapters x separate_bytes at that price (one replica each) */
-    double plan_per_hour;    /* placed replicas x slice_bytes at that price */
+    uint64_t slice_bytes;     /* one replica with its resident adapters (the plan's footprint) */
+    uint64_t separate_bytes;  /* one adapter merged into a copy of the base, served alone */
+    double gib_hour_price;    /* the plan's $/hour over the GiB its paid nodes hold; 0 unknown */
+    double separate_per_hour; /* adapters x separate_bytes at that price (one replica each) */
+    double plan_per_hour;     /* placed replicas x slice_bytes at that price */
 } lora_fact;
 
 typedef struct facts {

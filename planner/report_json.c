@@ -289,8 +289,8 @@ static void json_work(cJSON *o, const facts *f)
         cJSON_AddItemToArray(lat, x);
         cJSON_AddStringToObject(x, "placement", pl->id);
         cJSON_AddStringToObject(x, "model", pl->model);
-        cJSON_AddStringToObject(x, "class", m->models[mi].wclass == PLAN_CLASS_BATCH ? "batch"
-                                                                                     : "realtime");
+        cJSON_AddStringToObject(x, "class",
+                                m->models[mi].wclass == PLAN_CLASS_BATCH ? "batch" : "realtime");
         bool on = pl->node >= 0 && (size_t)pl->node < f->plan->n_nodes;
         cJSON_AddStringToObject(x, "tier", on ? plan_tier_name(f->node_tier[pl->node]) : "");
         if (pl->est_tpot_ms > 0)

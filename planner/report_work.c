@@ -64,8 +64,10 @@ void plan_rpt_sec_tiers(doc *d, const facts *f)
                 plan_rpt_money(save).s, plan_rpt_money(save * PLAN_HOURS_PER_MONTH).s,
                 plan_rpt_money(s->on_demand_cost).s);
     if (s->unmatched)
-        plan_rpt_kv(d, "Not compared", "%u spot %s no on-demand type of the same GPUs to compare "
-                    "with", s->unmatched, plural(s->unmatched, "node has", "nodes have"));
+        plan_rpt_kv(d, "Not compared",
+                    "%u spot %s no on-demand type of the same GPUs to compare "
+                    "with",
+                    s->unmatched, plural(s->unmatched, "node has", "nodes have"));
     plan_rpt_kv(d, "Interruptions",
                 "%.2f expected a day over %zu spot %s; each stops what runs on that node until "
                 "it is placed again",
@@ -88,8 +90,8 @@ void plan_rpt_sec_lora(doc *d, const facts *f)
 {
     if (!f->n_lora) return;
     plan_rpt_textf(d, BK_HEAD, "LoRA adapters");
-    plan_rpt_table(d, "lrrrrrrr", "base", "adapters", "resident", "rank", "replicas",
-                   "slice GiB", "one adapter alone GiB", "saving $/hour");
+    plan_rpt_table(d, "lrrrrrrr", "base", "adapters", "resident", "rank", "replicas", "slice GiB",
+                   "one adapter alone GiB", "saving $/hour");
     for (size_t k = 0; k < f->n_lora; k++) {
         const lora_fact *l = &f->lora[k];
         plan_rpt_cell(d, "%s", manifest(f)->models[l->model].name);
@@ -110,9 +112,9 @@ void plan_rpt_sec_lora(doc *d, const facts *f)
                    "and each resident adapter adds rank x (d_in + d_out) per adapted matrix. The "
                    "saving prices the alternative, every adapter merged into a model of its own "
                    "with one replica each (the fewest that serve them all), against this plan's "
-                   "replicas, both at this plan's cost per GiB its nodes hold (%s per GiB-hour): "
-                   "an estimate of what the same packing would cost, not a second plan.",
-                   plan_rpt_money(l->gib_hour_price).s);
+                   "replicas, both at this plan's cost per GiB its nodes hold ($%.4f per "
+                   "GiB-hour): an estimate of what the same packing would cost, not a second plan.",
+                   l->gib_hour_price);
 }
 
 void plan_rpt_sec_training(doc *d, const facts *f)
@@ -133,7 +135,8 @@ void plan_rpt_sec_training(doc *d, const facts *f)
             used[f->node_tier[f->pairs[i].node]] = true;
         vp_sb sb = {0};
         for (int t = 0; t < 3; t++)
-            if (used[t]) vp_sb_printf(&sb, "%s%s", sb.len ? ", " : "", plan_tier_name((plan_tier)t));
+            if (used[t])
+                vp_sb_printf(&sb, "%s%s", sb.len ? ", " : "", plan_tier_name((plan_tier)t));
         plan_rpt_cell(d, "%s", md->name);
         plan_rpt_cell(d, "%s", plan_train_method_name(md->opts.train.method));
         plan_rpt_cell(d, "%s", plan_optimizer_name(md->opts.train.optimizer));
@@ -170,7 +173,8 @@ void plan_rpt_sec_latency(doc *d, const facts *f)
         double tpot = 0, ttft = 0;
         for (size_t i = 0; i < f->plan->n_placements; i++) {
             if (f->pl_model[i] != (int)mi) continue;
-            if (f->plan->placements[i].est_tpot_ms > tpot) tpot = f->plan->placements[i].est_tpot_ms;
+            if (f->plan->placements[i].est_tpot_ms > tpot)
+                tpot = f->plan->placements[i].est_tpot_ms;
             if (f->pl_ttft_ms[i] > ttft) ttft = f->pl_ttft_ms[i];
         }
         plan_rpt_cell(d, "%s", md->name);

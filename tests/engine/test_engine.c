@@ -253,8 +253,8 @@ static void vllm_serves_lora_adapters_with_enable_lora_and_their_count_and_rank(
     assert_argv(&l, VLLM_HEAD " --enable-lora --max-loras 8 --max-lora-rank 16");
 }
 
-static void vllm_takes_a_draft_as_one_speculative_config_json_when_its_version_is_new_or_unknown(
-    void **state)
+static void
+vllm_takes_a_draft_as_one_speculative_config_json_when_its_version_is_new_or_unknown(void **state)
 {
     (void)state;
     eng_launch l = base(ENG_VLLM);

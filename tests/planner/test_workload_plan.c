@@ -68,7 +68,7 @@ static const cJSON *obj(const cJSON *o, const char *key)
 /* ------------------------------------------------------------------------------------- LoRA */
 
 #define LORA_BASE                                                                                  \
-    "{\"name\": \"support-base\", \"hf_config\": \"hf/llama-3.1-8b.json\","                       \
+    "{\"name\": \"support-base\", \"hf_config\": \"hf/llama-3.1-8b.json\","                        \
     " \"lora\": {\"adapters\": 40, \"max_resident\": 8, \"rank\": 16}}"
 
 static void forty_adapters_plan_into_one_base_slice_and_the_report_shows_the_saving(void **st)
@@ -95,8 +95,8 @@ static void forty_adapters_plan_into_one_base_slice_and_the_report_shows_the_sav
     uint64_t adapters = 8ULL * 41943040ULL * 2ULL / sh->tp;
     if (sh->fp.per_gpu_bytes < alone.per_gpu_bytes + adapters)
         fail_msg("slice %llu per GPU, base alone %llu + adapters %llu",
-                 (unsigned long long)sh->fp.per_gpu_bytes,
-                 (unsigned long long)alone.per_gpu_bytes, (unsigned long long)adapters);
+                 (unsigned long long)sh->fp.per_gpu_bytes, (unsigned long long)alone.per_gpu_bytes,
+                 (unsigned long long)adapters);
 
     cJSON *j = report_json(&r);
     const cJSON *l = cJSON_GetArrayItem(arr(j, "lora_bases"), 0);
@@ -149,11 +149,11 @@ static void forty_separate_models_cost_more_than_forty_adapters_on_one_base(void
 
 #define MIXED                                                                                      \
     "{\"models\": ["                                                                               \
-    " {\"name\": \"chat\", \"hf_config\": \"hf/llama-3.1-8b.json\", \"replicas\": 2},"            \
+    " {\"name\": \"chat\", \"hf_config\": \"hf/llama-3.1-8b.json\", \"replicas\": 2},"             \
     " {\"name\": \"chat-big\", \"hf_config\": \"hf/qwen2-7b.json\", \"max_batch\": 8},"            \
     " {\"name\": \"summaries\", \"hf_config\": \"hf/qwen2-7b.json\", \"class\": \"batch\","        \
     "  \"replicas\": 4},"                                                                          \
-    " {\"name\": \"ft\", \"hf_config\": \"hf/llama-3.1-8b.json\","                                \
+    " {\"name\": \"ft\", \"hf_config\": \"hf/llama-3.1-8b.json\","                                 \
     "  \"train\": {\"method\": \"qlora\", \"rank\": 16, \"seq_len\": 2048}}]}"
 
 #define SPOT_FLEET "{\"include_builtin\": [\"on_demand\", \"spot\"]}"
@@ -220,10 +220,11 @@ static void a_realtime_model_that_fits_only_spot_capacity_stays_unplaced_with_th
                         " \"price_per_hour\": 0.7, \"tier\": \"spot\","
                         " \"interruptions_per_hour\": 0.1}]}";
     run r;
-    solve_full(&r,
-               "{\"models\": [{\"name\": \"rt\", \"hf_config\": \"hf/llama-3.1-8b.json\"},"
-               " {\"name\": \"bt\", \"hf_config\": \"hf/llama-3.1-8b.json\", \"class\": \"batch\"}]}",
-               parse_fleet(fleet));
+    solve_full(
+        &r,
+        "{\"models\": [{\"name\": \"rt\", \"hf_config\": \"hf/llama-3.1-8b.json\"},"
+        " {\"name\": \"bt\", \"hf_config\": \"hf/llama-3.1-8b.json\", \"class\": \"batch\"}]}",
+        parse_fleet(fleet));
     assert_int_equal(placements_of(r.plan, "rt"), 0);
     assert_int_equal(placements_of(r.plan, "bt"), 1);
     assert_int_equal(r.plan->n_unplaced, 1);
@@ -370,8 +371,9 @@ static void a_ttft_objective_may_be_met_with_more_gpus_of_a_cheap_kind(void **st
 {
     (void)st;
     run r;
-    solve_full(&r, ttft_model(200), ttft_fleet(", {\"type\": \"l4x4\", \"gpus\": {\"L4\": 4},"
-                                               " \"price_per_hour\": 4.60}"));
+    solve_full(&r, ttft_model(200),
+               ttft_fleet(", {\"type\": \"l4x4\", \"gpus\": {\"L4\": 4},"
+                          " \"price_per_hour\": 4.60}"));
     assert_int_equal(r.plan->n_placements, 1);
     const place_placement *pl = &r.plan->placements[0];
     assert_string_equal(r.plan->nodes[pl->node].type, "l4x4");
