@@ -50,9 +50,10 @@ const char *eng_names_list(void)
 
 bool eng_placeholder_known(const char *name, size_t len)
 {
-    static const char *const known[] = {"model", "id",          "replica",   "source",   "tp",
-                                        "pp",    "max_seq_len", "max_batch", "kv_dtype", "kv_bytes",
-                                        "bytes", "fraction",    "port"};
+    static const char *const known[] = {
+        "model",       "id",        "replica",       "source",   "tp",         "pp",
+        "max_seq_len", "max_batch", "kv_dtype",      "kv_bytes", "bytes",      "fraction",
+        "port",        "max_loras", "max_lora_rank", "draft",    "spec_tokens"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strlen(known[i]) == len && !memcmp(known[i], name, len)) return true;
     return false;
@@ -98,6 +99,12 @@ static const eng_arg vllm_args[] = {
     {ENG_IF_KV_BYTES, "--kv-cache-memory-bytes", "{kv_bytes}"},
     {ENG_IF_FRACTION, "--gpu-memory-utilization", "{fraction}"},
     {ENG_IF_KV_DTYPE, "--kv-cache-dtype", "{engine_kv_dtype}"},
+    {ENG_IF_LORA, "--enable-lora", NULL},
+    {ENG_IF_LORA, "--max-loras", "{max_loras}"},
+    {ENG_IF_LORA, "--max-lora-rank", "{max_lora_rank}"},
+    {ENG_IF_SPEC_CONFIG, "--speculative-config", "{speculative_config}"},
+    {ENG_IF_SPEC_LEGACY, "--speculative-model", "{draft}"},
+    {ENG_IF_SPEC_LEGACY, "--num-speculative-tokens", "{spec_tokens}"},
 };
 static const eng_kv_name vllm_kv[] = {{"fp16", NULL}, {"bf16", NULL}, {"fp8", "fp8"}};
 
@@ -149,6 +156,7 @@ static const eng_profile profiles[ENG_COUNT] = {
                   .stop_grace_s = 30,
                   .version_arg = "--version",
                   .kv_bytes_since = "0.11.0",
+                  .spec_config_since = "0.8.0",
                   .needs_port = true,
                   .adoptable = true},
     [ENG_SGLANG] = {.kind = ENG_SGLANG,
@@ -228,6 +236,26 @@ static bool source_is_file(const char *s)
            (n > 5 && !strcasecmp(s + n - 5, ".gguf"));
 }
 
+static uint32_t spec_tokens(const eng_launch *l)
+{
+    return l->spec_tokens ? l->spec_tokens : 5;
+}
+
+/* {"model": "<draft>", "num_speculative_tokens": N}, the draft's name escaped as a JSON string. */
+static void spec_config(vp_sb *sb, const eng_launch *l)
+{
+    vp_sb_printf(sb, "{\"model\": \"");
+    for (const char *c = l->draft ? l->draft : ""; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            vp_sb_printf(sb, "\\%c", *c);
+        else if ((unsigned char)*c < 0x20)
+            vp_sb_printf(sb, "\\u%04x", (unsigned)(unsigned char)*c);
+        else
+            vp_sb_append(sb, c, 1);
+    }
+    vp_sb_printf(sb, "\", \"num_speculative_tokens\": %u}", spec_tokens(l));
+}
+
 char *eng_expand(const char *tmpl, const eng_launch *l)
 {
     const eng_profile *p = eng_profile_of(l->kind);
@@ -284,6 +312,16 @@ char *eng_expand(const char *tmpl, const eng_launch *l)
             vp_sb_printf(&sb, "%s", l->backend ? l->backend : "cuda");
         else if (KEY("port"))
             vp_sb_printf(&sb, "%u", l->port);
+        else if (KEY("max_loras"))
+            vp_sb_printf(&sb, "%u", l->max_loras);
+        else if (KEY("max_lora_rank"))
+            vp_sb_printf(&sb, "%u", l->max_lora_rank);
+        else if (KEY("draft"))
+            vp_sb_printf(&sb, "%s", l->draft ? l->draft : "");
+        else if (KEY("spec_tokens"))
+            vp_sb_printf(&sb, "%u", spec_tokens(l));
+        else if (KEY("speculative_config"))
+            spec_config(&sb, l);
         else if (KEY("fraction")) {
             char f[32];
             eng_fraction(l->bytes, l->gpu_bytes, f, sizeof f);
@@ -369,6 +407,14 @@ static bool when_holds(const eng_profile *p, const eng_launch *l, eng_when w)
         return source_is_file(source_of(l));
     case ENG_IF_SOURCE_REPO:
         return !source_is_file(source_of(l));
+    case ENG_IF_LORA:
+        return l->max_loras > 0;
+    case ENG_IF_SPEC_CONFIG:
+    case ENG_IF_SPEC_LEGACY: {
+        bool legacy = p->spec_config_since && l->version && *l->version &&
+                      eng_version_cmp(l->version, p->spec_config_since) < 0;
+        return l->draft && *l->draft && (w == ENG_IF_SPEC_LEGACY) == legacy;
+    }
     }
     return false;
 }
@@ -471,6 +517,15 @@ void eng_revision(const eng_launch *l, const uint8_t *gpus, int n_gpus, char *ou
     for (size_t i = 0; i < l->n_command; i++)
         fnv_str(&f, l->command[i]);
     if (n_gpus > 0) fnv_bytes(&f, gpus, (size_t)n_gpus);
+    /* Hashed only when set, so a plain replica keeps the revision it always had. */
+    if (l->max_loras || l->max_lora_rank) {
+        fnv_u64(&f, l->max_loras);
+        fnv_u64(&f, l->max_lora_rank);
+    }
+    if (l->draft && *l->draft) {
+        fnv_str(&f, l->draft);
+        fnv_u64(&f, spec_tokens(l));
+    }
     snprintf(out, cap, "%016llx", (unsigned long long)f.h);
 }
 

@@ -41,7 +41,7 @@ const char *eng_names_list(void);
 /* Placeholders a command template may hold, as "{name}". */
 #define ENG_PLACEHOLDERS                                                                           \
     "{model} {id} {replica} {source} {tp} {pp} {max_seq_len} {max_batch} {kv_dtype} {kv_bytes} "   \
-    "{bytes} {fraction} {port}"
+    "{bytes} {fraction} {port} {max_loras} {max_lora_rank} {draft} {spec_tokens}"
 
 /* true when `name` (len bytes, without braces) is a known placeholder. */
 bool eng_placeholder_known(const char *name, size_t len);
@@ -65,6 +65,9 @@ typedef enum eng_when {
     ENG_IF_KV_DTYPE,    /* the KV dtype is not the engine's default (value: the mapped name) */
     ENG_IF_SOURCE_FILE, /* source is a file (absolute, ./ or .gguf) */
     ENG_IF_SOURCE_REPO, /* source is a repository id */
+    ENG_IF_LORA,        /* the replica serves LoRA adapters (max_loras > 0) */
+    ENG_IF_SPEC_CONFIG, /* a draft model, and the engine takes its speculative config as JSON */
+    ENG_IF_SPEC_LEGACY, /* a draft model, and the engine is older than spec_config_since */
 } eng_when;
 
 /* One argument pair of a profile: `flag` (NULL: none) then `value` (a template; NULL: none). */
@@ -100,6 +103,10 @@ typedef struct eng_profile {
      * kv_bytes_since on. NULL: no probe (no KV-bytes flag, or always accepted). */
     const char *version_arg;
     const char *kv_bytes_since;
+    /* The speculative decoding flags changed spelling: from this version on (vLLM 0.8.0) one
+     * --speculative-config JSON object, before it --speculative-model and
+     * --num-speculative-tokens. An unknown version gets the current spelling. */
+    const char *spec_config_since;
     bool needs_port;     /* serves HTTP on a port the agent hands out */
     bool pipeline_nodes; /* can run one pipeline stage per node */
     bool adoptable;      /* outlives a dead agent (its stdout closing) and can be adopted */
@@ -126,6 +133,12 @@ typedef struct eng_launch {
     uint64_t gpu_bytes;   /* total bytes of the smallest of its GPUs (for the fraction) */
     uint32_t port;        /* 0 when none */
     bool kv_bytes_flag;   /* the installed engine accepts its KV-bytes flag */
+    const char *version;  /* the installed engine's version ("0.7.3"); NULL: unknown (newest) */
+    /* Workloads: LoRA adapters served on the base (0: none) and a speculative draft model. */
+    uint32_t max_loras;     /* adapters resident at once (vLLM --max-loras) */
+    uint32_t max_lora_rank; /* vLLM --max-lora-rank */
+    const char *draft;      /* what the engine loads as the draft; NULL or "": none */
+    uint32_t spec_tokens;   /* tokens the draft proposes per step; 0: 5 */
     /* built-in worker only */
     uint64_t slice_bytes; /* what the worker takes (the agent caps it on simulated GPUs) */
     const char *backend;  /* "cuda" or "cpu" */

@@ -167,9 +167,12 @@ typedef struct plan_bintype {
     uint64_t usable_per_gpu;
     double price_per_hour;
     int max_count;                 /* -1 = no limit */
+    plan_tier tier;                /* how it is bought; realtime models never use spot */
+    double interruptions_per_hour; /* spot: expected reclaims per node-hour */
 } plan_bintype;
 
-/* How one replica of a model sits on one bin type. */
+/* How one replica of a model sits on one bin type. For a training job tp is the gang: its
+ * data_parallel GPUs, placed together on one node as one placement (each holds fp, a full copy). */
 typedef struct plan_shape {
     bool ok;                       /* it fits and is allowed */
     uint32_t tp, pp;
@@ -221,6 +224,15 @@ uint64_t plan_prefill_flops(const plan_arch *a, uint64_t prompt_tokens);
 /* Time to first token in ms when tp GPUs of tflops (dense TFLOPS) run flops at mfu_ppm of peak;
  * 0 when tflops is 0 (unknown). */
 double plan_ttft_ms(uint64_t flops, uint32_t tflops, uint32_t tp, uint32_t mfu_ppm);
+/* The fraction of dense peak a prefill reaches, for slo.ttft_ms and the report's TTFT estimate:
+ * 50%, a round figure inside the 40-60% that long-prompt prefill reaches on Hopper/Ampere with
+ * FlashAttention kernels; a planning assumption, not a measurement. */
+#define PLAN_PREFILL_MFU_PPM 500000u
+/* Estimated ms to the first token of a replica of m with tp GPUs of g (pipeline stages run one
+ * after another, so TTFT does not shrink with pp): its FP8 TFLOPS when the weights are fp8 and the
+ * GPU has FP8 tensor cores, else BF16; 0 when unknown (memory_bytes model, no slo.prompt_tokens,
+ * no TFLOPS for g). */
+double plan_model_ttft_ms(const plan_model *m, const plan_gpu_model *g, uint32_t tp);
 
 /* Predicted ms per output token when a GPU of bandwidth_gbs reads decode_bytes (the sum over all
  * slices that decode on it at once: co-located models share the bandwidth). */

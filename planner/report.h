@@ -129,6 +129,24 @@ typedef struct plan_report_input {
  *   bill_of_materials[]: type, gpu, gpus_per_node, inventory, count, gpus, price_per_hour (each
  *            node), cost_per_hour (count x price); the lines add up to nodes_paid, gpus_paid
  *            and cost_per_hour,
+ *   cost_by_tier: {on_demand, spot, reserved} each {nodes, gpus, cost_per_hour, cost_per_month}
+ *            over the paid nodes (the three add up to cost_per_hour),
+ *   spot_savings: {spot_cost_per_hour, on_demand_cost_per_hour (the same spot nodes bought on
+ *            demand: the type without ":spot", else the cheapest on-demand type of the same GPUs),
+ *            savings_per_hour, savings_per_month (over the nodes that have such a type),
+ *            nodes_not_compared},
+ *   interruption_exposure: {interruptions_per_day (expected over the paid spot nodes), nodes[]
+ *            {node, interruptions_per_hour, interruptions_per_day, placements[] (ids it would
+ *            stop)}},
+ *   lora_bases[]: model, adapters, max_resident, rank, replicas_placed, slice_bytes (one replica
+ *            with its resident adapters), separate_model_bytes (one adapter served as a model of
+ *            its own), cost_per_gib_hour (cost_per_hour over the GiB the paid nodes hold),
+ *            separate_cost_per_hour (adapters x separate_model_bytes at that price),
+ *            plan_cost_per_hour (replicas_placed x slice_bytes at that price), savings_per_hour,
+ *   training_jobs[]: model, method, optimizer, trainable_params, gpus_per_replica (the gang,
+ *            data_parallel, on one node), per_gpu_bytes, replicas, placed,
+ *   latency[] (one per placement): placement, model, class, tier, est_tpot_ms, est_ttft_ms (at
+ *            slo.prompt_tokens, PLAN_PREFILL_MFU_PPM of datasheet TFLOPS; null when unknown),
  *   unplaced[]: model, replica, reason,
  *   baselines: {one_model_per_gpu, a100_80gb} each {available, description, note, cost_per_hour,
  *            cost_per_month, nodes, gpus, replicas_placed, replicas_unplaced, comparable,

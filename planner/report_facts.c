@@ -2,6 +2,10 @@
  * problem: per model (footprint, TP x PP, where its replicas went), the one count of nodes, GPUs
  * and bytes, the bill of materials, and whether a baseline placed the same replicas.
  *
+ * The work's facts are gathered here too: cost by tier (on demand, spot, reserved), what the spot
+ * nodes would cost on demand and how often they are expected to be reclaimed, each LoRA base
+ * against serving its adapters as separate models, and each placement's time to first token.
+ *
  * Every figure a section prints comes from here, so the Cost lines, the baseline table, the bill
  * of materials and the JSON report cannot disagree: the paid nodes are the nodes hosting a
  * placement, their prices add up to the plan's cost_per_hour, and their GPUs are the GPUs every
@@ -227,6 +231,108 @@ static int build_bom(facts *f)
     return 0;
 }
 
+/* ------------------------------------------------------------------- what the work is */
+
+/* The on-demand bin type a spot bin type stands against: same type name without ":spot", else the
+ * cheapest purchasable on-demand type with the same GPU model and count; -1 when none. */
+static int on_demand_twin(const plan_problem *p, int b)
+{
+    const plan_bintype *s = &p->bintypes[b];
+    size_t n = strlen(s->type);
+    const char *suffix = ":spot";
+    size_t base = n > 5 && !strcmp(s->type + n - 5, suffix) ? n - 5 : n;
+    int best = -1;
+    for (size_t k = 0; k < p->n_bintypes; k++) {
+        const plan_bintype *t = &p->bintypes[k];
+        if (t->tier != PLAN_TIER_ON_DEMAND || t->inventory) continue;
+        if (strlen(t->type) == base && !strncmp(t->type, s->type, base)) return (int)k;
+        if (t->gpu == s->gpu && t->n_gpus == s->n_gpus &&
+            (best < 0 || t->price_per_hour < p->bintypes[best].price_per_hour))
+            best = (int)k;
+    }
+    return best;
+}
+
+/* Cost by tier, and what the spot nodes would cost on demand and how often they are reclaimed. */
+static int gather_tiers(facts *f)
+{
+    const place_plan *plan = f->plan;
+    f->spot.nodes = calloc(plan->n_nodes ? plan->n_nodes : 1, sizeof *f->spot.nodes);
+    if (!f->spot.nodes) return -ENOMEM;
+    for (size_t i = 0; i < plan->n_nodes; i++) {
+        int bt = f->node_bintype[i];
+        f->node_tier[i] = bt >= 0 ? f->p->bintypes[bt].tier : PLAN_TIER_ON_DEMAND;
+        if (!place_node_load(plan, i)) continue;
+        const place_node *n = &plan->nodes[i];
+        tier_fact *t = &f->tier[f->node_tier[i]];
+        t->nodes++;
+        t->gpus += (uint32_t)n->n_gpus;
+        t->cost += n->price_per_hour;
+        if (f->node_tier[i] != PLAN_TIER_SPOT) continue;
+        f->spot.cost += n->price_per_hour;
+        f->spot.interruptions_per_day += 24.0 * f->p->bintypes[bt].interruptions_per_hour;
+        f->spot.nodes[f->spot.n_nodes++] = i;
+        int od = on_demand_twin(f->p, bt);
+        if (od < 0) {
+            f->spot.unmatched++;
+            continue;
+        }
+        f->spot.matched_cost += n->price_per_hour;
+        f->spot.on_demand_cost += f->p->bintypes[od].price_per_hour;
+    }
+    return 0;
+}
+
+/* One LoRA base: its slice against each adapter served as a separate model (the same footprint
+ * with no adapters, on the same node kind), both priced at the plan's cost per GiB held. */
+static void gather_lora_one(facts *f, size_t mi, lora_fact *lf)
+{
+    const plan_model *m = &manifest(f)->models[mi];
+    const model_fact *mf = &f->m[mi];
+    const plan_lora *l = &m->opts.lora;
+    lf->model = mi;
+    lf->adapters = l->adapters;
+    lf->resident = l->max_resident ? l->max_resident : l->adapters < 8 ? l->adapters : 8;
+    lf->rank = l->rank;
+    lf->slice_bytes = mf->fp.total_bytes;
+    plan_fp_opts o = m->opts;
+    memset(&o.lora, 0, sizeof o.lora);
+    o.tp = mf->fp.tp ? mf->fp.tp : 1;
+    o.pp = mf->fp.pp ? mf->fp.pp : 1;
+    plan_footprint sep;
+    vp_err e;
+    if (plan_footprint_compute(&m->arch, &o, &sep, &e) == 0) lf->separate_bytes = sep.total_bytes;
+    if (f->c.used > 0) lf->gib_hour_price = f->c.cost_paid / ((double)f->c.used / VP_GIB);
+    lf->separate_per_hour =
+        lf->gib_hour_price * lf->adapters * ((double)lf->separate_bytes / VP_GIB);
+    lf->plan_per_hour = lf->gib_hour_price * mf->placed * ((double)lf->slice_bytes / VP_GIB);
+}
+
+/* LoRA bases, what kinds of work there are, and each placement's time to first token. */
+static int gather_work(facts *f)
+{
+    const plan_manifest *m = manifest(f);
+    const place_plan *plan = f->plan;
+    f->lora = calloc(m->n_models ? m->n_models : 1, sizeof *f->lora);
+    if (!f->lora) return -ENOMEM;
+    for (size_t i = 0; i < m->n_models; i++) {
+        const plan_model *md = &m->models[i];
+        f->any_batch |= md->wclass == PLAN_CLASS_BATCH;
+        f->any_train |= !md->fixed && md->opts.train.method != PLAN_TRAIN_NONE;
+        f->any_slo |= md->tpot_ms > 0 || md->ttft_ms > 0;
+        if (!md->fixed && md->opts.lora.adapters) gather_lora_one(f, i, &f->lora[f->n_lora++]);
+    }
+    for (size_t i = 0; i < plan->n_placements; i++) {
+        const place_placement *pl = &plan->placements[i];
+        int mi = f->pl_model[i];
+        if (mi < 0 || pl->node < 0 || (size_t)pl->node >= plan->n_nodes) continue;
+        const place_node *n = &plan->nodes[pl->node];
+        const plan_gpu_model *g = n->n_gpus ? plan_fleet_gpu(f->p->fleet, n->gpus[0].model) : NULL;
+        f->pl_ttft_ms[i] = plan_model_ttft_ms(&m->models[mi], g, (uint32_t)pl->n_gpus);
+    }
+    return 0;
+}
+
 int plan_rpt_facts_build(facts *f, const plan_report_input *in)
 {
     memset(f, 0, sizeof *f);
@@ -244,13 +350,18 @@ int plan_rpt_facts_build(facts *f, const plan_report_input *in)
     f->node_bintype = calloc(plan->n_nodes ? plan->n_nodes : 1, sizeof *f->node_bintype);
     f->colour = calloc(n_models ? n_models : 1, sizeof *f->colour);
     f->pl_model = calloc(plan->n_placements ? plan->n_placements : 1, sizeof *f->pl_model);
-    if (!f->m || !f->pairs || !f->node_bintype || !f->colour || !f->pl_model) return -ENOMEM;
+    f->node_tier = calloc(plan->n_nodes ? plan->n_nodes : 1, sizeof *f->node_tier);
+    f->pl_ttft_ms = calloc(plan->n_placements ? plan->n_placements : 1, sizeof *f->pl_ttft_ms);
+    if (!f->m || !f->pairs || !f->node_bintype || !f->colour || !f->pl_model || !f->node_tier ||
+        !f->pl_ttft_ms)
+        return -ENOMEM;
     for (size_t i = 0; i < plan->n_nodes; i++)
         f->node_bintype[i] = plan_node_bintype(f->p, &plan->nodes[i]);
     int rc = gather_models(f);
     if (rc) return rc;
     merge_pairs(f);
     count_nodes(f);
+    if ((rc = gather_tiers(f)) || (rc = gather_work(f))) return rc;
     return build_bom(f);
 }
 
@@ -262,6 +373,10 @@ void plan_rpt_facts_free(facts *f)
     free(f->bom);
     free(f->colour);
     free(f->pl_model);
+    free(f->node_tier);
+    free(f->pl_ttft_ms);
+    free(f->spot.nodes);
+    free(f->lora);
 }
 
 /* A replica the plan left unplaced whose model fits no node kind of the problem at all: the

@@ -57,6 +57,35 @@ typedef struct bom_row {
     uint32_t count;
 } bom_row;
 
+/* Capacity bought in one tier (on demand, spot, reserved): the paid nodes of that tier. */
+typedef struct tier_fact {
+    uint32_t nodes, gpus;
+    double cost; /* $/hour; the three tiers add up to counts.cost_paid */
+} tier_fact;
+
+/* Spot capacity priced as if bought on demand: the same instance type without its ":spot"
+ * suffix, else the cheapest on-demand type with the same GPU model and count. */
+typedef struct spot_fact {
+    double cost;                  /* $/hour of the paid spot nodes */
+    double on_demand_cost;        /* the same nodes on demand, over those with a counterpart */
+    double matched_cost;          /* spot $/hour of the nodes with a counterpart */
+    uint32_t unmatched;           /* paid spot nodes with no on-demand counterpart in the problem */
+    double interruptions_per_day; /* expected reclaims a day over the paid spot nodes */
+    size_t *nodes;                /* plan node indices of the paid spot nodes, plan order */
+    size_t n_nodes;
+} spot_fact;
+
+/* A base model serving LoRA adapters, against serving each adapter as a model of its own. */
+typedef struct lora_fact {
+    size_t model;
+    uint32_t adapters, resident, rank;
+    uint64_t slice_bytes;     /* one replica with its resident adapters (the plan's footprint) */
+    uint64_t separate_bytes;  /* one adapter merged into a copy of the base, served alone */
+    double gib_hour_price;    /* the plan's $/hour over the GiB its paid nodes hold; 0 unknown */
+    double separate_per_hour; /* adapters x separate_bytes at that price (one replica each) */
+    double plan_per_hour;     /* placed replicas x slice_bytes at that price */
+} lora_fact;
+
 typedef struct facts {
     const plan_problem *p;
     const place_plan *plan;
@@ -75,6 +104,14 @@ typedef struct facts {
     size_t n_bom;
     char (*colour)[8]; /* per model, manifest order: its colour in the pictures */
     int *pl_model;     /* [plan->n_placements]: manifest index of each placement's model, or -1 */
+    /* What the work is (report_facts.c gathers these too). */
+    plan_tier *node_tier; /* [plan->n_nodes]: its bin type's tier (on demand when unknown) */
+    tier_fact tier[3];    /* by plan_tier */
+    spot_fact spot;
+    lora_fact *lora; /* one per model with adapters, manifest order */
+    size_t n_lora;
+    double *pl_ttft_ms; /* [plan->n_placements]: estimated time to first token; 0 unknown */
+    bool any_batch, any_train, any_slo;
 } facts;
 
 static inline int plan_rpt_model_of(const facts *f, size_t placement)
@@ -185,6 +222,13 @@ void plan_rpt_svg_packing(vp_sb *sb, const facts *f);
 int plan_rpt_colours_assign(const plan_manifest *m, const size_t *by_name, char (*out)[8]);
 /* HTML/XML text escaping shared by the page and its pictures. */
 void plan_rpt_html_escape(vp_sb *sb, const char *s);
+
+/* The workload sections (report_work.c): tiers and interruptions, LoRA bases, training jobs,
+ * latency estimates. Each adds nothing when the plan has none of it. */
+void plan_rpt_sec_tiers(doc *d, const facts *f);
+void plan_rpt_sec_lora(doc *d, const facts *f);
+void plan_rpt_sec_training(doc *d, const facts *f);
+void plan_rpt_sec_latency(doc *d, const facts *f);
 
 /* The JSON report without its final newline (report_json.c): a string from cJSON_Print the
  * caller frees, or NULL when out of memory. */

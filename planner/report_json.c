@@ -198,6 +198,113 @@ static cJSON *json_node_loss(const facts *f)
     return a;
 }
 
+/* cost_by_tier, spot_savings, interruption_exposure (report.h). */
+static void json_tiers(cJSON *o, const facts *f)
+{
+    cJSON *t = cJSON_AddObjectToObject(o, "cost_by_tier");
+    for (int k = PLAN_TIER_ON_DEMAND; t && k <= PLAN_TIER_RESERVED; k++) {
+        cJSON *x = cJSON_AddObjectToObject(t, plan_tier_name((plan_tier)k));
+        if (!x) break;
+        cJSON_AddNumberToObject(x, "nodes", f->tier[k].nodes);
+        cJSON_AddNumberToObject(x, "gpus", f->tier[k].gpus);
+        cJSON_AddNumberToObject(x, "cost_per_hour", f->tier[k].cost);
+        cJSON_AddNumberToObject(x, "cost_per_month", f->tier[k].cost * PLAN_HOURS_PER_MONTH);
+    }
+    const spot_fact *s = &f->spot;
+    cJSON *sv = cJSON_AddObjectToObject(o, "spot_savings");
+    if (sv) {
+        double save = s->on_demand_cost - s->matched_cost;
+        cJSON_AddNumberToObject(sv, "spot_cost_per_hour", s->cost);
+        cJSON_AddNumberToObject(sv, "on_demand_cost_per_hour", s->on_demand_cost);
+        cJSON_AddNumberToObject(sv, "savings_per_hour", save);
+        cJSON_AddNumberToObject(sv, "savings_per_month", save * PLAN_HOURS_PER_MONTH);
+        cJSON_AddNumberToObject(sv, "nodes_not_compared", s->unmatched);
+    }
+    cJSON *ex = cJSON_AddObjectToObject(o, "interruption_exposure");
+    if (!ex) return;
+    cJSON_AddNumberToObject(ex, "interruptions_per_day", s->interruptions_per_day);
+    cJSON *nodes = cJSON_AddArrayToObject(ex, "nodes");
+    for (size_t k = 0; nodes && k < s->n_nodes; k++) {
+        size_t i = s->nodes[k];
+        double iph = f->p->bintypes[f->node_bintype[i]].interruptions_per_hour;
+        cJSON *n = cJSON_CreateObject();
+        if (!n) break;
+        cJSON_AddItemToArray(nodes, n);
+        cJSON_AddStringToObject(n, "node", f->plan->nodes[i].name);
+        cJSON_AddNumberToObject(n, "interruptions_per_hour", iph);
+        cJSON_AddNumberToObject(n, "interruptions_per_day", iph * 24.0);
+        cJSON *ids = cJSON_AddArrayToObject(n, "placements");
+        for (size_t q = 0; ids && q < f->plan->n_placements; q++)
+            if (f->plan->placements[q].node == (int)i)
+                cJSON_AddItemToArray(ids, cJSON_CreateString(f->plan->placements[q].id));
+    }
+}
+
+/* lora_bases, training_jobs, latency (report.h). */
+static void json_work(cJSON *o, const facts *f)
+{
+    const plan_manifest *m = manifest(f);
+    cJSON *lb = cJSON_AddArrayToObject(o, "lora_bases");
+    for (size_t k = 0; lb && k < f->n_lora; k++) {
+        const lora_fact *l = &f->lora[k];
+        cJSON *x = cJSON_CreateObject();
+        if (!x) break;
+        cJSON_AddItemToArray(lb, x);
+        cJSON_AddStringToObject(x, "model", m->models[l->model].name);
+        cJSON_AddNumberToObject(x, "adapters", l->adapters);
+        cJSON_AddNumberToObject(x, "max_resident", l->resident);
+        cJSON_AddNumberToObject(x, "rank", l->rank);
+        cJSON_AddNumberToObject(x, "replicas_placed", f->m[l->model].placed);
+        cJSON_AddNumberToObject(x, "slice_bytes", (double)l->slice_bytes);
+        cJSON_AddNumberToObject(x, "separate_model_bytes", (double)l->separate_bytes);
+        cJSON_AddNumberToObject(x, "cost_per_gib_hour", l->gib_hour_price);
+        cJSON_AddNumberToObject(x, "separate_cost_per_hour", l->separate_per_hour);
+        cJSON_AddNumberToObject(x, "plan_cost_per_hour", l->plan_per_hour);
+        cJSON_AddNumberToObject(x, "savings_per_hour", l->separate_per_hour - l->plan_per_hour);
+    }
+    cJSON *tj = cJSON_AddArrayToObject(o, "training_jobs");
+    for (size_t g = 0; tj && g < f->p->n_groups; g++) {
+        size_t mi = f->p->groups[g].model;
+        const plan_model *md = &m->models[mi];
+        if (md->fixed || md->opts.train.method == PLAN_TRAIN_NONE) continue;
+        cJSON *x = cJSON_CreateObject();
+        if (!x) break;
+        cJSON_AddItemToArray(tj, x);
+        cJSON_AddStringToObject(x, "model", md->name);
+        cJSON_AddStringToObject(x, "method", plan_train_method_name(md->opts.train.method));
+        cJSON_AddStringToObject(x, "optimizer", plan_optimizer_name(md->opts.train.optimizer));
+        cJSON_AddNumberToObject(x, "trainable_params", (double)f->m[mi].fp.trainable_params);
+        cJSON_AddNumberToObject(x, "gpus_per_replica",
+                                md->opts.train.data_parallel ? md->opts.train.data_parallel : 1);
+        cJSON_AddNumberToObject(x, "per_gpu_bytes", (double)f->m[mi].fp.per_gpu_bytes);
+        cJSON_AddNumberToObject(x, "replicas", f->p->groups[g].replicas);
+        cJSON_AddNumberToObject(x, "placed", f->m[mi].placed);
+    }
+    cJSON *lat = cJSON_AddArrayToObject(o, "latency");
+    for (size_t i = 0; lat && i < f->plan->n_placements; i++) {
+        const place_placement *pl = &f->plan->placements[i];
+        int mi = f->pl_model[i];
+        if (mi < 0) continue;
+        cJSON *x = cJSON_CreateObject();
+        if (!x) break;
+        cJSON_AddItemToArray(lat, x);
+        cJSON_AddStringToObject(x, "placement", pl->id);
+        cJSON_AddStringToObject(x, "model", pl->model);
+        cJSON_AddStringToObject(x, "class",
+                                m->models[mi].wclass == PLAN_CLASS_BATCH ? "batch" : "realtime");
+        bool on = pl->node >= 0 && (size_t)pl->node < f->plan->n_nodes;
+        cJSON_AddStringToObject(x, "tier", on ? plan_tier_name(f->node_tier[pl->node]) : "");
+        if (pl->est_tpot_ms > 0)
+            cJSON_AddNumberToObject(x, "est_tpot_ms", pl->est_tpot_ms);
+        else
+            cJSON_AddNullToObject(x, "est_tpot_ms");
+        if (f->pl_ttft_ms[i] > 0)
+            cJSON_AddNumberToObject(x, "est_ttft_ms", f->pl_ttft_ms[i]);
+        else
+            cJSON_AddNullToObject(x, "est_ttft_ms");
+    }
+}
+
 char *plan_rpt_render_json(const facts *f)
 {
     const place_plan *plan = f->plan;
@@ -284,6 +391,8 @@ char *plan_rpt_render_json(const facts *f)
     }
 
     cJSON_AddItemToObject(o, "bill_of_materials", json_bom(f));
+    json_tiers(o, f);
+    json_work(o, f);
 
     if (f->b) {
         cJSON *b = cJSON_AddObjectToObject(o, "baselines");

@@ -444,6 +444,10 @@ void plan_rpt_sections(doc *d, const facts *f)
     sec_unplaced(d, f);
     sec_baselines(d, f);
     sec_bom(d, f);
+    plan_rpt_sec_tiers(d, f);
+    plan_rpt_sec_lora(d, f);
+    plan_rpt_sec_training(d, f);
+    plan_rpt_sec_latency(d, f);
     plan_rpt_figure(d, FIG_PACKING, "What runs where");
     sec_node_loss(d, f);
     sec_models(d, f);

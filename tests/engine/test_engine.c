@@ -239,10 +239,105 @@ static void fractions_round_down_and_never_reach_zero(void **state)
     assert_string_equal(f, "0.4999");
 }
 
+#define VLLM_HEAD                                                                                  \
+    "vllm serve meta-llama/Llama-3.1-8B-Instruct --host 0.0.0.0 --port 20001 "                     \
+    "--tensor-parallel-size 2 --max-model-len 8192 --max-num-seqs 16 "                             \
+    "--gpu-memory-utilization 0.4656"
+
+static void vllm_serves_lora_adapters_with_enable_lora_and_their_count_and_rank(void **state)
+{
+    (void)state;
+    eng_launch l = base(ENG_VLLM);
+    l.max_loras = 8;
+    l.max_lora_rank = 16;
+    assert_argv(&l, VLLM_HEAD " --enable-lora --max-loras 8 --max-lora-rank 16");
+}
+
+static void
+vllm_takes_a_draft_as_one_speculative_config_json_when_its_version_is_new_or_unknown(void **state)
+{
+    (void)state;
+    eng_launch l = base(ENG_VLLM);
+    l.draft = "meta-llama/Llama-3.2-1B";
+    l.spec_tokens = 4;
+    const char *want = VLLM_HEAD " --speculative-config {\"model\": \"meta-llama/Llama-3.2-1B\", "
+                                 "\"num_speculative_tokens\": 4}";
+    assert_argv(&l, want);
+    l.version = "0.8.0";
+    assert_argv(&l, want);
+    l.version = "0.11.2";
+    assert_argv(&l, want);
+    /* A name JSON must escape stays one valid string. */
+    l.draft = "dir\"x";
+    l.spec_tokens = 0; /* the default, 5 */
+    assert_argv(&l, VLLM_HEAD " --speculative-config {\"model\": \"dir\\\"x\", "
+                              "\"num_speculative_tokens\": 5}");
+}
+
+static void vllm_before_0_8_takes_speculative_model_and_num_speculative_tokens(void **state)
+{
+    (void)state;
+    eng_launch l = base(ENG_VLLM);
+    l.draft = "meta-llama/Llama-3.2-1B";
+    l.spec_tokens = 5;
+    l.version = "0.7.3";
+    l.max_loras = 2;
+    l.max_lora_rank = 64;
+    assert_argv(&l, VLLM_HEAD " --enable-lora --max-loras 2 --max-lora-rank 64 "
+                              "--speculative-model meta-llama/Llama-3.2-1B "
+                              "--num-speculative-tokens 5");
+}
+
+static void a_command_template_may_name_the_adapter_and_draft_placeholders(void **state)
+{
+    (void)state;
+    vp_err e = {0};
+    const char *tmpl[] = {"serve", "--loras={max_loras}", "--rank={max_lora_rank}",
+                          "--draft={draft}", "--k={spec_tokens}"};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(eng_template_check(tmpl[i], &e), 0);
+    eng_launch l = base(ENG_COMMAND);
+    l.command = tmpl;
+    l.n_command = 5;
+    l.max_loras = 8;
+    l.max_lora_rank = 16;
+    l.draft = "d";
+    l.spec_tokens = 3;
+    assert_argv(&l, "serve --loras=8 --rank=16 --draft=d --k=3");
+}
+
+static void adapters_and_drafts_change_the_revision_and_their_absence_does_not(void **state)
+{
+    (void)state;
+    uint8_t gpus[] = {0, 1};
+    char plain[17], empty[17], lora[17], draft[17];
+    eng_launch l = base(ENG_VLLM);
+    eng_revision(&l, gpus, 2, plain, sizeof plain);
+    l.draft = "";
+    eng_revision(&l, gpus, 2, empty, sizeof empty);
+    assert_string_equal(plain, empty);
+    l.max_loras = 8;
+    l.max_lora_rank = 16;
+    eng_revision(&l, gpus, 2, lora, sizeof lora);
+    l.max_loras = 0;
+    l.max_lora_rank = 0;
+    l.draft = "meta-llama/Llama-3.2-1B";
+    eng_revision(&l, gpus, 2, draft, sizeof draft);
+    assert_string_not_equal(plain, lora);
+    assert_string_not_equal(plain, draft);
+    assert_string_not_equal(lora, draft);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(vllm_gets_the_kv_bytes_flag_when_its_version_accepts_it),
+        cmocka_unit_test(vllm_serves_lora_adapters_with_enable_lora_and_their_count_and_rank),
+        cmocka_unit_test(
+            vllm_takes_a_draft_as_one_speculative_config_json_when_its_version_is_new_or_unknown),
+        cmocka_unit_test(vllm_before_0_8_takes_speculative_model_and_num_speculative_tokens),
+        cmocka_unit_test(a_command_template_may_name_the_adapter_and_draft_placeholders),
+        cmocka_unit_test(adapters_and_drafts_change_the_revision_and_their_absence_does_not),
         cmocka_unit_test(vllm_gets_the_slice_as_a_fraction_rounded_down_otherwise),
         cmocka_unit_test(sglang_takes_the_fraction_as_mem_fraction_static),
         cmocka_unit_test(llama_cpp_sizes_the_context_for_every_slot_and_tells_files_from_repos),
