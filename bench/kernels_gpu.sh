@@ -77,11 +77,15 @@ else
   {
     "$nvcc" -O3 -arch="sm_$arch" -lineinfo "${inc[@]}" -c "$root/kernels/kern_cuda.cu" \
       -o "$bin/kern_cuda.o" &&
+    "$nvcc" -O3 -arch="sm_$arch" -lineinfo "${inc[@]}" -c "$root/kernels/kern_cuda_attn.cu" \
+      -o "$bin/kern_cuda_attn.o" &&
     cc "${cflags[@]}" -O3 "${defs[@]}" "${inc[@]}" -c "$root/kernels/kern_cpu.c" -o "$bin/kern_cpu.o" &&
     cc "${cflags[@]}" "${defs[@]}" "${inc[@]}" "$root/kernels/worker_main.c" "${srcs[@]}" \
-      "$bin/kern_cpu.o" "$bin/kern_cuda.o" "${libs[@]}" -o "$bin/vrampack-worker" &&
+      "$bin/kern_cpu.o" "$bin/kern_cuda.o" "$bin/kern_cuda_attn.o" "${libs[@]}" \
+      -o "$bin/vrampack-worker" &&
     cc "${cflags[@]}" "${defs[@]}" "${inc[@]}" "$root"/bench/bench_kernels*.c "${srcs[@]}" \
-      "$bin/kern_cpu.o" "$bin/kern_cuda.o" "${libs[@]}" -o "$bin/bench_kernels"
+      "$bin/kern_cpu.o" "$bin/kern_cuda.o" "$bin/kern_cuda_attn.o" "${libs[@]}" \
+      -o "$bin/bench_kernels"
   } > "$out/build.log" 2>&1 || stop "build failed: see $out/build.log"
   bench=$bin/bench_kernels
   worker=$bin/vrampack-worker

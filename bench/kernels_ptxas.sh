@@ -13,8 +13,11 @@ trap 'rm -rf "$tmp"' EXIT
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(80 90)
 for a in "${archs[@]}"; do
-  "$nvcc" -O3 -arch="sm_$a" -lineinfo -Xptxas=-v -I"$root/kernels" -I"$root/common" \
-    -c "$root/kernels/kern_cuda.cu" -o "$tmp/k.o" 2> "$tmp/ptxas.txt"
+  : > "$tmp/ptxas.txt"
+  for src in kern_cuda kern_cuda_attn; do
+    "$nvcc" -O3 -arch="sm_$a" -lineinfo -Xptxas=-v -I"$root/kernels" -I"$root/common" \
+      -c "$root/kernels/$src.cu" -o "$tmp/$src.o" 2>> "$tmp/ptxas.txt"
+  done
   echo "### sm_$a"
   echo
   echo "| kernel | registers | spill stores / loads (bytes) | stack (bytes) | shared (bytes) |"
