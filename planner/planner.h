@@ -119,6 +119,8 @@ typedef struct plan_model {
     uint32_t prompt_tokens;      /* prompt length ttft_ms is for (slo.prompt_tokens) */
     plan_class wclass;           /* `class`: realtime (default; batch for training jobs) */
     plan_arch *draft;            /* speculative draft (owned; opts.draft points at it) or NULL */
+    char draft_source[PLAN_SOURCE_MAX]; /* speculative.source: what the engine loads as the draft;
+                                         "" = not given (an engine that loads drafts refuses) */
     /* How a replica runs (engine.h): the engine, what it loads, extra arguments. */
     eng_kind engine;             /* ENG_BUILTIN unless the manifest names one */
     char source[PLAN_SOURCE_MAX];/* repository id or path the engine loads; default: name */
