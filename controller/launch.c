@@ -51,15 +51,7 @@ void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_t
     l->kv_bytes = ctl_kv_bytes_per_gpu(m, l->tp, l->pp);
     l->bytes = q->bytes_per_gpu;
     l->gpu_bytes = gpu_total;
-    if (m && m->opts.lora.adapters) {
-        const plan_lora *x = &m->opts.lora;
-        l->max_loras = x->max_resident ? x->max_resident : x->adapters < 8 ? x->adapters : 8;
-        l->max_lora_rank = x->rank;
-    }
-    if (m && m->draft && m->draft_source[0]) {
-        l->draft = m->draft_source;
-        l->spec_tokens = m->opts.spec_tokens;
-    }
+    plan_model_launch_workload(m, l);
     size_t n = 0;
     while (m && m->engine_args && m->engine_args[n])
         n++;

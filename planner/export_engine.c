@@ -95,16 +95,9 @@ static void workload_launch(const plan_export_slice *s, eng_kind k, eng_launch *
     l->model = s->pl->model;
     l->source = s->source;
     const plan_model *m = s->model;
+    ver[0] = '\0';
     if (!m) return;
-    if (m->opts.lora.adapters) {
-        const plan_lora *x = &m->opts.lora;
-        l->max_loras = x->max_resident ? x->max_resident : x->adapters < 8 ? x->adapters : 8;
-        l->max_lora_rank = x->rank;
-    }
-    if (m->draft && m->draft_source[0]) {
-        l->draft = m->draft_source;
-        l->spec_tokens = m->opts.spec_tokens;
-    }
+    plan_model_launch_workload(m, l);
     version_str(m, ver, cap);
     l->version = ver[0] ? ver : NULL;
 }

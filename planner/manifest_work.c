@@ -179,6 +179,22 @@ int plan_mf_work(const cJSON *o, const char *ctx, const plan_mf_ctx *mc, plan_mo
     return 0;
 }
 
+void plan_model_launch_workload(const plan_model *m, eng_launch *l)
+{
+    l->max_loras = l->max_lora_rank = l->spec_tokens = 0;
+    l->draft = NULL;
+    if (!m) return;
+    if (m->opts.lora.adapters) {
+        const plan_lora *x = &m->opts.lora;
+        l->max_loras = x->max_resident ? x->max_resident : x->adapters < 8 ? x->adapters : 8;
+        l->max_lora_rank = x->rank;
+    }
+    if (m->draft && m->draft_source[0]) {
+        l->draft = m->draft_source;
+        l->spec_tokens = m->opts.spec_tokens;
+    }
+}
+
 void plan_mf_work_free(plan_model *m)
 {
     free(m->draft);

@@ -155,6 +155,11 @@ int plan_manifest_inline_file(const char *path, char **out, vp_err *e);
 int plan_manifest_inline_buf(const char *buf, size_t len, const char *what, const char *base_dir,
                              char **out, vp_err *e);
 void plan_manifest_free(plan_manifest *m);
+/* The workload fields of an engine launch of m (engine.h): resident LoRA adapters and their
+ * rank, the speculative draft (speculative.source; none when not given) and its tokens. The
+ * controller's assigns and the exports both take them from here. Other fields are left as
+ * they are; l->draft points into m. */
+void plan_model_launch_workload(const plan_model *m, eng_launch *l);
 
 /* ---- the resolved problem ---- */
 
