@@ -2,11 +2,11 @@
  * versions, and the serving ports it hands out.
  *
  * Versions. A profile that has a flag only some versions accept or spell one way (vLLM's
- * --kv-cache-memory-bytes, its speculative flags) names the argument that prints the version; the agent runs `binary --version` once per binary,
- * asynchronously (importing vLLM takes seconds), with a 120 s limit. Placements that need the
- * answer wait in `starting` and are started when it comes; a binary that cannot be run or prints
- * no version counts as "flag not accepted", and its placements then fail on their own spawn with
- * the real reason.
+ * --kv-cache-memory-bytes, its speculative flags) names the argument that prints the version; the
+ * agent runs `binary --version` once per binary, asynchronously (importing vLLM takes seconds),
+ * with a 120 s limit. Placements that need the answer wait in `starting` and are started when it
+ * comes; a binary that cannot be run or prints no version counts as "flag not accepted", and its
+ * placements then fail on their own spawn with the real reason.
  *
  * Commands. A `command` template runs a program the manifest names; that is code execution on
  * the node for whoever can submit a manifest, so an agent runs one only when its program is

@@ -376,8 +376,8 @@ int plan_export_engine_cmd(const plan_export_slice *s, eng_kind k, plan_engine_c
         size_t n = 0;
         while (k == ENG_COMMAND && s->model->worker_cmd[n])
             n++;
-        eng_launch l = {.kind = k, .command = (const char *const *)s->model->worker_cmd,
-                        .n_command = n};
+        eng_launch l = {
+            .kind = k, .command = (const char *const *)s->model->worker_cmd, .n_command = n};
         if (eng_loads_draft(&l))
             return vp_errf(e, VP_EINPUT,
                            "%s: speculative.source: %s loads the draft model; give its "

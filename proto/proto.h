@@ -43,9 +43,9 @@
 #define PROTO_SOURCE_MAX 512     /* what an engine loads: repository id or path */
 #define PROTO_TYPE_MAX 48        /* instance types ("p5.48xlarge") */
 #define PROTO_DTYPE_MAX 16       /* dtype names ("q4_k_m") */
-#define PROTO_MAX_LORAS 100000    /* LoRA adapters resident at once (a manifest's cap) */
-#define PROTO_MAX_LORA_RANK 4096  /* LoRA rank */
-#define PROTO_MAX_SPEC_TOKENS 64  /* tokens a speculative draft proposes per step */
+#define PROTO_MAX_LORAS 100000   /* LoRA adapters resident at once (a manifest's cap) */
+#define PROTO_MAX_LORA_RANK 4096 /* LoRA rank */
+#define PROTO_MAX_SPEC_TOKENS 64 /* tokens a speculative draft proposes per step */
 #define PROTO_MAX_LEASE_MS 3600000u
 #define PROTO_MAX_READY_S 86400u
 
