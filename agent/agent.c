@@ -247,7 +247,7 @@ void agent_pl_start(agent_pl *pl)
         return;
     }
     bool kv_flag;
-    if (agent_engine_version(a, pl->kind, &kv_flag) == 0) {
+    if (agent_engine_version(a, pl->kind, &kv_flag, NULL) == 0) {
         pl->waiting_version = true; /* started again once the version is known */
         agent_pl_changed(pl);
         return;

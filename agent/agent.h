@@ -17,7 +17,7 @@
  * one that stops answering is restarted. A crashed worker is restarted with backoff (0.5 s
  * doubling to 30 s) and reported failed meanwhile, with a failure count the controller uses to
  * detect crash loops. vLLM's version is probed once (`vllm --version`) to choose between
- * --kv-cache-memory-bytes and --gpu-memory-utilization.
+ * --kv-cache-memory-bytes and --gpu-memory-utilization and how its speculative flags are spelled.
  *
  * Memory. An assign that would put more bytes on a GPU than its usable bytes (total x
  * gpu_memory_utilization: 0.90 unless the welcome says otherwise) is refused with an `error`

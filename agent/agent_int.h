@@ -198,9 +198,10 @@ void agent_pl_ready(agent_pl *pl, const char *how); /* starting -> running */
 /* engines.c: binaries, versions, ports */
 /* The engine's binary for pl (override or profile default). */
 const char *agent_engine_binary(struct agent *a, eng_kind k);
-/* 1 when the version is known (*kv_bytes_flag set), 0 when a probe is running (the placement is
- * started again when it ends). */
-int agent_engine_version(struct agent *a, eng_kind k, bool *kv_bytes_flag);
+/* 1 when the version is known (*kv_bytes_flag set, and *version, when not NULL, the version
+ * found: "" or NULL when none), 0 when a probe is running (the placement is started again when
+ * it ends). */
+int agent_engine_version(struct agent *a, eng_kind k, bool *kv_bytes_flag, const char **version);
 void agent_engines_close(struct agent *a);
 /* A free port from the range (not held by a placement, bindable now); 0 when none. */
 uint32_t agent_port_alloc(struct agent *a);

@@ -1,12 +1,12 @@
 /* engines.c - what the agent knows about the engines on this host: their binaries, their
  * versions, and the serving ports it hands out.
  *
- * Versions. A profile that has a flag only some versions accept (vLLM's --kv-cache-memory-bytes)
- * names the argument that prints the version; the agent runs `binary --version` once per binary,
- * asynchronously (importing vLLM takes seconds), with a 120 s limit. Placements that need the
- * answer wait in `starting` and are started when it comes; a binary that cannot be run or prints
- * no version counts as "flag not accepted", and its placements then fail on their own spawn with
- * the real reason.
+ * Versions. A profile that has a flag only some versions accept or spell one way (vLLM's
+ * --kv-cache-memory-bytes, its speculative flags) names the argument that prints the version; the
+ * agent runs `binary --version` once per binary, asynchronously (importing vLLM takes seconds),
+ * with a 120 s limit. Placements that need the answer wait in `starting` and are started when it
+ * comes; a binary that cannot be run or prints no version counts as "flag not accepted", and its
+ * placements then fail on their own spawn with the real reason.
  *
  * Commands. A `command` template runs a program the manifest names; that is code execution on
  * the node for whoever can submit a manifest, so an agent runs one only when its program is
@@ -255,21 +255,20 @@ static agent_engine_ver *ver_start(struct agent *a, const char *binary, const ch
     return v;
 }
 
-int agent_engine_version(struct agent *a, eng_kind k, bool *kv_bytes_flag)
+int agent_engine_version(struct agent *a, eng_kind k, bool *kv_bytes_flag, const char **version)
 {
     *kv_bytes_flag = false;
+    if (version) *version = NULL;
     const eng_profile *p = eng_profile_of(k);
-    if (!p || !p->version_arg || !p->kv_bytes_since) return 1;
+    if (!p || !p->version_arg || !(p->kv_bytes_since || p->spec_config_since)) return 1;
     const char *bin = agent_engine_binary(a, k);
     if (!bin) return 1;
-    for (agent_engine_ver *v = a->versions; v; v = v->next)
-        if (!strcmp(v->binary, bin)) {
-            *kv_bytes_flag = v->kv_bytes_flag;
-            return v->state == 1;
-        }
-    agent_engine_ver *v = ver_start(a, bin, p->version_arg);
-    if (!v) return 1; /* out of memory: run without the flag */
+    agent_engine_ver *v = a->versions;
+    while (v && strcmp(v->binary, bin))
+        v = v->next;
+    if (!v && !(v = ver_start(a, bin, p->version_arg))) return 1; /* out of memory: no flag */
     *kv_bytes_flag = v->kv_bytes_flag;
+    if (version && v->state == 1) *version = v->version;
     return v->state == 1;
 }
 

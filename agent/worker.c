@@ -224,6 +224,10 @@ void agent_launch_of(agent_pl *pl, eng_launch *l, const char **args_buf, const c
     l->kv_dtype = as->kv_dtype;
     l->kv_bytes = as->kv_bytes;
     l->bytes = as->bytes_per_gpu;
+    l->max_loras = as->max_loras;
+    l->max_lora_rank = as->max_lora_rank;
+    l->draft = as->draft;
+    l->spec_tokens = as->spec_tokens;
     for (int i = 0; i < as->n_gpus; i++)
         for (int j = 0; j < a->n_gpus; j++)
             if (a->gpus[j].index == as->gpus[i] &&
@@ -249,7 +253,11 @@ static int build_argv(agent_pl *pl, char ***out)
     eng_launch l;
     agent_launch_of(pl, &l, args, cmd);
     bool kv_flag = false;
-    if (agent_engine_version(pl->a, pl->kind, &kv_flag) == 1) l.kv_bytes_flag = kv_flag;
+    const char *version = NULL;
+    if (agent_engine_version(pl->a, pl->kind, &kv_flag, &version) == 1) {
+        l.kv_bytes_flag = kv_flag;
+        l.version = version; /* NULL or "" (not found): the engine's current flag spellings */
+    }
     vp_err e = {0};
     int rc = eng_argv(&l, out, &e);
     if (rc) snprintf(pl->error, sizeof pl->error, "%s", e.msg);

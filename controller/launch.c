@@ -3,7 +3,8 @@
  *
  * The revision is eng_revision over the same eng_launch the agent will build, so it changes
  * exactly when the process an agent would start changes (engine, source, engine_args, template,
- * max length, batch, KV dtype, slice, GPUs) and never for anything else (a re-plan that keeps a
+ * max length, batch, KV dtype, slice, GPUs, resident LoRA adapters and their rank, the
+ * speculative draft and its tokens) and never for anything else (a re-plan that keeps a
  * placement where it is, a controller restart). An agent keys instances by (id, revision); a new
  * revision of a running placement is started beside the old one and the old one is released once
  * the new one runs (reconcile.c). Pure: data in, data out. */
@@ -50,6 +51,7 @@ void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_t
     l->kv_bytes = ctl_kv_bytes_per_gpu(m, l->tp, l->pp);
     l->bytes = q->bytes_per_gpu;
     l->gpu_bytes = gpu_total;
+    plan_model_launch_workload(m, l);
     size_t n = 0;
     while (m && m->engine_args && m->engine_args[n])
         n++;
@@ -86,6 +88,10 @@ int ctl_assign_fill(const plan_model *m, const place_placement *q, uint64_t gpu_
     a->pp = l.pp > 1 ? l.pp : 0;
     a->stage = l.pp > 1 ? l.stage : 0;
     a->ready_timeout_s = m->ready_timeout_s;
+    a->max_loras = l.max_loras;
+    a->max_lora_rank = l.max_loras ? l.max_lora_rank : 0;
+    snprintf(a->draft, sizeof a->draft, "%s", l.draft ? l.draft : "");
+    a->spec_tokens = l.draft ? l.spec_tokens : 0;
     int rc = proto_assign_set_command(a, l.command, l.n_command);
     if (!rc) rc = proto_assign_set_engine_args(a, l.engine_args, l.n_engine_args);
     return rc;
@@ -106,6 +112,12 @@ int ctl_manifest_check_engines(const plan_manifest *mf, vp_err *e)
         vp_err sub = {0};
         if (eng_check(&l, &sub))
             return vp_errf(e, VP_EINPUT, "models[%zu] (%s): %s", i, m->name, sub.msg);
+        /* The draft's hf_config sizes it; the engine needs something it can load. */
+        if (m->draft && !m->draft_source[0] && eng_loads_draft(&l))
+            return vp_errf(e, VP_EINPUT,
+                           "models[%zu] (%s): speculative.source: %s loads the draft model; give "
+                           "its repository id or path",
+                           i, m->name, eng_name(l.kind));
     }
     return 0;
 }

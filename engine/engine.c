@@ -426,6 +426,51 @@ void eng_argv_free(char **argv)
     free(argv);
 }
 
+static bool workload_when(eng_when w)
+{
+    return w == ENG_IF_LORA || w == ENG_IF_SPEC_CONFIG || w == ENG_IF_SPEC_LEGACY;
+}
+
+bool eng_loads_draft(const eng_launch *l)
+{
+    const eng_profile *p = eng_profile_of(l->kind);
+    if (!p) return false;
+    if (l->kind == ENG_COMMAND) return template_has(l, "{draft}");
+    for (size_t i = 0; i < p->n_args; i++)
+        if (p->args[i].when == ENG_IF_SPEC_CONFIG || p->args[i].when == ENG_IF_SPEC_LEGACY)
+            return true;
+    return false;
+}
+
+/* The profile's arguments whose condition holds into argv[*n..] (only the workload ones when
+ * `workload`): 0 or -ENOMEM. */
+static int profile_args(const eng_profile *p, const eng_launch *l, bool workload, char **argv,
+                        size_t *n)
+{
+    for (size_t i = 0; i < p->n_args; i++) {
+        const eng_arg *a = &p->args[i];
+        if ((workload && !workload_when(a->when)) || !when_holds(p, l, a->when)) continue;
+        if (a->flag && !(argv[(*n)++] = strdup(a->flag))) return -ENOMEM;
+        if (a->value && !(argv[(*n)++] = eng_expand(a->value, l))) return -ENOMEM;
+    }
+    return 0;
+}
+
+int eng_argv_workload(const eng_launch *l, char ***out, vp_err *e)
+{
+    *out = NULL;
+    const eng_profile *p = eng_profile_of(l->kind);
+    if (!p) return vp_errf(e, VP_EINPUT, "unknown engine %d", (int)l->kind);
+    size_t n = 0;
+    char **argv = calloc(2 * p->n_args + 1, sizeof *argv);
+    if (!argv || profile_args(p, l, true, argv, &n)) {
+        eng_argv_free(argv);
+        return vp_errf(e, -ENOMEM, "out of memory");
+    }
+    *out = argv;
+    return 0;
+}
+
 int eng_argv(const eng_launch *l, char ***out, vp_err *e)
 {
     *out = NULL;
@@ -445,12 +490,7 @@ int eng_argv(const eng_launch *l, char ***out, vp_err *e)
                           : p->binary             ? p->binary
                                                   : "vrampack-worker";
         if (!(argv[n++] = strdup(bin))) goto oom;
-        for (size_t i = 0; i < p->n_args; i++) {
-            const eng_arg *a = &p->args[i];
-            if (!when_holds(p, l, a->when)) continue;
-            if (a->flag && !(argv[n++] = strdup(a->flag))) goto oom;
-            if (a->value && !(argv[n++] = eng_expand(a->value, l))) goto oom;
-        }
+        if (profile_args(p, l, false, argv, &n)) goto oom;
     }
     for (size_t i = 0; i < l->n_engine_args; i++)
         if (!(argv[n++] = strdup(l->engine_args[i]))) goto oom;

@@ -168,6 +168,17 @@ char *eng_expand(const char *tmpl, const eng_launch *l);
 int eng_argv(const eng_launch *l, char ***out, vp_err *e);
 void eng_argv_free(char **argv);
 
+/* Only the workload arguments of l's profile (LoRA adapters, speculative draft) whose condition
+ * holds, in table order, without the binary: for a command line built elsewhere (an exporter)
+ * that must spell these flags as the agent does. *out as for eng_argv (possibly just NULL);
+ * -ENOMEM. */
+int eng_argv_workload(const eng_launch *l, char ***out, vp_err *e);
+
+/* true when l's engine loads a speculative draft from eng_launch.draft: its profile has draft
+ * flags, or (command) its template has {draft}. A plan with a draft for such an engine needs
+ * the draft's source. */
+bool eng_loads_draft(const eng_launch *l);
+
 /* The HTTP path that decides readiness for l, or NULL when readiness is the JSON ready line. A
  * `command` template is probed on /health when it has a {port}. */
 const char *eng_health_path(const eng_launch *l);

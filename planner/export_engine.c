@@ -9,7 +9,10 @@
  * (--mem-fraction-static, the same share), llama.cpp `llama-server` (no memory-share flag: it
  * allocates its weights and its -c context), the built-in worker (--slice-bytes), and a
  * manifest's own command template with its placeholders filled. A pipelined vLLM replica runs its
- * stages over a Ray cluster: stage 0 serves, the other stages join stage 0's node. */
+ * stages over a Ray cluster: stage 0 serves, the other stages join stage 0's node. LoRA adapters
+ * and a speculative draft come from the engine module's launch profile (eng_argv_workload), so an
+ * exported script spells them exactly as an agent's launch does; the manifest's engine_version,
+ * when given, chooses the speculative flags' spelling as the agent's probe does. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,6 +75,49 @@ static void engine_args(builder *b, const plan_export_slice *s)
         arg(b, "%s", *a);
 }
 
+/* The manifest's engine_version (major x 10000 + minor x 100 + patch) as "M.m.p"; "" when not
+ * given (the engine's current spellings). */
+static void version_str(const plan_model *m, char *out, size_t cap)
+{
+    uint32_t v = m->opts.engine_version;
+    if (v)
+        snprintf(out, cap, "%u.%u.%u", v / 10000, v / 100 % 100, v % 100);
+    else
+        out[0] = '\0';
+}
+
+/* The workload part of an eng_launch for s: resident LoRA adapters, their rank, the draft. */
+static void workload_launch(const plan_export_slice *s, eng_kind k, eng_launch *l, char *ver,
+                            size_t cap)
+{
+    memset(l, 0, sizeof *l);
+    l->kind = k;
+    l->model = s->pl->model;
+    l->source = s->source;
+    const plan_model *m = s->model;
+    ver[0] = '\0';
+    if (!m) return;
+    plan_model_launch_workload(m, l);
+    version_str(m, ver, cap);
+    l->version = ver[0] ? ver : NULL;
+}
+
+/* The engine profile's LoRA and speculative flags, as the agent passes them. */
+static void workload(builder *b, const plan_export_slice *s, eng_kind k)
+{
+    eng_launch l;
+    char ver[32];
+    workload_launch(s, k, &l, ver, sizeof ver);
+    char **argv = NULL;
+    if (eng_argv_workload(&l, &argv, NULL)) {
+        b->oom = true;
+        return;
+    }
+    for (char **a = argv; a && *a; a++)
+        arg(b, "%s", *a);
+    eng_argv_free(argv);
+}
+
 /* The flags vLLM and SGLang share in meaning: the name clients ask for, where to listen, and the
  * tensor-parallel degree under the engine's own flag name. */
 static void name_listen_tp(builder *b, const plan_export_slice *s, const char *tp_flag)
@@ -123,6 +169,7 @@ static void vllm(builder *b, const plan_export_slice *s)
             arg(b, "fp8");
         }
     }
+    workload(b, s, ENG_VLLM);
     c->health_path = "/health";
     engine_args(b, s);
 }
@@ -160,6 +207,7 @@ static void sglang(builder *b, const plan_export_slice *s)
             arg(b, "fp8_e5m2");
         }
     }
+    workload(b, s, ENG_SGLANG);
     c->health_path = pipelined(s) && s->pl->stage > 0 ? NULL : "/health";
     engine_args(b, s);
 }
@@ -208,6 +256,7 @@ static void llamacpp(builder *b, const plan_export_slice *s)
         arg(b, "--cache-type-v");
         arg(b, "%s", llamacpp_cache_type(o->kv_dtype));
     }
+    workload(b, s, ENG_LLAMACPP);
     c->health_path = "/health";
     engine_args(b, s);
 }
@@ -268,7 +317,17 @@ static void template_arg(builder *b, const plan_export_slice *s, const char *t)
             fprintf(f, "%.4f", s->fraction);
         else if (KEY("port"))
             fprintf(f, "%u", s->port);
-        else
+        else if (KEY("max_loras") || KEY("max_lora_rank") || KEY("draft") || KEY("spec_tokens")) {
+            /* The engine module's expansion, from the same workload fields as the agent's. */
+            eng_launch l;
+            char ver[32], key[24];
+            workload_launch(s, ENG_COMMAND, &l, ver, sizeof ver);
+            snprintf(key, sizeof key, "%.*s", (int)n, p);
+            char *v = eng_expand(key, &l);
+            if (!v) b->oom = true;
+            fputs(v ? v : "", f);
+            free(v);
+        } else
             fwrite(p, 1, n, f); /* unknown ones were refused when the manifest was read */
 #undef KEY
         p += n;
@@ -313,6 +372,18 @@ int plan_export_engine_cmd(const plan_export_slice *s, eng_kind k, plan_engine_c
     if (k == ENG_COMMAND && !(s->model && s->model->worker_cmd))
         return vp_errf(e, VP_EINPUT, "%s: engine \"command\" needs the manifest's worker.command",
                        id);
+    if (s->model && s->model->draft && !s->model->draft_source[0]) {
+        size_t n = 0;
+        while (k == ENG_COMMAND && s->model->worker_cmd[n])
+            n++;
+        eng_launch l = {
+            .kind = k, .command = (const char *const *)s->model->worker_cmd, .n_command = n};
+        if (eng_loads_draft(&l))
+            return vp_errf(e, VP_EINPUT,
+                           "%s: speculative.source: %s loads the draft model; give its "
+                           "repository id or path",
+                           id, eng_name(k));
+    }
     switch (k) {
     case ENG_VLLM:
         vllm(&b, s);

@@ -6,7 +6,8 @@
  * Defaults: class realtime, and batch for a training job; lora.max_resident = min(adapters, 8),
  * targets all-linear; train.optimizer adamw, micro_batch 1, seq_len the model's max_seq_len,
  * activation checkpointing on, data_parallel 1; speculative.num_tokens 5, its dtype the draft
- * config's torch_dtype. */
+ * config's torch_dtype, and no speculative.source (what the engine loads as the draft: required
+ * by an engine that loads one, see controller/launch.c and export_engine.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ static int get_lora(const cJSON *o, const char *ctx, plan_model *m, vp_err *e)
         return rc;
     if ((rc = vp_json_u32(l, "max_resident", c, false, 1, x->adapters, &x->max_resident, e)) < 0)
         return rc;
+    /* The default resolved here, so the engine's --max-loras is the count the plan sized. */
+    if (!x->max_resident) x->max_resident = x->adapters < 8 ? x->adapters : 8;
     return get_targets(l, c, &x->targets, e);
 }
 
@@ -114,8 +117,13 @@ static int get_draft(const cJSON *o, const char *ctx, const plan_mf_ctx *mc, pla
     const cJSON *sp;
     int rc = sub_object(o, "speculative", ctx, c, sizeof c, &sp, e);
     if (rc || !sp) return rc;
-    static const char *const keys[] = {"hf_config", "num_tokens", "dtype", NULL};
+    static const char *const keys[] = {"hf_config", "source", "num_tokens", "dtype", NULL};
     if ((rc = vp_json_only_keys(sp, keys, c, e))) return rc;
+    /* What the engine loads as the draft, checked as the model's own `source`. No default: the
+     * hf_config is a config file, not something an engine can load, and guessing a repository
+     * would start the wrong draft; an engine that loads drafts refuses the launch instead. */
+    if ((rc = vp_json_str(sp, "source", c, false, m->draft_source, sizeof m->draft_source, e)) < 0)
+        return rc;
     m->draft = calloc(1, sizeof *m->draft);
     if (!m->draft) return vp_errf(e, -ENOMEM, "%s: out of memory", c);
     char path[256];
@@ -169,6 +177,22 @@ int plan_mf_work(const cJSON *o, const char *ctx, const plan_mf_ctx *mc, plan_mo
                        "its own (worker.command)",
                        ctx, eng_name(m->engine));
     return 0;
+}
+
+void plan_model_launch_workload(const plan_model *m, eng_launch *l)
+{
+    l->max_loras = l->max_lora_rank = l->spec_tokens = 0;
+    l->draft = NULL;
+    if (!m) return;
+    if (m->opts.lora.adapters) {
+        const plan_lora *x = &m->opts.lora;
+        l->max_loras = x->max_resident ? x->max_resident : x->adapters < 8 ? x->adapters : 8;
+        l->max_lora_rank = x->rank;
+    }
+    if (m->draft && m->draft_source[0]) {
+        l->draft = m->draft_source;
+        l->spec_tokens = m->opts.spec_tokens;
+    }
 }
 
 void plan_mf_work_free(plan_model *m)

@@ -119,6 +119,8 @@ typedef struct plan_model {
     uint32_t prompt_tokens;      /* prompt length ttft_ms is for (slo.prompt_tokens) */
     plan_class wclass;           /* `class`: realtime (default; batch for training jobs) */
     plan_arch *draft;            /* speculative draft (owned; opts.draft points at it) or NULL */
+    char draft_source[PLAN_SOURCE_MAX]; /* speculative.source: what the engine loads as the draft;
+                                         "" = not given (an engine that loads drafts refuses) */
     /* How a replica runs (engine.h): the engine, what it loads, extra arguments. */
     eng_kind engine;             /* ENG_BUILTIN unless the manifest names one */
     char source[PLAN_SOURCE_MAX];/* repository id or path the engine loads; default: name */
@@ -153,6 +155,11 @@ int plan_manifest_inline_file(const char *path, char **out, vp_err *e);
 int plan_manifest_inline_buf(const char *buf, size_t len, const char *what, const char *base_dir,
                              char **out, vp_err *e);
 void plan_manifest_free(plan_manifest *m);
+/* The workload fields of an engine launch of m (engine.h): resident LoRA adapters and their
+ * rank, the speculative draft (speculative.source; none when not given) and its tokens. The
+ * controller's assigns and the exports both take them from here. Other fields are left as
+ * they are; l->draft points into m. */
+void plan_model_launch_workload(const plan_model *m, eng_launch *l);
 
 /* ---- the resolved problem ---- */
 

@@ -206,6 +206,24 @@ static int get_fraction(const cJSON *j, const char *key, const char *ctx, bool r
     return 0;
 }
 
+/* LoRA adapters and a speculative draft (optional; proto_check relates them). */
+static int decode_workload(const cJSON *j, proto_assign *a, vp_err *e)
+{
+    const struct {
+        const char *key;
+        uint64_t max;
+        uint32_t *out;
+    } nums[] = {{"max_loras", PROTO_MAX_LORAS, &a->max_loras},
+                {"max_lora_rank", PROTO_MAX_LORA_RANK, &a->max_lora_rank},
+                {"spec_tokens", PROTO_MAX_SPEC_TOKENS, &a->spec_tokens}};
+    for (size_t i = 0; i < VP_ARRAY_LEN(nums); i++) {
+        uint64_t v = 0;
+        TRY(get_u64(j, nums[i].key, "assign", false, 0, nums[i].max, &v, e));
+        *nums[i].out = (uint32_t)v;
+    }
+    return get_str(j, "draft", "assign", false, a->draft, sizeof a->draft, e);
+}
+
 static int decode_assign(const cJSON *j, proto_assign *a, vp_err *e)
 {
     TRY(get_str(j, "id", "assign", true, a->id, sizeof a->id, e));
@@ -236,7 +254,7 @@ static int decode_assign(const cJSON *j, proto_assign *a, vp_err *e)
     v = 0;
     TRY(get_u64(j, "ready_timeout_s", "assign", false, 0, PROTO_MAX_READY_S, &v, e));
     a->ready_timeout_s = (uint32_t)v;
-    return 0;
+    return decode_workload(j, a, e);
 }
 
 static int decode_body(const cJSON *j, proto_msg *m, vp_err *e)

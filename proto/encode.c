@@ -63,6 +63,10 @@ static void put_assign(const proto_assign *a, vp_sb *sb)
     if (a->kv_bytes) vp_sb_printf(sb, ",\"kv_bytes\":%llu", (unsigned long long)a->kv_bytes);
     if (a->pp > 1) vp_sb_printf(sb, ",\"pp\":%u,\"stage\":%u", a->pp, a->stage);
     if (a->ready_timeout_s) vp_sb_printf(sb, ",\"ready_timeout_s\":%u", a->ready_timeout_s);
+    if (a->max_loras)
+        vp_sb_printf(sb, ",\"max_loras\":%u,\"max_lora_rank\":%u", a->max_loras, a->max_lora_rank);
+    if (a->draft[0]) put_key_str(sb, "draft", a->draft);
+    if (a->spec_tokens) vp_sb_printf(sb, ",\"spec_tokens\":%u", a->spec_tokens);
 }
 
 static void put_body(const proto_msg *m, vp_sb *sb)

@@ -270,6 +270,20 @@ static int check_list(char *const *list, size_t n, const char *key, int code, vp
     return 0;
 }
 
+/* Adapters come with their rank, and draft tokens with a draft. */
+static int check_workload(const proto_assign *a, int code, vp_err *e)
+{
+    TRY(check_name(a->draft, sizeof a->draft, false, "assign", "draft", code, e));
+    if ((a->max_loras == 0) != (a->max_lora_rank == 0))
+        return vp_errf(e, code,
+                       "assign.max_lora_rank: given with max_loras and only with it (max_loras "
+                       "%u, max_lora_rank %u)",
+                       a->max_loras, a->max_lora_rank);
+    if (a->spec_tokens && !a->draft[0])
+        return vp_errf(e, code, "assign.spec_tokens: only with a draft (got %u)", a->spec_tokens);
+    return 0;
+}
+
 static int check_assign(const proto_assign *a, int code, vp_err *e)
 {
     TRY(check_name(a->id, sizeof a->id, true, "assign", "id", code, e));
@@ -294,14 +308,17 @@ static int check_assign(const proto_assign *a, int code, vp_err *e)
                 {"max_batch", a->max_batch, VP_JSON_MAX_EXACT},
                 {"kv_bytes", a->kv_bytes, VP_JSON_MAX_EXACT},
                 {"pp", a->pp, PROTO_MAX_PP},
-                {"ready_timeout_s", a->ready_timeout_s, PROTO_MAX_READY_S}};
+                {"ready_timeout_s", a->ready_timeout_s, PROTO_MAX_READY_S},
+                {"max_loras", a->max_loras, PROTO_MAX_LORAS},
+                {"max_lora_rank", a->max_lora_rank, PROTO_MAX_LORA_RANK},
+                {"spec_tokens", a->spec_tokens, PROTO_MAX_SPEC_TOKENS}};
     for (size_t i = 0; i < VP_ARRAY_LEN(nums); i++)
         if (nums[i].v > nums[i].max)
             return vp_errf(e, code, "assign.%s: must be at most %llu (got %llu)", nums[i].key,
                            (unsigned long long)nums[i].max, (unsigned long long)nums[i].v);
     if (a->stage >= (a->pp > 1 ? a->pp : 1))
         return vp_errf(e, code, "assign.stage: must be below pp (%u) (got %u)", a->pp, a->stage);
-    return 0;
+    return check_workload(a, code, e);
 }
 
 int proto_check(const proto_msg *m, int code, vp_err *e)

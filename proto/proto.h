@@ -43,6 +43,9 @@
 #define PROTO_SOURCE_MAX 512     /* what an engine loads: repository id or path */
 #define PROTO_TYPE_MAX 48        /* instance types ("p5.48xlarge") */
 #define PROTO_DTYPE_MAX 16       /* dtype names ("q4_k_m") */
+#define PROTO_MAX_LORAS 100000   /* LoRA adapters resident at once (a manifest's cap) */
+#define PROTO_MAX_LORA_RANK 4096 /* LoRA rank */
+#define PROTO_MAX_SPEC_TOKENS 64 /* tokens a speculative draft proposes per step */
 #define PROTO_MAX_LEASE_MS 3600000u
 #define PROTO_MAX_READY_S 86400u
 
@@ -138,8 +141,10 @@ typedef struct proto_welcome {
 /* {"type":"assign","v":2,"id":...,"rev":...,"model":...,"replica":R,"gpus":[...],
  *  "bytes_per_gpu":N,"fraction":F,"engine":...,"source":...,"command":[argv...]|null,
  *  "engine_args":[...],"max_seq_len":N,"max_batch":N,"kv_dtype":...,"kv_bytes":N,"pp":N,
- *  "stage":N,"ready_timeout_s":N}. The agent builds the command line from the engine's launch
- * profile (engine.h) and picks the port itself. */
+ *  "stage":N,"ready_timeout_s":N[,"max_loras":N,"max_lora_rank":N][,"draft":...,
+ *  "spec_tokens":N]}. The agent builds the command line from the engine's launch profile
+ * (engine.h) and picks the port itself. The workload fields are optional (left out when 0 or
+ * ""): an agent of this version that predates them ignores them and launches without them. */
 typedef struct proto_assign {
     char id[PROTO_ID_MAX];      /* required, non-empty */
     char rev[PROTO_REV_MAX];    /* the controller's revision of this placement; may be empty */
@@ -163,6 +168,11 @@ typedef struct proto_assign {
     uint64_t kv_bytes;               /* KV cache bytes per GPU the plan counted; 0: unknown */
     uint32_t pp, stage;              /* pipeline stages (0 or 1: none) and this one */
     uint32_t ready_timeout_s;        /* 0: the engine profile's default */
+    /* LoRA adapters served on the base: resident at once (1..PROTO_MAX_LORAS; 0: none) and
+     * their rank (1..PROTO_MAX_LORA_RANK, given iff max_loras is). */
+    uint32_t max_loras, max_lora_rank;
+    char draft[PROTO_SOURCE_MAX]; /* what the engine loads as a speculative draft; "": none */
+    uint32_t spec_tokens;         /* tokens the draft proposes (0: the engine's 5; only with one) */
 } proto_assign;
 
 /* {"type":"release","v":2,"id":...[,"rev":...]}: rev "" releases every instance of the id. */

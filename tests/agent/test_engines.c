@@ -1,6 +1,7 @@
 /* test_engines.c - serving engines under the agent, against the loopback controller stand-in and
  * a fake engine (fake_engine.py) that records its command line and answers /health only after
- * a load delay: each engine's flags and port, readiness by probe, ready timeouts, liveness
+ * a load delay: each engine's flags and port (LoRA adapters and a speculative draft in the
+ * spelling of the installed vLLM version among them), readiness by probe, ready timeouts, liveness
  * restarts, two revisions of one placement side by side, adoption of engines by an agent that
  * replaces a killed one, and port allocation. alarm() bounds the whole file. */
 #include <errno.h>
@@ -133,6 +134,8 @@ typedef struct spec {
     uint64_t bytes, kv_bytes, max_seq_len, max_batch;
     uint32_t ready_timeout_s;
     const char *args[4];
+    uint32_t max_loras, max_lora_rank, spec_tokens; /* adapters and a speculative draft */
+    const char *draft;
 } spec;
 
 static void send_assign(fx *f, const spec *sp)
@@ -155,6 +158,10 @@ static void send_assign(fx *f, const spec *sp)
     a->max_seq_len = sp->max_seq_len ? sp->max_seq_len : 4096;
     a->max_batch = sp->max_batch ? sp->max_batch : 1;
     a->ready_timeout_s = sp->ready_timeout_s;
+    a->max_loras = sp->max_loras;
+    a->max_lora_rank = sp->max_lora_rank;
+    snprintf(a->draft, sizeof a->draft, "%s", sp->draft ? sp->draft : "");
+    a->spec_tokens = sp->spec_tokens;
     size_t n = 0;
     while (n < 4 && sp->args[n])
         n++;
@@ -322,6 +329,59 @@ static void an_older_vllm_gets_the_slice_as_a_fraction_of_the_gpu(void **state)
              "--kv-cache-dtype fp8",
              r.port);
     expect_argv(f, "old/0", want);
+}
+
+static void a_vllm_replica_serving_adapters_and_a_draft_gets_their_flags(void **state)
+{
+    fx *f = *state;
+    connect_agent(f);
+    spec sp = {.id = "base/0",
+               .engine = "vllm",
+               .source = "meta-llama/Llama-3.1-8B-Instruct",
+               .bytes = 30 * GIB,
+               .kv_bytes = 4 * GIB,
+               .max_seq_len = 8192,
+               .max_batch = 16,
+               .max_loras = 8,
+               .max_lora_rank = 16,
+               .draft = "meta-llama/Llama-3.2-1B-Instruct",
+               .spec_tokens = 4};
+    send_assign(f, &sp);
+    proto_placement r = wait_for(f, "base/0", "", PROTO_RUNNING, 0);
+    /* 0.11.0 (the fake's default version) takes the draft as one JSON config. */
+    char want[768];
+    snprintf(want, sizeof want,
+             "fake_engine.py serve meta-llama/Llama-3.1-8B-Instruct --host 0.0.0.0 --port %u "
+             "--tensor-parallel-size 1 --max-model-len 8192 --max-num-seqs 16 "
+             "--kv-cache-memory-bytes 4294967296 --enable-lora --max-loras 8 --max-lora-rank 16 "
+             "--speculative-config {\"model\": \"meta-llama/Llama-3.2-1B-Instruct\", "
+             "\"num_speculative_tokens\": 4}",
+             r.port);
+    expect_argv(f, "base/0", want);
+}
+
+static void a_vllm_older_than_0_8_gets_the_draft_as_its_legacy_flags(void **state)
+{
+    fx *f = *state;
+    setenv("FAKE_ENGINE_VERSION", "0.7.3", 1);
+    connect_agent(f);
+    spec sp = {.id = "spec/0",
+               .engine = "vllm",
+               .source = "m",
+               .bytes = 20 * GIB,
+               .max_seq_len = 2048,
+               .max_batch = 4,
+               .draft = "/models/draft"};
+    send_assign(f, &sp);
+    proto_placement r = wait_for(f, "spec/0", "", PROTO_RUNNING, 0);
+    /* No --kv-cache-memory-bytes before 0.11 either; spec_tokens 0 is the default 5. */
+    char want[512];
+    snprintf(want, sizeof want,
+             "fake_engine.py serve m --host 0.0.0.0 --port %u --tensor-parallel-size 1 "
+             "--max-model-len 2048 --max-num-seqs 4 --gpu-memory-utilization 0.2511 "
+             "--speculative-model /models/draft --num-speculative-tokens 5",
+             r.port);
+    expect_argv(f, "spec/0", want);
 }
 
 static void sglang_and_llama_cpp_get_their_own_flags(void **state)
@@ -505,6 +565,8 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(a_vllm_placement_gets_its_flags_and_a_port_and_runs_only_once_healthy),
         T(an_older_vllm_gets_the_slice_as_a_fraction_of_the_gpu),
+        T(a_vllm_replica_serving_adapters_and_a_draft_gets_their_flags),
+        T(a_vllm_older_than_0_8_gets_the_draft_as_its_legacy_flags),
         T(sglang_and_llama_cpp_get_their_own_flags),
         T(an_engine_never_healthy_fails_after_its_ready_timeout_with_the_reason),
         T(a_running_engine_that_stops_answering_is_restarted),

@@ -138,5 +138,56 @@ check "a manifest without the plan's models exits 2" test $? -eq 2
 "$vp" export --help | grep -q 'usage: vrampack export'
 check "export --help prints usage" test $? -eq 0
 
+# LoRA adapters and speculative drafts: the vllm script passes the flags an agent's launch
+# passes (the engine module's table), in the spelling of the manifest's engine_version, and a
+# draft without speculative.source is refused naming the field.
+hf="$src/examples/hf"
+cat >"$tmp/wl.json" <<EOF
+{"models": [
+  {"name": "support", "hf_config": "$hf/llama-3.1-8b.json", "engine": "vllm",
+   "source": "meta-llama/Llama-3.1-8B-Instruct", "max_seq_len": 4096, "max_batch": 4,
+   "lora": {"adapters": 40, "rank": 16}},
+  {"name": "chat", "hf_config": "$hf/llama-3.1-8b.json", "engine": "vllm", "max_seq_len": 4096,
+   "speculative": {"hf_config": "$hf/llama-3.2-1b.json", "source": "meta-llama/Llama-3.2-1B",
+                   "num_tokens": 3}},
+  {"name": "old", "hf_config": "$hf/llama-3.1-8b.json", "engine": "vllm", "engine_version": "0.7.3",
+   "max_seq_len": 4096, "speculative": {"hf_config": "$hf/llama-3.2-1b.json", "source": "/models/d"}}
+]}
+EOF
+"$vp" plan "$tmp/wl.json" --out "$tmp/wl-plan.json" >/dev/null 2>"$tmp/err"
+check "a manifest with adapters and drafts plans" test -s "$tmp/wl-plan.json"
+"$vp" export "$tmp/wl-plan.json" --format vllm --manifest "$tmp/wl.json" >"$tmp/wl.sh" 2>"$tmp/err"
+check "its vllm script exports" test $? -eq 0
+check "the vllm script passes the adapters' and drafts' flags" python3 - "$tmp/wl.sh" <<'PY'
+import shlex, sys
+argv = {}
+for line in open(sys.argv[1]):
+    if "VRAMPACK_PLACEMENT=" in line and "'vllm'" in line:
+        words = shlex.split(line.strip().rstrip("&"))
+        pl = next(w.split("=", 1)[1] for w in words if w.startswith("VRAMPACK_PLACEMENT="))
+        argv[pl] = words[words.index("vllm"):]
+def after(a, flag):
+    assert flag in a, (flag, a)
+    return a[a.index(flag) + 1]
+s = argv["support/0"]
+assert "--enable-lora" in s, s
+assert after(s, "--max-loras") == "8" and after(s, "--max-lora-rank") == "16", s
+assert not any(w.startswith("--speculative") for w in s), s
+c = argv["chat/0"]
+assert after(c, "--speculative-config") == \
+    '{"model": "meta-llama/Llama-3.2-1B", "num_speculative_tokens": 3}', c
+assert "--enable-lora" not in c, c
+o = argv["old/0"]  # engine_version 0.7.3: before --speculative-config
+assert after(o, "--speculative-model") == "/models/d", o
+assert after(o, "--num-speculative-tokens") == "5", o
+assert "--speculative-config" not in o, o
+PY
+sed 's|, "source": "/models/d"||' "$tmp/wl.json" >"$tmp/wl-nosrc.json"
+"$vp" export "$tmp/wl-plan.json" --format vllm --manifest "$tmp/wl-nosrc.json" >"$tmp/x.sh" \
+  2>"$tmp/err"
+check "a draft without speculative.source exits 2" test $? -eq 2
+check "its one error line names old/0 and speculative.source" \
+  bash -c "grep -q 'old/0: speculative.source' '$tmp/err' && test \$(wc -l <'$tmp/err') -eq 1"
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

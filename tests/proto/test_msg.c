@@ -246,6 +246,95 @@ static void an_engine_assign_round_trips_with_every_launch_field(void **state)
     proto_msg_free(&m);
 }
 
+static const char *assign_with(const char *extra);
+
+static void an_assign_round_trips_its_lora_adapters_and_speculative_draft(void **state)
+{
+    (void)state;
+    proto_msg m, d;
+    proto_msg_init(&m, PROTO_ASSIGN);
+    proto_assign *a = &m.u.assign;
+    strcpy(a->id, "support-base/0");
+    strcpy(a->model, "support-base");
+    a->n_gpus = 1;
+    a->bytes_per_gpu = 1 << 30;
+    a->fraction = 0.25;
+    strcpy(a->engine, "vllm");
+    a->max_loras = 8;
+    a->max_lora_rank = 16;
+    strcpy(a->draft, "meta-llama/Llama-3.2-1B \"q\"");
+    a->spec_tokens = 7;
+    round_trip(&m, &d);
+    const proto_assign *b = &d.u.assign;
+    assert_int_equal(b->max_loras, 8);
+    assert_int_equal(b->max_lora_rank, 16);
+    assert_string_equal(b->draft, a->draft);
+    assert_int_equal(b->spec_tokens, 7);
+    proto_assign copy;
+    assert_int_equal(proto_assign_copy(&copy, b), 0);
+    assert_string_equal(copy.draft, a->draft);
+    assert_int_equal(copy.max_loras, 8);
+    proto_msg cm = {.type = PROTO_ASSIGN};
+    cm.u.assign = copy;
+    proto_msg_free(&cm);
+    proto_msg_free(&d);
+
+    /* A plain assign leaves the workload fields out of the frame, and decodes them as none. */
+    a->max_loras = a->max_lora_rank = a->spec_tokens = 0;
+    a->draft[0] = '\0';
+    vp_sb sb = {0};
+    assert_int_equal(proto_msg_to_json(&m, &sb, NULL), 0);
+    for (const char *k = "max_loras\0max_lora_rank\0draft\0spec_tokens\0"; *k; k += strlen(k) + 1)
+        if (strstr(sb.buf, k)) fail_msg("plain assign names %s: %s", k, sb.buf);
+    vp_sb_free(&sb);
+    round_trip(&m, &d);
+    assert_int_equal(d.u.assign.max_loras, 0);
+    assert_string_equal(d.u.assign.draft, "");
+    assert_int_equal(d.u.assign.spec_tokens, 0);
+    proto_msg_free(&d);
+    proto_msg_free(&m);
+}
+
+static void workload_fields_out_of_range_or_alone_are_refused(void **state)
+{
+    (void)state;
+#define BASE "\"gpus\":[0],\"bytes_per_gpu\":1,\"fraction\":0.5,"
+    expect_refused(assign_with(BASE "\"max_loras\":100001,\"max_lora_rank\":8"),
+                   "assign.max_loras");
+    expect_refused(assign_with(BASE "\"max_loras\":-1,\"max_lora_rank\":8"), "assign.max_loras");
+    expect_refused(assign_with(BASE "\"max_loras\":2.5,\"max_lora_rank\":8"), "assign.max_loras");
+    expect_refused(assign_with(BASE "\"max_loras\":8,\"max_lora_rank\":4097"),
+                   "assign.max_lora_rank");
+    expect_refused(assign_with(BASE "\"max_loras\":8"), "assign.max_lora_rank");
+    expect_refused(assign_with(BASE "\"max_lora_rank\":8"), "assign.max_lora_rank");
+    expect_refused(assign_with(BASE "\"draft\":\"d\",\"spec_tokens\":65"), "assign.spec_tokens");
+    expect_refused(assign_with(BASE "\"spec_tokens\":5"), "assign.spec_tokens");
+    expect_refused(assign_with(BASE "\"draft\":7"), "assign.draft");
+    expect_refused(assign_with(BASE "\"draft\":\"a\\u0001b\""), "assign.draft");
+    char *long_draft = malloc(PROTO_SOURCE_MAX + 64);
+    assert_non_null(long_draft);
+    int n = snprintf(long_draft, 64, BASE "\"draft\":\"");
+    memset(long_draft + n, 'd', PROTO_SOURCE_MAX);
+    strcpy(long_draft + n + PROTO_SOURCE_MAX, "\"");
+    expect_refused(assign_with(long_draft), "assign.draft");
+    free(long_draft);
+#undef BASE
+    /* The encoder refuses the same: a rank without adapters. */
+    proto_msg m;
+    proto_msg_init(&m, PROTO_ASSIGN);
+    strcpy(m.u.assign.id, "m/0");
+    strcpy(m.u.assign.model, "m");
+    m.u.assign.n_gpus = 1;
+    m.u.assign.bytes_per_gpu = 1;
+    m.u.assign.fraction = 0.5;
+    m.u.assign.max_lora_rank = 16;
+    vp_sb sb = {0};
+    vp_err e = {0};
+    assert_int_equal(proto_msg_encode(&m, &sb, &e), VP_EINPUT);
+    if (!strstr(e.msg, "assign.max_lora_rank")) fail_msg("error \"%s\"", e.msg);
+    assert_int_equal(sb.len, 0);
+}
+
 static void a_lease_and_a_release_of_one_revision_round_trip(void **state)
 {
     (void)state;
@@ -513,6 +602,8 @@ int main(void)
         cmocka_unit_test(heartbeat_welcome_release_and_error_round_trip),
         cmocka_unit_test(an_assign_round_trips_with_and_without_a_command),
         cmocka_unit_test(an_engine_assign_round_trips_with_every_launch_field),
+        cmocka_unit_test(an_assign_round_trips_its_lora_adapters_and_speculative_draft),
+        cmocka_unit_test(workload_fields_out_of_range_or_alone_are_refused),
         cmocka_unit_test(a_lease_and_a_release_of_one_revision_round_trip),
         cmocka_unit_test(garbage_and_non_objects_are_refused),
         cmocka_unit_test(a_wrong_or_missing_version_is_refused),
