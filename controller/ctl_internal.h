@@ -385,7 +385,6 @@ void ctl_submit_finish(struct ctl *c, ctl_submit *s, unsigned status, char *body
 
 /* launch.c */
 /* KV-cache bytes per GPU of a replica of m at tp x pp (0 for memory_bytes models). */
-uint64_t ctl_kv_bytes_per_gpu(const plan_model *m, uint32_t tp, uint32_t pp);
 /* The eng_launch an agent will build for q (m may be NULL: built-in worker); strings borrowed. */
 void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_total,
                    eng_launch *l);

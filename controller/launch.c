@@ -13,27 +13,6 @@
 
 #include "ctl_internal.h"
 
-uint64_t ctl_kv_bytes_per_gpu(const plan_model *m, uint32_t tp, uint32_t pp)
-{
-    if (!m || m->fixed) return 0;
-    plan_fp_opts o = m->opts;
-    o.tp = tp ? tp : 1;
-    o.pp = pp ? pp : 1;
-    plan_footprint fp;
-    if (plan_footprint_compute(&m->arch, &o, &fp, NULL)) return 0;
-    /* Each of the tp GPUs of a stage holds ceil(kv_heads / tp) heads of that stage's layers (an
-     * MLA latent is replicated on every rank), as footprint.c counts them. */
-    uint64_t kv = fp.kv_cache_bytes, out = 0;
-    uint32_t heads = m->arch.kv_heads ? m->arch.kv_heads : m->arch.heads;
-    if (m->arch.kv_lora_rank || !heads) {
-        vp_muldiv_ceil_u64(kv, 1, o.pp, &out);
-        return out;
-    }
-    uint64_t per_gpu_heads = (heads + o.tp - 1) / o.tp;
-    vp_muldiv_ceil_u64(kv, per_gpu_heads, (uint64_t)heads * o.pp, &out);
-    return out;
-}
-
 void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_total, eng_launch *l)
 {
     memset(l, 0, sizeof *l);
@@ -48,7 +27,7 @@ void ctl_launch_of(const plan_model *m, const place_placement *q, uint64_t gpu_t
     l->max_seq_len = m ? m->opts.seq_len : 0;
     l->max_batch = m ? m->opts.batch : 0;
     l->kv_dtype = m ? plan_dtype_name(m->opts.kv_dtype) : NULL;
-    l->kv_bytes = ctl_kv_bytes_per_gpu(m, l->tp, l->pp);
+    l->kv_bytes = plan_kv_bytes_per_gpu(m, l->tp, l->pp);
     l->bytes = q->bytes_per_gpu;
     l->gpu_bytes = gpu_total;
     plan_model_launch_workload(m, l);

@@ -307,11 +307,11 @@ static void template_arg(builder *b, const plan_export_slice *s, const char *t)
             fprintf(f, "%llu", o ? (unsigned long long)o->batch : 0ULL);
         else if (KEY("kv_dtype"))
             fputs(o ? plan_dtype_name(o->kv_dtype) : "", f);
-        else if (KEY("kv_bytes")) {
-            uint64_t num = 0, den = 1;
-            if (o) plan_dtype_bits(o->kv_dtype, &num, &den);
-            fprintf(f, "%g", (double)num / (double)den / 8.0);
-        } else if (KEY("bytes"))
+        else if (KEY("kv_bytes"))
+            fprintf(f, "%llu", (unsigned long long)plan_kv_bytes_per_gpu(
+                                   s->model, (uint32_t)s->pl->n_gpus,
+                                   s->pl->n_stages > 0 ? (uint32_t)s->pl->n_stages : 1));
+        else if (KEY("bytes"))
             fprintf(f, "%llu", (unsigned long long)s->pl->bytes_per_gpu);
         else if (KEY("fraction"))
             fprintf(f, "%.4f", s->fraction);

@@ -217,6 +217,11 @@ bool plan_is_inventory_name(const plan_problem *p, const char *name);
  * problem has no such bin type (a node that was lost, or a type no longer in the catalog). */
 int plan_node_bintype(const plan_problem *p, const place_node *n);
 
+/* KV cache bytes on each GPU of one replica of m at tp x pp (what an engine's KV-bytes flag is
+ * given): each of a stage's tp GPUs holds ceil(kv_heads / tp) heads of that stage's layers; an MLA
+ * latent is replicated on every rank. 0 for memory_bytes models. */
+uint64_t plan_kv_bytes_per_gpu(const plan_model *m, uint32_t tp, uint32_t pp);
+
 /* Index of the group whose model is named `model`, or -1. Linear in the number of models. */
 int plan_group_find(const plan_problem *p, const char *model);
 

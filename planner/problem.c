@@ -330,3 +330,23 @@ fail:
     return rc;
 }
 
+uint64_t plan_kv_bytes_per_gpu(const plan_model *m, uint32_t tp, uint32_t pp)
+{
+    if (!m || m->fixed) return 0;
+    plan_fp_opts o = m->opts;
+    o.tp = tp ? tp : 1;
+    o.pp = pp ? pp : 1;
+    plan_footprint fp;
+    if (plan_footprint_compute(&m->arch, &o, &fp, NULL)) return 0;
+    /* Each of the tp GPUs of a stage holds ceil(kv_heads / tp) heads of that stage's layers (an
+     * MLA latent is replicated on every rank), as footprint.c counts them. */
+    uint64_t kv = fp.kv_cache_bytes, out = 0;
+    uint32_t heads = m->arch.kv_heads ? m->arch.kv_heads : m->arch.heads;
+    if (m->arch.kv_lora_rank || !heads) {
+        vp_muldiv_ceil_u64(kv, 1, o.pp, &out);
+        return out;
+    }
+    uint64_t per_gpu_heads = (heads + o.tp - 1) / o.tp;
+    vp_muldiv_ceil_u64(kv, per_gpu_heads, (uint64_t)heads * o.pp, &out);
+    return out;
+}

@@ -429,6 +429,31 @@ static void a_command_template_gets_its_placeholders_filled(void **state)
     place_plan_free(p);
 }
 
+static void kv_bytes_in_a_template_is_the_kv_cache_on_each_gpu_as_agents_give_it(void **state)
+{
+    (void)state;
+    static const char *const models[] = {"m"};
+    place_plan *p = hand_plan(models, 1);
+    plan_manifest *m = NULL;
+    vp_err e = {0};
+    static const char mtext[] =
+        "{\"models\": [{\"name\": \"m\", \"params\": 8030261248, \"layers\": 32,"
+        " \"kv_heads\": 8, \"head_dim\": 128, \"max_seq_len\": 4096, \"max_batch\": 2,"
+        " \"worker\": {\"command\": [\"srv\", \"--kv={kv_bytes}\"]}}]}";
+    if (plan_manifest_parse(mtext, sizeof mtext - 1, "m.json", NULL, &m, &e)) fail_msg("%s", e.msg);
+    /* 32 layers x 2 (K, V) x 8 heads x 128 dims x 2 bytes x 4096 tokens x 2 sequences. */
+    uint64_t want = 32ULL * 2 * 8 * 128 * 2 * 4096 * 2;
+    assert_int_equal(plan_kv_bytes_per_gpu(&m->models[0], 1, 1), want);
+    plan_export_input in = {.plan = p, .manifest = m};
+    char *y = export_text(&in, PLAN_EXPORT_K8S);
+    char line[64];
+    snprintf(line, sizeof line, "- \"--kv=%llu\"", (unsigned long long)want);
+    assert_contains(y, line);
+    free(y);
+    plan_manifest_free(m);
+    place_plan_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +466,7 @@ int main(void)
         cmocka_unit_test(vllm_lines_start_each_placement_on_its_gpus_and_own_port),
         cmocka_unit_test(exports_refuse_what_they_cannot_write_and_name_the_placement),
         cmocka_unit_test(a_command_template_gets_its_placeholders_filled),
+        cmocka_unit_test(kv_bytes_in_a_template_is_the_kv_cache_on_each_gpu_as_agents_give_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
