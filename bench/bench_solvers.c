@@ -19,7 +19,8 @@
  * export; the column says which ("af" or "mip").
  *
  * Usage: bench_solvers [--set NAME] [--time-limit SEC] [--seed N] [--per N] [--no-cbc]
- *                      [--quick] [--data DIR] */
+ *                      [--quick] [--data DIR] [--only NAME]
+ * --only runs the instances whose name contains NAME. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@
 #define MAX_TYPES 16
 
 typedef struct opts {
-    const char *set, *data;
+    const char *set, *data, *only;
     double tl;
     uint64_t seed;
     int per;
@@ -196,6 +197,7 @@ static bool same(double a, double b)
 /* Plans one instance with FFD and vrampack (and CBC); prints its row. */
 static void bench_one(const opts *o, const inst *in, tally *t)
 {
+    if (o->only && !strstr(in->name, o->only)) return;
     vp_sb man = {0}, fl = {0};
     to_json(in, &man, &fl);
     vp_err e = {0};
@@ -625,13 +627,14 @@ static int parse(int argc, char **argv, opts *o)
         else if (!strcmp(argv[i], "--no-cbc")) o->cbc = false;
         else if (!strcmp(argv[i], "--set") && v) o->set = argv[++i];
         else if (!strcmp(argv[i], "--data") && v) o->data = argv[++i];
+        else if (!strcmp(argv[i], "--only") && v) o->only = argv[++i];
         else if (!strcmp(argv[i], "--time-limit") && v) o->tl = atof(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && v) o->seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--per") && v) o->per = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--set fill|triplet|distinct|hard28|vsbpp|catalog] "
                             "[--time-limit SEC] [--seed N] [--per N] [--no-cbc] [--quick] "
-                            "[--data DIR]\n", argv[0]);
+                            "[--data DIR] [--only NAME]\n", argv[0]);
             return 2;
         }
     }

@@ -1,20 +1,30 @@
 /* dive.c - residual diving with limited discrepancy search (see dive.h).
  *
  * A node re-solves the master on the residual (column generation continues there, a few dozen
- * iterations at most: the residual problem prices its own columns), prunes when the residual's
- * Lagrangian bound plus what is fixed cannot beat the target, and otherwise
- * tries its candidates in order: first every column at 1 or more at once, rounded down (residual
- * rounding), then single columns by decreasing LP value. Taking a candidate other than the first
- * spends one discrepancy; columns tried by earlier siblings are tabu below later ones. Iterative
- * deepening over the discrepancy budget, so the plain dive comes first. A pass gives up after a
- * few tens of times the plain dive's nodes without a gain (measured on the triplet instances:
- * 12x missed two of 80 that 30x finds). */
+ * iterations at most: the residual problem prices its own columns; columns that cover more than
+ * the residual wants are held at 0), prunes when the residual's Lagrangian bound plus what is
+ * fixed cannot beat the target (when the LP says it cannot but the bound does not yet show it,
+ * column generation runs to the end first: on tight instances that is where a dive goes wrong),
+ * packs the residual outright by minimum bin slack (resid.h: every node yields a complete set),
+ * and otherwise tries its candidates in order: first every column at 1 or more at once, rounded
+ * down (residual rounding), then single columns by decreasing LP value. Taking a candidate other
+ * than the first spends one discrepancy; columns tried by earlier siblings are tabu below later
+ * ones. Passes: the plain dive, then each discrepancy budget four ways: the LP as it is or held
+ * to patterns that waste no more than the target allows (cg_waste_cap), columns by LP value or
+ * by value x fill^8 (measured on Hard28: each way finds optima the others miss). A pass gives
+ * up after 30 times the plain dive's nodes without a gain (on the triplet instances 12x missed
+ * two of 80 that 30x finds; on Hard28 20x found two fewer) and the next one starts, while the
+ * budget lasts. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dive.h"
+#include "resid.h"
+
+#define DV_COMPLETE_EFFORT 20000 /* search nodes of one residual packing */
+#define DV_PATIENCE 30           /* a pass: this many times the plain dive's nodes without a gain */
 
 typedef struct lds {
     cg_master *m;
@@ -22,9 +32,12 @@ typedef struct lds {
     dv_set stack;  /* fixes along the current path */
     dv_set best;   /* best complete path */
     double target; /* a complete path must cost at most this to count */
+    double goal;   /* the rounded bound: a set that costs this ends the search */
     int *tabu;
     size_t ntabu, captabu;
-    bool stop;
+    bool stop, pass_over; /* everything / this pass */
+    bool cap;             /* this pass holds wasteful patterns at 0 (cg_waste_cap) */
+    bool fill_first;      /* this pass orders columns by value x fill^8, not by value */
     long nodes, last_gain, patience;
     vp_err *e;
 } lds;
@@ -32,6 +45,7 @@ typedef struct lds {
 typedef struct cand {
     int pat;
     double v;
+    double key; /* order: columns at 1 or more first, then by key */
 } cand;
 
 static int set_add(dv_set *s, int pat, long copies)
@@ -88,8 +102,20 @@ static int push_tabu(lds *L, int t)
 static int cand_cmp(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
-    if (x->v != y->v) return x->v > y->v ? -1 : 1;
+    if (x->key != y->key) return x->key > y->key ? -1 : 1;
     return x->pat - y->pat;
+}
+
+/* Share of its GPU a pattern fills. */
+static double pat_fill(const cg_master *m, int t)
+{
+    const cg_pat *pt = &m->pats[t];
+    double used = 0;
+    for (int k = 0; k < pt->n; k++) {
+        const cg_ent *en = &m->pool[pt->off + (size_t)k];
+        used += (double)en->a * (double)m->v->w[vw_ck(m->v, (size_t)pt->cls, (size_t)en->j)];
+    }
+    return used / (double)m->v->cls[pt->cls].U;
 }
 
 /* Columns in the LP solution that can still be used, by decreasing value; *integral when some
@@ -107,7 +133,9 @@ static int candidates(const lds *L, cand **out, int *n, bool *integral)
         int c = m->pats[t].cls;
         if (m->cap[c] >= 0 && m->cap[c] < 1 - 1e-9) continue;
         if (v >= 1 - 1e-6) *integral = true;
-        cs[(*n)++] = (cand){(int)t, v};
+        double key = v >= 1 - 1e-6 ? 2 + v : v;
+        if (v < 1 - 1e-6 && L->fill_first) key = v * pow(pat_fill(m, (int)t), 8);
+        cs[(*n)++] = (cand){(int)t, v, key};
     }
     qsort(cs, (size_t)*n, sizeof *cs, cand_cmp);
     *out = cs;
@@ -126,6 +154,30 @@ static int leaf(lds *L)
             if (set_add(&L->best, L->stack.v[i].pat, L->stack.v[i].copies)) return -ENOMEM;
     }
     return m->fixed_cost <= L->target + 1e-9 ? 1 : 0;
+}
+
+/* The residual packed outright (resid.h): kept when cheaper than the best set; 1 when it meets
+ * the goal (the search is over). Within a pass the target follows the best set. */
+static int complete(lds *L)
+{
+    cg_master *m = L->m;
+    rs_set r = {0};
+    int rc = rs_complete(m, DV_COMPLETE_EFFORT, L->best.cost - m->fixed_cost, &r);
+    if (rc == 1) {
+        L->best.n = 0;
+        L->best.cost = m->fixed_cost + r.cost;
+        L->last_gain = L->nodes;
+        for (size_t i = 0; i < L->stack.n && rc == 1; i++)
+            if (set_add(&L->best, L->stack.v[i].pat, L->stack.v[i].copies)) rc = -ENOMEM;
+        for (size_t i = 0; i < r.n && rc == 1; i++)
+            if (set_add(&L->best, r.v[i].pat, r.v[i].copies)) rc = -ENOMEM;
+        if (rc == 1 && isfinite(L->target) && L->best.cost - 1e-6 < L->target)
+            L->target = L->best.cost - 1e-6;
+        if (rc == 1 && L->best.cost <= L->goal + 1e-9) L->stop = true;
+        else if (rc == 1) rc = 0;
+    }
+    rs_set_free(&r);
+    return rc;
 }
 
 static int node(lds *L, int depth, int disc);
@@ -156,18 +208,31 @@ static int node(lds *L, int depth, int disc)
         return 0;
     }
     L->nodes++;
-    if (L->patience > 0 && L->nodes - L->last_gain > L->patience) {
-        L->stop = true;
+    if (L->pass_over || (L->patience > 0 && L->nodes - L->last_gain > L->patience)) {
+        L->pass_over = true;
         return 0;
     }
     if (cg_done(m)) return leaf(L);
-    if (depth > 0) {
+    bool capped = cg_waste_cap(m, L->cap ? L->target : INFINITY);
+    if (depth > 0 || capped) {
         int rc = cg_run(m, L->b, 40, L->e);
         if (rc) return rc;
         if (!m->lp_ok) return 0;
+        /* The LP says the target is out of reach and the bound does not prove it yet: column
+         * generation to the end decides (on tight instances this is where a dive goes wrong). */
+        if (lp_round_up(m->fixed_cost + m->lp_obj, m->quantum) > L->target + 1e-9 &&
+            lp_round_up(m->fixed_cost + m->local_lb, m->quantum) <= L->target + 1e-9) {
+            m->tol = 1e-9;
+            rc = cg_run(m, L->b, 200, L->e);
+            m->tol = 1e-3;
+            if (rc) return rc;
+            if (!m->lp_ok) return 0;
+        }
         /* The residual's own bound: nothing below this node beats it. */
         if (lp_round_up(m->fixed_cost + m->local_lb, m->quantum) > L->target + 1e-9) return 0;
     }
+    int rcc = complete(L);
+    if (rcc) return rcc;
     cand *cs;
     int nc, rc;
     bool integral;
@@ -179,7 +244,7 @@ static int node(lds *L, int depth, int disc)
         tried = 1;
     }
     /* Then single columns, best first; each beyond the first costs a discrepancy. */
-    for (int k = 0; k < nc && rc == 0 && !L->stop; k++) {
+    for (int k = 0; k < nc && rc == 0 && !L->stop && !L->pass_over; k++) {
         if (is_tabu(L, cs[k].pat)) continue;
         if (tried > 0 && disc <= 0) break;
         rc = push_fix(L, cs[k].pat, 1);
@@ -196,22 +261,28 @@ static int node(lds *L, int depth, int disc)
 int dv_search(cg_master *m, bg_budget *b, double incumbent, double target, dv_set *out,
               vp_err *e)
 {
-    lds L = {.m = m, .b = b, .e = e, .best = {.cost = INFINITY}};
+    lds L = {.m = m, .b = b, .e = e, .best = {.cost = INFINITY}, .goal = target};
     int rc = 0;
-    for (int disc = 0; disc <= 8 && !L.stop; disc++) {
+    for (int pass = 0; pass <= 16 && !L.stop; pass++) {
+        int disc = pass == 0 ? 0 : 1 + (pass - 1) / 4, way = pass == 0 ? 0 : (pass - 1) % 4;
+        L.cap = way & 1;
+        L.fill_first = way & 2;
         L.target = disc == 0 ? INFINITY : L.best.cost - 1e-6;
         if (disc > 0 && incumbent < L.target) L.target = incumbent - 1e-6;
         if (disc > 0 && L.best.cost <= target + 1e-9) break; /* nothing cheaper exists */
         rc = node(&L, 0, disc);
         if (rc < 0) break;
-        if (disc == 0) L.patience = L.nodes * 30 > 200 ? L.nodes * 30 : 200;
-        if (rc == 1 && disc > 0) disc--; /* found cheaper: search again at this depth */
+        if (disc == 0) L.patience = L.nodes * DV_PATIENCE > 200 ? L.nodes * DV_PATIENCE : 200;
+        L.pass_over = false; /* out of patience: the next pass, wider, while time lasts */
+        L.last_gain = L.nodes;
+        if (rc == 1 && disc > 0) pass--; /* found cheaper: search again the same way */
         if ((rc = pop_to(&L, 0))) break;
         if (L.best.cost <= target + 1e-9) break;
         /* The residual is back to full: the LP must be re-solved for the next pass. */
         if ((rc = cg_run(m, b, 200, e))) break;
     }
     pop_to(&L, 0);
+    cg_waste_cap(m, INFINITY);
     if (rc >= 0) {
         out->n = 0;
         out->cost = L.best.cost;

@@ -168,7 +168,8 @@ static int save_unplaced(lns *L)
     const place_plan *plan = L->x->plan;
     if (vp_grow((void **)&L->unpl, &L->capunpl, plan->n_unplaced + 1, sizeof *L->unpl, 16))
         return -ENOMEM;
-    if (plan->n_unplaced) memcpy(L->unpl, plan->unplaced, plan->n_unplaced * sizeof *L->unpl);
+    if (plan->n_unplaced) /* none: the plan's array may be NULL */
+        memcpy(L->unpl, plan->unplaced, plan->n_unplaced * sizeof *L->unpl);
     L->nunpl = plan->n_unplaced;
     return 0;
 }

@@ -10,6 +10,9 @@
 #include <coin/Clp_C_Interface.h>
 #include <float.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 struct clp_prob {
     Clp_Simplex *m;
@@ -17,8 +20,24 @@ struct clp_prob {
     bool trivial; /* the last solve had no rows or no columns: CLP was not called */
 };
 
+/* CLP allocates its work arrays at the start of every solve and frees them at the end; with
+ * glibc's defaults each free trims the heap and the next solve faults the pages back in. Keeping
+ * up to 64 MiB of freed heap (once per process) doubled the dive nodes per second on Hard28
+ * (bench_solvers, 160-row masters). */
+static void keep_heap(void)
+{
+#ifdef __GLIBC__
+    static bool done;
+    if (done) return;
+    done = true;
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TOP_PAD, 16 << 20);
+#endif
+}
+
 clp_prob *clp_new(void)
 {
+    keep_heap();
     clp_prob *c = calloc(1, sizeof *c);
     if (!c || !(c->m = Clp_newModel())) {
         free(c);

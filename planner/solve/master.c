@@ -97,6 +97,7 @@ int cg_add_pattern(cg_master *m, int cls, cg_ent *e, int n)
         if (col < 0) return col;
         if (map_col(m, col, f)) return -ENOMEM;
         m->pats[f].col = col;
+        m->pats[f].held = false;
         m->active++;
     }
     if (f >= 0) return f;
@@ -107,7 +108,7 @@ int cg_add_pattern(cg_master *m, int cls, cg_ent *e, int n)
     int col = pattern_column(m, cls, e, n);
     if (col < 0) return col;
     if (map_col(m, col, (int)m->npat)) return -ENOMEM;
-    m->pats[m->npat] = (cg_pat){cls, col, m->npool, n, h};
+    m->pats[m->npat] = (cg_pat){cls, col, m->npool, n, h, false};
     m->active++;
     memcpy(&m->pool[m->npool], e, (size_t)n * sizeof *e);
     m->npool += (size_t)n;
@@ -253,6 +254,8 @@ int cg_init(cg_master *m, const vw_view *v, const uint32_t *demand, double quant
     m->ub = -1;
     m->root = true;
     m->alpha = 0.85; /* measured: 0.85 needs ~20% fewer iterations than 0.5 */
+    m->tol = 1e-3;
+    m->waste_cap = -1;
     int rc = alloc_all(m);
     if (rc) return vp_errf(e, rc, "out of memory in column generation");
     for (size_t j = 0; j < m->nk; j++)
@@ -474,6 +477,15 @@ static double bound_here(const cg_master *m)
     return far > lag ? far : lag;
 }
 
+/* Bytes a pattern leaves free on its GPU. */
+static double waste(const cg_master *m, int cls, const cg_ent *e, int n)
+{
+    double used = 0;
+    for (int k = 0; k < n; k++)
+        used += (double)e[k].a * (double)m->v->w[vw_ck(m->v, (size_t)cls, (size_t)e[k].j)];
+    return (double)m->v->cls[cls].U - used;
+}
+
 /* Adds the priced patterns whose reduced cost at the LP's own duals is negative. */
 static int add_columns(cg_master *m, bool *added)
 {
@@ -493,6 +505,7 @@ static int add_columns(cg_master *m, bool *added)
             cg_ent ent[KP_MAX_ENT];
             for (int q = 0; q < o->sol[s].n; q++)
                 ent[q] = (cg_ent){o->sol[s].ent[q].id, o->sol[s].ent[q].a};
+            if (m->waste_cap >= 0 && waste(m, (int)c, ent, o->sol[s].n) > m->waste_cap) continue;
             size_t before = m->npat;
             int r = cg_add_pattern(m, (int)c, ent, o->sol[s].n);
             if (r < 0) return r;
@@ -579,8 +592,51 @@ static int prune_columns(cg_master *m)
     return rc;
 }
 
+bool cg_waste_cap(cg_master *m, double cost)
+{
+    const vw_view *v = m->v;
+    double cap = -1;
+    bool plain = m->nc == 1 && isfinite(cost) && v->cls[0].price > 0;
+    for (size_t j = 0; j < m->nk && plain; j++)
+        plain = v->tp[vw_ck(v, 0, j)] == 1 && !v->kinds[j].spread;
+    if (plain) {
+        double pg = v->cls[0].price / v->cls[0].G, left = 0;
+        for (size_t j = 0; j < m->nk; j++)
+            if (m->d[j] > 0) left += m->d[j] * (double)v->w[vw_ck(v, 0, j)];
+        double gpus = floor(cost / pg + 1e-9) - m->fixed_cost / pg;
+        cap = gpus * (double)v->cls[0].U - left;
+        if (cap < 0) cap = 0;
+    }
+    if (cap == m->waste_cap) return false;
+    m->waste_cap = cap;
+    m->rhs_changed = true;
+    return true;
+}
+
+/* Below the root a column that covers more of a kind than the residual wants (pricing would
+ * never make it: see price_all) is held at 0, so the residual LP is the residual problem's own
+ * and the dive cannot fix a GPU whose room goes to replicas already placed. */
+static int restrict_cols(cg_master *m)
+{
+    for (size_t t = 0; t < m->npat; t++) {
+        cg_pat *pt = &m->pats[t];
+        if (pt->col < 0) continue;
+        bool off = m->waste_cap >= 0 && waste(m, pt->cls, &m->pool[pt->off], pt->n) > m->waste_cap;
+        for (int k = 0; k < pt->n && !off; k++) {
+            const cg_ent *en = &m->pool[pt->off + (size_t)k];
+            off = (double)en->a > ceil(m->d[en->j] - 1e-9) + 1e-9;
+        }
+        if (off != pt->held && lp_set_col_bounds(m->lp, pt->col, 0, off ? 0 : -1))
+            return VP_ESOLVER;
+        pt->held = off;
+    }
+    return 0;
+}
+
 int cg_run(cg_master *m, bg_budget *b, int max_iter, vp_err *e)
 {
+    if (m->rhs_changed && restrict_cols(m))
+        return vp_errf(e, VP_ESOLVER, "column generation: the master LP failed");
     for (int it = 0; it < max_iter; it++) {
         double obj;
         int rc = lp_solve(m->lp, b, m->rhs_changed, &obj); /* dual simplex after a fix */
@@ -604,7 +660,7 @@ int cg_run(cg_master *m, bg_budget *b, int max_iter, vp_err *e)
          * never move a rounded bound, and cost many iterations): stop. */
         if (m->root && lp_round_up(m->bound, m->quantum) >= obj - 1e-6 * (1 + obj)) break;
         /* Below the root only a good LP is needed, not a converged one. */
-        if (!m->root && obj - lb <= 1e-3 * (1 + obj)) break;
+        if (!m->root && obj - lb <= m->tol * (1 + obj)) break;
         if (bg_over(b)) break;
     }
     return 0;

@@ -40,6 +40,7 @@ typedef struct cg_pat {
     size_t off; /* entries in the pool */
     int n;
     uint64_t hash;
+    bool held;  /* held at 0: it covers more of some kind than the residual wants */
 } cg_pat;
 
 typedef struct cg_master {
@@ -77,6 +78,8 @@ typedef struct cg_master {
     double *cpi, *cmu; /* stabilisation centre: duals of the best bound */
     bool have_centre;
     double alpha;      /* smoothing weight of the centre */
+    double tol;        /* below the root: stop once the LP is this close (relative) to the bound */
+    double waste_cap;  /* below the root: patterns leaving more bytes free held at 0; < 0 none */
     kp_out *outs;      /* per class pricing results */
     kp_item *items;
     kp_work kw;
@@ -103,6 +106,11 @@ int cg_run(cg_master *m, bg_budget *b, int max_iter, vp_err *e);
 /* Applies `copies` (negative: takes back) of pattern t to the residual demand, capacity and the
  * LP's right-hand sides; clears m->root. */
 int cg_fix(cg_master *m, int t, long copies);
+/* A cost to stay within (INFINITY: none). When every kind left is plain (TP 1, not spread) and
+ * there is one class, a complete plan within it leaves at most (GPUs it may still buy) x U -
+ * (bytes still wanted) free, so patterns that leave more are held at 0 and not priced in: a
+ * tighter residual LP for diving toward that cost. Returns whether the cap changed. */
+bool cg_waste_cap(cg_master *m, double cost);
 /* Value of pattern t in the last LP solution. */
 double cg_value(const cg_master *m, int t);
 /* Residual demand met. */

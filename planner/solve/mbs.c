@@ -148,11 +148,18 @@ static void exact_bins(pk *P)
         }
 }
 
-/* Packs w (decreasing) into bins of capacity C; bin_of[i] gets each item's bin. Returns the
- * number of bins, or -1 when out of memory. b (may be NULL) bounds the time spent. */
-static int pack(const uint64_t *w, int n, uint64_t C, int *bin_of, bg_budget *b)
+/* Past the effort cap: the items that fit, in decreasing order (first-fit decreasing). */
+static void greedy(mb *s)
+{
+    uint64_t left = s->room;
+    for (int i = 0; i < s->n && left > 0; i++)
+        if (s->w[i] <= left) left -= s->w[i], s->best_path[s->best_depth++] = i;
+}
+
+int mbs_pack(const uint64_t *w, int n, uint64_t C, int *bin_of, long effort, bg_budget *b)
 {
     pk P = {.C = C, .bin_of = bin_of, .m = n, .b = b};
+    if (effort > 0 && effort < MBS_TOTAL) P.total = MBS_TOTAL - effort;
     P.r = malloc(((size_t)n + 1) * sizeof *P.r);
     P.id = malloc(((size_t)n + 1) * sizeof *P.id);
     P.path = malloc(((size_t)n + 1) * sizeof *P.path);
@@ -168,6 +175,7 @@ static int pack(const uint64_t *w, int n, uint64_t C, int *bin_of, bg_budget *b)
         while (P.m > 0) { /* the rest: largest item, then the fullest subset of the others */
             mb s = search_after(&P, 0);
             if (P.total < MBS_TOTAL) dfs(&s, 0, 0);
+            else greedy(&s);
             close_bin(&P, 0, s.best_path, s.best_depth);
         }
         bins = P.bins;
@@ -258,7 +266,7 @@ static int run_type(ed_plan *x, bg_budget *b, int bt, long *saved)
         qsort(sl, (size_t)n, sizeof *sl, by_size_desc);
         for (int i = 0; i < n; i++)
             w[i] = sl[i].w;
-        int bins = pack(w, n, C, bin, b);
+        int bins = mbs_pack(w, n, C, bin, 0, b);
         if (bins < 0) rc = -ENOMEM;
         if (!rc && bins < nb) {
             for (int i = 0; i < n; i++)
@@ -351,7 +359,7 @@ int mbs_move(ed_plan *x, uint64_t *rng, int k)
     qsort(sl, (size_t)n, sizeof *sl, by_size_desc);
     for (int i = 0; i < n; i++)
         w[i] = sl[i].w;
-    int bins = pack(w, n, C, bin, NULL);
+    int bins = mbs_pack(w, n, C, bin, 0, NULL);
     if (bins < 0) return -ENOMEM;
     if (bins > m) return 0;
     double *fill = calloc((size_t)bins + 1, sizeof *fill);
