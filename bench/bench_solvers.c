@@ -92,7 +92,7 @@ static int on_progress(const plan_progress *pr, void *ctx)
         t->cost = pr->cost_per_hour;
         t->last_ms = at;
     }
-    if (at <= 1000) t->gap_at_1s = pr->gap;
+    if (at <= 1000) t->gap_at_1s = pr->cost_per_hour >= 0 ? pr->gap : -1;
     return 0;
 }
 
@@ -586,10 +586,12 @@ static void run_catalog(const opts *o, int replicas, int models)
     }
     char why[512];
     bool valid = !plan_check(p, best, why, sizeof why);
+    char at1[32] = "none (no plan yet)";
+    if (tr.gap_at_1s >= 0) snprintf(at1, sizeof at1, "%.2f%%", 100 * tr.gap_at_1s);
     printf("catalog_%dr_%dm: parse+footprints %.0f ms; first plan (FFD + bound) after %.0f ms; gap "
-           "at 1 s %.2f%%; after %.1f s: $%.2f/h, bound $%.2f/h, gap %.3f%%, %zu nodes, status "
+           "at 1 s %s; after %.1f s: $%.2f/h, bound $%.2f/h, gap %.3f%%, %zu nodes, status "
            "%s%s%s\n",
-           replicas, models, t_build, tr.first_ms, 100 * tr.gap_at_1s, (now_ms() - tr.t0) / 1000,
+           replicas, models, t_build, tr.first_ms, at1, (now_ms() - tr.t0) / 1000,
            best->cost_per_hour, best->lower_bound_per_hour, 100 * best->gap, best->n_nodes,
            best->status, valid ? ", valid" : ", INVALID: ", valid ? "" : why);
 out:
