@@ -59,7 +59,7 @@ static int at_lns(ss_state *st, vp_err *e)
     }
     lns_stats s;
     int rc = lns_run(&x, &st->b, ss_target(st), st->seed, &s);
-    if (!rc) rc = ls_consolidate(&x, &st->b, NULL);
+    if (!rc && !ss_at_target(st, work)) rc = ls_consolidate(&x, &st->b, NULL);
     ed_free(&x);
     if (rc) {
         place_plan_free(work);
@@ -71,6 +71,8 @@ static int at_lns(ss_state *st, vp_err *e)
 
 /* Minimum bin slack on the plain bin-packing part of the plan: cheap, and where pieces fill GPUs
  * exactly it finds what first-fit and column generation both miss. */
+#define MBS_SHARE 0.15 /* of the time left after FFD */
+
 static int at_mbs(ss_state *st, vp_err *e)
 {
     if (ss_closed(st) || !st->best) return 0;
@@ -82,7 +84,9 @@ static int at_mbs(ss_state *st, vp_err *e)
         return vp_errf(e, -ENOMEM, "out of memory");
     }
     long saved = 0;
-    int rc = mbs_run(&x, &st->b, &saved);
+    bg_budget sub; /* a share: on large mixes it would otherwise hold up the bound */
+    bg_sub(&sub, &st->b, MBS_SHARE);
+    int rc = mbs_run(&x, &sub, &saved);
     ed_free(&x);
     if (rc || !saved) {
         place_plan_free(work);

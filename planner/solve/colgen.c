@@ -29,7 +29,7 @@ static int polish_and_offer(ss_state *st, place_plan *plan, const char *solver, 
     int rc = fl_fill(&x, e);
     bg_budget sub;
     bg_sub(&sub, &st->b, 0.5);
-    if (!rc && (rc = ls_consolidate(&x, &sub, NULL)))
+    if (!rc && !ss_at_target(st, plan) && (rc = ls_consolidate(&x, &sub, NULL)))
         rc = vp_errf(e, rc, "consolidation failed (%s)", vp_strerror(rc));
     ed_free(&x);
     if (rc) {

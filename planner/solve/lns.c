@@ -183,7 +183,8 @@ int lns_run(ed_plan *x, bg_budget *b, double target, uint64_t seed, lns_stats *s
     unsigned long stale = 0;
     int rc = 0;
     vp_err sub = {0};
-    while (!rc && !bg_over(b) && !(cur.unplaced == 0 && cur.cost <= target + 1e-9 * (1 + target))) {
+    /* target met within the LP tolerance (SS_TARGET_TOL in state.h) */
+    while (!rc && !bg_over(b) && !(cur.unplaced == 0 && cur.cost <= target + 1e-7 * (1 + target))) {
         uint64_t kind = next_rand(&L) % 10;
         if (kind < 7) { /* exact repacks of a few GPUs, or bin-slack packing of a dozen nodes */
             int r = kind < 4 ? rp_move(x, &L.rng, 2 + (int)(next_rand(&L) % 4))

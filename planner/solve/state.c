@@ -60,9 +60,17 @@ double ss_target(const ss_state *st)
     return st->bound > 0 ? lp_round_up(st->bound, st->quantum) : 0;
 }
 
+bool ss_at_target(const ss_state *st, place_plan *plan)
+{
+    place_plan_update_cost(plan);
+    double t = ss_target(st);
+    return vw_places_all(&st->v, plan) && plan->cost_per_hour <= t + SS_TARGET_TOL * (1 + t);
+}
+
 bool ss_closed(const ss_state *st)
 {
     const place_plan *b = st->best;
-    return b && vw_places_all(&st->v, b) && b->cost_per_hour <= ss_target(st) + 1e-9 * (1 + b->cost_per_hour);
+    return b && vw_places_all(&st->v, b) &&
+           b->cost_per_hour <= ss_target(st) + SS_TARGET_TOL * (1 + b->cost_per_hour);
 }
 

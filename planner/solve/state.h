@@ -25,7 +25,15 @@ bool ss_offer(ss_state *st, place_plan *plan, const char *solver);
 /* Raises the bound. */
 void ss_bound(ss_state *st, double bound);
 /* The best plan meets the rounded bound and places everything: nothing left to find. */
+/* How close (relative) a plan's cost must come to the rounded bound to count as meeting it: the
+ * LP solvers' own tolerance, so a bound a few ulps under a price sum does not keep the search
+ * running for its whole budget. */
+#define SS_TARGET_TOL 1e-7
+
 bool ss_closed(const ss_state *st);
+/* plan (its cost brought up to date) places every replica and meets the rounded bound: nothing
+ * left to gain, so no further polishing is worth its time. */
+bool ss_at_target(const ss_state *st, place_plan *plan);
 /* The rounded bound (what a plan must cost to close the gap). */
 double ss_target(const ss_state *st);
 
