@@ -5,6 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libglpk-dev glpk-utils libuv1-dev libcjson-dev
       libsqlite3-dev libcmocka-dev libmicrohttpd-dev coinor-cbc clang libclang-rt-14-dev
       valgrind python3 procps coinor-libclp-dev
+      libcurl4-openssl-dev # the CLI's HTTP client
+      prometheus           # promtool checks /metrics in the tests
       chromium fonts-dejavu-core nodejs) # the HTML report's browser test; the k8s schema check
 missing=()
 for p in "${pkgs[@]}"; do
@@ -26,17 +28,4 @@ k8s="$(dirname "$0")/../tests/cli/k8s"
 if [ ! -d "$k8s/node_modules/kubernetes-models" ]; then
   echo "vrampack: installing the Kubernetes schema checker (npm ci in tests/cli/k8s)" >&2
   npm ci --prefix "$k8s" --no-audit --no-fund --loglevel=error >/dev/null
-fi
-# The CLI's HTTP client (libcurl); promtool (Debian's prometheus package) checks /metrics in tests.
-more=()
-for p in libcurl4-openssl-dev prometheus; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || more+=("$p")
-done
-if [ ${#more[@]} -gt 0 ]; then
-  echo "vrampack: installing ${more[*]}" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${more[@]}" >/dev/null
 fi
