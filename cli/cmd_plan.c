@@ -59,15 +59,17 @@ static int on_progress(const plan_progress *pr, void *ctx)
     if (pg->print && now - pg->last_ms >= 1000) {
         pg->last_ms = now;
         if (pr->cost_per_hour < 0)
-            fprintf(stderr, "[%6.1fs] %-6s no plan yet, bound $%.2f/h\n", pr->elapsed_s,
-                    pr->phase, pr->bound_per_hour);
+            fprintf(stderr, "[%6.1fs] %-6s no plan yet, bound $%.2f/h\n", pr->elapsed_s, pr->phase,
+                    pr->bound_per_hour);
         else
-            fprintf(stderr, "[%6.1fs] %-6s $%.2f/h, bound $%.2f/h, gap %.2f%%%s\n",
-                    pr->elapsed_s, pr->phase, pr->cost_per_hour, pr->bound_per_hour,
-                    100 * pr->gap, pr->unplaced ? ", some replicas unplaced" : "");
+            fprintf(stderr, "[%6.1fs] %-6s $%.2f/h, bound $%.2f/h, gap %.2f%%%s\n", pr->elapsed_s,
+                    pr->phase, pr->cost_per_hour, pr->bound_per_hour, 100 * pr->gap,
+                    pr->unplaced ? ", some replicas unplaced" : "");
     }
     return interrupted ? 1 : 0;
 }
+
+_Static_assert(PLAN_NPLUS1_MAX_NODES == 1000, "the --help text names the N+1 limit");
 
 static void usage(FILE *f)
 {
@@ -96,6 +98,7 @@ static void usage(FILE *f)
             "                     with the N+1 table (what losing each node costs)\n"
             "  --spare-nodes N    1: add the cheapest spare node(s) so that the loss of any one\n"
             "                     node re-places every replica without buying (default 0)\n"
+            "                     (the N+1 analysis runs on plans of up to 1000 nodes)\n"
             "  --nplus1-time-limit SEC  search time for the N+1 analysis, shared by the nodes\n"
             "                     (default 1; it is deterministic: effort, not the clock)\n"
             "  --export-lp FILE   write the MIP in CPLEX LP format (solve it with another solver)\n"
@@ -118,18 +121,43 @@ typedef struct args {
     plan_options opt;
 } args;
 
-enum { O_FLEET = 256, O_OUT, O_CURRENT, O_MOVES, O_MAX_MOVES, O_EXPORT, O_SOLVER, O_TIME,
-       O_REPORT, O_PROGRESS, O_SPARE, O_NPLUS1_TIME, O_HELP };
+enum {
+    O_FLEET = 256,
+    O_OUT,
+    O_CURRENT,
+    O_MOVES,
+    O_MAX_MOVES,
+    O_EXPORT,
+    O_SOLVER,
+    O_TIME,
+    O_REPORT,
+    O_PROGRESS,
+    O_SPARE,
+    O_NPLUS1_TIME,
+    O_HELP
+};
 
 static int parse_option(args *a, int c, const char *arg)
 {
     switch (c) {
-    case O_FLEET: a->fleet = arg; return 0;
-    case O_OUT: a->out = arg; return 0;
-    case O_CURRENT: a->current = arg; return 0;
-    case O_MOVES: a->moves = arg; return 0;
-    case O_EXPORT: a->opt.export_lp = arg; return 0;
-    case O_PROGRESS: a->progress = true; return 0;
+    case O_FLEET:
+        a->fleet = arg;
+        return 0;
+    case O_OUT:
+        a->out = arg;
+        return 0;
+    case O_CURRENT:
+        a->current = arg;
+        return 0;
+    case O_MOVES:
+        a->moves = arg;
+        return 0;
+    case O_EXPORT:
+        a->opt.export_lp = arg;
+        return 0;
+    case O_PROGRESS:
+        a->progress = true;
+        return 0;
     case O_MAX_MOVES: {
         uint64_t v;
         if (!cli_parse_u64("plan", "--max-moves", arg, 0, PLAN_MAX_TOTAL_REPLICAS, false, &v))
@@ -148,9 +176,12 @@ static int parse_option(args *a, int c, const char *arg)
                    ? 0
                    : CLI_USAGE;
     case O_SOLVER:
-        if (!strcmp(arg, "auto")) a->opt.solver = PLAN_SOLVER_AUTO;
-        else if (!strcmp(arg, "ffd")) a->opt.solver = PLAN_SOLVER_FFD;
-        else if (!strcmp(arg, "ilp")) a->opt.solver = PLAN_SOLVER_ILP;
+        if (!strcmp(arg, "auto"))
+            a->opt.solver = PLAN_SOLVER_AUTO;
+        else if (!strcmp(arg, "ffd"))
+            a->opt.solver = PLAN_SOLVER_FFD;
+        else if (!strcmp(arg, "ilp"))
+            a->opt.solver = PLAN_SOLVER_ILP;
         else {
             fprintf(stderr, "vrampack plan: --solver: '%s' is not auto, ffd or ilp\n", arg);
             return CLI_USAGE;
@@ -174,7 +205,8 @@ static int parse_report(args *a, int argc, char **argv, const char *arg)
         fprintf(stderr, "vrampack plan: --report: '%s' is not text, md, json or html\n", arg);
         return CLI_USAGE;
     }
-    if (optind < argc && argv[optind][0] != '-' && plan_report_parse_fmt(argv[optind], &a->fmt) == 0)
+    if (optind < argc && argv[optind][0] != '-' &&
+        plan_report_parse_fmt(argv[optind], &a->fmt) == 0)
         optind++;
     return 0;
 }
@@ -201,9 +233,12 @@ static int parse_args(int argc, char **argv, args *a)
     int c, rc = 0;
     while (!rc && (c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         if (c == O_HELP || c == 'h') return usage(stdout), -1;
-        if (c == O_REPORT) rc = parse_report(a, argc, argv, optarg);
-        else if (c == '?' || c == ':') return cli_usage_error("plan", c, argv);
-        else rc = parse_option(a, c, optarg);
+        if (c == O_REPORT)
+            rc = parse_report(a, argc, argv, optarg);
+        else if (c == '?' || c == ':')
+            return cli_usage_error("plan", c, argv);
+        else
+            rc = parse_option(a, c, optarg);
     }
     if (rc) return rc;
     if (optind < argc) a->manifest = argv[optind++];
@@ -222,7 +257,8 @@ static int parse_args(int argc, char **argv, args *a)
         return CLI_USAGE;
     }
     if (a->current && a->spare_nodes)
-        return cli_usage_fail("plan", "--spare-nodes plans afresh; it cannot be used with --current");
+        return cli_usage_fail("plan",
+                              "--spare-nodes plans afresh; it cannot be used with --current");
     return 0;
 }
 
@@ -317,6 +353,20 @@ static int nplus1(const args *a, job *j)
 {
     plan_options o = nplus1_options(a);
     j->plain_cost = j->plan->cost_per_hour;
+    size_t used = plan_nodes_in_use(j->plan);
+    if (used > PLAN_NPLUS1_MAX_NODES) {
+        if (a->spare_nodes)
+            return vp_errf(&j->e, CLI_FAIL,
+                           "--spare-nodes: the plan uses %zu nodes; the N+1 analysis it needs runs "
+                           "on plans of up to %d",
+                           used, PLAN_NPLUS1_MAX_NODES);
+        if (a->report)
+            fprintf(stderr,
+                    "vrampack plan: the N+1 analysis is skipped: the plan uses %zu nodes "
+                    "(it runs on plans of up to %d)\n",
+                    used, PLAN_NPLUS1_MAX_NODES);
+        return 0;
+    }
     if (a->spare_nodes && plan_add_spare_nodes(j->prob, j->plan, &o, &j->spares, &j->e))
         return CLI_FAIL;
     if (a->report && plan_nplus1_analyse(j->prob, j->plan, &o, &j->loss, &j->e)) return CLI_FAIL;

@@ -100,12 +100,23 @@ static place_plan *without_node(const place_plan *plan, size_t lost)
     return NULL;
 }
 
-static bool on_lost_replica(const place_plan *plan, size_t lost, const place_placement *q)
+/* The placements of `plan` on node `lost` (a node holds few): *out (caller frees), their count. */
+static size_t lost_placements(const place_plan *plan, size_t lost, size_t **out)
 {
-    for (size_t k = 0; k < plan->n_placements; k++) {
-        const place_placement *pl = &plan->placements[k];
-        if ((size_t)pl->node == lost && pl->replica == q->replica && !strcmp(pl->model, q->model))
-            return true;
+    size_t n = 0;
+    *out = malloc((place_node_load(plan, lost) + 1) * sizeof **out);
+    for (size_t k = 0; *out && k < plan->n_placements; k++)
+        if ((size_t)plan->placements[k].node == lost) (*out)[n++] = k;
+    return n;
+}
+
+/* q is a stage of a replica that ran on the lost node. */
+static bool of_lost_replica(const place_plan *plan, const size_t *lp, size_t n, const char *model,
+                            uint32_t replica)
+{
+    for (size_t i = 0; i < n; i++) {
+        const place_placement *pl = &plan->placements[lp[i]];
+        if (pl->replica == replica && !strcmp(pl->model, model)) return true;
     }
     return false;
 }
@@ -118,19 +129,26 @@ static int node_by_name(const place_plan *plan, const char *name)
 }
 
 /* Sorts the repaired plan's placements of the lost replicas into spare room and new nodes;
- * the lost replicas it could not place are unplaced. */
+ * the lost replicas it could not place are unplaced. Linear in the plans' sizes times the
+ * placements the lost node held. */
 static int classify(plan_nplus1 *x, const place_plan *plan, size_t lost, const place_plan *before,
                     const place_plan *after, strv *rep, strv *buy, strv *unp, double *extra)
 {
+    size_t *lp = NULL, nl = lost_placements(plan, lost, &lp);
     bool *counted = calloc(after->n_nodes + 1, 1);
-    if (!counted) return -ENOMEM;
+    if (!counted || !lp) {
+        free(counted);
+        free(lp);
+        return -ENOMEM;
+    }
     int rc = 0;
     for (size_t k = 0; k < after->n_placements && !rc; k++) {
         const place_placement *q = &after->placements[k];
-        if (!on_lost_replica(plan, lost, q)) continue;
+        if (!of_lost_replica(plan, lp, nl, q->model, q->replica)) continue;
         const place_node *nd = &after->nodes[q->node];
         int b = node_by_name(before, nd->name);
-        bool paid_before = b >= 0 && (place_node_load(before, (size_t)b) > 0 || before->nodes[b].spare);
+        bool paid_before =
+            b >= 0 && (place_node_load(before, (size_t)b) > 0 || before->nodes[b].spare);
         if (b >= 0) rc = strv_add(rep, x, q->id);
         if (!rc && !paid_before && !counted[q->node]) {
             counted[q->node] = true;
@@ -141,15 +159,12 @@ static int classify(plan_nplus1 *x, const place_plan *plan, size_t lost, const p
     free(counted);
     for (size_t u = 0; u < after->n_unplaced && !rc; u++) {
         const place_unplaced *w = &after->unplaced[u];
-        for (size_t k = 0; k < plan->n_placements && !rc; k++) {
-            const place_placement *pl = &plan->placements[k];
-            if ((size_t)pl->node != lost || pl->replica != w->replica || strcmp(pl->model, w->model))
-                continue;
-            char id[PLACE_ID_MAX];
-            place_make_id(id, sizeof id, w->model, w->replica, -1);
-            rc = strv_add(unp, x, id);
-        }
+        if (!of_lost_replica(plan, lp, nl, w->model, w->replica)) continue;
+        char id[PLACE_ID_MAX];
+        place_make_id(id, sizeof id, w->model, w->replica, -1);
+        rc = strv_add(unp, x, id);
     }
+    free(lp);
     return rc;
 }
 
@@ -202,19 +217,32 @@ static int analyse_one(plan_nplus1 *x, const plan_problem *p, const place_plan *
     return rc;
 }
 
+size_t plan_nodes_in_use(const place_plan *plan)
+{
+    bool *used = calloc(plan->n_nodes + 1, 1);
+    if (!used) return plan->n_nodes; /* an upper bound will do */
+    size_t n = 0;
+    for (size_t k = 0; k < plan->n_placements; k++)
+        used[plan->placements[k].node] = true;
+    for (size_t i = 0; i < plan->n_nodes; i++)
+        n += used[i];
+    free(used);
+    return n;
+}
+
 int plan_nplus1_analyse(const plan_problem *p, const place_plan *plan, const plan_options *o,
                         plan_nplus1 *out, vp_err *e)
 {
     memset(out, 0, sizeof *out);
     plan_options sub;
-    if (o) sub = *o;
-    else plan_options_default(&sub);
+    if (o)
+        sub = *o;
+    else
+        plan_options_default(&sub);
     sub.progress = NULL;
     sub.export_lp = NULL;
     sub.deadline_ms = 0;
-    size_t busy = 0;
-    for (size_t i = 0; i < plan->n_nodes; i++)
-        busy += place_node_load(plan, i) > 0;
+    size_t busy = plan_nodes_in_use(plan);
     sub.time_limit_s = (o ? o->time_limit_s : sub.time_limit_s) / (double)(busy ? busy : 1);
     out->loss = calloc(plan->n_nodes ? plan->n_nodes : 1, sizeof *out->loss);
     if (!out->loss) return vp_errf(e, -ENOMEM, "out of memory");
@@ -292,7 +320,8 @@ static int cheapest_single(const plan_problem *p, const place_plan *plan, const 
                 named = bintype_of(p, x->loss[i].needs_new_nodes[k]) == (int)b;
         if (!named) continue;
         size_t k = n++;
-        for (; k > 0 && p->bintypes[order[k - 1]].price_per_hour > p->bintypes[b].price_per_hour; k--)
+        for (; k > 0 && p->bintypes[order[k - 1]].price_per_hour > p->bintypes[b].price_per_hour;
+             k--)
             order[k] = order[k - 1];
         order[k] = b;
     }
@@ -301,8 +330,10 @@ static int cheapest_single(const plan_problem *p, const place_plan *plan, const 
         place_plan *t = with_spare(p, plan, order[k]);
         if (!t) continue;
         rc = survives(p, t, o, e);
-        if (rc == 1) *best = t, rc = 0;
-        else place_plan_free(t);
+        if (rc == 1)
+            *best = t, rc = 0;
+        else
+            place_plan_free(t);
     }
     free(order);
     return rc < 0 ? rc : 0;
@@ -312,7 +343,8 @@ static int cheapest_single(const plan_problem *p, const place_plan *plan, const 
  * of it would buy. NULL when a loss leaves replicas unplaced or max_count forbids it. */
 static place_plan *cover_all(const plan_problem *p, const place_plan *plan, const plan_nplus1 *x)
 {
-    int *need = calloc(p->n_bintypes + 1, sizeof *need), *one = calloc(p->n_bintypes + 1, sizeof *one);
+    int *need = calloc(p->n_bintypes + 1, sizeof *need),
+        *one = calloc(p->n_bintypes + 1, sizeof *one);
     place_plan *t = need && one ? place_plan_clone(plan) : NULL;
     for (size_t i = 0; t && i < x->n; i++) {
         if (x->loss[i].n_unplaced) goto fail;
