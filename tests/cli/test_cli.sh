@@ -130,6 +130,10 @@ rc=$?
 check "--spare-nodes 2 is refused with exit 2" test $rc -eq 2
 check "the refusal is one line naming the option" \
   bash -c "test \$(wc -l <'$tmp/err') -eq 1 && grep -q -- '--spare-nodes' '$tmp/err'"
+printf '{"models": [{"name": "wide", "memory_bytes": "1Gi", "replicas": 1200, "spread": true}]}' >"$tmp/wide.json"
+"$vp" plan "$tmp/wide.json" --time-limit 1 --report json >"$tmp/wide-r.json" 2>"$tmp/wide-err"
+check "a plan of more than 1000 nodes skips the N+1 analysis and says so" \
+  bash -c "grep -q 'N+1 analysis is skipped: the plan uses 1200 nodes' '$tmp/wide-err' && python3 -c \"import json,sys; assert json.load(open(sys.argv[1]))['node_loss'] is None\" '$tmp/wide-r.json'"
 (cd "$src/examples" && "$vp" plan - --out "$tmp/stdin-plan.json" <small.json >/dev/null 2>&1)
 check "plan reads its manifest from standard input" test -s "$tmp/stdin-plan.json"
 check "the plan file carries the GPUs' physical memory" \
