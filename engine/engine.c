@@ -229,6 +229,16 @@ static void engine_kv(const eng_profile *p, const eng_launch *l, bool *found, co
         }
 }
 
+const char *eng_kv_dtype_value(eng_kind k, const char *kv_dtype)
+{
+    if ((unsigned)k >= ENG_COUNT) return NULL;
+    eng_launch l = {.kind = k, .kv_dtype = kv_dtype};
+    bool found;
+    const char *v;
+    engine_kv(&profiles[k], &l, &found, &v);
+    return found && profiles[k].kv ? v : NULL;
+}
+
 static bool source_is_file(const char *s)
 {
     size_t n = strlen(s);

@@ -183,6 +183,11 @@ bool eng_loads_draft(const eng_launch *l);
  * `command` template is probed on /health when it has a {port}. */
 const char *eng_health_path(const eng_launch *l);
 
+/* Engine k's spelling of a vrampack KV-cache dtype ("fp8" -> "fp8_e4m3" for SGLang): NULL when
+ * the engine is given no flag for it (its default, e.g. fp16) or cannot store it. The exports use
+ * it so that they spell the KV dtype exactly as the agent's launches do. */
+const char *eng_kv_dtype_value(eng_kind k, const char *kv_dtype);
+
 /* Checks that l can run, without building anything (what eng_argv refuses). */
 int eng_check(const eng_launch *l, vp_err *e);
 

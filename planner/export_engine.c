@@ -118,6 +118,22 @@ static void workload(builder *b, const plan_export_slice *s, eng_kind k)
     eng_argv_free(argv);
 }
 
+/* The KV-cache dtype flag(s) as the engine module spells the value for engine k (nothing when
+ * the engine's default is that dtype). */
+static void kv_dtype(builder *b, const plan_export_slice *s, eng_kind k, const char *flag,
+                     const char *flag2)
+{
+    const plan_fp_opts *o = opts(s);
+    const char *v = o ? eng_kv_dtype_value(k, plan_dtype_name(o->kv_dtype)) : NULL;
+    if (!v) return;
+    arg(b, "%s", flag);
+    arg(b, "%s", v);
+    if (flag2) {
+        arg(b, "%s", flag2);
+        arg(b, "%s", v);
+    }
+}
+
 /* The flags vLLM and SGLang share in meaning: the name clients ask for, where to listen, and the
  * tensor-parallel degree under the engine's own flag name. */
 static void name_listen_tp(builder *b, const plan_export_slice *s, const char *tp_flag)
@@ -164,11 +180,8 @@ static void vllm(builder *b, const plan_export_slice *s)
         arg(b, "%llu", (unsigned long long)o->seq_len);
         arg(b, "--max-num-seqs");
         arg(b, "%llu", (unsigned long long)o->batch);
-        if (o->kv_dtype == PLAN_DT_FP8) {
-            arg(b, "--kv-cache-dtype");
-            arg(b, "fp8");
-        }
     }
+    kv_dtype(b, s, ENG_VLLM, "--kv-cache-dtype", NULL);
     workload(b, s, ENG_VLLM);
     c->health_path = "/health";
     engine_args(b, s);
@@ -202,31 +215,11 @@ static void sglang(builder *b, const plan_export_slice *s)
         arg(b, "%llu", (unsigned long long)o->seq_len);
         arg(b, "--max-running-requests");
         arg(b, "%llu", (unsigned long long)o->batch);
-        if (o->kv_dtype == PLAN_DT_FP8) {
-            arg(b, "--kv-cache-dtype");
-            arg(b, "fp8_e5m2");
-        }
     }
+    kv_dtype(b, s, ENG_SGLANG, "--kv-cache-dtype", NULL);
     workload(b, s, ENG_SGLANG);
     c->health_path = pipelined(s) && s->pl->stage > 0 ? NULL : "/health";
     engine_args(b, s);
-}
-
-static const char *llamacpp_cache_type(plan_dtype d)
-{
-    switch (d) {
-    case PLAN_DT_FP32:
-        return "f32";
-    case PLAN_DT_BF16:
-        return "bf16";
-    case PLAN_DT_INT8:
-    case PLAN_DT_Q8_0:
-        return "q8_0";
-    case PLAN_DT_Q4_0:
-        return "q4_0";
-    default:
-        return "f16";
-    }
 }
 
 static void llamacpp(builder *b, const plan_export_slice *s)
@@ -251,11 +244,8 @@ static void llamacpp(builder *b, const plan_export_slice *s)
         arg(b, "%llu", (unsigned long long)(o->seq_len * o->batch));
         arg(b, "--parallel");
         arg(b, "%llu", (unsigned long long)o->batch);
-        arg(b, "--cache-type-k");
-        arg(b, "%s", llamacpp_cache_type(o->kv_dtype));
-        arg(b, "--cache-type-v");
-        arg(b, "%s", llamacpp_cache_type(o->kv_dtype));
     }
+    kv_dtype(b, s, ENG_LLAMACPP, "--cache-type-k", "--cache-type-v");
     workload(b, s, ENG_LLAMACPP);
     c->health_path = "/health";
     engine_args(b, s);
@@ -308,9 +298,10 @@ static void template_arg(builder *b, const plan_export_slice *s, const char *t)
         else if (KEY("kv_dtype"))
             fputs(o ? plan_dtype_name(o->kv_dtype) : "", f);
         else if (KEY("kv_bytes"))
-            fprintf(f, "%llu", (unsigned long long)plan_kv_bytes_per_gpu(
-                                   s->model, (uint32_t)s->pl->n_gpus,
-                                   s->pl->n_stages > 0 ? (uint32_t)s->pl->n_stages : 1));
+            fprintf(f, "%llu",
+                    (unsigned long long)plan_kv_bytes_per_gpu(
+                        s->model, (uint32_t)s->pl->n_gpus,
+                        s->pl->n_stages > 0 ? (uint32_t)s->pl->n_stages : 1));
         else if (KEY("bytes"))
             fprintf(f, "%llu", (unsigned long long)s->pl->bytes_per_gpu);
         else if (KEY("fraction"))

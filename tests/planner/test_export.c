@@ -454,6 +454,40 @@ static void kv_bytes_in_a_template_is_the_kv_cache_on_each_gpu_as_agents_give_it
     place_plan_free(p);
 }
 
+/* The exports spell the KV-cache dtype as the agent's launches do (the engine module's table). */
+static void the_kv_dtype_flag_is_spelled_as_the_engine_module_launches_it(void **state)
+{
+    (void)state;
+    static const char *const models[] = {"m"};
+    static const struct {
+        const char *engine, *kv, *value, *want;
+    } cases[] = {
+        {"sglang", "fp8", "fp8_e4m3", "- \"--kv-cache-dtype\"\n            - \"fp8_e4m3\""},
+        {"vllm", "fp8", "fp8", "- \"--kv-cache-dtype\"\n            - \"fp8\""},
+        {"llama.cpp", "bf16", "bf16", "- \"--cache-type-k\"\n            - \"bf16\""}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        place_plan *p = hand_plan(models, 1);
+        plan_manifest *m = NULL;
+        vp_err e = {0};
+        char mtext[512];
+        snprintf(mtext, sizeof mtext,
+                 "{\"models\": [{\"name\": \"m\", \"params\": 8030261248, \"layers\": 32,"
+                 " \"kv_heads\": 8, \"head_dim\": 128, \"max_seq_len\": 4096, \"max_batch\": 2,"
+                 " \"hidden\": 4096, \"intermediate\": 14336, \"vocab\": 128256,"
+                 " \"kv_dtype\": \"%s\", \"engine\": \"%s\"}]}",
+                 cases[i].kv, cases[i].engine);
+        if (plan_manifest_parse(mtext, strlen(mtext), "m.json", NULL, &m, &e))
+            fail_msg("%s", e.msg);
+        assert_string_equal(eng_kv_dtype_value(m->models[0].engine, cases[i].kv), cases[i].value);
+        plan_export_input in = {.plan = p, .manifest = m};
+        char *y = export_text(&in, PLAN_EXPORT_K8S);
+        assert_contains(y, cases[i].want);
+        free(y);
+        plan_manifest_free(m);
+        place_plan_free(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +501,7 @@ int main(void)
         cmocka_unit_test(exports_refuse_what_they_cannot_write_and_name_the_placement),
         cmocka_unit_test(a_command_template_gets_its_placeholders_filled),
         cmocka_unit_test(kv_bytes_in_a_template_is_the_kv_cache_on_each_gpu_as_agents_give_it),
+        cmocka_unit_test(the_kv_dtype_flag_is_spelled_as_the_engine_module_launches_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
