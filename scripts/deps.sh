@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libglpk-dev glpk-utils libuv1-dev libcjson-dev
       libsqlite3-dev libcmocka-dev libmicrohttpd-dev coinor-cbc clang libclang-rt-14-dev
-      valgrind python3 procps coinor-libclp-dev
+      valgrind python3 procps coinor-libclp-dev coinor-libcbc-dev
       libcurl4-openssl-dev # the CLI's HTTP client
       prometheus           # promtool checks /metrics in the tests
       chromium fonts-dejavu-core nodejs) # the HTML report's browser test; the k8s schema check

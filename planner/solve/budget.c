@@ -57,6 +57,11 @@ double bg_elapsed_ms(const bg_budget *b)
     return b->clock ? b->clock(b->clock_ctx) - b->t0_ms : 0;
 }
 
+double bg_spent_s(const bg_budget *b)
+{
+    return b->clock ? bg_elapsed_ms(b) / 1000 : (double)b->ticks / BG_TICKS_PER_S;
+}
+
 double bg_left_s(const bg_budget *b)
 {
     if (b->stopped) return 0;

@@ -44,6 +44,9 @@ void bg_init(bg_budget *b, const plan_options *o);
 void bg_sub(bg_budget *sub, bg_budget *parent, double share);
 /* Milliseconds since the start (0 without a clock). */
 double bg_elapsed_ms(const bg_budget *b);
+/* Seconds spent since the start: on the clock, or without one the ticks counted so far scaled
+ * back to seconds (the same scale bg_left_s uses). */
+double bg_spent_s(const bg_budget *b);
 /* Seconds left before the deadline (never negative); without a clock, the ticks left scaled
  * back to seconds. */
 double bg_left_s(const bg_budget *b);

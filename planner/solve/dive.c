@@ -39,6 +39,9 @@ typedef struct lds {
     bool cap;             /* this pass holds wasteful patterns at 0 (cg_waste_cap) */
     bool fill_first;      /* this pass orders columns by value x fill^8, not by value */
     long nodes, last_gain, patience;
+    double incumbent;
+    dv_hook hook;
+    void *hook_ctx;
     vp_err *e;
 } lds;
 
@@ -208,6 +211,17 @@ static int node(lds *L, int depth, int disc)
         return 0;
     }
     L->nodes++;
+    if (L->hook) {
+        double inc = L->incumbent;
+        int h = L->hook(L->hook_ctx, &L->incumbent);
+        if (h < 0) return h;
+        if (h > 0) {
+            L->stop = true;
+            return 0;
+        }
+        if (L->incumbent < inc && isfinite(L->target) && L->incumbent - 1e-6 < L->target)
+            L->target = L->incumbent - 1e-6; /* a cheaper plan came from elsewhere */
+    }
     if (L->pass_over || (L->patience > 0 && L->nodes - L->last_gain > L->patience)) {
         L->pass_over = true;
         return 0;
@@ -258,17 +272,18 @@ static int node(lds *L, int depth, int disc)
     return rc;
 }
 
-int dv_search(cg_master *m, bg_budget *b, double incumbent, double target, dv_set *out,
-              vp_err *e)
+int dv_search(cg_master *m, bg_budget *b, double incumbent, double target, dv_hook hook,
+              void *hook_ctx, dv_set *out, vp_err *e)
 {
-    lds L = {.m = m, .b = b, .e = e, .best = {.cost = INFINITY}, .goal = target};
+    lds L = {.m = m, .b = b, .e = e, .best = {.cost = INFINITY}, .goal = target,
+             .incumbent = incumbent, .hook = hook, .hook_ctx = hook_ctx};
     int rc = 0;
     for (int pass = 0; pass <= 16 && !L.stop; pass++) {
         int disc = pass == 0 ? 0 : 1 + (pass - 1) / 4, way = pass == 0 ? 0 : (pass - 1) % 4;
         L.cap = way & 1;
         L.fill_first = way & 2;
         L.target = disc == 0 ? INFINITY : L.best.cost - 1e-6;
-        if (disc > 0 && incumbent < L.target) L.target = incumbent - 1e-6;
+        if (disc > 0 && L.incumbent < L.target) L.target = L.incumbent - 1e-6;
         if (disc > 0 && L.best.cost <= target + 1e-9) break; /* nothing cheaper exists */
         rc = node(&L, 0, disc);
         if (rc < 0) break;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lp.h"
+#include "lp_cbc.h"
 #include "lp_clp.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -525,5 +526,40 @@ int lp_mip(lp_prob *lp, bg_budget *b, const lp_mip_opts *o, double *x, lp_mip_re
     r->warm_taken = cb.warm_taken;
     tl_jmp = prev;
     free(w1);
+    return rc;
+}
+
+/* Branch-and-bound nodes a budget tick stands for when CBC runs without a clock. */
+#define LP_CBC_NODES_PER_TICK 2
+
+int lp_mip_model(const lp_model *m, bg_budget *b, const lp_mip_opts *o, double *x,
+                 lp_mip_result *r)
+{
+    *r = (lp_mip_result){.bound = -INFINITY};
+    if (bg_over(b)) return 0;
+    if (cbc_available()) {
+        /* No cutoff: measured on Hard28's integer masters, a cutoff just under the incumbent
+         * kept CBC from finding in 20 s the solution it found in 2 s without one. */
+        cbc_args a = {.seconds = b->clock ? bg_left_s(b) : b->limit_s,
+                      .max_nodes = -1,
+                      .no_cuts = !(o->variant & 1)};
+        if (!b->clock) a.max_nodes = (long)(bg_left_s(b) * BG_TICKS_PER_S * LP_CBC_NODES_PER_TICK);
+        if (o->known_lower > 0 && isfinite(o->stop_at) && o->stop_at >= o->known_lower)
+            a.abs_gap = o->stop_at - o->known_lower + 1e-9 * (1 + fabs(o->stop_at));
+        long nodes = 0;
+        int rc = cbc_mip(m, &a, x, &r->obj, &r->bound, &r->optimal, &nodes);
+        if (!b->clock) b->ticks += (unsigned long)(nodes / LP_CBC_NODES_PER_TICK);
+        if (rc == -ENOMEM) return rc;
+        if (rc == -1) return VP_ESOLVER;
+        if (rc != -2) {
+            r->found = rc == 1;
+            return 0;
+        }
+    }
+    lp_prob *lp = lp_new("vrampack-mip");
+    if (!lp) return -ENOMEM;
+    int rc = lp_load(lp, m);
+    if (!rc) rc = lp_mip(lp, b, o, x, r);
+    lp_free(lp);
     return rc;
 }

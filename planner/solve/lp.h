@@ -74,6 +74,12 @@ typedef struct lp_mip_opts {
     double stop_at;      /* stop once an incumbent costs this or less (-inf: never) */
     double quantum;      /* objective granularity (0 = none): a tree bound rounds up to it */
     double rel_gap;      /* relative gap at which to stop (0 = prove optimality) */
+    double known_lower;  /* > 0: a lower bound on the objective known beforehand; with stop_at,
+                          * lp_mip_model stops once the incumbent is within stop_at - known_lower
+                          * of its tree's bound */
+    int variant;         /* lp_mip_model with CBC: even ones search without cut generation, odd
+                          * ones with (on Hard28's integer masters each way finds optima the
+                          * other misses; without cuts more of them) */
 } lp_mip_opts;
 
 typedef struct lp_mip_result {
@@ -87,6 +93,17 @@ typedef struct lp_mip_result {
 /* Solves the LP relaxation, then branches. x gets n_cols values when found. 0 (see r), or
  * VP_ESOLVER, -ENOMEM. Out of budget is not an error: r->found says what there is. */
 int lp_mip(lp_prob *lp, bg_budget *b, const lp_mip_opts *o, double *x, lp_mip_result *r);
+
+/* Branch and bound on a whole model given at once (lp_load's form): CBC's branch and cut when
+ * the build has it (much faster on set-cover models over generated columns) and the model has
+ * fewer than 6,000 columns or fewer than ten a row (see lp_cbc.c), else GLPK's. The
+ * budget's time left is the limit; without a clock, a node limit in proportion to its ticks
+ * keeps the result deterministic, and the nodes searched are charged to it. CBC is polled for
+ * neither stop requests nor the deadline while it runs (its own time limit ends it), so callers
+ * give it a share of their budget. warm and quantum apply to GLPK only. x gets n_cols values;
+ * r->bound is this model's. 0 (see r), VP_ESOLVER or -ENOMEM. */
+int lp_mip_model(const lp_model *m, bg_budget *b, const lp_mip_opts *o, double *x,
+                 lp_mip_result *r);
 
 /* Rounds v up to a multiple of quantum (0: v itself), forgiving floating-point noise. */
 double lp_round_up(double v, double quantum);

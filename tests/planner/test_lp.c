@@ -200,6 +200,66 @@ static void an_exhausted_budget_stops_the_simplex(void **state)
     }
 }
 
+/* The knapsack above as a whole model for lp_mip_model (CBC when the build has it). */
+static void whole_model_mip(void *arg)
+{
+    double *out = arg;
+    const char sense[] = {'L'};
+    const double rhs[] = {7}, cost[] = {-4, -5, -6}, lo[] = {0, 0, 0}, hi[] = {1, 1, 1};
+    const char kind[] = {'B', 'B', 'B'};
+    const int row[] = {0, 0, 0}, col[] = {0, 1, 2};
+    const double val[] = {3, 4, 5};
+    lp_model m = {.n_rows = 1, .n_cols = 3, .sense = sense, .rhs = rhs, .cost = cost,
+                  .lo = lo, .hi = hi, .kind = kind, .nnz = 3, .row = row, .col = col,
+                  .val = val};
+    for (int variant = 0; variant < 2; variant++) {
+        bg_budget b;
+        budget(&b, 5);
+        double x[3] = {-1, -1, -1};
+        lp_mip_opts o = {.stop_at = -1e300, .variant = variant};
+        lp_mip_result r;
+        out[variant * 5] = lp_mip_model(&m, &b, &o, x, &r);
+        out[variant * 5 + 1] = r.found ? r.obj : 1;
+        for (int j = 0; j < 3; j++)
+            out[variant * 5 + 2 + j] = x[j];
+    }
+}
+
+static void a_whole_model_is_solved_quietly_with_either_setting(void **state)
+{
+    (void)state;
+    double out[10];
+    long n = captured(whole_model_mip, out);
+    assert_int_equal(n, 0);
+    for (int v = 0; v < 2; v++) {
+        assert_int_equal((int)out[v * 5], 0);
+        assert_true(out[v * 5 + 1] < -8.999 && out[v * 5 + 1] > -9.001); /* items 1 and 2 */
+        assert_true(out[v * 5 + 2] > 0.5 && out[v * 5 + 3] > 0.5 && out[v * 5 + 4] < 0.5);
+    }
+}
+
+/* An exhausted budget: nothing is solved, nothing found, no error. */
+static void a_whole_model_on_a_spent_budget_finds_nothing(void **state)
+{
+    (void)state;
+    const char sense[] = {'G'};
+    const double rhs[] = {1}, cost[] = {1}, lo[] = {0}, hi[] = {-1};
+    const char kind[] = {'I'};
+    const int row[] = {0}, col[] = {0};
+    const double val[] = {1};
+    lp_model m = {.n_rows = 1, .n_cols = 1, .sense = sense, .rhs = rhs, .cost = cost, .lo = lo,
+                  .hi = hi, .kind = kind, .nnz = 1, .row = row, .col = col, .val = val};
+    bg_budget b;
+    budget(&b, 0.001);
+    while (!bg_over(&b)) {
+    }
+    double x[1];
+    lp_mip_opts o = {.stop_at = -1e300};
+    lp_mip_result r;
+    assert_int_equal(lp_mip_model(&m, &b, &o, x, &r), 0);
+    assert_false(r.found);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +267,8 @@ int main(void)
         cmocka_unit_test(a_glpk_fatal_error_is_an_error_code_and_prints_nothing),
         cmocka_unit_test(a_stop_request_ends_branch_and_bound),
         cmocka_unit_test(an_exhausted_budget_stops_the_simplex),
+        cmocka_unit_test(a_whole_model_is_solved_quietly_with_either_setting),
+        cmocka_unit_test(a_whole_model_on_a_spent_budget_finds_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
