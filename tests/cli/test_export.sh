@@ -75,8 +75,28 @@ PY
 
 # The same script starts real processes: the engine tests' stand-in for vLLM (fake_engine.py,
 # which parses --port and answers /health like vLLM) on every engine line of one node; each
-# engine must answer 200 on its port. Ports from a free range so parallel tests do not collide.
-base=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(20000 + s.getsockname()[1] % 30000)")
+# engine must answer 200 on its port. Ports from a range below the kernel's ephemeral ports
+# (where other tests' connections come from) whose 64 ports all bind now, so parallel tests do
+# not collide.
+base=$(python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    base = random.randrange(20000, 32000 - 64)
+    socks = []
+    try:
+        for p in range(base, base + 64):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("0.0.0.0", p))
+        print(base)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in socks:
+            s.close()
+PY
+)
 (cd "$src/examples" && "$vp" export "$tmp/plan.json" --format vllm --manifest review.json \
   --base-port "$base") >"$tmp/start-real.sh" 2>"$tmp/err"
 mkdir -p "$tmp/fake"
