@@ -27,6 +27,8 @@
 #define CI_EVERY_S 1.0    /* of the dive's time between two branch and cuts */
 #define CI_SHARE 0.12     /* of the time left, each branch and cut during the dive */
 #define CI_LAST_SHARE 0.6 /* the one after the dive (the rest goes to local search) */
+#define CI_MAX_S 2.0      /* seconds, any one call: CBC is not polled while it runs, so a stop
+                           * request or a progress line waits at most this long */
 
 /* Repair and consolidation of a partial plan, then offered. */
 static int polish_and_offer(ss_state *st, place_plan *plan, const char *solver, vp_err *e)
@@ -88,6 +90,8 @@ static double incumbent(const ss_state *st)
 static int int_master(ss_state *st, cg_master *m, double share, int variant, vp_err *e)
 {
     bg_budget sub;
+    double left = bg_left_s(&st->b);
+    if (left > 0 && share * left > CI_MAX_S) share = CI_MAX_S / left;
     bg_sub(&sub, &st->b, share);
     const char *was = st->b.phase;
     bg_phase(&st->b, "columns");

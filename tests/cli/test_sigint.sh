@@ -42,14 +42,19 @@ done
 running=0
 kill -0 "$pid" 2>/dev/null && running=1
 check "the solve is still running after three progress lines" test $running -eq 1
+sent=$(date +%s.%N)
 kill -INT "$pid"
 wait "$pid"
 rc=$?
 pid=
 end=$(date +%s.%N)
 elapsed=$(python3 -c "print(int($end - $start))")
+after=$(python3 -c "print(round($end - $sent, 1))")
 check "SIGINT ends the solve with exit 0" test $rc -eq 0
 check "it ends well before the 30 s limit (after ${elapsed} s)" test "$elapsed" -lt 20
+# The longest step that polls nothing is one branch and cut over the columns (at most 2 s).
+check "it ends within 5 s of the signal (after ${after} s)" \
+  python3 -c "import sys; sys.exit(0 if $end - $sent < 5 else 1)"
 check "progress lines show elapsed time, cost, bound and gap" \
   grep -qE '^\[ *[0-9]+\.[0-9]s\] [a-z]+ +\$[0-9.]+/h, bound \$[0-9.]+/h, gap [0-9.]+%' "$tmp/err"
 check "about one progress line a second" \
