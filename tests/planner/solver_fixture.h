@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "budget.h"
+#include "master.h"
 #include "mip.h"
 #include "planner.h"
 #include "settle.h"
@@ -305,6 +306,38 @@ static place_plan *fx_mip(const plan_problem *p, const place_plan *warm, double 
     char why[512];
     if (plan_check(p, r.plan, why, sizeof why)) fail_msg("invalid plan: %s", why);
     return r.plan;
+}
+
+/* Column generation at the root to the end on a budget of `seconds` without a clock (warm, may
+ * be NULL, seeds columns and, when it places everything, gives the master its cost). */
+static void fx_root(const plan_problem *p, const place_plan *warm, double seconds, bg_budget *b,
+                    vw_view *v, cg_master *m)
+{
+    plan_options o;
+    plan_options_default(&o);
+    o.time_limit_s = seconds;
+    bg_init(b, &o);
+    assert_int_equal(vw_init(v, p), 0);
+    vp_err e = {0};
+    int rc = cg_init(m, v, NULL, st_quantum(p), &e);
+    if (!rc && warm && vw_places_all(v, warm)) m->ub = warm->cost_per_hour;
+    if (!rc && warm) rc = cg_seed_plan(m, warm);
+    if (!rc) rc = cg_seed_basic(m);
+    if (!rc) rc = cg_run(m, b, 1000000, &e);
+    if (rc) fail_msg("column generation: %s (%s)", e.msg, vp_strerror(rc));
+}
+
+/* The root bound of column generation, rounded as plans are settled. */
+static double fx_root_bound(const plan_problem *p, const place_plan *warm, double seconds)
+{
+    bg_budget b;
+    vw_view v;
+    cg_master m;
+    fx_root(p, warm, seconds, &b, &v, &m);
+    double bound = st_round(p, m.bound);
+    cg_free(&m);
+    vw_free(&v);
+    return bound;
 }
 
 #endif

@@ -25,25 +25,7 @@
  * NULL). */
 static double cg_bound(const plan_problem *p, const place_plan *warm)
 {
-    plan_options o;
-    plan_options_default(&o);
-    o.time_limit_s = 30;
-    bg_budget b;
-    bg_init(&b, &o);
-    vw_view v;
-    assert_int_equal(vw_init(&v, p), 0);
-    cg_master m;
-    vp_err e = {0};
-    int rc = cg_init(&m, &v, NULL, st_quantum(p), &e);
-    if (!rc && warm && vw_places_all(&v, warm)) m.ub = warm->cost_per_hour;
-    if (!rc && warm) rc = cg_seed_plan(&m, warm);
-    if (!rc) rc = cg_seed_basic(&m);
-    if (!rc) rc = cg_run(&m, &b, 1000000, &e);
-    if (rc) fail_msg("column generation: %s", e.msg);
-    double bound = st_round(p, m.bound);
-    cg_free(&m);
-    vw_free(&v);
-    return bound;
+    return fx_root_bound(p, warm, 30);
 }
 
 /* The optimum by the MIP (generous effort); false when it did not prove one or does not place

@@ -30,24 +30,7 @@ static place_plan *ffd_of(const plan_problem *p)
  * gives the master an incumbent cost; may be NULL). */
 static double bound_of(const plan_problem *p, const place_plan *warm)
 {
-    plan_options o;
-    plan_options_default(&o);
-    o.time_limit_s = 60;
-    bg_budget b;
-    bg_init(&b, &o);
-    vw_view v;
-    assert_int_equal(vw_init(&v, p), 0);
-    cg_master m;
-    vp_err e = {0};
-    int rc = cg_init(&m, &v, NULL, st_quantum(p), &e);
-    if (!rc && warm) m.ub = warm->cost_per_hour, rc = cg_seed_plan(&m, warm);
-    if (!rc) rc = cg_seed_basic(&m);
-    if (!rc) rc = cg_run(&m, &b, 1000000, &e);
-    if (rc) fail_msg("column generation: %s (%s)", e.msg, vp_strerror(rc));
-    double bound = st_round(p, m.bound);
-    cg_free(&m);
-    vw_free(&v);
-    return bound;
+    return fx_root_bound(p, warm, 60);
 }
 
 /* Triplets: every bin holds exactly three items filling it, so optimum = n/3 = the bound. */
@@ -302,20 +285,11 @@ static void the_integer_master_finds_the_cover_first_fit_misses(void **state)
     }
     place_plan *w = ffd_of(x->p);
     assert_near(w->cost_per_hour, 4);
-    plan_options o;
-    plan_options_default(&o);
-    o.time_limit_s = 60;
     bg_budget b;
-    bg_init(&b, &o);
     vw_view v;
-    assert_int_equal(vw_init(&v, x->p), 0);
     cg_master m;
+    fx_root(x->p, w, 60, &b, &v, &m);
     vp_err e = {0};
-    assert_int_equal(cg_init(&m, &v, NULL, st_quantum(x->p), &e), 0);
-    m.ub = w->cost_per_hour;
-    assert_int_equal(cg_seed_plan(&m, w), 0);
-    assert_int_equal(cg_seed_basic(&m), 0);
-    assert_int_equal(cg_run(&m, &b, 1000000, &e), 0);
     static const int cover[3][3] = {{0, 1, -1}, {2, 4, 5}, {3, 6, 7}};
     for (int c = 0; c < 3; c++) {
         cg_ent ent[3];
