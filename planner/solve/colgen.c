@@ -4,12 +4,12 @@
  * rest. Its bound is a dual bound and holds however far it got (see master.h); it counts for
  * plans that place everything. Diving builds a set of GPU patterns; layout puts them on nodes,
  * repair places what the patterns could not (pipelines, leftovers), consolidation empties and
- * downsizes nodes. Once a second of diving, and once more after it, branch and cut over all the
- * columns generated so far (colip.h) looks for a cheaper cover: diving adds the columns an
- * optimum needs long before it finds the optimum itself (on Hard28, BPP40, BPP60 and BPP709
- * were never found by diving within 10 s; with the integer master within 1.5 to 5 s). When
- * nodes have several GPUs and the plan still misses the bound, the whole-node integer master
- * gets a turn. */
+ * downsizes nodes. Up to once a second of diving (while that takes no more than 30% of the
+ * dive's time), and once more after it, branch and cut over all the columns generated so far
+ * (colip.h) looks for a cheaper cover: diving adds the columns an optimum needs long before it
+ * finds the optimum itself (on Hard28, BPP40, BPP60 and BPP709 were never found by diving
+ * within 10 s; with the integer master within 1.5 to 5 s). When nodes have several GPUs and the
+ * plan still misses the bound, the whole-node integer master gets a turn. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,6 +25,7 @@
 
 #define DIVE_SHARE 0.7    /* of the time left after the root */
 #define CI_EVERY_S 1.0    /* of the dive's time between two branch and cuts */
+#define CI_PACE 0.3       /* of the dive's time, at most, goes to branch and cut */
 #define CI_SHARE 0.12     /* of the time left, each branch and cut during the dive */
 #define CI_LAST_SHARE 0.6 /* the one after the dive (the rest goes to local search) */
 #define CI_MAX_S 2.0      /* seconds, any one call: CBC is not polled while it runs, so a stop
@@ -103,12 +104,14 @@ static int int_master(ss_state *st, cg_master *m, double share, int variant, vp_
     return rc;
 }
 
-/* The dive's hook: branch and cut over the columns once a second of the dive's time, when
- * diving has added at least 5% to them since the last time. */
+/* The dive's hook: branch and cut over the columns at most once a second of the dive's time,
+ * when diving has added at least 5% to them since the last time, and while branch and cut has
+ * had no more than CI_PACE of the time since the dive began (where diving finds the optimum by
+ * itself, as on the distinct-size families, each call is time the dive loses). */
 typedef struct ci_sched {
     ss_state *st;
     cg_master *m;
-    double start_s, next_s;
+    double start_s, next_s, spent_s;
     size_t seen;
     int calls;
     vp_err *e;
@@ -118,11 +121,12 @@ static int between_nodes(void *ctx, double *inc)
 {
     ci_sched *c = ctx;
     double now = bg_spent_s(&c->st->b) - c->start_s;
-    if (now < c->next_s) return 0;
+    if (now < c->next_s || c->spent_s > CI_PACE * now) return 0;
     c->next_s = now + CI_EVERY_S;
     if (c->m->npat < c->seen + c->seen / 20) return 0;
     c->seen = c->m->npat;
     int rc = int_master(c->st, c->m, CI_SHARE, c->calls++, c->e);
+    c->spent_s += bg_spent_s(&c->st->b) - c->start_s - now;
     if (rc) return rc == VP_ESOLVER ? 0 : rc; /* a failed step: the dive goes on */
     *inc = incumbent(c->st);
     return ss_closed(c->st) ? 1 : 0;
