@@ -12,10 +12,14 @@
 #include <errno.h>
 #include <glpk.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lp.h"
 #include "lp_cbc.h"
@@ -531,6 +535,65 @@ int lp_mip(lp_prob *lp, bg_budget *b, const lp_mip_opts *o, double *x, lp_mip_re
 
 /* Branch-and-bound nodes a budget tick stands for when CBC runs without a clock. */
 #define LP_CBC_NODES_PER_TICK 2
+#define LP_CBC_POLL_NS 50000000L /* the budget's polls while CBC runs on a clock */
+
+typedef struct cbc_job {
+    const lp_model *m;
+    const cbc_args *a;
+    double *x, obj, bound;
+    bool optimal;
+    long nodes;
+    int rc;
+    atomic_bool done;
+} cbc_job;
+
+static void *cbc_thread(void *arg)
+{
+    cbc_job *j = arg;
+    j->rc = cbc_mip(j->m, j->a, j->x, &j->obj, &j->bound, &j->optimal, &j->nodes);
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* CBC cannot be polled, so on a clock it runs in a thread of its own while this one keeps
+ * polling the budget: progress reports go on about once a second, and a stop request is noted
+ * at once (CBC itself still runs to its time limit). Without a clock it runs here, so that the
+ * ticks, and the result, stay deterministic.
+ * CLP's root solve inside CBC installs a SIGINT handler of its own for its duration (and then
+ * puts back the caller's handler, without its flags): a Ctrl-C in that window would stop the LP
+ * and never reach the caller. So SIGINT stays blocked in this thread and in CBC's while CBC runs,
+ * the caller's action is put back as it was, and a SIGINT that came meanwhile is delivered to it
+ * once CBC is done. */
+static int run_cbc(const lp_model *m, const cbc_args *a, bg_budget *b, double *x,
+                   lp_mip_result *r, long *nodes)
+{
+    cbc_job j = {.m = m, .a = a, .x = x, .bound = -INFINITY};
+    atomic_init(&j.done, false);
+    sigset_t intr, mask;
+    sigemptyset(&intr);
+    sigaddset(&intr, SIGINT);
+    struct sigaction action;
+    pthread_sigmask(SIG_BLOCK, &intr, &mask);
+    sigaction(SIGINT, NULL, &action);
+    pthread_t t;
+    if (!b->clock || pthread_create(&t, NULL, cbc_thread, &j) != 0) {
+        cbc_thread(&j);
+    } else {
+        const struct timespec pause = {0, LP_CBC_POLL_NS};
+        while (!atomic_load(&j.done)) {
+            nanosleep(&pause, NULL);
+            bg_over(b);
+        }
+        pthread_join(t, NULL);
+    }
+    sigaction(SIGINT, &action, NULL);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    r->obj = j.obj;
+    r->bound = j.bound;
+    r->optimal = j.optimal;
+    *nodes = j.nodes;
+    return j.rc;
+}
 
 int lp_mip_model(const lp_model *m, bg_budget *b, const lp_mip_opts *o, double *x,
                  lp_mip_result *r)
@@ -547,7 +610,7 @@ int lp_mip_model(const lp_model *m, bg_budget *b, const lp_mip_opts *o, double *
         if (o->known_lower > 0 && isfinite(o->stop_at) && o->stop_at >= o->known_lower)
             a.abs_gap = o->stop_at - o->known_lower + 1e-9 * (1 + fabs(o->stop_at));
         long nodes = 0;
-        int rc = cbc_mip(m, &a, x, &r->obj, &r->bound, &r->optimal, &nodes);
+        int rc = run_cbc(m, &a, b, x, r, &nodes);
         if (!b->clock) b->ticks += (unsigned long)(nodes / LP_CBC_NODES_PER_TICK);
         if (rc == -ENOMEM) return rc;
         if (rc == -1) return VP_ESOLVER;

@@ -98,9 +98,10 @@ int lp_mip(lp_prob *lp, bg_budget *b, const lp_mip_opts *o, double *x, lp_mip_re
  * the build has it (much faster on set-cover models over generated columns) and the model has
  * fewer than 6,000 columns or fewer than ten a row (see lp_cbc.c), else GLPK's. The
  * budget's time left is the limit; without a clock, a node limit in proportion to its ticks
- * keeps the result deterministic, and the nodes searched are charged to it. CBC is polled for
- * neither stop requests nor the deadline while it runs (its own time limit ends it), so callers
- * give it a share of their budget. warm and quantum apply to GLPK only. x gets n_cols values;
+ * keeps the result deterministic, and the nodes searched are charged to it. CBC cannot be
+ * stopped once it runs (its own time limit ends it), so callers give it a share of their budget;
+ * on a clock it runs in a thread of its own while the calling thread keeps polling the budget
+ * (progress reports go on, a stop request is noted). warm and quantum apply to GLPK only. x gets n_cols values;
  * r->bound is this model's. 0 (see r), VP_ESOLVER or -ENOMEM. */
 int lp_mip_model(const lp_model *m, bg_budget *b, const lp_mip_opts *o, double *x,
                  lp_mip_result *r);

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,31 @@ static void a_whole_model_on_a_spent_budget_finds_nothing(void **state)
     assert_false(r.found);
 }
 
+static void on_sigint(int sig)
+{
+    (void)sig;
+}
+
+/* CLP's root solve inside CBC installs a SIGINT handler of its own and puts the caller's back
+ * without its flags: the caller's action (here with SA_RESETHAND) comes out as it went in. */
+static void the_callers_sigint_action_survives_a_whole_model_solve(void **state)
+{
+    (void)state;
+    struct sigaction sa, old, after;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    double out[10];
+    whole_model_mip(out);
+    sigaction(SIGINT, NULL, &after);
+    sigaction(SIGINT, &old, NULL);
+    assert_true(out[1] < -8.999);
+    assert_true(after.sa_handler == on_sigint);
+    assert_true(after.sa_flags & SA_RESETHAND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +295,7 @@ int main(void)
         cmocka_unit_test(an_exhausted_budget_stops_the_simplex),
         cmocka_unit_test(a_whole_model_is_solved_quietly_with_either_setting),
         cmocka_unit_test(a_whole_model_on_a_spent_budget_finds_nothing),
+        cmocka_unit_test(the_callers_sigint_action_survives_a_whole_model_solve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
