@@ -26,7 +26,7 @@
 #define DIVE_SHARE 0.7    /* of the time left after the root */
 #define CI_EVERY_S 1.0    /* of the dive's time between two branch and cuts */
 #define CI_PACE 0.3       /* of the dive's time, at most, goes to branch and cut */
-#define CI_SHARE 0.12     /* of the time left, each branch and cut during the dive */
+#define CI_SHARE 0.15     /* of the time left, each branch and cut during the dive */
 #define CI_LAST_SHARE 0.6 /* the one after the dive (the rest goes to local search) */
 #define CI_MAX_S 2.0      /* seconds, any one call: CBC is not polled while it runs, so a stop
                            * request or a progress line waits at most this long */
