@@ -16,9 +16,8 @@
 typedef struct ci_model {
     lp_model lm;
     char *sense, *kind;
-    double *rhs, *cost, *lo, *hi, *val;
-    int *row, *col;
-    size_t cap_nnz;
+    double *rhs, *cost, *lo, *hi;
+    lp_triplets a;
 } ci_model;
 
 static void model_free(ci_model *c)
@@ -29,28 +28,7 @@ static void model_free(ci_model *c)
     free(c->cost);
     free(c->lo);
     free(c->hi);
-    free(c->val);
-    free(c->row);
-    free(c->col);
-}
-
-static int add_nz(ci_model *c, int row, int col, double v)
-{
-    if (c->lm.nnz == c->cap_nnz) {
-        size_t cap = c->cap_nnz ? 2 * c->cap_nnz : 4096;
-        int *r = realloc(c->row, cap * sizeof *r);
-        if (r) c->row = r;
-        int *k = realloc(c->col, cap * sizeof *k);
-        if (k) c->col = k;
-        double *x = realloc(c->val, cap * sizeof *x);
-        if (x) c->val = x;
-        if (!r || !k || !x) return -ENOMEM;
-        c->cap_nnz = cap;
-    }
-    c->row[c->lm.nnz] = row;
-    c->col[c->lm.nnz] = col;
-    c->val[c->lm.nnz++] = v;
-    return 0;
+    lp_triplets_free(&c->a);
 }
 
 /* Reduced cost of pattern t at the duals of the best bound (the LP's own before there is one). */
@@ -133,14 +111,15 @@ static int build(const cg_master *m, const size_t *cols, size_t nc, double below
         for (int k = 0; k < pt->n; k++) {
             const cg_ent *en = &m->pool[pt->off + (size_t)k];
             double a = (double)en->a / (double)v->tp[vw_ck(v, (size_t)pt->cls, (size_t)en->j)];
-            if (add_nz(c, en->j, (int)t, a)) return -ENOMEM;
+            if (lp_triplets_add(&c->a, en->j, (int)t, a)) return -ENOMEM;
         }
-        if (cap_row[pt->cls] >= 0 && add_nz(c, cap_row[pt->cls], (int)t, 1)) return -ENOMEM;
-        if (cost_row >= 0 && add_nz(c, cost_row, (int)t, c->cost[t])) return -ENOMEM;
+        if (cap_row[pt->cls] >= 0 && lp_triplets_add(&c->a, cap_row[pt->cls], (int)t, 1))
+            return -ENOMEM;
+        if (cost_row >= 0 && lp_triplets_add(&c->a, cost_row, (int)t, c->cost[t])) return -ENOMEM;
     }
     c->lm = (lp_model){.n_rows = rows, .n_cols = (int)nc, .sense = c->sense, .rhs = c->rhs,
                        .cost = c->cost, .lo = c->lo, .hi = c->hi, .kind = c->kind,
-                       .nnz = c->lm.nnz, .row = c->row, .col = c->col, .val = c->val};
+                       .nnz = c->a.n, .row = c->a.row, .col = c->a.col, .val = c->a.val};
     return 0;
 }
 
@@ -181,7 +160,8 @@ int ci_solve(const cg_master *m, bg_budget *b, double incumbent, double target, 
                          .variant = variant};
             rc = lp_mip_model(&c.lm, b, &o, x, &r);
     }
-    if (!rc && r.found && (!isfinite(incumbent) || r.obj < incumbent)) rc = to_set(m, cols, nc, x, out);
+    if (!rc && r.found && (!isfinite(incumbent) || r.obj < incumbent))
+        rc = to_set(m, cols, nc, x, out);
     model_free(&c);
     free(cap_row);
     free(x);

@@ -533,6 +533,33 @@ int lp_mip(lp_prob *lp, bg_budget *b, const lp_mip_opts *o, double *x, lp_mip_re
     return rc;
 }
 
+int lp_triplets_add(lp_triplets *t, int row, int col, double v)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 4096;
+        int *r = realloc(t->row, cap * sizeof *r);
+        if (r) t->row = r;
+        int *c = realloc(t->col, cap * sizeof *c);
+        if (c) t->col = c;
+        double *x = realloc(t->val, cap * sizeof *x);
+        if (x) t->val = x;
+        if (!r || !c || !x) return -ENOMEM;
+        t->cap = cap;
+    }
+    t->row[t->n] = row;
+    t->col[t->n] = col;
+    t->val[t->n++] = v;
+    return 0;
+}
+
+void lp_triplets_free(lp_triplets *t)
+{
+    free(t->row);
+    free(t->col);
+    free(t->val);
+    memset(t, 0, sizeof *t);
+}
+
 /* Branch-and-bound nodes a budget tick stands for when CBC runs without a clock. */
 #define LP_CBC_NODES_PER_TICK 2
 #define LP_CBC_POLL_NS 50000000L /* the budget's polls while CBC runs on a clock */

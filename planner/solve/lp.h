@@ -44,6 +44,17 @@ int lp_del_cols(lp_prob *lp, int n, const int *cols);
 bool lp_is_basic(const lp_prob *lp, int col);
 int lp_n_rows(const lp_prob *lp);
 
+/* A matrix as 0-based (row, column, value) triplets, grown as entries are added. */
+typedef struct lp_triplets {
+    int *row, *col;
+    double *val;
+    size_t n, cap;
+} lp_triplets;
+
+/* Appends one entry. 0 or -ENOMEM (the triplets stay as they were). */
+int lp_triplets_add(lp_triplets *t, int row, int col, double v);
+void lp_triplets_free(lp_triplets *t);
+
 /* Loads a whole model at once into an empty problem: rows (sense, rhs), columns (cost, lo, hi,
  * kind), and nnz triplets (row, col, value), all 0-based. */
 typedef struct lp_model {

@@ -28,8 +28,8 @@ size_t mip_size(const vw_view *v, const place_plan *warm)
 static int load(const mip_m *m, lp_prob *lp, bool names)
 {
     lp_model mod = {.n_rows = m->nrows, .n_cols = m->ncols, .sense = m->rsense, .rhs = m->rrhs,
-                    .cost = m->cost, .lo = m->lo, .hi = m->hi, .kind = m->ctype, .nnz = m->nnz,
-                    .row = m->ia, .col = m->ja, .val = m->ar};
+                    .cost = m->cost, .lo = m->lo, .hi = m->hi, .kind = m->ctype, .nnz = m->trip.n,
+                    .row = m->trip.row, .col = m->trip.col, .val = m->trip.val};
     int rc = lp_load(lp, &mod);
     if (rc || !names) return rc;
     char buf[64];

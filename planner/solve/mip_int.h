@@ -4,6 +4,7 @@
 #define SOLVE_MIP_INT_H
 
 #include "current.h"
+#include "lp.h"
 #include "mip.h"
 
 typedef struct mip_slot {
@@ -47,9 +48,7 @@ typedef struct mip_m {
     char *rsense;
     double *rrhs;
     /* matrix, 0-based triplets */
-    int *ia, *ja;
-    double *ar;
-    size_t nnz, capnnz;
+    lp_triplets trip; /* the matrix */
 } mip_m;
 
 /* mip_model.c */

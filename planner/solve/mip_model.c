@@ -50,21 +50,7 @@ static int new_row(mip_m *m, char sense, double rhs)
 static int put(mip_m *m, int row, int col, double v)
 {
     if (row < 0 || col < 0) return -ENOMEM; /* a failed new_row/new_col */
-    if (m->nnz == m->capnnz) {
-        size_t nc = m->capnnz ? m->capnnz * 2 : 8192;
-        int *ia = realloc(m->ia, nc * sizeof *ia);
-        if (ia) m->ia = ia;
-        int *ja = realloc(m->ja, nc * sizeof *ja);
-        if (ja) m->ja = ja;
-        double *ar = realloc(m->ar, nc * sizeof *ar);
-        if (ar) m->ar = ar;
-        if (!ia || !ja || !ar) return -ENOMEM;
-        m->capnnz = nc;
-    }
-    m->ia[m->nnz] = row;
-    m->ja[m->nnz] = col;
-    m->ar[m->nnz++] = v;
-    return 0;
+    return lp_triplets_add(&m->trip, row, col, v);
 }
 
 void mm_free(mip_m *m)
@@ -80,9 +66,7 @@ void mm_free(mip_m *m)
     free(m->ctype);
     free(m->rsense);
     free(m->rrhs);
-    free(m->ia);
-    free(m->ja);
-    free(m->ar);
+    lp_triplets_free(&m->trip);
 }
 
 uint64_t mm_kind_bytes(const mip_m *m, size_t j, int b)

@@ -210,8 +210,8 @@ static bool warm_check(const mip_m *m, const double *x)
             return false;
     double *act = calloc((size_t)m->nrows + 1, sizeof *act);
     if (!act) return false;
-    for (size_t k = 0; k < m->nnz; k++)
-        act[m->ia[k]] += m->ar[k] * x[m->ja[k]];
+    for (size_t k = 0; k < m->trip.n; k++)
+        act[m->trip.row[k]] += m->trip.val[k] * x[m->trip.col[k]];
     bool ok = true;
     for (int i = 0; i < m->nrows && ok; i++) {
         double v = act[i], r = m->rrhs[i];
